@@ -1,0 +1,202 @@
+// config: the Dockless configuration schema and its parser.
+//
+// TOML in, a typed Config or a complete list of precise errors out. The only I/O this folder
+// does is reading the config file itself and the env files it names. Exceptions stop at the
+// parse boundary: every public function returns values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace config {
+
+using Duration = std::chrono::milliseconds;
+
+// Looks up a variable of the daemon's environment (tests pass a map, the daemon getenv).
+using Environment = std::function<std::optional<std::string>(std::string_view)>;
+Environment process_environment();
+Environment map_environment(std::map<std::string, std::string> vars);
+
+struct SourcePos {
+  int line = 0;
+  int col = 0;
+};
+
+// One problem found in a config: "config.toml:12:1: unknown key ...".
+struct Error {
+  std::string file;
+  int line = 0;
+  int col = 0;
+  std::string message;
+  std::string to_string() const;
+};
+
+enum class LogLevel { debug, info, warn, error };
+enum class RestartPolicy { no, on_failure, always };
+enum class DependencyCondition { started, healthy };
+enum class ReadyMode { exec, notify, fd };
+
+struct Dependency {
+  std::string name;
+  DependencyCondition condition = DependencyCondition::started;
+  SourcePos pos;
+};
+
+struct Port {
+  std::uint16_t number = 0;  // 0 when automatic
+  bool automatic = false;    // "auto": picked at start, passed as $PORT
+  SourcePos pos;
+};
+
+struct HealthCheck {
+  enum class Kind { exec, http, tcp };
+  Kind kind = Kind::exec;
+  std::vector<std::string> exec;  // Kind::exec: argv
+  std::string url;                // Kind::http: the URL as written (after substitution)
+  std::string host;               // Kind::http / Kind::tcp
+  std::uint16_t port = 0;         // 0: "$PORT"/"${PORT}" — the service's own port at start time
+  std::string path = "/";         // Kind::http
+  Duration interval{10'000};
+  Duration timeout{2'000};
+  Duration start_period{0};
+  int retries = 3;
+  bool restart_on_unhealthy = false;
+};
+
+struct ServiceSpec {
+  std::string name;
+  SourcePos pos;  // of the [services.NAME] table
+  std::vector<std::string> command;
+  // env_file entries first (in order), then the env table on top.
+  std::map<std::string, std::string> env;
+  std::vector<std::string> env_files;  // as resolved against the config file's directory
+  std::string working_dir;
+  std::string user;
+  std::string group;
+  RestartPolicy restart = RestartPolicy::on_failure;
+  Duration restart_delay{100};
+  Duration restart_delay_max{30'000};
+  Duration restart_reset_after{60'000};
+  int restart_limit = 5;  // 0 = unlimited
+  Duration restart_window{10'000};
+  int stop_signal = 15;  // SIGTERM
+  Duration stop_timeout{10'000};
+  std::vector<Dependency> depends_on;
+  // The primary port ($PORT): `port`, else the first of `ports`. `ports` lists every port the
+  // service claims, the primary one included, each once.
+  std::optional<Port> port;
+  std::vector<Port> ports;
+  std::optional<HealthCheck> health;
+  std::uint64_t log_max_size = 10u << 20;
+  int log_keep = 5;
+  bool autostart = true;
+  bool stdin = false;
+  ReadyMode ready = ReadyMode::exec;
+  int ready_fd = -1;  // ReadyMode::fd
+  // Stored for the container integration; not interpreted here.
+  std::optional<std::string> image;
+  std::vector<std::string> docker_args;
+  std::vector<std::string> volumes;
+  std::optional<std::string> network;
+  std::optional<std::string> docker_cli;
+  // Services whose "auto" port this spec references as ${services.NAME.port}; the text is left
+  // in place and the supervisor substitutes it once that port is picked.
+  std::vector<std::string> port_refs;
+
+  // Every setting (not the source position) in a stable text form: equal fingerprints mean a
+  // reload does not need to touch the service.
+  std::string fingerprint() const;
+  bool operator==(const ServiceSpec& other) const { return fingerprint() == other.fingerprint(); }
+};
+
+struct HttpConfig {
+  std::vector<std::string> allowed_origins;
+  std::uint64_t max_body_bytes = 10u << 20;
+  std::string api_keys_file;
+  std::string cert;
+  std::string key;
+  bool public_read = false;
+};
+
+// [[triggers]] are interpreted by the trigger dispatcher; config keeps them opaque.
+struct Trigger {
+  std::string id;
+  toml::table table;
+  SourcePos pos;
+};
+
+struct Config {
+  std::string source_file;  // as given to the parser, used in messages
+  std::uint16_t listen_port = 3080;
+  std::string listen_address = "0.0.0.0";
+  std::string data_dir = "/etc/dockless/data";
+  LogLevel log_level = LogLevel::info;
+  HttpConfig http;
+  std::vector<Trigger> triggers;
+  std::vector<ServiceSpec> services;  // sorted by name
+
+  const ServiceSpec* find(std::string_view name) const;
+};
+
+struct ParseResult {
+  std::optional<Config> config;  // set only when errors is empty
+  std::vector<Error> errors;     // every problem found, in file order
+  bool ok() const { return config.has_value() && errors.empty(); }
+};
+
+ParseResult parse_file(const std::string& path, const Environment& env);
+ParseResult parse_string(std::string_view toml_text, const std::string& source_name,
+                         const std::string& base_dir, const Environment& env);
+
+// What a single service's parse needs to know of the rest of the config.
+struct ServiceContext {
+  std::string source_name;  // file name used in messages
+  std::string base_dir;     // env_file paths are relative to it
+  Environment env;
+  // Every known service and its primary port (nullopt: none), for ${services.NAME.port}.
+  std::map<std::string, std::optional<Port>, std::less<>> ports;
+
+  static ServiceContext from(const Config& config, const Environment& env);
+};
+
+struct ServiceResult {
+  std::optional<ServiceSpec> service;
+  std::vector<Error> errors;
+  bool ok() const { return service.has_value() && errors.empty(); }
+};
+
+// One service table (the HTTP API's POST /v1/services body, `dockless add FILE.toml`).
+ServiceResult parse_service(std::string_view name, const toml::table& table,
+                            const ServiceContext& ctx);
+// A TOML document holding exactly one [services.NAME] table.
+ServiceResult parse_service_string(std::string_view toml_text, const ServiceContext& ctx);
+
+// Checks across services: unknown or unhealthy-capable dependencies, port conflicts, cycles.
+// parse_* already run it; call it again after adding a service to an existing Config.
+std::vector<Error> validate_services(const Config& config);
+
+Config embedded_defaults();
+
+// [a-z0-9][a-z0-9_.-]{0,62}: the name becomes a file name.
+bool service_name_valid(std::string_view name);
+
+std::string_view to_string(LogLevel level);
+std::string_view to_string(RestartPolicy policy);
+std::string_view to_string(DependencyCondition condition);
+
+// Value parsers, exposed for the CLI and the HTTP API. On failure they return nullopt and put
+// the reason in *error.
+std::optional<Duration> parse_duration(std::string_view text, std::string* error);
+std::optional<std::uint64_t> parse_size(std::string_view text, std::string* error);
+std::optional<int> parse_signal(std::string_view text, std::string* error);
+std::optional<std::vector<std::string>> split_command(std::string_view text, std::string* error);
+
+}  // namespace config
