@@ -1,0 +1,72 @@
+#include "runtime/fs.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <span>
+
+#include "runtime/fd.hpp"
+#include "runtime/ops_fs.hpp"
+#include "runtime/ops_rw.hpp"
+
+namespace runtime {
+
+namespace {
+std::string parent_dir(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+}  // namespace
+
+Task<Result<void>> atomic_write(std::string path, std::string content, unsigned mode) {
+  // The pid in the name keeps two daemons (an upgrade in progress) from sharing a temp file.
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  Result<int> opened = co_await openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  if (!opened) co_return Result<void>::failure(opened.error());
+  Fd file(opened.value());
+
+  auto bytes = std::as_bytes(std::span(content.data(), content.size()));
+  while (!bytes.empty()) {
+    Result<int> w = co_await write(file.get(), bytes);
+    if (!w || w.value() == 0) {
+      ::unlink(tmp.c_str());
+      co_return Result<void>::failure(w ? EIO : w.error());
+    }
+    bytes = bytes.subspan(static_cast<std::size_t>(w.value()));
+  }
+  // Data must be on disk before the rename makes it visible under the real name.
+  if (Result<int> s = co_await fsync(file.get()); !s) {
+    ::unlink(tmp.c_str());
+    co_return Result<void>::failure(s.error());
+  }
+  file.reset();
+  if (Result<int> r = co_await rename(tmp, path); !r) {
+    ::unlink(tmp.c_str());
+    co_return Result<void>::failure(r.error());
+  }
+  // The rename itself lives in the directory; without this a power cut can
+  // bring back the old name.
+  Result<int> dir = co_await openat(AT_FDCWD, parent_dir(path), O_RDONLY | O_DIRECTORY);
+  if (!dir) co_return Result<void>::failure(dir.error());
+  Fd dir_fd(dir.value());
+  if (Result<int> s = co_await fsync(dir_fd.get()); !s) co_return Result<void>::failure(s.error());
+  co_return Result<void>();
+}
+
+Result<void> make_dirs(std::string_view path, unsigned mode) {
+  std::string p(path);
+  for (std::size_t i = 1; i <= p.size(); ++i) {
+    if (i != p.size() && p[i] != '/') continue;
+    std::string part = p.substr(0, i);
+    if (::mkdir(part.c_str(), mode) != 0 && errno != EEXIST) return Result<void>::failure(errno);
+  }
+  struct stat st{};
+  if (::stat(p.c_str(), &st) != 0) return Result<void>::failure(errno);
+  if (!S_ISDIR(st.st_mode)) return Result<void>::failure(ENOTDIR);
+  return {};
+}
+
+}  // namespace runtime

@@ -1,0 +1,368 @@
+#include "runtime/process.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+
+#include "runtime/io_op.hpp"
+#include "runtime/ops_wait.hpp"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+namespace runtime {
+
+namespace {
+
+constexpr int kOpWaitid = 50;  // IORING_OP_WAITID, see reactor.cpp
+constexpr std::size_t kChildStackSize = 64 * 1024;
+
+// Everything the child needs, prepared by the parent: between clone and exec the
+// child shares our memory (CLONE_VM) and must not allocate.
+struct ChildPlan {
+  const char* path = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* working_dir = nullptr;
+  int stdio_src[3] = {-1, -1, -1};  // -1: inherit this fd as is
+  const std::pair<int, int>* extra = nullptr;
+  std::size_t extra_count = 0;
+  const std::pair<int, rlimit>* rlimits = nullptr;
+  std::size_t rlimit_count = 0;
+  bool set_ids = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool set_gid = false;
+  const gid_t* groups = nullptr;
+  std::size_t group_count = 0;
+  // Written by the child when a step fails; read by the parent after clone returns
+  // (CLONE_VFORK guarantees the child has exec'd or exited by then).
+  int err = 0;
+  const char* failed_step = nullptr;
+};
+
+[[noreturn]] void child_fail(ChildPlan* plan, const char* step) {
+  plan->err = errno;
+  plan->failed_step = step;
+  _exit(127);
+}
+
+// Runs in the child on its own stack. Only system calls from here on.
+__attribute__((no_sanitize("address", "undefined"))) int child_main(void* arg) {
+  auto* plan = static_cast<ChildPlan*>(arg);
+
+  // Dispositions set to "ignore" survive exec (SIGPIPE, or SIGHUP under nohup);
+  // a service must start with the defaults. Handlers are reset by exec itself.
+  struct sigaction dfl{};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sigaction(sig, &dfl, nullptr);  // EINVAL for glibc-reserved signals: harmless
+  }
+  // New session: the service leads its own process group, so the stop signal can
+  // reach everything it forks, and our terminal's signals never reach it.
+  if (setsid() < 0) child_fail(plan, "setsid");
+
+  // Move every fd we hand over above the target range first, so that placing one
+  // cannot clobber another that happens to sit on a target number.
+  int highest_target = 2;
+  for (std::size_t i = 0; i < plan->extra_count; ++i)
+    if (plan->extra[i].second > highest_target) highest_target = plan->extra[i].second;
+  int moved_std[3];
+  for (int i = 0; i < 3; ++i) {
+    moved_std[i] = -1;
+    if (plan->stdio_src[i] < 0) continue;
+    moved_std[i] = fcntl(plan->stdio_src[i], F_DUPFD_CLOEXEC, highest_target + 1);
+    if (moved_std[i] < 0) child_fail(plan, "dup");
+  }
+  int moved_extra[16];
+  if (plan->extra_count > 16) {
+    errno = EMFILE;
+    child_fail(plan, "extra fds");
+  }
+  for (std::size_t i = 0; i < plan->extra_count; ++i) {
+    moved_extra[i] = fcntl(plan->extra[i].first, F_DUPFD_CLOEXEC, highest_target + 1);
+    if (moved_extra[i] < 0) child_fail(plan, "dup");
+  }
+  // dup2 clears close-on-exec on the target, which is exactly the set we keep.
+  for (int i = 0; i < 3; ++i)
+    if (moved_std[i] >= 0 && dup2(moved_std[i], i) < 0) child_fail(plan, "dup2");
+  for (std::size_t i = 0; i < plan->extra_count; ++i)
+    if (dup2(moved_extra[i], plan->extra[i].second) < 0) child_fail(plan, "dup2");
+  // Whitelist: 0-2 and the extra targets stay, every other fd goes. The rest of
+  // ours are close-on-exec already, but fds the daemon inherited may not be.
+  for (int fd = 3; fd <= highest_target; ++fd) {
+    bool keep = false;
+    for (std::size_t i = 0; i < plan->extra_count; ++i) keep |= plan->extra[i].second == fd;
+    if (!keep) close(fd);
+  }
+  syscall(SYS_close_range, highest_target + 1, ~0U, 0);
+
+  for (std::size_t i = 0; i < plan->rlimit_count; ++i)
+    if (setrlimit(plan->rlimits[i].first, &plan->rlimits[i].second) < 0) child_fail(plan, "setrlimit");
+  // Groups before gid before uid: once the uid changes we may no longer change groups.
+  if (plan->set_gid) {
+    if (setgroups(plan->group_count, plan->groups) < 0) child_fail(plan, "setgroups");
+    if (setgid(plan->gid) < 0) child_fail(plan, "setgid");
+  }
+  if (plan->set_ids && setuid(plan->uid) < 0) child_fail(plan, "setuid");
+  if (plan->working_dir && chdir(plan->working_dir) < 0) child_fail(plan, "chdir");
+
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  execve(plan->path, plan->argv, plan->envp);
+  child_fail(plan, "exec");
+}
+
+std::string find_in_path(const std::string& name, const std::vector<std::string>& env) {
+  if (name.find('/') != std::string::npos) return name;
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  bool from_env = false;
+  for (const auto& e : env)
+    if (e.rfind("PATH=", 0) == 0) {
+      path = e.substr(5);
+      from_env = true;
+    }
+  if (!from_env)
+    if (const char* p = ::getenv("PATH")) path = p;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return {};
+}
+
+// The child's stack, reused: CLONE_VFORK suspends the daemon until the child has
+// exec'd, so only one child ever runs on it.
+char* child_stack_top() {
+  static std::unique_ptr<char[]> stack(new char[kChildStackSize]);
+  // Stacks grow down on every architecture we target; keep 16-byte alignment.
+  auto top = reinterpret_cast<std::uintptr_t>(stack.get() + kChildStackSize);
+  return reinterpret_cast<char*>(top & ~std::uintptr_t{15});
+}
+
+Result<std::pair<Fd, Fd>> make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return Result<std::pair<Fd, Fd>>::failure(errno);
+  return std::pair<Fd, Fd>(Fd(fds[0]), Fd(fds[1]));
+}
+
+// si_code/si_status are macros in <signal.h>, hence the siginfo_t parameter.
+ExitStatus status_from(const siginfo_t& info) {
+  ExitStatus s;
+  s.signaled = info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
+  s.code = info.si_status;
+  return s;
+}
+
+// IORING_OP_WAITID (kernel >= 6.7): waits and reaps in one operation. liburing
+// 2.3 has no prep helper, so the SQE is filled as the kernel's io_waitid_prep reads it.
+class WaitidOp final : public IoOp {
+ public:
+  explicit WaitidOp(int pidfd) : pidfd_(pidfd) {}
+  siginfo_t info{};
+
+ private:
+  void prep(io_uring_sqe* s) override {
+    io_uring_prep_rw(kOpWaitid, s, pidfd_, nullptr, P_PIDFD, 0);
+    s->file_index = WEXITED;
+    s->addr2 = reinterpret_cast<std::uint64_t>(&info);
+  }
+  int pidfd_;
+};
+
+}  // namespace
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+std::string ExitStatus::describe() const {
+  return signaled ? "killed by " + signal_name(code) : "exited with " + std::to_string(code);
+}
+
+Result<Process> Process::spawn(const SpawnOptions& opts, std::string* detail) {
+  auto fail = [&](int err, const std::string& what) {
+    if (detail) *detail = what + ": " + std::strerror(err);
+    return Result<Process>::failure(err);
+  };
+  if (opts.argv.empty() || opts.argv[0].empty()) return fail(EINVAL, "exec");
+  const std::string path = find_in_path(opts.argv[0], opts.env);
+  if (path.empty()) return fail(ENOENT, "exec " + opts.argv[0]);
+
+  std::vector<char*> argv, envp;
+  for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : opts.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  Process proc;
+  Fd child_ends[3];
+  Fd dev_null;
+  const SpawnOptions::Stdio modes[3] = {opts.stdin_mode, opts.stdout_mode, opts.stderr_mode};
+  Fd* parent_ends[3] = {&proc.stdin_, &proc.stdout_, &proc.stderr_};
+  ChildPlan plan;
+  for (int i = 0; i < 3; ++i) {
+    switch (modes[i]) {
+      case SpawnOptions::Stdio::inherit:
+        break;
+      case SpawnOptions::Stdio::null:
+        if (!dev_null) dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+        if (!dev_null) return fail(errno, "open /dev/null");
+        plan.stdio_src[i] = dev_null.get();
+        break;
+      case SpawnOptions::Stdio::pipe: {
+        auto p = make_pipe();
+        if (!p) return fail(p.error(), "pipe");
+        // The daemon's end is non-blocking so the ring can poll it instead of
+        // parking a kernel worker thread in a blocking read; the child's end stays
+        // blocking, as programs expect of stdout.
+        Fd& ours = i == 0 ? p->second : p->first;
+        Fd& theirs = i == 0 ? p->first : p->second;
+        ::fcntl(ours.get(), F_SETFL, O_NONBLOCK);
+        *parent_ends[i] = std::move(ours);
+        child_ends[i] = std::move(theirs);
+        plan.stdio_src[i] = child_ends[i].get();
+        break;
+      }
+    }
+  }
+  plan.path = path.c_str();
+  plan.argv = argv.data();
+  plan.envp = envp.data();
+  plan.working_dir = opts.working_dir.empty() ? nullptr : opts.working_dir.c_str();
+  plan.extra = opts.extra_fds.data();
+  plan.extra_count = opts.extra_fds.size();
+  plan.rlimits = opts.rlimits.data();
+  plan.rlimit_count = opts.rlimits.size();
+  if (opts.gid) {
+    plan.set_gid = true;
+    plan.gid = *opts.gid;
+    plan.groups = opts.groups.data();
+    plan.group_count = opts.groups.size();
+  }
+  if (opts.uid) {
+    plan.set_ids = true;
+    plan.uid = *opts.uid;
+  }
+
+  // All signals blocked around clone (as posix_spawn does): no handler may run in
+  // the child while it shares our memory and stack-adjacent state.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  // clone(2), not clone3: glibc's clone runs child_main on the given stack, which
+  // CLONE_VM needs; raw clone3 would return into this frame on a foreign stack.
+  // CLONE_PIDFD gives the same pidfd clone3 would. SIGCHLD as the exit signal
+  // keeps the child waitable by plain waitid (no handler is installed for it).
+  pid_t pid = ::clone(child_main, child_stack_top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                      &plan, &pidfd);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return fail(clone_errno, "clone");
+  proc.pid_ = pid;
+  proc.pidfd_.reset(pidfd);
+
+  if (plan.err != 0) {
+    // The child has already exited (_exit(127)); reap it now so no zombie is left.
+    siginfo_t info{};
+    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED);
+    proc.reaped_ = true;
+    std::string step = plan.failed_step ? plan.failed_step : "spawn";
+    if (step == "exec") step += " " + path;
+    else if (step == "chdir") step += " " + opts.working_dir;
+    return fail(plan.err, step);
+  }
+  return proc;
+}
+
+Result<Process> Process::attach(pid_t pid) {
+  long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return Result<Process>::failure(errno);
+  Process p;
+  p.pid_ = pid;
+  p.pidfd_.reset(static_cast<int>(fd));
+  p.child_ = false;
+  return p;
+}
+
+Process::~Process() {
+  if (!pidfd_ || reaped_ || !child_) return;
+  // Last resort (the owner did not wait): kill and reap synchronously. SIGKILL
+  // makes the wait short.
+  (void)signal_group(SIGKILL);
+  (void)signal(SIGKILL);
+  siginfo_t info{};
+  ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED);
+}
+
+std::optional<ExitStatus> Process::try_reap() {
+  if (status_) return status_;
+  if (!child_) return std::nullopt;
+  siginfo_t info{};
+  if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info,
+               WEXITED | WNOHANG) != 0)
+    return std::nullopt;
+  if (info.si_pid == 0) return std::nullopt;  // still running
+  reaped_ = true;
+  status_ = status_from(info);
+  return status_;
+}
+
+Task<Result<ExitStatus>> Process::wait(std::stop_token stop) {
+  if (status_) co_return *status_;
+  if (child_ && reactor().features().waitid_op) {
+    WaitidOp op(pidfd_.get());
+    Result<int> r = co_await op.stop_on(stop);
+    if (!r) co_return Result<ExitStatus>::failure(r.error());
+    reaped_ = true;
+    status_ = status_from(op.info);
+    co_return *status_;
+  }
+  for (;;) {
+    if (auto s = try_reap()) co_return *s;
+    // A pidfd polls readable once the process has exited; then waitid reaps it.
+    Result<int> r = co_await poll(pidfd_.get(), POLLIN).stop_on(stop);
+    if (!r) co_return Result<ExitStatus>::failure(r.error());
+    if (!child_) {
+      reaped_ = true;  // someone else's child: gone, status unknowable
+      co_return Result<ExitStatus>::failure(ECHILD);
+    }
+  }
+}
+
+Result<void> Process::signal(int sig) const {
+  if (::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0) != 0)
+    return Result<void>::failure(errno);
+  return {};
+}
+
+Result<void> Process::signal_group(int sig) const {
+  // The group id is the leader's pid (setsid). While the leader is unreaped its
+  // pid cannot be reused, and after that the number stays reserved while any
+  // member of the group lives; so this never hits a stranger.
+  if (::kill(-pid_, sig) != 0) return Result<void>::failure(errno);
+  return {};
+}
+
+}  // namespace runtime

@@ -1,0 +1,98 @@
+#pragma once
+// Child processes: spawned with a pidfd, waited for through the ring, reaped with
+// waitid(P_PIDFD). There is no SIGCHLD handler anywhere: a pidfd names exactly one
+// process, so a recycled pid can never be waited for or signalled by mistake.
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/fd.hpp"
+#include "runtime/result.hpp"
+#include "runtime/task.hpp"
+
+namespace runtime {
+
+struct SpawnOptions {
+  enum class Stdio { null, pipe, inherit };
+  // argv[0] without a '/' is looked up in PATH (from `env`, else the daemon's).
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // "KEY=VALUE"; the complete environment
+  std::string working_dir;       // empty: the daemon's
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::vector<gid_t> groups;  // supplementary groups, set when gid is set
+  std::vector<std::pair<int, rlimit>> rlimits;
+  Stdio stdin_mode = Stdio::null;
+  Stdio stdout_mode = Stdio::pipe;
+  Stdio stderr_mode = Stdio::pipe;
+  // Extra fds handed to the child: {fd in the daemon, number in the child}, e.g.
+  // a readiness pipe as fd 3. Everything else above 2 is closed.
+  std::vector<std::pair<int, int>> extra_fds;
+};
+
+struct ExitStatus {
+  bool signaled = false;
+  int code = 0;  // exit code, or the signal number when signaled
+  bool success() const noexcept { return !signaled && code == 0; }
+  std::string describe() const;  // "exited with 3", "killed by SIGKILL"
+};
+
+class Process {
+ public:
+  // Starts the child. The call returns once the child has called execve (the
+  // daemon is paused for that short while, as with posix_spawn). A failure before
+  // or at exec comes back as its errno, with `detail` naming the step:
+  // "exec /usr/bin/nope: No such file or directory".
+  static Result<Process> spawn(const SpawnOptions& opts, std::string* detail = nullptr);
+
+  // Adopts a running process that is not our child (after a daemon restart): its
+  // exit is still seen through the pidfd, but the exit status cannot be read.
+  static Result<Process> attach(pid_t pid);
+
+  Process(Process&& o) noexcept = default;
+  Process& operator=(Process&& o) noexcept = default;
+  // An unreaped child of ours is killed and reaped here (blocking briefly): the
+  // owner should have waited, but no zombie may outlive its owner.
+  ~Process();
+
+  pid_t pid() const noexcept { return pid_; }
+  int pidfd() const noexcept { return pidfd_.get(); }
+  bool reaped() const noexcept { return reaped_; }
+  bool is_child() const noexcept { return child_; }
+
+  // Pipe ends owned by this object (parent side, non-blocking, close-on-exec).
+  Fd& stdin_pipe() noexcept { return stdin_; }
+  Fd& stdout_pipe() noexcept { return stdout_; }
+  Fd& stderr_pipe() noexcept { return stderr_; }
+
+  // Resolves when the process has exited and (if ours) been reaped. For an
+  // attached non-child the status is unknown: ECHILD. ECANCELED on stop.
+  Task<Result<ExitStatus>> wait(std::stop_token stop = {});
+  // Non-blocking reap; nullopt while still running.
+  std::optional<ExitStatus> try_reap();
+
+  // To the process itself through its pidfd (ESRCH once it is gone).
+  Result<void> signal(int sig) const;
+  // To its whole process group (the child leads a new session): a service that
+  // forked helpers loses them too.
+  Result<void> signal_group(int sig) const;
+
+ private:
+  Process() = default;
+  pid_t pid_ = -1;
+  Fd pidfd_;
+  Fd stdin_, stdout_, stderr_;
+  bool child_ = true;
+  bool reaped_ = false;
+  std::optional<ExitStatus> status_;
+};
+
+// "SIGTERM" for 15; "signal 99" when unknown.
+std::string signal_name(int sig);
+
+}  // namespace runtime
