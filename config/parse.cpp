@@ -206,7 +206,9 @@ ServiceResult parse_service_string(std::string_view toml_text, const ServiceCont
     return ServiceResult{std::nullopt,
                          {{ctx.source_name, 1, 1, "expected exactly one [services.NAME] table and nothing else"}}};
   ServiceContext local = ctx;
-  auto&& [key, node] = *services->begin();
+  // TRICKY: toml++ iterators hand out a proxy that lives inside the iterator; keep it alive.
+  auto first = services->begin();
+  auto&& [key, node] = *first;
   if (!local.ports.count(key.str())) local.ports[std::string(key.str())] = primary_port_of(node);
   return parse_service(key.str(), *node.as_table(), local);
 }
