@@ -26,7 +26,15 @@ std::string_view type_name(const toml::node& node) {
   return "nothing";
 }
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+// Built with append: `"\"" + std::string(s)` trips GCC 12's -Wrestrict false positive at -O2+.
+std::string quote(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out.push_back('"');
+  out.append(s);
+  out.push_back('"');
+  return out;
+}
 
 namespace {
 
