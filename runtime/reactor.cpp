@@ -177,7 +177,8 @@ void Reactor::run_ready() {
     ready_.pop_front();
     ++stats_.resumes;
     ++resumes_this_round_;
-    h.resume();
+    // Through the trampoline, so task hand-overs inside run in constant stack.
+    detail::drive(h);
   }
 }
 
@@ -191,7 +192,10 @@ void Reactor::flush_and_wait(bool may_block) {
     if (block) {
       rc = io_uring_submit_and_wait(&ring_, 1);
     } else if (io_uring_sq_ready(&ring_) > 0) {
-      rc = io_uring_submit(&ring_);
+      // TRICKY: with DEFER_TASKRUN a plain submit never runs the deferred
+      // completion work (timer expiries, poll-driven reads), so a loop that always
+      // has something ready and something to submit would starve them forever.
+      rc = features_.defer_taskrun ? io_uring_submit_and_get_events(&ring_) : io_uring_submit(&ring_);
     } else {
       // Nothing to submit, but with DEFER_TASKRUN completions only appear when we
       // enter the kernel; get_events runs that deferred work without waiting.
