@@ -1,0 +1,311 @@
+#include "actors/event_log.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include "runtime/ops_fs.hpp"
+#include "runtime/ops_rw.hpp"
+#include "runtime/ops_wait.hpp"
+
+namespace actors {
+
+// ---- WaitList --------------------------------------------------------------------
+
+void WaitList::Awaiter::await_suspend(std::coroutine_handle<> h) {
+  handle_ = h;
+  next_ = list_.head_;
+  if (next_) next_->prev_ = this;
+  list_.head_ = this;
+  linked_ = true;
+  ++list_.size_;
+  // TRICKY: if the stop was requested after await_ready, the callback runs right here;
+  // wake() only schedules, so resuming from inside await_suspend cannot happen.
+  if (stop_.stop_possible()) on_stop_.emplace(stop_, OnStop{this});
+}
+
+Result<void> WaitList::Awaiter::await_resume() {
+  on_stop_.reset();
+  unlink();
+  if (stop_.stop_requested()) return Result<void>::failure(ECANCELED);
+  return {};
+}
+
+void WaitList::Awaiter::wake() noexcept {
+  if (!linked_) return;  // already woken (notify and stop both fired)
+  unlink();
+  runtime::reactor().schedule(handle_);
+}
+
+void WaitList::Awaiter::unlink() noexcept {
+  if (!linked_) return;
+  if (prev_) prev_->next_ = next_;
+  else list_.head_ = next_;
+  if (next_) next_->prev_ = prev_;
+  prev_ = next_ = nullptr;
+  linked_ = false;
+  --list_.size_;
+}
+
+void WaitList::notify_all() noexcept {
+  while (head_) head_->wake();
+}
+
+WaitList::~WaitList() {
+  while (head_) head_->unlink();
+}
+
+// ---- helpers -----------------------------------------------------------------------
+
+namespace {
+
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool reserved_key(const std::string& k) {
+  return k == "seq" || k == "time" || k == "service" || k == "kind";
+}
+
+// Start-up only: plain blocking pread.
+bool pread_all(int fd, char* buf, std::size_t len, off_t off) {
+  while (len > 0) {
+    ssize_t n = ::pread(fd, buf, len, off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    buf += n;
+    len -= static_cast<std::size_t>(n);
+    off += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string format_utc_ms(std::int64_t unix_ms) {
+  std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  int ms = static_cast<int>(unix_ms % 1000);
+  if (ms < 0) {
+    ms += 1000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return buf;
+}
+
+// ---- open --------------------------------------------------------------------------
+
+EventLog::EventLog(std::string path, runtime::Fd fd, std::size_t ring_capacity)
+    : path_(std::move(path)), fd_(std::move(fd)), ring_capacity_(ring_capacity) {}
+
+EventLog::~EventLog() = default;
+
+Result<std::unique_ptr<EventLog>> EventLog::open(std::string path, std::size_t ring_capacity) {
+  using R = Result<std::unique_ptr<EventLog>>;
+  // No O_APPEND: the writer owns the end offset and writes there explicitly.
+  runtime::Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  if (!fd) return R::failure(errno);
+  struct stat st{};
+  if (::fstat(fd.get(), &st) < 0) return R::failure(errno);
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  std::unique_ptr<EventLog> log(new EventLog(std::move(path), std::move(fd), ring_capacity));
+
+  // Find the last newline; whatever follows it is a torn write and is cut away, so the
+  // next append starts on a line of its own.
+  std::uint64_t keep = size;
+  {
+    std::string block;
+    std::uint64_t end = size;
+    bool found = false;
+    while (end > 0 && !found) {
+      const std::uint64_t start = end > 65536 ? end - 65536 : 0;
+      block.resize(end - start);
+      if (!pread_all(log->fd_.get(), block.data(), block.size(), static_cast<off_t>(start)))
+        return R::failure(EIO);
+      auto nl = block.rfind('\n');
+      if (nl != std::string::npos) {
+        keep = start + nl + 1;
+        found = true;
+      }
+      end = start;
+    }
+    if (!found) keep = 0;
+  }
+  if (keep != size) {
+    if (::ftruncate(log->fd_.get(), static_cast<off_t>(keep)) < 0) return R::failure(errno);
+    ::fdatasync(log->fd_.get());
+    log->stats_.truncated_bytes = size - keep;
+    size = keep;
+  }
+  log->stats_.file_size = size;
+
+  // Load the tail into the ring: grow a window from the end until it holds enough
+  // lines or the whole file. Only the window is parsed (events.log is never rotated).
+  std::uint64_t window = std::min<std::uint64_t>(size, 1u << 20);
+  std::vector<EventRecord> tail;
+  while (window > 0) {
+    std::string buf(window, '\0');
+    if (!pread_all(log->fd_.get(), buf.data(), buf.size(), static_cast<off_t>(size - window)))
+      return R::failure(EIO);
+    std::size_t pos = 0;
+    // A window not at the file start begins mid-line: skip to the first full line.
+    if (window < size) pos = buf.find('\n') == std::string::npos ? buf.size() : buf.find('\n') + 1;
+    tail.clear();
+    std::uint64_t corrupt = 0;
+    while (pos < buf.size()) {
+      auto nl = buf.find('\n', pos);
+      if (nl == std::string::npos) break;
+      std::string_view line(buf.data() + pos, nl - pos);
+      if (auto ev = parse_event_line(line)) tail.push_back(std::move(*ev));
+      else ++corrupt;
+      pos = nl + 1;
+    }
+    log->stats_.corrupt_lines = corrupt;
+    if (tail.size() >= ring_capacity || window == size) break;
+    window = std::min(size, window * 2);
+  }
+  for (auto& ev : tail) log->last_seq_ = std::max(log->last_seq_, ev.seq);
+  const std::size_t skip = tail.size() > ring_capacity ? tail.size() - ring_capacity : 0;
+  for (std::size_t i = skip; i < tail.size(); ++i) log->ring_.push_back(std::move(tail[i]));
+  log->durable_seq_ = log->queue_last_seq_ = log->last_seq_;
+  return R(std::move(log));
+}
+
+// ---- append ------------------------------------------------------------------------
+
+std::uint64_t EventLog::append(std::optional<std::string> service, std::string kind,
+                               nlohmann::json details) {
+  const std::uint64_t seq = ++last_seq_;
+  nlohmann::ordered_json o;
+  o["seq"] = seq;
+  o["time"] = format_utc_ms(now_unix_ms());
+  if (service) o["service"] = std::move(*service);
+  else o["service"] = nullptr;
+  o["kind"] = std::move(kind);
+  if (details.is_object()) {
+    for (auto& [k, v] : details.items()) {
+      nlohmann::ordered_json value(v);
+      if (reserved_key(k)) o["detail_" + k] = std::move(value);
+      else o[k] = std::move(value);
+    }
+  } else if (!details.is_null()) {
+    o["detail"] = nlohmann::ordered_json(details);
+  }
+  // `replace`: a service name or message with invalid UTF-8 must not throw here.
+  std::string line = o.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+
+  ++stats_.appended;
+  if (queue_.size() + (batch_.size() - batch_done_) + line.size() < kMaxQueuedBytes) {
+    queue_ += line;
+    queue_ += '\n';
+    queue_last_seq_ = seq;
+  } else {
+    ++stats_.dropped;
+  }
+  ring_.push_back(EventRecord{seq, std::move(line)});
+  while (ring_.size() > ring_capacity_) ring_.pop_front();
+  writer_wake_.notify_all();
+  followers_.notify_all();
+  return seq;
+}
+
+// ---- writer ------------------------------------------------------------------------
+
+// Writes the rest of batch_ at the end of the file, then one fdatasync for the whole
+// batch. Appends arriving meanwhile collect in queue_ and form the next batch (group
+// commit). false on a write error: the unwritten rest stays in batch_ for a retry.
+Task<bool> EventLog::write_batch(std::stop_token /*stop*/) {
+  // File I/O is not cancelled by the stop token: a stop means "finish what is queued".
+  while (batch_done_ < batch_.size()) {
+    auto rest = std::as_bytes(std::span(batch_).subspan(batch_done_));
+    auto r = co_await runtime::write(fd_.get(), rest, static_cast<std::int64_t>(stats_.file_size));
+    if (!r || r.value() == 0) {
+      ++stats_.write_errors;
+      co_return false;
+    }
+    const auto n = static_cast<std::size_t>(r.value());
+    batch_done_ += n;
+    stats_.file_size += n;
+    stats_.bytes_written += n;
+  }
+  auto s = co_await runtime::fsync(fd_.get(), /*data_only=*/true);
+  ++stats_.fsyncs;
+  // A failed fdatasync is counted, not retried: Linux marks the pages clean after
+  // reporting the error, so a second fdatasync would claim a success it cannot know.
+  if (!s) ++stats_.write_errors;
+  ++stats_.batches;
+  durable_seq_ = batch_last_seq_;
+  batch_.clear();
+  batch_done_ = 0;
+  durable_waiters_.notify_all();
+  co_return true;
+}
+
+Task<void> EventLog::run(std::stop_token stop) {
+  writer_ended_ = false;
+  for (;;) {
+    if (batch_done_ >= batch_.size()) {
+      if (queue_.empty()) {
+        if (stop.stop_requested() || runtime::reactor().stopping()) break;
+        (void)co_await writer_wake_.wait(stop);
+        continue;
+      }
+      batch_.swap(queue_);
+      queue_.clear();
+      batch_done_ = 0;
+      batch_last_seq_ = queue_last_seq_;
+    }
+    if (co_await write_batch(stop)) continue;
+    // Disk full or failing: the events stay in memory; callers are never blocked.
+    if (stop.stop_requested()) break;
+    auto slept = co_await runtime::sleep_for(std::chrono::seconds(1)).stop_on(stop);
+    if (!slept) break;  // stopped, or the reactor is shutting down
+  }
+  writer_ended_ = true;
+  durable_waiters_.notify_all();
+}
+
+Task<void> EventLog::flush() {
+  const std::uint64_t target = queue_last_seq_;
+  while (!writer_ended_ && durable_seq_ < target) (void)co_await durable_waiters_.wait();
+}
+
+// ---- followers ---------------------------------------------------------------------
+
+std::vector<EventRecord> EventLog::since(std::uint64_t after_seq, std::size_t max) const {
+  std::vector<EventRecord> out;
+  if (max == 0 || ring_.empty()) return out;
+  const std::uint64_t first_in_ring = ring_.front().seq;
+  if (after_seq + 1 < first_in_ring) {
+    // Older than memory: the file first (only events the ring does not hold).
+    for (auto& ev : read_events(path_, after_seq, max)) {
+      if (ev.seq >= first_in_ring) break;
+      out.push_back(std::move(ev));
+    }
+  }
+  auto it = std::upper_bound(ring_.begin(), ring_.end(), after_seq,
+                             [](std::uint64_t s, const EventRecord& e) { return s < e.seq; });
+  for (; it != ring_.end() && out.size() < max; ++it) out.push_back(*it);
+  return out;
+}
+
+Task<Result<void>> EventLog::wait_after(std::uint64_t seq, std::stop_token stop) {
+  while (last_seq_ <= seq) {
+    if (stop.stop_requested()) co_return Result<void>::failure(ECANCELED);
+    auto r = co_await followers_.wait(stop);
+    if (!r) co_return r;
+  }
+  co_return Result<void>{};
+}
+
+}  // namespace actors

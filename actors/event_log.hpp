@@ -1,0 +1,184 @@
+#pragma once
+// EventLog: the daemon's append-only journal, <data_dir>/events.log.
+//
+// One JSON object per line, `{"seq":12,"time":"2026-11-23T13:30:00.123Z","service":"web",
+// "kind":"restarted", ...details}`. `service` is null for daemon-level events. append() never
+// blocks and never fails: the line goes to an in-memory ring (the recent history that followers
+// and GET /v1/events read) and to a queue that the writer actor (run()) writes through the ring
+// in batches, one fdatasync per batch (group commit). An idle log does no I/O at all.
+//
+// Usage (one reactor thread):
+//   auto log = EventLog::open(data_dir + "/events.log");   // start-up, synchronous
+//   spawn((*log)->run(stop_token), "event-log");
+//   (*log)->append("web", "restarted", {{"exit_code", 3}});
+//   ... shutdown: co_await log.flush(); request stop; the writer drains what is queued.
+#include <coroutine>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "runtime/fd.hpp"
+#include "runtime/reactor.hpp"
+#include "runtime/result.hpp"
+#include "runtime/task.hpp"
+
+namespace actors {
+
+using runtime::Result;
+using runtime::Task;
+
+// WaitList: any number of coroutines waiting for "something changed". notify_all()
+// resumes every waiter through the reactor's ready queue (never inline, so a notifier
+// never runs a follower inside its own stack). Waiters re-check their condition.
+class WaitList {
+ public:
+  class Awaiter {
+   public:
+    Awaiter(WaitList& list, std::stop_token stop) : list_(list), stop_(std::move(stop)) {}
+    Awaiter(const Awaiter&) = delete;
+    Awaiter& operator=(const Awaiter&) = delete;
+    ~Awaiter() { unlink(); }
+    bool await_ready() const noexcept { return stop_.stop_requested(); }
+    void await_suspend(std::coroutine_handle<> h);
+    // ECANCELED when the stop token fired, success otherwise.
+    Result<void> await_resume();
+
+   private:
+    friend class WaitList;
+    struct OnStop {
+      Awaiter* self;
+      void operator()() const noexcept { self->wake(); }
+    };
+    void wake() noexcept;
+    void unlink() noexcept;
+    WaitList& list_;
+    std::stop_token stop_;
+    std::coroutine_handle<> handle_;
+    Awaiter* prev_ = nullptr;
+    Awaiter* next_ = nullptr;
+    bool linked_ = false;
+    std::optional<std::stop_callback<OnStop>> on_stop_;
+  };
+
+  WaitList() = default;
+  WaitList(const WaitList&) = delete;
+  WaitList& operator=(const WaitList&) = delete;
+  // Waiters still linked belong to frames the reactor's shutdown destroys; they are
+  // detached, not resumed (resuming them would touch the owner being destroyed).
+  ~WaitList();
+
+  [[nodiscard]] Awaiter wait(std::stop_token stop = {}) { return Awaiter(*this, std::move(stop)); }
+  void notify_all() noexcept;
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  Awaiter* head_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// One event as stored (named apart from the service machine's actors::Event): the JSON text of its line, without the newline.
+struct EventRecord {
+  std::uint64_t seq = 0;
+  std::string line;
+  // The parsed object (discarded/empty object if the line is not valid JSON).
+  nlohmann::json parse() const;
+};
+
+struct EventLogStats {
+  std::uint64_t appended = 0;        // events appended since open
+  std::uint64_t bytes_written = 0;   // bytes written to the file since open
+  std::uint64_t fsyncs = 0;          // fdatasync calls (one per batch)
+  std::uint64_t batches = 0;         // write batches
+  std::uint64_t write_errors = 0;    // failed write/fdatasync attempts (ENOSPC, EIO)
+  std::uint64_t dropped = 0;         // events never queued for disk (queue over its cap)
+  std::uint64_t corrupt_lines = 0;   // unparsable lines skipped at open (in the scanned tail)
+  std::uint64_t truncated_bytes = 0; // torn tail removed at open
+  std::uint64_t file_size = 0;       // bytes in events.log (written so far)
+};
+
+class EventLog {
+ public:
+  static constexpr std::size_t kDefaultRingCapacity = 1000;
+  // Bytes queued for disk while the disk refuses them; beyond this, new events stay in
+  // the ring only (counted as `dropped`) so a full disk cannot eat the daemon's memory.
+  static constexpr std::size_t kMaxQueuedBytes = 4u << 20;
+
+  // Start-up, synchronous. Opens (creating) `path`, cuts a torn last line (no trailing
+  // '\n': a kill -9 or power cut mid-write) with ftruncate, and loads the most recent
+  // events into the ring; numbering continues after the last seq found.
+  static Result<std::unique_ptr<EventLog>> open(std::string path,
+                                                std::size_t ring_capacity = kDefaultRingCapacity);
+
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+  ~EventLog();
+
+  // Non-blocking, from any actor on the reactor thread. Assigns the next seq, stamps the
+  // time (UTC, ms), merges `details` (an object; anything else is stored under "detail")
+  // flat into the line. Detail keys seq/time/service/kind are renamed "detail_<key>".
+  std::uint64_t append(std::optional<std::string> service, std::string kind,
+                       nlohmann::json details = nlohmann::json::object());
+
+  // The writer actor. Sleeps while nothing is queued. On stop it writes and syncs what is
+  // already queued, then returns (unless the disk is failing: then it returns at once).
+  // Write errors keep the events queued and are retried after 1 s.
+  Task<void> run(std::stop_token stop);
+
+  // Resolves once every event appended before the call is durable (written and
+  // fdatasync'ed), or when the writer has ended (run() returned). Needs run() to have
+  // been spawned: before it starts, flush() waits for it.
+  Task<void> flush();
+
+  // Events with seq > after_seq, oldest first, at most `max`. From memory when the ring
+  // reaches back far enough, else (synchronously) from the file, then the ring.
+  std::vector<EventRecord> since(std::uint64_t after_seq, std::size_t max) const;
+
+  // Resolves once an event with seq > `seq` exists; ECANCELED on stop. Any number of
+  // followers may wait at once.
+  Task<Result<void>> wait_after(std::uint64_t seq, std::stop_token stop);
+
+  std::uint64_t last_seq() const noexcept { return last_seq_; }
+  std::uint64_t durable_seq() const noexcept { return durable_seq_; }
+  const EventLogStats& stats() const noexcept { return stats_; }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  EventLog(std::string path, runtime::Fd fd, std::size_t ring_capacity);
+  Task<bool> write_batch(std::stop_token stop);
+
+  std::string path_;
+  runtime::Fd fd_;
+  std::size_t ring_capacity_;
+  std::deque<EventRecord> ring_;
+  std::uint64_t last_seq_ = 0;
+  std::uint64_t durable_seq_ = 0;
+  // Appended but not yet handed to the writer; then the batch being written.
+  std::string queue_;
+  std::uint64_t queue_last_seq_ = 0;
+  std::string batch_;
+  std::size_t batch_done_ = 0;
+  std::uint64_t batch_last_seq_ = 0;
+  bool writer_ended_ = false;
+  WaitList writer_wake_;
+  WaitList durable_waiters_;
+  WaitList followers_;
+  EventLogStats stats_;
+};
+
+// Reads events with seq > after_seq from an events.log file, oldest first, at most `max`.
+// Tolerant: a torn last line and corrupt lines are skipped (`corrupt` counts them).
+std::vector<EventRecord> read_events(const std::string& path, std::uint64_t after_seq,
+                               std::size_t max = SIZE_MAX, std::uint64_t* corrupt = nullptr);
+
+// Parses one line; nullopt unless it is a JSON object with an unsigned "seq".
+std::optional<EventRecord> parse_event_line(std::string_view line);
+
+// "2026-11-23T13:30:00.123Z" for a unix time in milliseconds.
+std::string format_utc_ms(std::int64_t unix_ms);
+
+}  // namespace actors
