@@ -1,0 +1,230 @@
+// Listening sockets (TCP, unix, adopted from systemd) and the accept actor.
+// socket/bind/listen are plain syscalls: they never block and run at start-up.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cstring>
+
+#include "http/connection.hpp"
+#include "runtime/ops_net.hpp"
+#include "runtime/ops_wait.hpp"
+
+namespace http {
+
+using namespace std::chrono_literals;
+using runtime::Result;
+using runtime::Task;
+
+namespace detail {
+
+std::string describe_peer(const sockaddr_storage& addr) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
+    inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
+    std::string out = buf;
+    out += ':';
+    out += std::to_string(ntohs(a.sin_port));
+    return out;
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
+    inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof buf);
+    std::string out = "[";
+    out += buf;
+    out += "]:";
+    out += std::to_string(ntohs(a.sin6_port));
+    return out;
+  }
+  return "unix";
+}
+
+namespace {
+// Errors that say the listening socket itself is unusable; anything else is
+// about one client (ECONNABORTED, EPERM from a firewall) or passing (EMFILE).
+bool listener_broken(int err) {
+  return err == EBADF || err == EINVAL || err == ENOTSOCK || err == EOPNOTSUPP;
+}
+bool out_of_resources(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+std::string busy_answer(std::size_t limit) {
+  Response resp = Response::error(503, "too many connections", {{"limit", limit}});
+  resp.header("Retry-After", "1");
+  return response_head(503, resp.headers, false, nullptr, resp.body.size()) + resp.body;
+}
+// At most this many 503 answers in flight; beyond, a client is closed unanswered.
+constexpr std::uint64_t kMaxRejecters = 64;
+}  // namespace
+
+Task<void> accept_loop(std::shared_ptr<Core> core, runtime::Fd listen_fd, bool is_unix,
+                       std::string unlink_path) {
+  // Remember which file we created, so a successor's socket at the same path is
+  // never removed by us.
+  struct stat created {};
+  const bool have_inode = !unlink_path.empty() && ::stat(unlink_path.c_str(), &created) == 0;
+  const std::stop_token stop = core->accept_stop.get_token();
+  while (!stop.stop_requested()) {
+    runtime::AcceptOp op = runtime::accept(listen_fd.get());
+    Result<int> r = co_await op.stop_on(stop);
+    if (!r) {
+      if (r.error() == ECANCELED || listener_broken(r.error())) break;
+      // Out of fds: back off instead of spinning on a ready backlog.
+      if (out_of_resources(r.error())) (void)co_await runtime::sleep_for(100ms).stop_on(stop);
+      continue;
+    }
+    runtime::Fd fd(*r);
+    ++core->stats.accepted;
+    if (!is_unix) {
+      // Small heads and stream chunks must leave now, not wait for Nagle.
+      const int one = 1;
+      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (core->stats.open_connections >= core->limits.max_connections) {
+      if (core->rejecters < kMaxRejecters) {
+        ++core->rejecters;
+        runtime::spawn(reject_busy(core, std::move(fd)), "http-reject");
+      } else {
+        ++core->stats.rejected[503];
+      }
+      continue;
+    }
+    // Counted here, not when the actor first runs, so a burst of accepts in one
+    // loop round cannot overshoot the cap.
+    ++core->stats.open_connections;
+    runtime::spawn(serve_connection(core, std::move(fd), is_unix ? "unix" : describe_peer(op.peer()), is_unix),
+                   "http-connection");
+  }
+  listen_fd.reset();
+  struct stat now {};
+  if (have_inode && ::stat(unlink_path.c_str(), &now) == 0 && now.st_ino == created.st_ino &&
+      now.st_dev == created.st_dev)
+    ::unlink(unlink_path.c_str());
+  --core->listeners;
+  core->changed.try_send(0);
+}
+
+Task<void> reject_busy(std::shared_ptr<Core> core, runtime::Fd fd) {
+  core->count_response(503, true);
+  const std::string out = busy_answer(core->limits.max_connections);
+  const std::stop_token stop = core->accept_stop.get_token();
+  std::span<const std::byte> buf(reinterpret_cast<const std::byte*>(out.data()), out.size());
+  // A fresh socket's send buffer takes this whole; a short write just ends early.
+  Result<int> sent = co_await runtime::send(fd.get(), buf).deadline(1s).stop_on(stop);
+  if (sent) core->stats.bytes_out += static_cast<std::uint64_t>(*sent);
+  ::shutdown(fd.get(), SHUT_WR);
+  // Drain the request the client already sent, so close() does not answer it with RST.
+  std::byte sink[4096];
+  for (int i = 0; i < 16; ++i) {
+    Result<int> r = co_await runtime::recv(fd.get(), sink).deadline(500ms).stop_on(stop);
+    if (!r || *r == 0) break;
+  }
+  fd.reset();
+  --core->rejecters;
+  core->changed.try_send(0);
+}
+
+}  // namespace detail
+
+namespace {
+Result<void> fail_errno() { return Result<void>::failure(errno); }
+}  // namespace
+
+Result<std::uint16_t> Server::listen_tcp(const std::string& host_in, std::uint16_t port) {
+  std::string_view bare = host_in;
+  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
+  const std::string host(bare);
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof *v6;
+  } else {
+    return Result<std::uint16_t>::failure(EINVAL);
+  }
+  runtime::Fd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return Result<std::uint16_t>::failure(errno);
+  // A restarted daemon must rebind at once despite connections in TIME_WAIT.
+  const int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd.get(), SOMAXCONN) != 0)
+    return Result<std::uint16_t>::failure(errno);
+  socklen_t got = sizeof ss;
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &got) != 0)
+    return Result<std::uint16_t>::failure(errno);
+  const std::uint16_t bound = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+  ++core_->listeners;
+  runtime::spawn(detail::accept_loop(core_, std::move(fd), false, {}), "http-listener");
+  return bound;
+}
+
+Result<void> Server::listen_unix(const std::string& path, mode_t mode) {
+  sockaddr_un sun{};
+  if (path.empty() || path.size() >= sizeof sun.sun_path) return Result<void>::failure(ENAMETOOLONG);
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return Result<void>::failure(EEXIST);
+    // A socket file is stale when nobody accepts on it (ECONNREFUSED). Probing
+    // non-blocking: a live server with a full backlog answers EAGAIN.
+    runtime::Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!probe) return fail_errno();
+    if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0 || errno == EAGAIN)
+      return Result<void>::failure(EADDRINUSE);
+    if (errno != ECONNREFUSED) return fail_errno();
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return fail_errno();
+  }
+  runtime::Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return fail_errno();
+  // bind() creates the file with 0777 & ~umask; narrowing the umask around it
+  // means the socket is never reachable with wider permissions than `mode`, not
+  // even between bind and chmod. (Start-up code, single thread.)
+  const mode_t old_mask = ::umask(0777 & ~mode);
+  const int bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun);
+  const int bind_errno = errno;
+  ::umask(old_mask);
+  if (bound != 0) return Result<void>::failure(bind_errno);
+  if (::chmod(path.c_str(), mode) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) {
+    const int err = errno;
+    ::unlink(path.c_str());
+    return Result<void>::failure(err);
+  }
+  ++core_->listeners;
+  runtime::spawn(detail::accept_loop(core_, std::move(fd), true, path), "http-listener");
+  return {};
+}
+
+Result<void> Server::adopt_listener(int raw_fd) {
+  runtime::Fd fd(raw_fd);
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0) return fail_errno();
+  if (!listening) return Result<void>::failure(EINVAL);
+  sockaddr_storage ss{};
+  socklen_t sl = sizeof ss;
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &sl) != 0) return fail_errno();
+  // A blocking listener would make io_uring punt each accept to a worker thread.
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) return fail_errno();
+  ::fcntl(fd.get(), F_SETFD, FD_CLOEXEC);
+  ++core_->listeners;
+  // The path belongs to systemd, which created it: never unlinked here.
+  runtime::spawn(detail::accept_loop(core_, std::move(fd), ss.ss_family == AF_UNIX, {}), "http-listener");
+  return {};
+}
+
+}  // namespace http
