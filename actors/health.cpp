@@ -1,0 +1,343 @@
+#include "actors/health.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "runtime/fd.hpp"
+#include "runtime/ops_net.hpp"
+#include "runtime/ops_wait.hpp"
+#include "runtime/process.hpp"
+
+extern char** environ;
+
+namespace actors {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using runtime::Fd;
+using runtime::Result;
+using runtime::Task;
+
+constexpr std::size_t kCaptureBytes = 4096;     // exec output kept for the reason
+constexpr std::size_t kReasonOutputBytes = 200;  // of which the reason shows this much
+constexpr std::size_t kMaxStatusLine = 1024;     // longer is not HTTP
+
+// The whole check shares one deadline: each operation gets what is left of it.
+struct Budget {
+  Clock::time_point end;
+  config::Duration timeout;
+  explicit Budget(config::Duration t) : end(Clock::now() + t), timeout(t) {}
+  runtime::Duration left() const {
+    return std::max(runtime::Duration::zero(),
+                    std::chrono::duration_cast<runtime::Duration>(end - Clock::now()));
+  }
+  bool expired() const { return Clock::now() >= end; }
+  std::string timed_out(std::string_view what) const {
+    return "timed out after " + format_duration(timeout) + " (" + std::string(what) + ")";
+  }
+};
+
+HealthReport healthy(std::string reason) { return {true, std::move(reason), 0}; }
+HealthReport unhealthy(std::string reason) { return {false, std::move(reason), 1}; }
+
+// ETIME is the linked deadline firing, ECANCELED the stop token; both are ours,
+// not the peer's, so they get their own words instead of strerror's.
+HealthReport op_failure(int err, const Budget& b, const std::string& what) {
+  if (err == ETIME) return unhealthy(b.timed_out(what));
+  if (err == ECANCELED) return unhealthy("stopped");
+  return unhealthy(what + ": " + std::strerror(err));
+}
+
+// Bytes from a peer or a child, made safe for one line of an event or a JSON string.
+std::string printable(std::string_view raw, std::size_t max) {
+  std::string out;
+  for (char c : raw.substr(0, max)) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n' || c == '\r' || c == '\t') out += ' ';
+    else if (u < 0x20 || u == 0x7f) out += '?';
+    else out += c;
+  }
+  // Do not end inside a UTF-8 sequence that `max` cut in two.
+  if (raw.size() > max) {
+    std::size_t lead = out.size();
+    while (lead > 0 && (static_cast<unsigned char>(out[lead - 1]) & 0xC0) == 0x80) --lead;
+    if (lead > 0) {
+      const auto b = static_cast<unsigned char>(out[lead - 1]);
+      const std::size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+      if (out.size() - (lead - 1) < need) out.resize(lead - 1);
+    }
+  }
+  const auto last = out.find_last_not_of(' ');
+  out.resize(last == std::string::npos ? 0 : last + 1);
+  return out;
+}
+
+struct Endpoint {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  std::string text;  // "127.0.0.1:8080", "[::1]:8080"
+};
+
+// Numeric addresses only (see health.hpp): no resolver call ever blocks the loop.
+std::optional<Endpoint> endpoint(const std::string& host, std::uint16_t port, std::string* why) {
+  Endpoint ep;
+  const std::string h = host == "localhost" || host.empty() ? "127.0.0.1" : host;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ep.addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ep.addr);
+  if (::inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    ep.len = sizeof *v4;
+    ep.text = h + ":" + std::to_string(port);
+  } else if (::inet_pton(AF_INET6, h.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    ep.len = sizeof *v6;
+    ep.text = "[" + h + "]:" + std::to_string(port);
+  } else {
+    *why = "host " + host + ": only numeric IPv4/IPv6 addresses and localhost are supported";
+    return std::nullopt;
+  }
+  if (port == 0) {
+    *why = "no port for " + h + " ($PORT is unset: the service has no port)";
+    return std::nullopt;
+  }
+  return ep;
+}
+
+// A non-blocking socket connected to `ep` within the budget, or the report saying why not.
+Task<Result<int>> connect_socket(Fd& sock, const Endpoint& ep, const Budget& b, std::stop_token stop) {
+  sock.reset(::socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!sock) co_return Result<int>::failure(errno);
+  if (b.expired()) co_return Result<int>::failure(ETIME);
+  co_return co_await runtime::connect(sock.get(), reinterpret_cast<const sockaddr*>(&ep.addr), ep.len)
+      .deadline(b.left())
+      .stop_on(stop);
+}
+
+Task<HealthReport> check_tcp(const config::HealthCheck& spec, std::uint16_t port, std::stop_token stop) {
+  Budget b(spec.timeout);
+  std::string why;
+  auto ep = endpoint(spec.host, port, &why);
+  if (!ep) co_return unhealthy(why);
+  Fd sock;
+  Result<int> r = co_await connect_socket(sock, *ep, b, stop);
+  if (!r) co_return op_failure(r.error(), b, "connect " + ep->text);
+  co_return healthy("connected to " + ep->text);
+}
+
+// "HTTP/1.1 200 OK" → 200. Anything else is not an HTTP/1.x status line.
+std::optional<int> parse_status_line(std::string_view line) {
+  if (line.size() < 12 || line.substr(0, 5) != "HTTP/") return std::nullopt;
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!digit(line[5]) || line[6] != '.' || !digit(line[7]) || line[8] != ' ') return std::nullopt;
+  if (!digit(line[9]) || !digit(line[10]) || !digit(line[11])) return std::nullopt;
+  if (line.size() > 12 && line[12] != ' ') return std::nullopt;
+  return (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+}
+
+Task<HealthReport> check_http(const config::HealthCheck& spec, std::uint16_t port, std::stop_token stop) {
+  Budget b(spec.timeout);
+  std::string why;
+  auto ep = endpoint(spec.host, port, &why);
+  if (!ep) co_return unhealthy(why);
+  const std::string path = spec.path.empty() ? "/" : spec.path;
+  const std::string where = ep->text + path;
+
+  // The Fd outlives every operation below: each one is awaited to its CQE before
+  // we return, so the close in ~Fd never races an operation on the number.
+  Fd sock;
+  Result<int> r = co_await connect_socket(sock, *ep, b, stop);
+  if (!r) co_return op_failure(r.error(), b, "connect " + ep->text);
+
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + ep->text +
+                              "\r\nUser-Agent: dockless-health\r\nConnection: close\r\n\r\n";
+  const auto bytes = std::as_bytes(std::span(request));
+  for (std::size_t sent = 0; sent < bytes.size(); sent += static_cast<std::size_t>(r.value())) {
+    r = co_await runtime::send(sock.get(), bytes.subspan(sent)).deadline(b.left()).stop_on(stop);
+    if (!r) co_return op_failure(r.error(), b, "send to " + where);
+  }
+
+  // Only the status line is read. Closing with the rest unread may reset the
+  // connection, which a server that already answered does not mind.
+  std::string head;
+  std::array<std::byte, 512> buf;
+  while (head.find('\n') == std::string::npos && head.size() < kMaxStatusLine) {
+    r = co_await runtime::recv(sock.get(), buf).deadline(b.left()).stop_on(stop);
+    if (!r) co_return op_failure(r.error(), b, "read from " + where);
+    if (r.value() == 0) break;
+    head.append(reinterpret_cast<const char*>(buf.data()), static_cast<std::size_t>(r.value()));
+  }
+  if (head.empty()) co_return unhealthy("connection closed by " + where + " without a response");
+  std::string_view line(head);
+  line = line.substr(0, line.find('\n'));
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  auto status = parse_status_line(line);
+  if (!status) co_return unhealthy("bad status line from " + where + ": \"" + printable(line, 60) + "\"");
+  std::string what = "HTTP " + std::to_string(*status) + " from " + where;
+  co_return *status >= 200 && *status < 300 ? healthy(std::move(what)) : unhealthy(std::move(what));
+}
+
+// Reads what is in the pipe without blocking; keeps the first kCaptureBytes and
+// discards the rest so a chatty check never stalls on a full pipe. False at EOF.
+bool drain(int fd, std::string& captured) {
+  std::array<char, 4096> buf;
+  // Bounded, so a child writing as fast as we read still lets the loop run:
+  // the level-triggered epoll reports the pipe again next round.
+  for (int i = 0; i < 16; ++i) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n > 0) {
+      auto keep = std::min(static_cast<std::size_t>(n), kCaptureBytes - captured.size());
+      captured.append(buf.data(), keep);
+    } else if (n == 0) {
+      return false;
+    } else if (errno != EINTR) {
+      return errno == EAGAIN;
+    }
+  }
+  return true;
+}
+
+std::vector<std::string> check_environment(std::uint16_t port) {
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e)
+    if (port == 0 || std::strncmp(*e, "PORT=", 5) != 0) env.emplace_back(*e);
+  if (port != 0) env.push_back("PORT=" + std::to_string(port));
+  return env;
+}
+
+Task<HealthReport> check_exec(const config::HealthCheck& spec, std::uint16_t port, std::stop_token stop) {
+  Budget b(spec.timeout);
+  if (spec.exec.empty()) co_return unhealthy("exec: empty command");
+  const std::string what = "exec " + spec.exec[0];
+
+  // stdout and stderr share one pipe so the reason shows them interleaved as the
+  // check wrote them. Our end is non-blocking: it is only read once epoll says so.
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) co_return unhealthy(std::string("pipe: ") + std::strerror(errno));
+  Fd out(fds[0]), out_w(fds[1]);
+  ::fcntl(out.get(), F_SETFL, O_NONBLOCK);
+  runtime::SpawnOptions opts;
+  opts.argv = spec.exec;
+  opts.env = check_environment(port);
+  opts.stdout_mode = opts.stderr_mode = runtime::SpawnOptions::Stdio::inherit;
+  opts.extra_fds = {{out_w.get(), 1}, {out_w.get(), 2}};
+  std::string detail;
+  auto spawned = runtime::Process::spawn(opts, &detail);
+  // Our copy of the write end must go, or the pipe never reaches EOF.
+  out_w.reset();
+  if (!spawned) co_return unhealthy(detail);
+  runtime::Process proc = std::move(spawned.value());
+
+  // Two things to wait for at once (output, exit) through one ring operation: an
+  // epoll set holding both, polled on the ring. Waiting for EOF alone would hang
+  // on a background child that keeps the pipe open after the check exited.
+  Fd ep(::epoll_create1(EPOLL_CLOEXEC));
+  if (!ep) co_return unhealthy(std::string("epoll: ") + std::strerror(errno));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u32 = 0;
+  ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, out.get(), &ev);
+  ev.data.u32 = 1;
+  ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, proc.pidfd(), &ev);
+
+  std::string captured;
+  bool exited = false;
+  int wait_error = 0;
+  while (!exited) {
+    if (b.expired()) {
+      wait_error = ETIME;
+      break;
+    }
+    Result<int> r = co_await runtime::poll(ep.get(), POLLIN).deadline(b.left()).stop_on(stop);
+    if (!r) {
+      wait_error = r.error();
+      break;
+    }
+    std::array<epoll_event, 2> ready;
+    const int n = ::epoll_wait(ep.get(), ready.data(), static_cast<int>(ready.size()), 0);
+    for (int i = 0; i < n; ++i) {
+      if (ready[static_cast<std::size_t>(i)].data.u32 == 1) exited = true;
+      else if (!drain(out.get(), captured)) ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, out.get(), nullptr);
+    }
+  }
+  // TRICKY: the group is killed before the leader is reaped. Until then its pid
+  // (the group id) cannot be reused, so the SIGKILL reaches only the check's own
+  // leftovers (a timed-out command, or helpers it left running).
+  (void)proc.signal_group(SIGKILL);
+  if (!exited) (void)proc.signal(SIGKILL);  // in case it left its group
+  (void)drain(out.get(), captured);
+  // No stop token: the child must be reaped whatever happens, and SIGKILL makes
+  // this prompt. (If the reactor is shutting down, ~Process reaps it instead.)
+  auto status = co_await proc.wait();
+  if (wait_error != 0) co_return op_failure(wait_error, b, what);
+  if (!status) co_return unhealthy(what + ": wait: " + std::strerror(status.error()));
+  std::string reason = "exec " + status->describe();
+  std::string shown = printable(captured, kReasonOutputBytes);
+  if (!shown.empty()) reason += ": " + shown;
+  co_return status->success() ? healthy(std::move(reason)) : unhealthy(std::move(reason));
+}
+
+}  // namespace
+
+std::string format_duration(config::Duration d) {
+  const auto ms = d.count();
+  if (ms % 1000 == 0 && ms != 0) return std::to_string(ms / 1000) + "s";
+  if (ms > 1000 && ms % 100 == 0) return std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+Task<HealthReport> check_once(const config::HealthCheck& spec, std::uint16_t service_port,
+                              std::stop_token stop) {
+  if (stop.stop_requested()) co_return unhealthy("stopped");
+  const std::uint16_t port = spec.port != 0 ? spec.port : service_port;
+  switch (spec.kind) {
+    case config::HealthCheck::Kind::exec: co_return co_await check_exec(spec, service_port, stop);
+    case config::HealthCheck::Kind::http: co_return co_await check_http(spec, port, stop);
+    case config::HealthCheck::Kind::tcp: co_return co_await check_tcp(spec, port, stop);
+  }
+  co_return unhealthy("unknown health check kind");
+}
+
+Task<void> run_health_checks(config::HealthCheck spec, std::uint16_t service_port, std::stop_token stop,
+                             std::function<void(const HealthReport&)> on_change) {
+  const auto started = Clock::now();
+  // A zero interval would spin the loop; checks are at least a millisecond apart.
+  const auto interval = std::max(spec.interval, config::Duration{1});
+  const int retries = std::max(1, spec.retries);
+  std::optional<bool> reported;  // nothing yet: "starting"
+  int failures = 0;
+  while (!stop.stop_requested()) {
+    const auto check_start = Clock::now();
+    HealthReport report = co_await check_once(spec, service_port, stop);
+    if (stop.stop_requested()) break;  // a cut-short check says nothing about the service
+    if (report.healthy) failures = 0;
+    else if (check_start - started >= spec.start_period) ++failures;
+    report.consecutive_failures = failures;
+    if (report.healthy && reported != true) {
+      reported = true;
+      on_change(report);
+    } else if (!report.healthy && failures >= retries && reported != false) {
+      reported = false;
+      on_change(report);
+    }
+    Result<int> slept = co_await runtime::sleep_for(interval).stop_on(stop);
+    if (!slept) break;
+  }
+}
+
+}  // namespace actors
