@@ -1,0 +1,172 @@
+#include "actors/service_env.hpp"
+
+#include <arpa/inet.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "runtime/fd.hpp"
+
+extern char** environ;
+
+namespace actors {
+
+std::vector<std::string> current_environment() {
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
+  return env;
+}
+
+std::map<std::string, std::string> merge_env(const std::vector<std::string>& base,
+                                             const std::map<std::string, std::string>& service_env) {
+  std::map<std::string, std::string> env;
+  for (const auto& kv : base) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    // The daemon's own settings are not the service's business.
+    if (kv.rfind("DOCKLESS_", 0) == 0 || kv.rfind("NOTIFY_SOCKET=", 0) == 0 ||
+        kv.rfind("LISTEN_", 0) == 0 || kv.rfind("WATCHDOG_", 0) == 0)
+      continue;
+    env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : service_env) env[k] = v;
+  return env;
+}
+
+std::string substitute_service_refs(
+    std::string text, std::uint16_t port,
+    const std::function<std::optional<std::uint16_t>(const std::string&)>& port_of) {
+  auto replace_all = [&](const std::string& from, const std::string& to) {
+    for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+  };
+  if (port != 0) {
+    replace_all("${PORT}", std::to_string(port));
+    // Bare $PORT only where a name cannot continue ($PORTS stays as written).
+    for (std::size_t at = text.find("$PORT"); at != std::string::npos; at = text.find("$PORT", at + 1)) {
+      const std::size_t end = at + 5;
+      if (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_')) continue;
+      text.replace(at, 5, std::to_string(port));
+    }
+  }
+  const std::string prefix = "${services.";
+  for (std::size_t at = text.find(prefix); at != std::string::npos;) {
+    const std::size_t close = text.find('}', at);
+    if (close == std::string::npos) break;
+    std::string inner = text.substr(at + prefix.size(), close - at - prefix.size());
+    const std::string suffix = ".port";
+    if (inner.size() > suffix.size() && inner.compare(inner.size() - suffix.size(), suffix.size(), suffix) == 0 && port_of) {
+      if (auto p = port_of(inner.substr(0, inner.size() - suffix.size()))) {
+        const std::string value = std::to_string(*p);
+        text.replace(at, close + 1 - at, value);
+        at = text.find(prefix, at + value.size());
+        continue;
+      }
+    }
+    at = text.find(prefix, close);
+  }
+  return text;
+}
+
+namespace {
+// Binding tells whether the port is free right now, on every address (what a
+// service listening on 0.0.0.0 needs). SO_REUSEADDR: a port in TIME_WAIT after the
+// service's own previous run is free for it.
+int probe_bind(std::uint16_t port) {
+  runtime::Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) return errno;
+  int one = 1;
+  ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return errno;
+  return 0;
+}
+
+std::optional<std::uint16_t> pick_free_port() {
+  runtime::Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) return std::nullopt;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return std::nullopt;
+  socklen_t len = sizeof a;
+  if (::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0) return std::nullopt;
+  return ntohs(a.sin_port);
+}
+}  // namespace
+
+std::optional<std::vector<std::uint16_t>> resolve_ports(const config::ServiceSpec& spec,
+                                                        std::string* error) {
+  std::vector<config::Port> wanted;
+  if (spec.port) wanted.push_back(*spec.port);
+  for (const auto& p : spec.ports)
+    if (!spec.port || p.automatic != spec.port->automatic || p.number != spec.port->number) wanted.push_back(p);
+  std::vector<std::uint16_t> out;
+  for (const auto& p : wanted) {
+    if (p.automatic) {
+      auto picked = pick_free_port();
+      if (!picked) {
+        *error = std::string("no free port for \"auto\": ") + std::strerror(errno);
+        return std::nullopt;
+      }
+      out.push_back(*picked);
+      continue;
+    }
+    if (int err = probe_bind(p.number); err != 0) {
+      *error = "port " + std::to_string(p.number) + " is not available: " + std::strerror(err) +
+               (err == EADDRINUSE ? " (another process is listening on it)" : "");
+      return std::nullopt;
+    }
+    out.push_back(p.number);
+  }
+  return out;
+}
+
+bool apply_identity(const std::string& user, const std::string& group, runtime::SpawnOptions& o,
+                    std::string* error) {
+  if (user.empty() && group.empty()) return true;
+  std::vector<char> buf(16384);
+  if (!user.empty()) {
+    passwd pw{};
+    passwd* found = nullptr;
+    int rc = ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+    if (!found && !user.empty() && std::isdigit(static_cast<unsigned char>(user[0]))) {
+      o.uid = static_cast<uid_t>(std::stoul(user));
+      o.gid = o.gid.value_or(static_cast<gid_t>(*o.uid));
+    } else if (!found) {
+      *error = "user \"" + user + "\" not found" + (rc ? std::string(": ") + std::strerror(rc) : "");
+      return false;
+    } else {
+      o.uid = pw.pw_uid;
+      o.gid = pw.pw_gid;
+      int n = 64;
+      std::vector<gid_t> groups(static_cast<std::size_t>(n));
+      if (::getgrouplist(user.c_str(), pw.pw_gid, groups.data(), &n) >= 0) {
+        groups.resize(static_cast<std::size_t>(n));
+        o.groups = groups;
+      }
+    }
+  }
+  if (!group.empty()) {
+    ::group gr{};
+    ::group* found = nullptr;
+    ::getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &found);
+    if (found) o.gid = gr.gr_gid;
+    else if (std::isdigit(static_cast<unsigned char>(group[0]))) o.gid = static_cast<gid_t>(std::stoul(group));
+    else {
+      *error = "group \"" + group + "\" not found";
+      return false;
+    }
+    if (user.empty()) o.groups = {*o.gid};
+  }
+  return true;
+}
+
+}  // namespace actors

@@ -1,0 +1,104 @@
+#pragma once
+// The supervision policy of one service as a pure state machine: (state, event)
+// in, next state and a list of actions out. No I/O here, so every row of the
+// table has a unit test (tests/actors/service_machine_test.cpp); the ServiceActor
+// performs the actions.
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace actors {
+
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+enum class State : std::uint8_t { stopped, starting, running, stopping, exited, backoff, failed };
+inline constexpr std::array kAllStates = {State::stopped, State::starting, State::running,
+                                          State::stopping, State::exited, State::backoff,
+                                          State::failed};
+
+enum class EventKind : std::uint8_t {
+  start,           // operator or boot wants it running
+  stop,            // operator wants it stopped
+  restart,         // stop if running, then start
+  spawned,         // exec succeeded
+  spawn_failed,    // exec (or a step before it) failed
+  exited,          // the process is gone and reaped
+  backoff_elapsed, // restart delay is over
+  stop_timeout,    // stop_timeout passed after the stop signal
+  unhealthy,       // health check says so and restart_on_unhealthy is set
+};
+inline constexpr std::array kAllEvents = {
+    EventKind::start,   EventKind::stop,    EventKind::restart,
+    EventKind::spawned, EventKind::spawn_failed, EventKind::exited,
+    EventKind::backoff_elapsed, EventKind::stop_timeout, EventKind::unhealthy};
+
+std::string_view to_string(State s);
+std::string_view to_string(EventKind e);
+
+struct ServiceEvent {
+  EventKind kind;
+  bool exit_success = false;  // exited: clean exit (code 0)
+  Clock::time_point now{};
+};
+
+enum class Action : std::uint8_t {
+  spawn,            // start the process
+  send_stop_signal, // stop_signal to the process group, and arm the stop timer
+  kill,             // SIGKILL to the process group
+  arm_backoff,      // timer for `delay`, then backoff_elapsed
+  cancel_timer,     // forget a pending backoff/stop timer
+};
+
+struct Step {
+  State next;
+  std::vector<Action> actions;
+  Millis delay{0};          // arm_backoff
+  bool counted_restart = false;  // this step schedules an automatic restart
+  bool crash_loop = false;       // parked in failed by the restart limit
+  bool ignored = false;          // the event means nothing in this state
+};
+
+struct Policy {
+  config::RestartPolicy restart = config::RestartPolicy::on_failure;
+  Millis delay{100};
+  Millis delay_max{30'000};
+  Millis reset_after{60'000};
+  int limit = 5;  // 0 = unlimited
+  Millis window{10'000};
+  static Policy from(const config::ServiceSpec& spec);
+};
+
+class ServiceMachine {
+ public:
+  explicit ServiceMachine(Policy p) : policy_(p) {}
+
+  Step handle(const ServiceEvent& e);
+
+  State state() const noexcept { return state_; }
+  int restarts() const noexcept { return restarts_; }
+  Millis current_delay() const noexcept { return delay_; }
+  void set_policy(Policy p) { policy_ = p; }
+  // For tests that start from a given row.
+  void force_state(State s) { state_ = s; }
+
+ private:
+  Step on_exit(const ServiceEvent& e, bool crashed);
+  Step schedule_restart(const ServiceEvent& e);
+
+  Policy policy_;
+  State state_ = State::stopped;
+  bool restart_pending_ = false;  // a stop is in progress on the way to a start
+  int restarts_ = 0;              // automatic restarts since the daemon started it
+  Millis delay_{0};               // the delay the last backoff used
+  Clock::time_point started_at_{};
+  std::deque<Clock::time_point> recent_restarts_;  // inside `window`, for the crash-loop limit
+};
+
+}  // namespace actors

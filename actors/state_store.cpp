@@ -1,0 +1,100 @@
+#include "actors/state_store.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "runtime/fs.hpp"
+
+namespace actors {
+
+ServiceStore::Loaded ServiceStore::load(const config::ServiceContext& ctx) const {
+  Loaded out;
+  DIR* d = ::opendir(dir_.c_str());
+  if (!d) return out;
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string f = e->d_name;
+    if (f.size() > 5 && f.compare(f.size() - 5, 5, ".toml") == 0) names.push_back(f);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const auto& f : names) {
+    std::ifstream in(dir_ + "/" + f);
+    std::stringstream text;
+    text << in.rdbuf();
+    config::ServiceContext c = ctx;
+    c.source_name = dir_ + "/" + f;
+    config::ServiceResult r = config::parse_service_string(text.str(), c);
+    if (r.ok()) out.services.push_back(std::move(*r.service));
+    for (auto& e : r.errors) out.errors.push_back(std::move(e));
+  }
+  return out;
+}
+
+runtime::Task<runtime::Result<void>> ServiceStore::save(std::string name, std::string toml_text) {
+  if (auto r = runtime::make_dirs(dir_); !r) co_return r;
+  co_return co_await runtime::atomic_write(path_of(name), std::move(toml_text), 0644);
+}
+
+runtime::Result<void> ServiceStore::remove(const std::string& name) {
+  if (::unlink(path_of(name).c_str()) != 0 && errno != ENOENT) return runtime::Result<void>::failure(errno);
+  return {};
+}
+
+std::string snapshot_to_json(const Snapshot& s) {
+  nlohmann::json j;
+  j["version"] = 1;
+  j["written_unix_ms"] = s.written_unix_ms;
+  j["services"] = nlohmann::json::object();
+  for (const auto& [name, e] : s.services) {
+    nlohmann::json v = {{"state", e.state}, {"restarts", e.restarts}};
+    if (e.pid) {
+      v["pid"] = *e.pid;
+      v["pid_start_ticks"] = e.pid_start_ticks;
+    }
+    j["services"][name] = std::move(v);
+  }
+  return j.dump(2) + "\n";
+}
+
+Snapshot read_snapshot(const std::string& path) {
+  Snapshot s;
+  std::ifstream in(path);
+  if (!in) return s;
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("services") || !j["services"].is_object()) return s;
+  s.written_unix_ms = j.value("written_unix_ms", std::int64_t{0});
+  for (const auto& [name, v] : j["services"].items()) {
+    if (!v.is_object()) continue;
+    SnapshotEntry e;
+    e.state = v.value("state", "");
+    e.restarts = v.value("restarts", 0);
+    if (v.contains("pid") && v["pid"].is_number_integer()) {
+      e.pid = v["pid"].get<pid_t>();
+      e.pid_start_ticks = v.value("pid_start_ticks", std::uint64_t{0});
+    }
+    s.services[name] = e;
+  }
+  return s;
+}
+
+std::uint64_t process_start_ticks(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // The command name (field 2) may hold spaces and parentheses: skip to the last ')'.
+  auto close_paren = stat.rfind(')');
+  if (close_paren == std::string::npos || close_paren + 2 > stat.size()) return 0;
+  std::istringstream rest(stat.substr(close_paren + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i)
+    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+  return 0;
+}
+
+}  // namespace actors
