@@ -1,0 +1,126 @@
+#pragma once
+// LogStore: one service's captured output under <data_dir>/logs/<service>/, kept across
+// the service's restarts (one store per service, owned by the Supervisor).
+//
+// Files, per stream (stdout, stderr):
+//   stdout.log, stdout.log.1 ... stdout.log.<keep-1>     current first, oldest last
+//   stdout.log.idx (and .1.idx ...)                       time index, rotated with its log
+// Rotation happens when the current file reaches max_size; `keep` files in total remain.
+//
+// Logical positions: every stream has a monotonic 64-bit byte position across rotations
+// (position = base of the file + offset in it). A follower holds a position, never a file
+// name, so a rotation cannot lose its place. Bases are stored in each index header, so
+// positions continue after a daemon restart.
+//
+// Index file: a 16-byte header {char magic[8] = "DLIDX001", uint64 base}, then records
+// {uint64 offset_in_file, int64 unix_ms} (native endian), at most one per 250 ms per
+// stream: "bytes from `offset` on were captured at `unix_ms`".
+//
+// Threading: one reactor thread. The capturer (LogActor) is the only writer of a stream:
+// it splices into current_fd() at current_offset() and then calls commit(). Readers
+// (HTTP) call read() in a loop and wait_growth() when caught up.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include "actors/event_log.hpp"  // WaitList
+#include "runtime/fd.hpp"
+#include "runtime/result.hpp"
+#include "runtime/task.hpp"
+
+namespace actors {
+
+enum class Stream : std::uint8_t { out = 0, err = 1 };
+std::string_view stream_name(Stream s);  // "stdout", "stderr"
+
+struct LogChunk {
+  std::string data;
+  std::uint64_t pos = 0;      // logical position of data[0] (after any skip)
+  std::uint64_t skipped = 0;  // bytes between the requested position and `pos` that are
+                              // gone (rotated away); 0 normally
+};
+
+struct LogStreamStats {
+  std::uint64_t bytes_written = 0;  // captured into files since open
+  std::uint64_t bytes_dropped = 0;  // drained to /dev/null (full disk) since open
+  std::uint64_t rotations = 0;
+  std::uint64_t index_records = 0;
+  std::uint64_t errors = 0;         // rotation/index I/O failures (logging goes on)
+};
+
+class LogStore {
+ public:
+  static constexpr std::int64_t kIndexIntervalMs = 250;
+
+  // Start-up or service registration (synchronous). Creates `dir`, scans existing files
+  // (positions continue where they were) and opens the current files for writing.
+  // keep < 1 is treated as 1; max_size 0 as "never rotate".
+  static Result<std::unique_ptr<LogStore>> open(std::string dir, std::uint64_t max_size, int keep);
+
+  LogStore(const LogStore&) = delete;
+  LogStore& operator=(const LogStore&) = delete;
+  ~LogStore();
+
+  // ---- capturer side (LogActor) ----
+  // The current file (opened without O_APPEND: splice into an O_APPEND file is EINVAL)
+  // and the offset to write at. Valid until the next commit()/set_limits().
+  int current_fd(Stream s);  // rotates first if the file is full; reopens after a failure
+  std::uint64_t current_offset(Stream s) const;
+  // Bytes the current file may still take before it rotates (>= 1; SIZE_MAX-ish when
+  // rotation is off). The capturer caps its splice to this so files end near max_size.
+  std::uint64_t room(Stream s) const;
+  // Records `n` bytes just written at current_offset(): indexes them, rotates when the
+  // file is full, and wakes every follower. `unix_ms` is the capture time.
+  void commit(Stream s, std::uint64_t n, std::int64_t unix_ms);
+  // Counts bytes thrown away because the file could not take them.
+  void add_dropped(Stream s, std::uint64_t n);
+  // One capturer per stream at a time: claim() is false while another holds it.
+  bool claim(Stream s);
+  void release(Stream s);
+
+  // ---- follower side (HTTP) ----
+  // Up to `max` bytes from logical position `pos` (from one file: a chunk never spans a
+  // rotation boundary, so the loop may return fewer bytes than available). A position
+  // older than the oldest kept byte jumps forward, reporting `skipped`. At end: empty data.
+  Result<LogChunk> read(Stream s, std::uint64_t pos, std::size_t max) const;
+  // One past the last captured byte.
+  std::uint64_t end(Stream s) const;
+  // The oldest position still on disk.
+  std::uint64_t begin(Stream s) const;
+  // First position whose bytes may have been captured at or after `unix_ms` (may start
+  // up to one index interval, 250 ms, earlier). end() when everything is older.
+  std::uint64_t position_of_time(Stream s, std::int64_t unix_ms) const;
+  // Start of the last `n` lines (an unterminated last line counts as one), looking back
+  // across rotated files; begin() when there are fewer lines.
+  std::uint64_t position_of_tail_lines(Stream s, std::size_t n) const;
+  // Resolves once end(s) > known_end; ECANCELED on stop. Every follower is woken after
+  // each captured chunk.
+  Task<Result<void>> wait_growth(Stream s, std::uint64_t known_end, std::stop_token stop);
+
+  // Reload: new limits apply from the next rotation; files beyond a smaller `keep` go now.
+  void set_limits(std::uint64_t max_size, int keep);
+
+  const LogStreamStats& stats(Stream s) const;
+  const std::string& dir() const noexcept { return dir_; }
+  std::uint64_t max_size() const noexcept { return max_size_; }
+  int keep() const noexcept { return keep_; }
+
+ private:
+  struct StreamState;
+  LogStore(std::string dir, std::uint64_t max_size, int keep);
+  StreamState& st(Stream s) const { return *streams_[static_cast<std::size_t>(s)]; }
+  std::string file_path(Stream s, int generation) const;  // 0 = current
+  Result<void> open_stream(Stream s);
+  void rotate(Stream s);
+  void trim(Stream s);
+
+  std::string dir_;
+  std::uint64_t max_size_;
+  int keep_;
+  std::array<std::unique_ptr<StreamState>, 2> streams_;
+};
+
+}  // namespace actors
