@@ -163,7 +163,7 @@ TEST(Cancel, StressTenThousandRandomOrder) {
     std::mt19937 rng(12345);
     Reactor r;
     r.run([](Stress& s, std::mt19937& rng) -> Task<void> {
-      std::uniform_int_distribution<int> timer_ms(20, 200);
+      std::uniform_int_distribution<int> timer_ms(50, 300);
       for (int i = 0; i < Stress::kOps; ++i)
         spawn(stress_op(s, i, std::chrono::milliseconds(timer_ms(rng))), "stress");
       co_await sleep_for(2ms);  // every actor has submitted by now
@@ -183,7 +183,7 @@ TEST(Cancel, StressTenThousandRandomOrder) {
           if (::connect(c.get(), reinterpret_cast<sockaddr*>(&s.addr), sizeof s.addr) == 0)
             s.clients.push_back(std::move(c));
         }
-        if (k % 200 == 0) co_await sleep_for(1ms);
+        if (k % 200 == 0) co_await sleep_for(2ms);  // ~100 ms: some timers expire first
       }
       for (int spin = 0; spin < 10'000 && s.frames_alive > 0; ++spin) co_await sleep_for(1ms);
     }(s, rng));
