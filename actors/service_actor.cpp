@@ -1,0 +1,305 @@
+#include "actors/service_actor.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+
+#include "actors/event_log.hpp"
+#include "actors/log_actor.hpp"
+#include "actors/log_store.hpp"
+#include "actors/service_env.hpp"
+#include "actors/state_store.hpp"
+#include "runtime/ops_wait.hpp"
+
+namespace actors {
+
+using runtime::Task;
+
+std::string_view to_string(Health h) {
+  switch (h) {
+    case Health::none: return "none";
+    case Health::unknown: return "unknown";
+    case Health::healthy: return "healthy";
+    case Health::unhealthy: return "unhealthy";
+  }
+  return "?";
+}
+
+namespace {
+bool settled(State s) { return s == State::stopped || s == State::exited || s == State::failed; }
+
+}  // namespace
+
+ServiceActor::ServiceActor(config::ServiceSpec spec, ServiceContext ctx)
+    : spec_(std::move(spec)), ctx_(std::move(ctx)), machine_(Policy::from(spec_)) {
+  status_.name = spec_.name;
+  status_.health = spec_.health ? Health::unknown : Health::none;
+}
+
+void ServiceActor::publish() {
+  status_.state = machine_.state();
+  status_.restarts = machine_.restarts();
+  if (ctx_.publish) ctx_.publish(status_);
+}
+
+void ServiceActor::record(std::string kind, nlohmann::json details) {
+  if (ctx_.events) ctx_.events->append(spec_.name, std::move(kind), std::move(details));
+}
+
+Task<void> ServiceActor::run() {
+  publish();
+  while (true) {
+    runtime::Result<Message> msg = co_await mailbox_.recv();
+    if (!msg) break;
+    co_await handle(*msg);
+    publish();
+    if (shutting_down_ && settled(machine_.state())) break;
+  }
+  mailbox_.close();
+  cancel_timer();
+  timers_.request_stop();
+  co_await timers_.join();
+  co_await drain_incarnation();
+  publish();
+}
+
+Task<void> ServiceActor::handle(Message& m) {
+  if (auto* c = std::get_if<Command>(&m)) {
+    switch (c->kind) {
+      case Command::Kind::start: co_await feed({EventKind::start}); break;
+      case Command::Kind::stop: co_await feed({EventKind::stop}); break;
+      case Command::Kind::restart: co_await feed({EventKind::restart}); break;
+      case Command::Kind::shutdown:
+        shutting_down_ = true;
+        co_await feed({EventKind::stop});
+        break;
+      case Command::Kind::signal:
+        if (process_ && !process_->reaped()) {
+          auto r = process_->signal(c->signal);
+          record("signal", {{"signal", runtime::signal_name(c->signal)},
+                            {"ok", r.ok()}, {"error", r.ok() ? "" : r.message()}});
+        }
+        break;
+      case Command::Kind::update_spec:
+        if (c->spec) {
+          spec_ = std::move(*c->spec);
+          machine_.set_policy(Policy::from(spec_));
+          if (!process_ || process_->reaped())
+            status_.health = spec_.health ? Health::unknown : Health::none;
+        }
+        break;
+    }
+  } else if (auto* ex = std::get_if<ProcessExited>(&m)) {
+    if (ex->generation == status_.generation) on_exit(*ex), co_await feed({EventKind::exited, ex->known && ex->status.success()});
+  } else if (auto* t = std::get_if<TimerFired>(&m)) {
+    if (t->timer_id == timer_id_ && timer_stop_) {
+      timer_stop_.reset();
+      co_await feed({t->kind});
+    }
+  } else if (auto* h = std::get_if<HealthChanged>(&m)) {
+    if (h->generation == status_.generation) {
+      on_health(*h);
+      if (!h->report.healthy && spec_.health && spec_.health->restart_on_unhealthy &&
+          machine_.state() == State::running) {
+        record("restart_unhealthy", {{"reason", h->report.reason}});
+        co_await feed({EventKind::unhealthy});
+      }
+    }
+  }
+}
+
+// Runs the machine and performs what it asks for. A spawn failure feeds back into
+// the machine (it decides between backoff and failed), so this may recurse once.
+Task<void> ServiceActor::feed(ServiceEvent e) {
+  e.now = Clock::now();
+  const State before = machine_.state();
+  Step step = machine_.handle(e);
+  if (step.ignored) co_return;
+  for (Action a : step.actions) {
+    switch (a) {
+      case Action::cancel_timer: cancel_timer(); break;
+      case Action::send_stop_signal: do_stop_signal(); break;
+      case Action::kill: do_kill(); break;
+      case Action::arm_backoff:
+        status_.next_restart_in = step.delay;
+        record("backoff", {{"delay_ms", step.delay.count()}, {"restarts", machine_.restarts()}});
+        arm_timer(step.delay, EventKind::backoff_elapsed);
+        break;
+      case Action::spawn: co_await do_spawn(); break;
+    }
+  }
+  if (step.crash_loop)
+    record("failed", {{"reason", "crash loop: restart limit reached"},
+                      {"restart_limit", spec_.restart_limit},
+                      {"restart_window_ms", spec_.restart_window.count()}});
+  else if (step.next == State::stopped && before != State::stopped)
+    record("stopped", {});
+}
+
+std::string ServiceActor::substitute(std::string text) const {
+  return substitute_service_refs(std::move(text), status_.ports.empty() ? 0 : status_.ports.front(),
+                                 ctx_.port_of);
+}
+
+std::optional<runtime::SpawnOptions> ServiceActor::build_spawn(std::string* error) {
+  auto ports = resolve_ports(spec_, error);
+  if (!ports) return std::nullopt;
+  status_.ports = *ports;
+  runtime::SpawnOptions o;
+  for (const auto& arg : spec_.command) o.argv.push_back(substitute(arg));
+  std::map<std::string, std::string> env = merge_env(ctx_.base_env, spec_.env);
+  for (auto& [k, v] : env) v = substitute(v);
+  if (!status_.ports.empty()) env["PORT"] = std::to_string(status_.ports.front());
+  for (const auto& [k, v] : env) o.env.push_back(k + "=" + v);
+  o.working_dir = spec_.working_dir;
+  if (!apply_identity(spec_.user, spec_.group, o, error)) return std::nullopt;
+  o.stdin_mode = spec_.stdin ? runtime::SpawnOptions::Stdio::pipe : runtime::SpawnOptions::Stdio::null;
+  if (!ctx_.logs) {
+    o.stdout_mode = runtime::SpawnOptions::Stdio::null;
+    o.stderr_mode = runtime::SpawnOptions::Stdio::null;
+  }
+  return o;
+}
+
+Task<void> ServiceActor::do_spawn() {
+  // The previous incarnation's children (log capture still draining a pipe that a
+  // grandchild held, the health checker) finish before the next one starts.
+  co_await drain_incarnation();
+  std::string error;
+  std::optional<runtime::SpawnOptions> opts = build_spawn(&error);
+  runtime::Result<runtime::Process> proc = opts ? runtime::Process::spawn(*opts, &error)
+                                                : runtime::Result<runtime::Process>::failure(EINVAL);
+  if (!proc) {
+    status_.last_error = error;
+    record("spawn_failed", {{"error", error}});
+    co_await feed({EventKind::spawn_failed});
+    co_return;
+  }
+  process_.emplace(std::move(proc).value());
+  ++status_.generation;
+  status_.pid = process_->pid();
+  status_.pid_start_ticks = process_start_ticks(process_->pid());
+  status_.started_at = std::chrono::system_clock::now();
+  status_.last_error.clear();
+  status_.next_restart_in = {};
+  status_.health = spec_.health ? Health::unknown : Health::none;
+  status_.health_reason.clear();
+  incarnation_ = std::make_unique<runtime::Scope>();
+  incarnation_->spawn(wait_for_exit(status_.generation), spec_.name + "/wait");
+  start_log_capture(*process_);
+  if (spec_.health) {
+    const std::uint64_t gen = status_.generation;
+    incarnation_->spawn(
+        run_health_checks(*spec_.health, status_.ports.empty() ? 0 : status_.ports.front(),
+                          incarnation_->token(),
+                          [this, gen](const HealthReport& r) { post(HealthChanged{gen, r}); }),
+        spec_.name + "/health");
+  }
+  nlohmann::json details = {{"pid", process_->pid()}, {"command", spec_.command}};
+  if (!status_.ports.empty()) details["ports"] = status_.ports;
+  record("started", std::move(details));
+  co_await feed({EventKind::spawned});
+}
+
+// stdout and stderr are spliced into the service's LogStore by two child actors
+// of this incarnation. They end on EOF, i.e. when the service and everything it
+// forked have closed the pipe (the group is killed when the leader exits).
+void ServiceActor::start_log_capture(runtime::Process& p) {
+  if (!ctx_.logs) return;
+  auto body = [](ServiceActor* self, LogStore* store, Stream s, runtime::Fd fd,
+                 std::stop_token st) -> Task<void> {
+    CaptureResult r = co_await capture(*store, s, std::move(fd), st, [self](const DropEpisode& d) {
+      nlohmann::json details = {{"stream", stream_name(d.stream)}, {"error", std::strerror(d.error)}};
+      if (d.resumed) details["dropped_bytes"] = d.dropped;
+      self->record(d.resumed ? "log_resumed" : "log_dropped", std::move(details));
+    });
+    if (r.error != 0)
+      self->record("log_capture_failed", {{"stream", stream_name(s)}, {"error", std::strerror(r.error)}});
+  };
+  incarnation_->spawn(body(this, ctx_.logs, Stream::out, std::move(p.stdout_pipe()), incarnation_->token()),
+                      spec_.name + "/stdout");
+  incarnation_->spawn(body(this, ctx_.logs, Stream::err, std::move(p.stderr_pipe()), incarnation_->token()),
+                      spec_.name + "/stderr");
+}
+
+Task<void> ServiceActor::wait_for_exit(std::uint64_t generation) {
+  // Not stop_on(incarnation token): the exit waiter must see the exit, and the
+  // incarnation is only drained after the exit has been handled.
+  runtime::Result<runtime::ExitStatus> st = co_await process_->wait();
+  ProcessExited ex{generation, st.ok() ? *st : runtime::ExitStatus{}, st.ok()};
+  post(ex);
+}
+
+void ServiceActor::on_exit(const ProcessExited& ex) {
+  status_.last_exit = ex.known ? std::optional(ex.status) : std::nullopt;
+  // Whatever the service forked and left in its process group goes with it, as
+  // systemd's control-group kill would: no helper outlives its service.
+  if (process_) (void)process_->signal_group(SIGKILL);
+  status_.pid.reset();
+  status_.pid_start_ticks = 0;
+  nlohmann::json d;
+  if (ex.known) {
+    d["signaled"] = ex.status.signaled;
+    d[ex.status.signaled ? "signal" : "code"] =
+        ex.status.signaled ? nlohmann::json(runtime::signal_name(ex.status.code)) : nlohmann::json(ex.status.code);
+    d["description"] = ex.status.describe();
+  } else {
+    d["description"] = "exit status unknown";
+  }
+  record("exited", std::move(d));
+}
+
+void ServiceActor::on_health(const HealthChanged& h) {
+  const Health now = h.report.healthy ? Health::healthy : Health::unhealthy;
+  status_.health_reason = h.report.reason;
+  if (now == status_.health) return;
+  status_.health = now;
+  record("health", {{"health", to_string(now)}, {"reason", h.report.reason}});
+}
+
+void ServiceActor::do_stop_signal() {
+  if (!process_ || process_->reaped()) return;
+  record("stopping", {{"signal", runtime::signal_name(spec_.stop_signal)},
+                      {"timeout_ms", spec_.stop_timeout.count()}});
+  // The group first (the service and what it forked), then the leader through its
+  // pidfd in case it moved itself to another group.
+  (void)process_->signal_group(spec_.stop_signal);
+  (void)process_->signal(spec_.stop_signal);
+  arm_timer(spec_.stop_timeout, EventKind::stop_timeout);
+}
+
+void ServiceActor::do_kill() {
+  if (!process_ || process_->reaped()) return;
+  record("killed", {{"reason", "stop_timeout expired"}, {"timeout_ms", spec_.stop_timeout.count()}});
+  (void)process_->signal_group(SIGKILL);
+  (void)process_->signal(SIGKILL);
+}
+
+void ServiceActor::arm_timer(std::chrono::milliseconds delay, EventKind kind) {
+  cancel_timer();
+  timer_stop_.emplace();
+  const std::uint64_t id = ++timer_id_;
+  auto body = [](ServiceActor* self, std::chrono::milliseconds d, EventKind k, std::uint64_t tid,
+                 std::stop_token st) -> Task<void> {
+    runtime::Result<int> r = co_await runtime::sleep_for(d).stop_on(st);
+    if (r.ok()) self->post(TimerFired{tid, k});
+  };
+  timers_.spawn(body(this, delay, kind, id, timer_stop_->get_token()), spec_.name + "/timer");
+}
+
+void ServiceActor::cancel_timer() {
+  if (timer_stop_) timer_stop_->request_stop();
+  timer_stop_.reset();
+}
+
+Task<void> ServiceActor::drain_incarnation() {
+  if (!incarnation_) co_return;
+  incarnation_->request_stop();
+  co_await incarnation_->join();
+  incarnation_.reset();
+  process_.reset();
+}
+
+}  // namespace actors

@@ -1,0 +1,122 @@
+#pragma once
+// ServiceActor: one per managed service. It owns the service's process, its
+// timers, its health checker and its log capture (as child actors in a Scope),
+// feeds everything that happens into its ServiceMachine through one mailbox, and
+// performs the actions the machine returns.
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/health.hpp"
+#include "actors/service_machine.hpp"
+#include "config/config.hpp"
+#include "runtime/channel.hpp"
+#include "runtime/process.hpp"
+#include "runtime/scope.hpp"
+
+namespace actors {
+
+class EventLog;
+class LogStore;
+
+enum class Health : std::uint8_t { none, unknown, healthy, unhealthy };
+std::string_view to_string(Health h);
+
+// A copy of what the actor knows, published after every change. Readers (the
+// supervisor's table, the API) never look into the actor itself.
+struct ServiceStatus {
+  std::string name;
+  State state = State::stopped;
+  std::optional<pid_t> pid;
+  std::uint64_t pid_start_ticks = 0;  // /proc/PID/stat field 22: tells a recycled pid apart
+  int restarts = 0;
+  std::optional<std::chrono::system_clock::time_point> started_at;
+  std::optional<runtime::ExitStatus> last_exit;
+  Health health = Health::none;
+  std::string health_reason;
+  std::vector<std::uint16_t> ports;  // resolved ("auto" → the picked number)
+  std::string last_error;            // why the last start failed
+  std::chrono::milliseconds next_restart_in{0};
+  std::uint64_t generation = 0;      // bumps on every spawn
+};
+
+// Messages in the mailbox: commands from the supervisor, and what the actor's own
+// children report. Stale reports (an older generation) are dropped.
+struct Command {
+  enum class Kind { start, stop, restart, signal, update_spec, shutdown } kind;
+  int signal = 0;
+  std::optional<config::ServiceSpec> spec;
+  static Command of(Kind k, int sig = 0) { return Command{k, sig, std::nullopt}; }
+  static Command update(config::ServiceSpec s) { return Command{Kind::update_spec, 0, std::move(s)}; }
+};
+struct ProcessExited { std::uint64_t generation; runtime::ExitStatus status; bool known; };
+struct TimerFired { std::uint64_t timer_id; EventKind kind; };
+struct HealthChanged { std::uint64_t generation; HealthReport report; };
+using Message = std::variant<Command, ProcessExited, TimerFired, HealthChanged>;
+
+struct ServiceContext {
+  EventLog* events = nullptr;
+  LogStore* logs = nullptr;  // may be null in tests: output then goes to /dev/null
+  std::function<void(const ServiceStatus&)> publish;
+  // Ports of other services, for ${services.NAME.port} (auto ports are picked at start).
+  std::function<std::optional<std::uint16_t>(const std::string&)> port_of;
+  std::vector<std::string> base_env;  // the daemon's environment, "K=V"
+};
+
+class ServiceActor {
+ public:
+  ServiceActor(config::ServiceSpec spec, ServiceContext ctx);
+  ServiceActor(const ServiceActor&) = delete;
+  ServiceActor& operator=(const ServiceActor&) = delete;
+
+  // Never blocks: the mailbox is large and commands are few. False only after shutdown.
+  bool post(Message m) { return mailbox_.try_send(std::move(m)); }
+  // The actor body. Returns after a shutdown command: the process stopped (within
+  // stop_timeout), every child actor joined.
+  runtime::Task<void> run();
+
+  const ServiceStatus& status() const noexcept { return status_; }
+
+ private:
+  runtime::Task<void> handle(Message& m);
+  runtime::Task<void> feed(ServiceEvent e);
+  runtime::Task<void> do_spawn();
+  void do_stop_signal();
+  void do_kill();
+  void arm_timer(std::chrono::milliseconds delay, EventKind kind);
+  void cancel_timer();
+  void on_exit(const ProcessExited& ex);
+  void on_health(const HealthChanged& h);
+  void publish();
+  void record(std::string kind, nlohmann::json details);
+  runtime::Task<void> wait_for_exit(std::uint64_t generation);
+  runtime::Task<void> drain_incarnation();
+  std::optional<runtime::SpawnOptions> build_spawn(std::string* error);
+  void start_log_capture(runtime::Process& p);
+  std::string substitute(std::string text) const;
+
+  config::ServiceSpec spec_;
+  ServiceContext ctx_;
+  ServiceMachine machine_;
+  ServiceStatus status_;
+  runtime::Channel<Message> mailbox_{4096};
+  std::optional<runtime::Process> process_;
+  // Children of the current incarnation (exit waiter, log capture, health): all
+  // joined before the next spawn, so two incarnations never write one log.
+  std::unique_ptr<runtime::Scope> incarnation_;
+  runtime::Scope timers_;
+  std::optional<std::stop_source> timer_stop_;
+  std::uint64_t timer_id_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace actors

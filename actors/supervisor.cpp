@@ -1,0 +1,433 @@
+#include "actors/supervisor.hpp"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "actors/event_log.hpp"
+#include "actors/log_store.hpp"
+#include "config/graph.hpp"
+#include "runtime/fs.hpp"
+#include "runtime/ops_wait.hpp"
+#include "runtime/process.hpp"
+
+namespace actors {
+
+using runtime::Result;
+using runtime::Task;
+using namespace std::chrono_literals;
+
+struct Supervisor::Entry {
+  config::ServiceSpec spec;
+  bool from_config = false;
+  std::unique_ptr<LogStore> logs;
+  std::unique_ptr<ServiceActor> actor;
+  ServiceStatus status;
+  bool actor_done = false;
+  std::optional<std::stop_source> starter;  // a pending wait for dependencies
+  bool waiting_recorded = false;
+};
+
+namespace {
+bool settled(State s) { return s == State::stopped || s == State::exited || s == State::failed; }
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+Supervisor::Supervisor(Options opts, EventLog& events)
+    : opts_(std::move(opts)), events_(events), store_(opts_.data_dir + "/services") {}
+
+Supervisor::~Supervisor() = default;
+
+Supervisor::Entry* Supervisor::find(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second.get();
+}
+
+config::ServiceContext Supervisor::service_context() const {
+  config::ServiceContext ctx = config::ServiceContext::from(config_, config::process_environment());
+  for (const auto& [name, e] : entries_) ctx.ports.emplace(name, e->spec.port);
+  return ctx;
+}
+
+std::vector<config::ServiceSpec> Supervisor::all_specs() const {
+  std::vector<config::ServiceSpec> specs;
+  for (const auto& [name, e] : entries_) specs.push_back(e->spec);
+  return specs;
+}
+
+void Supervisor::create_entry(config::ServiceSpec spec, bool from_config) {
+  auto e = std::make_unique<Entry>();
+  e->spec = spec;
+  e->from_config = from_config;
+  if (opts_.capture_logs) {
+    auto store = LogStore::open(opts_.data_dir + "/logs/" + spec.name, spec.log_max_size, spec.log_keep);
+    if (store) e->logs = std::move(store).value();
+    else events_.append(spec.name, "log_unavailable", {{"error", store.message()}});
+  }
+  ServiceContext ctx;
+  ctx.events = &events_;
+  ctx.logs = e->logs.get();
+  ctx.publish = [this](const ServiceStatus& s) { on_status(s); };
+  ctx.port_of = [this](const std::string& other) -> std::optional<std::uint16_t> {
+    Entry* o = find(other);
+    if (!o || o->status.ports.empty()) return std::nullopt;
+    return o->status.ports.front();
+  };
+  ctx.base_env = opts_.base_env;
+  e->actor = std::make_unique<ServiceActor>(std::move(spec), std::move(ctx));
+  e->status = e->actor->status();
+  Entry* raw = e.get();
+  entries_[raw->spec.name] = std::move(e);
+  actors_.spawn(run_actor(raw), raw->spec.name);
+}
+
+Task<void> Supervisor::run_actor(Entry* e) {
+  co_await e->actor->run();
+  e->actor_done = true;
+  changed_.notify_all();
+}
+
+void Supervisor::on_status(const ServiceStatus& s) {
+  Entry* e = find(s.name);
+  if (!e) return;
+  const bool persistent_change = e->status.state != s.state || e->status.pid != s.pid;
+  e->status = s;
+  changed_.notify_all();
+  if (persistent_change) {
+    snapshot_pending_ = true;
+    snapshot_dirty_.notify_all();
+  }
+}
+
+void Supervisor::request_start(Entry& e) {
+  if (e.starter) e.starter->request_stop();
+  e.starter.emplace();
+  e.waiting_recorded = false;
+  background_.spawn(start_when_ready(e.spec.name, e.starter->get_token()), e.spec.name + "/start");
+}
+
+// A dependent starts once each dependency is running (condition "started") or
+// running and healthy ("healthy"). It waits as long as it takes; the wait is
+// visible as a "waiting" event and ends if the operator stops the service.
+Task<void> Supervisor::start_when_ready(std::string name, std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    Entry* e = find(name);
+    if (!e || e->actor_done) co_return;
+    std::vector<std::string> missing;
+    for (const auto& dep : e->spec.depends_on) {
+      Entry* d = find(dep.name);
+      const bool ok = d && d->status.state == State::running &&
+                      (dep.condition == config::DependencyCondition::started ||
+                       d->status.health == Health::healthy);
+      if (!ok) missing.push_back(dep.name + (dep.condition == config::DependencyCondition::healthy ? " (healthy)" : ""));
+    }
+    if (missing.empty()) {
+      e->starter.reset();
+      e->actor->post(Command::of(Command::Kind::start));
+      co_return;
+    }
+    if (!e->waiting_recorded) {
+      e->waiting_recorded = true;
+      events_.append(name, "waiting", {{"for", missing}});
+    }
+    if (!co_await changed_.wait(stop)) co_return;
+  }
+}
+
+Task<void> Supervisor::stop_orphans() {
+  Snapshot snap = read_snapshot(opts_.data_dir + "/state.json");
+  for (const auto& [name, s] : snap.services) {
+    if (!s.pid || s.pid_start_ticks == 0 || process_start_ticks(*s.pid) != s.pid_start_ticks) continue;
+    // Still running from before this daemon started (it was killed, or crashed).
+    // The start time matched, so this is that very process, not a recycled pid.
+    auto proc = runtime::Process::attach(*s.pid);
+    if (!proc) continue;
+    const config::ServiceSpec* sp = config_.find(name);
+    const int sig = sp ? sp->stop_signal : SIGTERM;
+    const auto timeout = sp ? sp->stop_timeout : config::Duration{10'000};
+    (void)proc->signal_group(sig);
+    (void)proc->signal(sig);
+    Result<int> gone = co_await runtime::poll(proc->pidfd(), POLLIN).deadline(timeout);
+    if (!gone) {
+      (void)proc->signal_group(SIGKILL);
+      (void)proc->signal(SIGKILL);
+      (void)co_await runtime::poll(proc->pidfd(), POLLIN).deadline(5s);
+    }
+    events_.append(name, "orphan_stopped",
+                   {{"pid", *s.pid}, {"forced", !gone.ok()},
+                    {"reason", "left running by a previous daemon"}});
+  }
+}
+
+Task<void> Supervisor::boot(config::Config config) {
+  config_ = std::move(config);
+  co_await stop_orphans();
+  for (const auto& spec : config_.services) create_entry(spec, true);
+  ServiceStore::Loaded stored = store_.load(service_context());
+  for (const auto& err : stored.errors)
+    events_.append(std::nullopt, "service_store_error", {{"error", err.to_string()}});
+  for (auto& spec : stored.services) {
+    if (find(spec.name)) {
+      events_.append(spec.name, "service_store_error",
+                     {{"error", "a registered service has the name of a config.toml service; the config wins"}});
+      continue;
+    }
+    config::Config trial = config_;
+    trial.services = all_specs();
+    trial.services.push_back(spec);
+    if (auto errs = config::validate_services(trial); !errs.empty()) {
+      events_.append(spec.name, "service_store_error", {{"error", errs.front().to_string()}});
+      continue;
+    }
+    create_entry(std::move(spec), false);
+  }
+  for (auto& [name, e] : entries_)
+    if (e->spec.autostart) request_start(*e);
+  background_.spawn(snapshot_writer(background_.token()), "snapshot");
+  ready_ = true;
+  changed_.notify_all();
+}
+
+Result<void> Supervisor::start(const std::string& name) {
+  Entry* e = find(name);
+  if (!e || e->actor_done) return Result<void>::failure(ENOENT);
+  request_start(*e);
+  events_.append(name, "start_requested", {});
+  return {};
+}
+
+Result<void> Supervisor::stop(const std::string& name) {
+  Entry* e = find(name);
+  if (!e || e->actor_done) return Result<void>::failure(ENOENT);
+  if (e->starter) e->starter->request_stop();
+  e->starter.reset();
+  events_.append(name, "stop_requested", {});
+  e->actor->post(Command::of(Command::Kind::stop));
+  return {};
+}
+
+Result<void> Supervisor::restart(const std::string& name) {
+  Entry* e = find(name);
+  if (!e || e->actor_done) return Result<void>::failure(ENOENT);
+  events_.append(name, "restart_requested", {});
+  if (settled(e->status.state)) request_start(*e);
+  else e->actor->post(Command::of(Command::Kind::restart));
+  return {};
+}
+
+Result<void> Supervisor::signal(const std::string& name, int sig) {
+  Entry* e = find(name);
+  if (!e || e->actor_done) return Result<void>::failure(ENOENT);
+  if (!e->status.pid) return Result<void>::failure(ESRCH);
+  e->actor->post(Command::of(Command::Kind::signal, sig));
+  return {};
+}
+
+// Stops `names` so that nothing is stopped while a service depending on it still
+// runs: a service gets its shutdown once all its dependents (among `names`) are done.
+Task<void> Supervisor::stop_entries(std::vector<std::string> names) {
+  std::set<std::string> left(names.begin(), names.end());
+  std::set<std::string> posted;
+  config::DependencyGraph graph(all_specs());
+  while (!left.empty()) {
+    bool progress = true;
+    while (progress) {
+      progress = false;
+      for (auto it = left.begin(); it != left.end();) {
+        Entry* e = find(*it);
+        if (!e || e->actor_done) {
+          it = left.erase(it);
+          progress = true;
+          continue;
+        }
+        if (!posted.count(*it)) {
+          bool blocked = false;
+          for (const auto& d : graph.dependents_of(*it)) blocked |= d != *it && left.count(d) > 0;
+          if (!blocked) {
+            if (e->starter) e->starter->request_stop();
+            e->starter.reset();
+            e->actor->post(Command::of(Command::Kind::shutdown));
+            posted.insert(*it);
+          }
+        }
+        ++it;
+      }
+    }
+    if (left.empty()) break;
+    (void)co_await changed_.wait();
+  }
+}
+
+Task<ReloadOutcome> Supervisor::apply(config::Config next) {
+  ReloadOutcome out;
+  std::map<std::string, const config::ServiceSpec*> wanted;
+  for (const auto& s : next.services) wanted[s.name] = &s;
+  std::vector<std::string> to_remove;
+  for (const auto& [name, e] : entries_) {
+    if (e->actor_done) continue;
+    if (e->from_config && !wanted.count(name)) to_remove.push_back(name);
+  }
+  config_ = next;
+  if (!to_remove.empty()) {
+    co_await stop_entries(to_remove);
+    for (const auto& n : to_remove) entries_.erase(n);
+    out.removed = to_remove;
+  }
+  for (const auto& s : next.services) {
+    Entry* e = find(s.name);
+    if (!e) {
+      create_entry(s, true);
+      if (s.autostart) request_start(*find(s.name));
+      out.added.push_back(s.name);
+      continue;
+    }
+    if (e->spec == s && e->from_config) continue;
+    const bool was_active = !settled(e->status.state);
+    e->spec = s;
+    e->from_config = true;
+    if (e->logs) e->logs->set_limits(s.log_max_size, s.log_keep);
+    e->actor->post(Command::update(s));
+    if (was_active) e->actor->post(Command::of(Command::Kind::restart));
+    else if (s.autostart) request_start(*e);
+    out.changed.push_back(s.name);
+  }
+  out.ok = true;
+  events_.append(std::nullopt, "reload_succeeded",
+                 {{"added", out.added}, {"removed", out.removed}, {"changed", out.changed}});
+  co_return out;
+}
+
+void Supervisor::reload_failed(const std::vector<config::Error>& errors) {
+  std::vector<std::string> text;
+  for (const auto& e : errors) text.push_back(e.to_string());
+  events_.append(std::nullopt, "reload_failed",
+                 {{"errors", text}, {"reason", "config invalid; the running config stays"}});
+}
+
+Task<Result<void>> Supervisor::add(config::ServiceSpec spec, std::string toml_text, bool replace,
+                                   std::vector<std::string>* errors) {
+  Entry* existing = find(spec.name);
+  if (existing && !existing->actor_done && !replace) co_return Result<void>::failure(EEXIST);
+  if (existing && existing->from_config) {
+    if (errors) errors->push_back("service \"" + spec.name + "\" is defined in " + config_.source_file + "; edit it there");
+    co_return Result<void>::failure(EPERM);
+  }
+  config::Config trial = config_;
+  trial.services.clear();
+  for (const auto& s : all_specs())
+    if (s.name != spec.name) trial.services.push_back(s);
+  trial.services.push_back(spec);
+  std::sort(trial.services.begin(), trial.services.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  if (auto errs = config::validate_services(trial); !errs.empty()) {
+    if (errors)
+      for (const auto& e : errs) errors->push_back(e.to_string());
+    co_return Result<void>::failure(EINVAL);
+  }
+  if (auto saved = co_await store_.save(spec.name, std::move(toml_text)); !saved) co_return saved;
+  if (existing && !existing->actor_done) {
+    const bool was_active = !settled(existing->status.state);
+    existing->spec = spec;
+    if (existing->logs) existing->logs->set_limits(spec.log_max_size, spec.log_keep);
+    existing->actor->post(Command::update(spec));
+    if (was_active) existing->actor->post(Command::of(Command::Kind::restart));
+    events_.append(spec.name, "service_updated", {});
+  } else {
+    if (existing) entries_.erase(spec.name);
+    const bool autostart = spec.autostart;
+    const std::string name = spec.name;
+    create_entry(std::move(spec), false);
+    events_.append(name, "service_registered", {});
+    if (autostart) request_start(*find(name));
+  }
+  co_return Result<void>();
+}
+
+Task<Result<void>> Supervisor::remove(std::string name) {
+  Entry* e = find(name);
+  if (!e) co_return Result<void>::failure(ENOENT);
+  if (e->from_config) co_return Result<void>::failure(EPERM);
+  // TRICKY: GCC 12 cannot put an initializer_list's array in a coroutine frame
+  // ("array used as initializer"), so the vector is built outside the co_await.
+  std::vector<std::string> just_this(1, name);
+  co_await stop_entries(std::move(just_this));
+  entries_.erase(name);
+  auto r = store_.remove(name);
+  events_.append(name, "service_removed", {});
+  changed_.notify_all();
+  co_return r;
+}
+
+Snapshot Supervisor::make_snapshot() const {
+  Snapshot s;
+  s.written_unix_ms = now_unix_ms();
+  for (const auto& [name, e] : entries_) {
+    SnapshotEntry se;
+    se.state = std::string(to_string(e->status.state));
+    se.pid = e->status.pid;
+    se.pid_start_ticks = e->status.pid_start_ticks;
+    se.restarts = e->status.restarts;
+    s.services[name] = se;
+  }
+  return s;
+}
+
+// Writes state.json when something that matters for a restart changed (a state or
+// a pid), at most every 200 ms, and never when nothing happens: an idle daemon does
+// not wear the SD card.
+Task<void> Supervisor::snapshot_writer(std::stop_token stop) {
+  const std::string path = opts_.data_dir + "/state.json";
+  while (!stop.stop_requested()) {
+    while (!snapshot_pending_)
+      if (!co_await snapshot_dirty_.wait(stop)) co_return;
+    if (!co_await runtime::sleep_for(200ms).stop_on(stop)) co_return;
+    snapshot_pending_ = false;
+    (void)co_await runtime::atomic_write(path, snapshot_to_json(make_snapshot()), 0644);
+  }
+}
+
+Task<void> Supervisor::shutdown() {
+  shutting_down_ = true;
+  std::vector<std::string> names;
+  for (const auto& [name, e] : entries_) names.push_back(name);
+  co_await stop_entries(names);
+  background_.request_stop();
+  co_await background_.join();
+  co_await actors_.join();
+  (void)co_await runtime::atomic_write(opts_.data_dir + "/state.json", snapshot_to_json(make_snapshot()), 0644);
+}
+
+std::vector<ServiceStatus> Supervisor::list() const {
+  std::vector<ServiceStatus> out;
+  for (const auto& [name, e] : entries_) out.push_back(e->status);
+  return out;
+}
+
+std::optional<ServiceStatus> Supervisor::status(const std::string& name) const {
+  Entry* e = find(name);
+  if (!e) return std::nullopt;
+  return e->status;
+}
+
+const config::ServiceSpec* Supervisor::spec(const std::string& name) const {
+  Entry* e = find(name);
+  return e ? &e->spec : nullptr;
+}
+
+bool Supervisor::from_config(const std::string& name) const {
+  Entry* e = find(name);
+  return e && e->from_config;
+}
+
+LogStore* Supervisor::logs(const std::string& name) const {
+  Entry* e = find(name);
+  return e ? e->logs.get() : nullptr;
+}
+
+}  // namespace actors

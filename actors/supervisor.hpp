@@ -1,0 +1,107 @@
+#pragma once
+// Supervisor: owns the service table. It starts services in dependency order
+// (a dependent waits for `started` or `healthy`), stops them in reverse, applies
+// reloads as a diff, persists registered services and the state.json snapshot.
+// The API talks to it; it talks to ServiceActors only through their mailboxes.
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/service_actor.hpp"
+#include "actors/state_store.hpp"
+#include "config/config.hpp"
+#include "runtime/notify.hpp"
+#include "runtime/scope.hpp"
+
+namespace actors {
+
+class EventLog;
+class LogStore;
+
+struct ReloadOutcome {
+  bool ok = false;
+  std::vector<std::string> errors;  // "config.toml:3:1: ..." when !ok
+  std::vector<std::string> added, removed, changed;
+};
+
+class Supervisor {
+ public:
+  struct Options {
+    std::string data_dir;
+    std::vector<std::string> base_env;  // the services' base environment
+    bool capture_logs = true;
+  };
+  Supervisor(Options opts, EventLog& events);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Stops what a previous daemon left running (per state.json), then starts every
+  // autostart service from `config` and the service store in dependency order.
+  // Returns once every start has been requested (not awaited: a service waiting for
+  // a dependency keeps waiting in the background).
+  runtime::Task<void> boot(config::Config config);
+  // True after boot() has run: /readyz.
+  bool ready() const noexcept { return ready_; }
+
+  // Reparses nothing itself: `next` is the freshly parsed config. Applies the diff.
+  runtime::Task<ReloadOutcome> apply(config::Config next);
+  // Records a reload whose parse failed; the running config stays.
+  void reload_failed(const std::vector<config::Error>& errors);
+
+  // Operator commands. ENOENT for an unknown service.
+  runtime::Result<void> start(const std::string& name);
+  runtime::Result<void> stop(const std::string& name);
+  runtime::Result<void> restart(const std::string& name);
+  runtime::Result<void> signal(const std::string& name, int sig);
+
+  // Registered services (API / CLI): persisted in data_dir/services.
+  // EEXIST when the name is taken; EINVAL (with *errors) when it does not validate
+  // against the running set (ports, dependencies, cycles).
+  runtime::Task<runtime::Result<void>> add(config::ServiceSpec spec, std::string toml_text,
+                                           bool replace, std::vector<std::string>* errors);
+  runtime::Task<runtime::Result<void>> remove(std::string name);
+
+  // Stops every service in reverse dependency order, writes the final snapshot.
+  runtime::Task<void> shutdown();
+
+  std::vector<ServiceStatus> list() const;
+  std::optional<ServiceStatus> status(const std::string& name) const;
+  const config::ServiceSpec* spec(const std::string& name) const;
+  bool from_config(const std::string& name) const;
+  LogStore* logs(const std::string& name) const;
+  const config::Config& config() const noexcept { return config_; }
+  runtime::Notify& changed() noexcept { return changed_; }
+  config::ServiceContext service_context() const;
+
+ private:
+  struct Entry;
+  Entry* find(const std::string& name) const;
+  void create_entry(config::ServiceSpec spec, bool from_config);
+  void request_start(Entry& e);
+  runtime::Task<void> start_when_ready(std::string name, std::stop_token stop);
+  runtime::Task<void> run_actor(Entry* e);
+  runtime::Task<void> stop_entries(std::vector<std::string> names);
+  runtime::Task<void> snapshot_writer(std::stop_token stop);
+  void on_status(const ServiceStatus& s);
+  std::vector<config::ServiceSpec> all_specs() const;
+  Snapshot make_snapshot() const;
+  runtime::Task<void> stop_orphans();
+
+  Options opts_;
+  EventLog& events_;
+  ServiceStore store_;
+  config::Config config_;
+  std::map<std::string, std::unique_ptr<Entry>> entries_;
+  runtime::Scope actors_;     // the ServiceActors
+  runtime::Scope background_; // starters, stoppers, the snapshot writer
+  runtime::Notify changed_;
+  runtime::Notify snapshot_dirty_;
+  bool snapshot_pending_ = false;
+  bool ready_ = false;
+  bool shutting_down_ = false;
+};
+
+}  // namespace actors

@@ -1,0 +1,17 @@
+#pragma once
+#include <string>
+#include <vector>
+
+namespace tools {
+
+struct ServeOptions {
+  std::string config_path;
+  bool config_explicit = false;  // named by flag or DOCKLESS_CONFIG: must exist
+  std::string data_dir;          // overrides the config's
+  std::string listen;            // "ADDR:PORT" or ":PORT", overrides the config's
+};
+
+// `dockless serve`: runs the daemon until SIGTERM/SIGINT. Returns the exit code.
+int serve(const ServeOptions& opts);
+
+}  // namespace tools
