@@ -21,6 +21,7 @@
 #include "runtime/ops_net.hpp"
 #include "runtime/ops_wait.hpp"
 #include "runtime/process.hpp"
+#include "runtime/reactor.hpp"
 
 extern char** environ;
 
@@ -155,7 +156,7 @@ Task<HealthReport> check_http(const config::HealthCheck& spec, std::uint16_t por
   std::string why;
   auto ep = endpoint(spec.host, port, &why);
   if (!ep) co_return unhealthy(why);
-  const std::string path = spec.path.empty() ? "/" : spec.path;
+  const std::string path = spec.path.empty() || spec.path.front() != '/' ? "/" + spec.path : spec.path;
   const std::string where = ep->text + path;
 
   // The Fd outlives every operation below: each one is awaited to its CQE before
@@ -164,7 +165,11 @@ Task<HealthReport> check_http(const config::HealthCheck& spec, std::uint16_t por
   Result<int> r = co_await connect_socket(sock, *ep, b, stop);
   if (!r) co_return op_failure(r.error(), b, "connect " + ep->text);
 
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + ep->text +
+  // Host as configured ("localhost:8080"), for servers that route by it.
+  const std::string host = spec.host.empty() ? "127.0.0.1" : spec.host;
+  const std::string authority =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + authority +
                               "\r\nUser-Agent: dockless-health\r\nConnection: close\r\n\r\n";
   const auto bytes = std::as_bytes(std::span(request));
   for (std::size_t sent = 0; sent < bytes.size(); sent += static_cast<std::size_t>(r.value())) {
@@ -248,17 +253,18 @@ Task<HealthReport> check_exec(const config::HealthCheck& spec, std::uint16_t por
   // on a background child that keeps the pipe open after the check exited.
   Fd ep(::epoll_create1(EPOLL_CLOEXEC));
   if (!ep) co_return unhealthy(std::string("epoll: ") + std::strerror(errno));
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u32 = 0;
-  ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, out.get(), &ev);
-  ev.data.u32 = 1;
-  ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, proc.pidfd(), &ev);
+  auto watch = [&](int fd, std::uint32_t tag) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = tag;
+    return ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+  };
+  int wait_error = watch(out.get(), 0);
+  if (wait_error == 0) wait_error = watch(proc.pidfd(), 1);
 
   std::string captured;
   bool exited = false;
-  int wait_error = 0;
-  while (!exited) {
+  while (!exited && wait_error == 0) {
     if (b.expired()) {
       wait_error = ETIME;
       break;
@@ -324,7 +330,8 @@ Task<void> run_health_checks(config::HealthCheck spec, std::uint16_t service_por
   while (!stop.stop_requested()) {
     const auto check_start = Clock::now();
     HealthReport report = co_await check_once(spec, service_port, stop);
-    if (stop.stop_requested()) break;  // a cut-short check says nothing about the service
+    // A check cut short (stop, or the reactor shutting down) says nothing about the service.
+    if (stop.stop_requested() || runtime::reactor().stopping()) break;
     if (report.healthy) failures = 0;
     else if (check_start - started >= spec.start_period) ++failures;
     report.consecutive_failures = failures;

@@ -36,7 +36,7 @@ namespace {
 
 // A loopback HTTP server: one connection at a time, enough for sequential checks.
 struct Server {
-  enum class Mode { reply, silent, garbage };
+  enum class Mode { reply, silent, garbage, hang_up };
   Mode mode = Mode::reply;
   std::deque<int> script;  // statuses for the next requests, then `status`
   int status = 200;
@@ -105,6 +105,7 @@ Task<void> serve(std::shared_ptr<Server> s) {
       (void)r;
       continue;
     }
+    if (s->mode == Server::Mode::hang_up) continue;  // closes without a word
     int status = s->status;
     if (!s->script.empty()) {
       status = s->script.front();
@@ -327,6 +328,18 @@ TEST(HealthHttp, GarbageResponseIsAClearFailure) {
   EXPECT_NE(r.reason.find("/healthz: \"garbage?\""), std::string::npos) << r.reason;
 }
 
+TEST(HealthHttp, HangUpWithoutAResponseIsAFailure) {
+  HealthReport r = run_loop([]() -> Task<HealthReport> {
+    auto s = start_server(Server::Mode::hang_up);
+    HealthReport out = co_await once(http_check(s->port));
+    co_await stop_server(s);
+    co_return out;
+  });
+  EXPECT_FALSE(r.healthy);
+  EXPECT_EQ(r.reason.rfind("connection closed by 127.0.0.1:", 0), 0u) << r.reason;
+  EXPECT_NE(r.reason.find("/healthz without a response"), std::string::npos) << r.reason;
+}
+
 TEST(HealthHttp, SilentServerTimesOutWithinTheTimeout) {
   auto [r, elapsed, requests] = run_loop([]() -> Task<std::tuple<HealthReport, Clock::duration, int>> {
     auto s = start_server(Server::Mode::silent);
@@ -361,28 +374,30 @@ TEST(HealthHttp, PortZeroMeansTheServicePort) {
 }
 
 TEST(HealthHttp, LocalhostAndIpv6Loopback) {
-  HealthReport local = run_loop([]() -> Task<HealthReport> {
+  auto [local, local_req] = run_loop([]() -> Task<std::pair<HealthReport, std::string>> {
     auto s = start_server();
     HealthCheck spec = http_check(s->port);
     spec.host = "localhost";
     HealthReport out = co_await once(spec);
     co_await stop_server(s);
-    co_return out;
+    co_return std::pair{out, s->last_request};
   });
   EXPECT_TRUE(local.healthy) << local.reason;
   EXPECT_EQ(local.reason.rfind("HTTP 200 from 127.0.0.1:", 0), 0u) << local.reason;
+  EXPECT_NE(local_req.find("\r\nHost: localhost:"), std::string::npos) << local_req;
 
   std::uint16_t probe_port = 0;
   if (!listen_on(AF_INET6, &probe_port)) GTEST_SKIP() << "no IPv6 loopback here";
-  HealthReport v6 = run_loop([]() -> Task<HealthReport> {
+  auto [v6, v6_req] = run_loop([]() -> Task<std::pair<HealthReport, std::string>> {
     auto s = start_server(Server::Mode::reply, AF_INET6);
     HealthCheck spec = http_check(s->port);
     spec.host = "::1";
     HealthReport out = co_await once(spec);
     co_await stop_server(s);
-    co_return out;
+    co_return std::pair{out, s->last_request};
   });
   EXPECT_TRUE(v6.healthy) << v6.reason;
+  EXPECT_NE(v6_req.find("\r\nHost: [::1]:"), std::string::npos) << v6_req;
   EXPECT_EQ(v6.reason.rfind("HTTP 200 from [::1]:", 0), 0u) << v6.reason;
 }
 
@@ -730,6 +745,7 @@ TEST(HealthRun, StopDuringAnInFlightCheckEndsPromptly) {
     auto s = start_server(Server::Mode::silent);
     HealthCheck spec = http_check(s->port, 10s);
     spec.interval = 20ms;
+    spec.retries = 1;  // one (cut-short) failure would be enough to report
     auto r = start_checks(spec);
     const bool hanging = co_await wait_until([&] { return s->requests == 1 && !s->last_request.empty(); }, 3s);
     EXPECT_TRUE(hanging);
