@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""kill -9 of the daemon while it writes events: events.log keeps only whole, ordered
+lines; the next daemon on the same data_dir stops the orphaned service instance (no
+duplicate runs), and its events continue the sequence numbers."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import alive, read_events_file, service, sh  # noqa: E402
+
+CONFIG = (service("looper", sh("exit 1"), restart_delay="0s", restart_delay_max="0s", restart_limit=0)
+          + service("steady", ["sleep", "1050"]))
+
+
+def check_log(test, path):
+    """Every complete line parses (read_events_file raises otherwise); seqs go up by one."""
+    evs = read_events_file(path, strict=True)
+    seqs = [e["seq"] for e in evs]
+    test.assertTrue(seqs, "empty events.log")
+    holes = [(a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1]
+    test.assertEqual(holes, [], "seq not strictly consecutive")
+    return evs
+
+
+def steady_instances(d):
+    return [p for p in d.survivors() if p.cmdline == ["sleep", "1050"]]
+
+
+class CrashTest(harness.TestCase):
+    def test_kill9_mid_write_then_restart(self):
+        d = self.daemon(CONFIG)
+        log = d.path("events.log")
+        last_max = 0
+        for round_ in range(3):
+            with self.subTest(round=round_):
+                steady = d.wait_running("steady")
+                d.wait_event("started", "looper", count=20, timeout=10,
+                             where=lambda e: e["seq"] > last_max)
+                time.sleep(0.5)
+                d.kill9()
+                size_at_kill = os.path.getsize(log)
+                evs = check_log(self, log)
+                old_max = evs[-1]["seq"]
+                self.assertGreater(old_max, last_max)
+                # The service outlived the daemon (its own session): an orphan now.
+                self.assertTrue(alive(steady))
+                self.assertEqual([p.pid for p in steady_instances(d)], [steady])
+
+                d.start()
+                orphan = d.wait_event("orphan_stopped", "steady", timeout=15,
+                                      where=lambda e: e["seq"] > old_max)
+                self.assertEqual([o["pid"] for o in orphan], [steady])
+                self.assertFalse(orphan[0]["forced"])
+                d.wait_for(lambda: not alive(steady), 3, what="orphan %d gone" % steady)
+                new_steady = d.wait_running("steady")
+                self.assertNotEqual(new_steady, steady)
+                # Never two: the orphan was gone before the new instance started.
+                evs = check_log(self, log)
+                started = d.events_of("steady", "started", [e for e in evs if e["seq"] > old_max])
+                self.assertGreater(started[0]["seq"], orphan[0]["seq"])
+                self.assertEqual([p.pid for p in steady_instances(d)], [new_steady])
+                # The torn tail (if any) was cut; numbering continues above the old maximum.
+                boot = [e for e in evs if e["kind"] == "daemon_started" and e["pid"] == d.pid][0]
+                self.assertEqual(boot["seq"], old_max + 1)
+                self.assertGreaterEqual(os.path.getsize(log), size_at_kill - 4096)
+                last_max = evs[-1]["seq"]
+        d.stop()
+        check_log(self, log)
+        self.assertEqual(d.survivors(), [])
+
+
+if __name__ == "__main__":
+    harness.main()
