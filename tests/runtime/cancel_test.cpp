@@ -163,12 +163,18 @@ TEST(Cancel, StressTenThousandRandomOrder) {
     std::mt19937 rng(12345);
     Reactor r;
     r.run([](Stress& s, std::mt19937& rng) -> Task<void> {
-      std::uniform_int_distribution<int> timer_ms(50, 300);
+      std::uniform_int_distribution<int> timer_ms(20, 1000);
       for (int i = 0; i < Stress::kOps; ++i)
         spawn(stress_op(s, i, std::chrono::milliseconds(timer_ms(rng))), "stress");
       co_await sleep_for(2ms);  // every actor has submitted by now
-      // (Nearly) all 10,000 are in the kernel at once: only short timers may be done.
-      EXPECT_GT(reactor().stats().inflight, static_cast<std::uint64_t>(Stress::kOps * 9 / 10));
+      // Every read and accept is in the kernel now, with every timer not yet due
+      // (under ASan on a loaded machine the spawn phase alone can outlast some).
+      for (int i = 0; i < Stress::kOps; ++i) {
+        if (kind_of(i) != Kind::timer) {
+          EXPECT_EQ(s.resolved[static_cast<std::size_t>(i)], 0) << i;
+        }
+      }
+      EXPECT_GE(reactor().stats().inflight, static_cast<std::uint64_t>(Stress::kOps * 2 / 3));
       std::vector<int> order(Stress::kOps);
       std::iota(order.begin(), order.end(), 0);
       std::shuffle(order.begin(), order.end(), rng);
