@@ -315,7 +315,9 @@ Task<bool> Connection::dispatch(Request& req) {
 }
 
 // POLLRDHUP: the peer closed (or shut down its sending side). Polling, unlike a
-// pending recv, leaves any pipelined request bytes in the socket for later.
+// pending recv, leaves any pipelined request bytes in the socket for later, and
+// needs no buffer. A client that half-closes after its request and still reads
+// (`nc -N`) is taken for gone during a stream; HTTP clients do not do that.
 Task<void> Connection::watch_peer(std::stop_token stop) {
   Result<int> r = co_await runtime::poll(fd_.get(), POLLRDHUP).stop_on(std::move(stop));
   if (r.ok()) {

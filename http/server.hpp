@@ -71,7 +71,7 @@ class Server {
   // non-socket file there is EEXIST. The file is removed again by stop().
   runtime::Result<void> listen_unix(const std::string& path, mode_t mode = 0660);
   // Serves an already listening socket (systemd socket activation: fd 3...).
-  // Takes ownership of `fd`.
+  // Takes ownership of `fd` (closed on failure too). Never unlinks its path.
   runtime::Result<void> adopt_listener(int fd);
 
   // Stops accepting, ends idle keep-alive connections and streams at once, lets

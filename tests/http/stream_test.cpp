@@ -27,7 +27,7 @@ void routes(http::Server& s, Probe& probe) {
     for (int i = 1; i <= n; ++i) {
       const std::string line = "tick " + std::to_string(i) + "\n";
       if (!co_await out.write(line)) co_return;
-      (void)co_await runtime::sleep_for(20ms).stop_on(out.stop_token());
+      (void)co_await runtime::sleep_for(50ms).stop_on(out.stop_token());
     }
   });
   s.router().add_stream("GET", "/follow", [&probe](Request&, ResponseStream& out) -> Task<void> {
@@ -81,8 +81,8 @@ TEST(Stream, CurlSeesChunksAsTheyAreWritten) {
   });
   ASSERT_EQ(lines.size(), 5u);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(lines[i].first, "tick " + std::to_string(i + 1) + "\n");
-  // Written 20 ms apart: a buffered body would arrive all at once.
-  EXPECT_GE(lines.back().second - lines.front().second, 50ms);
+  // Written 50 ms apart (200 ms first to last): a buffered body would arrive at once.
+  EXPECT_GE(lines.back().second - lines.front().second, 100ms);
 }
 
 TEST(Stream, ChunkedFramingAndKeepAliveAfterTheStream) {
