@@ -392,3 +392,30 @@ TEST(Server, StopFinishesInFlightRequestAndClosesIdle) {
   });
   EXPECT_EQ(slow_reply, "slow done|close");
 }
+
+TEST(Server, DestroyedWithoutStopWindsDownSafely) {
+  // The actors share the server's state: destroying the Server mid-connection
+  // cancels them, and they end without touching freed memory (ASan checks).
+  std::atomic<bool> eof{false};
+  std::thread t;
+  run_loop([&]() -> Task<void> {
+    std::uint16_t port = 0;
+    {
+      http::Server server(fast_limits());
+      routes(server);
+      port = server.listen_tcp("127.0.0.1", 0).value_or(0);
+      t = std::thread([&eof, port] {
+        const int fd = connect_tcp(port);
+        Reader rd(fd);
+        eof = rd.at_eof();
+        ::close(fd);
+      });
+      EXPECT_TRUE(co_await eventually([&] { return server.stats().open_connections == 1; }));
+    }
+    EXPECT_TRUE(co_await eventually([&] { return eof.load(); }));
+    // The listener is gone too.
+    EXPECT_EQ(connect_tcp(port), -1);
+  });
+  t.join();
+  EXPECT_TRUE(eof);
+}
