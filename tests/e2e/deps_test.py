@@ -69,6 +69,19 @@ class DepsTest(harness.TestCase):
         d.wait_running("web", timeout=5)
         d.stop()
 
+    def test_shutdown_while_a_dependent_waits(self):
+        d = self.daemon(service("web", ["sleep", "1015"], depends_on={"db": "healthy"})
+                        + service("db", ["sleep", "1016"],
+                                  health={"exec": ["false"], "interval": "50ms", "retries": 1}))
+        d.wait_event("waiting", "web")
+        d.wait_event("health", "db", where=lambda e: e["health"] == "unhealthy")
+        took = d.stop()
+        self.assertLess(took, 3.0)
+        self.assertEqual(d.events_of("web", "started"), [])
+        self.assertEqual(d.survivors(), [])
+        self.assertEqual({n: s["state"] for n, s in d.state()["services"].items()},
+                         {"web": "stopped", "db": "stopped"})
+
 
 if __name__ == "__main__":
     harness.main()

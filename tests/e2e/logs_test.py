@@ -96,7 +96,7 @@ class LogsTest(harness.TestCase):
         exited = d.wait_event("exited", "flood", timeout=120)[0]
         self.assertEqual(exited["code"], 0)
         size = lambda: sum(os.path.getsize(p) for p in stream_files(d, "flood"))
-        d.wait_for(lambda: size() >= total, 30, what="all %d bytes in the files (have %d)" % (total, size()))
+        d.wait_for(lambda: size() >= total, 20, what="all %d bytes in the files" % total)
         took = time.monotonic() - t0
         files = stream_files(d, "flood")
         self.assertEqual(size(), total)

@@ -91,6 +91,16 @@ class ReloadTest(harness.TestCase):
         self.assertEqual(self.running_pids(d, "abc"), pids)
         d.stop()
 
+    def test_reload_cannot_remove_a_dependency(self):
+        d = self.daemon(service("app", ["sleep", "1045"], depends_on=["db"])
+                        + service("db", ["sleep", "1046"]))
+        pids = self.running_pids(d, ["app", "db"])
+        ev, _ = self.reload(d, service("app", ["sleep", "1045"], depends_on=["db"]), kind="reload_failed")
+        self.assertEqual(ev["errors"], ['config.toml:3:15: services.app.depends_on: unknown service "db"'])
+        time.sleep(0.3)
+        self.assertEqual(self.running_pids(d, ["app", "db"]), pids)
+        d.stop()
+
 
 if __name__ == "__main__":
     harness.main()

@@ -2,6 +2,7 @@
 """Restart policy end to end: backoff growth, the crash-loop limit, restart = "no" and
 "always", and stop_timeout escalating to SIGKILL when the daemon stops."""
 import os
+import signal
 import sys
 import time
 
@@ -103,6 +104,53 @@ class RestartTest(harness.TestCase):
         self.assertEqual((exited["signaled"], exited["signal"]), (True, "SIGKILL"))
         self.assertEqual(d.events_of(None, "daemon_stopped")[-1]["seq"], d.events()[-1]["seq"])
         self.assertEqual(d.survivors(), [])
+
+    def test_shutdown_during_backoff_is_prompt(self):
+        d = self.daemon(service("slow", sh("exit 1"), restart_delay="30s"))
+        d.wait_event("backoff", "slow")
+        took = d.stop()
+        self.assertLess(took, 3.0, "SIGTERM waited for the backoff timer")
+        self.assertEqual(len(d.events_of("slow", "started")), 1)
+        self.assertEqual(d.events_of("slow")[-1]["kind"], "stopped")
+        self.assertEqual(d.service_state("slow")["state"], "stopped")
+
+    def test_missing_program_is_spawn_failed(self):
+        d = self.daemon(service("ghost", ["/nonexistent/e2e-prog", "x"], restart_delay="50ms",
+                                restart_limit=2))
+        fails = d.wait_event("spawn_failed", "ghost", count=3)
+        self.assertIn("/nonexistent/e2e-prog", fails[0]["error"])
+        self.assertIn("No such file or directory", fails[0]["error"])
+        d.wait_event("failed", "ghost")
+        self.assertEqual(d.events_of("ghost", "started"), [])
+        d.wait_for(lambda: (d.service_state("ghost") or {}).get("state") == "failed", 2,
+                   what="ghost failed in state.json")
+        d.stop()
+
+    def test_stop_signal_and_sigint(self):
+        script = ("import signal, sys, time\n"
+                  "def bye(n, f):\n"
+                  "    print('got', signal.Signals(n).name, flush=True)\n"
+                  "    sys.exit(0)\n"
+                  "signal.signal(signal.SIGINT, bye)\n"
+                  "signal.signal(signal.SIGTERM, bye)\n"
+                  "print('ready', flush=True)\n"
+                  "time.sleep(1000)\n")
+        d = self.daemon(service("polite", ["python3", "-c", script], stop_signal="INT"))
+        d.wait_running("polite")
+        d.wait_for(lambda: d.read_log("polite") == b"ready\n", 10, what="handlers installed")
+        # SIGINT stops the daemon like SIGTERM does.
+        d.signal(signal.SIGINT)
+        self.assertEqual(d.proc.wait(10), 0, d.describe())
+        self.assertEqual(d.read_log("polite"), b"ready\ngot SIGINT\n")
+        stopping = d.events_of("polite", "stopping")[0]
+        self.assertEqual(stopping["signal"], "SIGINT")
+        exited = d.events_of("polite", "exited")[-1]
+        self.assertEqual((exited["signaled"], exited["code"]), (False, 0))
+        self.assertEqual(d.events_of("polite", "killed"), [])
+        # The final snapshot: everything stopped, no pids.
+        self.assertEqual(d.state()["services"], {"polite": {"state": "stopped", "restarts": 0}})
+        daemon_kinds = [e["kind"] for e in d.events() if e["service"] is None]
+        self.assertEqual(daemon_kinds, ["daemon_started", "daemon_stopping", "daemon_stopped"])
 
 
 if __name__ == "__main__":
