@@ -87,6 +87,30 @@ class CrashTest(harness.TestCase):
         self.assertEqual(len([p for p in d.survivors() if p.cmdline == ["sleep", "1051"]]), 1)
         d.stop()
 
+    def test_stubborn_orphan_tree_is_killed(self):
+        script = ("import signal, subprocess, time\n"
+                  "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                  "subprocess.Popen(['sleep', '1053'])\n"
+                  "print('ready', flush=True)\n"
+                  "time.sleep(1000)\n")
+        d = self.daemon(service("stubborn", ["python3", "-c", script], stop_timeout="500ms"))
+        leader = d.wait_running("stubborn")
+        d.wait_for(lambda: d.read_log("stubborn") == b"ready\n", 10, what="SIGTERM ignored")
+        group = [p.pid for p in harness.processes().values() if p.pgid == leader]
+        self.assertEqual(len(group), 2)
+        d.wait_for(lambda: (d.service_state("stubborn") or {}).get("pid") == leader, 2,
+                   what="the pid in state.json")
+        d.kill9()
+        self.assertTrue(all(alive(p) for p in group))
+        d.start()
+        orphan = d.wait_event("orphan_stopped", "stubborn", timeout=10)[0]
+        self.assertEqual((orphan["pid"], orphan["forced"]), (leader, True))
+        d.wait_for(lambda: not any(alive(p) for p in group), 3, what="the orphan's whole group gone")
+        new = d.wait_running("stubborn")
+        self.assertNotEqual(new, leader)
+        d.stop()
+        self.assertEqual(d.survivors(), [])
+
 
 if __name__ == "__main__":
     harness.main()

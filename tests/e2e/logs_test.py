@@ -10,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import service  # noqa: E402
+from harness import service, sh  # noqa: E402
 
 MiB = 1 << 20
 
@@ -136,6 +136,36 @@ class LogsTest(harness.TestCase):
         self.assertGreaterEqual(len(kept), 2 * limit)
         self.assertEqual(os.path.getsize(d.log_path("rot", "stderr")), 0)
         d.stop()
+
+    def test_output_of_every_run_is_kept_in_order(self):
+        d = self.daemon(service("runs", sh("echo run $$; echo err $$ >&2; exit 1"),
+                                restart_delay="50ms", restart_limit=3))
+        d.wait_event("failed", "runs", timeout=5)
+        pids = [e["pid"] for e in d.events_of("runs", "started")]
+        self.assertEqual(len(pids), 4)
+        d.wait_for(lambda: d.read_log("runs").count(b"\n") == 4, 3, what="4 lines in stdout.log")
+        self.assertEqual(d.read_log("runs"), b"".join(b"run %d\n" % p for p in pids))
+        d.wait_for(lambda: d.read_log("runs", "stderr").count(b"\n") == 4, 3, what="4 lines in stderr.log")
+        self.assertEqual(d.read_log("runs", "stderr"), b"".join(b"err %d\n" % p for p in pids))
+        d.stop()
+
+    def test_shutdown_while_flooding(self):
+        harness.require("yes")
+        d = self.daemon(service("yes", ["yes", "dockless"], log_max_size="1MiB", log_keep=2))
+        d.wait_running("yes")
+        d.wait_for(lambda: len(stream_files(d, "yes")) == 2, 10, what="a rotation")
+        took = d.stop()
+        self.assertLess(took, 3.0)
+        self.assertEqual(d.survivors(), [])
+        # Whatever was captured is the one line `yes` writes, over and over: the oldest
+        # file may start mid-line (rotation is by size) and the newest end mid-line.
+        data = concat(stream_files(d, "yes"))
+        first, _, rest = data.partition(b"\n")
+        body, _, last = rest.rpartition(b"\n")
+        self.assertTrue(b"dockless".endswith(first), first[:100])
+        bad = [line for line in set(body.split(b"\n")) if line != b"dockless"]
+        self.assertEqual(bad, [], "corrupted capture")
+        self.assertTrue(b"dockless".startswith(last), last[:100])
 
 
 if __name__ == "__main__":

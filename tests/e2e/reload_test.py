@@ -8,7 +8,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import alive, proc_info, service  # noqa: E402
+from harness import alive, proc_info, service, sh  # noqa: E402
 
 V1 = (service("a", ["sleep", "1040"])
       + service("b", ["sleep", "1041"])
@@ -99,6 +99,33 @@ class ReloadTest(harness.TestCase):
         self.assertEqual(ev["errors"], ['config.toml:3:15: services.app.depends_on: unknown service "db"'])
         time.sleep(0.3)
         self.assertEqual(self.running_pids(d, ["app", "db"]), pids)
+        d.stop()
+
+    def test_reload_fixes_failed_and_backoff_services(self):
+        d = self.daemon(service("broken", sh("exit 1"), restart_delay="50ms", restart_limit=1)
+                        + service("slow", sh("exit 1"), restart_delay="30s"))
+        d.wait_event("failed", "broken", timeout=5)
+        d.wait_event("backoff", "slow")
+        ev, before = self.reload(d, service("broken", ["sleep", "1047"], restart_delay="50ms", restart_limit=1)
+                                 + service("slow", ["sleep", "1048"], restart_delay="30s"))
+        self.assertEqual(sorted(ev["changed"]), ["broken", "slow"])
+        for name, cmd in (("broken", ["sleep", "1047"]), ("slow", ["sleep", "1048"])):
+            pid = d.wait_running(name, timeout=3)
+            self.assertEqual(proc_info(pid).cmdline, cmd)
+        d.stop()
+
+    def test_sighup_burst(self):
+        d = self.daemon(V1)
+        pids = self.running_pids(d, "abc")
+        for _ in range(5):
+            d.sighup()
+        d.wait_event("reload_succeeded")
+        time.sleep(0.5)
+        self.assertTrue(d.running())
+        self.assertEqual(self.running_pids(d, "abc"), pids)
+        evs = d.events_of(None, "reload_succeeded")
+        self.assertTrue(1 <= len(evs) <= 5)
+        self.assertTrue(all(e["added"] == e["removed"] == e["changed"] == [] for e in evs))
         d.stop()
 
 
