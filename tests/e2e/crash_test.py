@@ -79,8 +79,7 @@ class CrashTest(harness.TestCase):
         d.wait_running("steady")
         before = len(d.events())
         rc, out, err = self.run_cli(["serve", "--config", "config.toml", "--data-dir", d.data_dir,
-                                     "--listen", "127.0.0.1:%d" % harness.free_port()], cwd=d.dir,
-                                    env={"E2E_TAG": d.tag})
+                                     "--listen", "127.0.0.1:%d" % harness.free_port()], cwd=d.dir)
         self.assertEqual(rc, 1, err)
         self.assertIn("another dockless daemon is using " + d.data_dir, err)
         self.assertEqual(len(d.events()), before, "the refused daemon wrote events")

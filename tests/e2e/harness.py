@@ -472,9 +472,20 @@ class TestCase(unittest.TestCase):
         e = dict(os.environ)
         for k in ("DOCKLESS_CONFIG", "DOCKLESS_DATA_DIR", "DOCKLESS_LISTEN", "JOURNAL_STREAM"):
             e.pop(k, None)
+        e["E2E_TAG"] = uuid.uuid4().hex
         e.update(env or {})
-        r = subprocess.run([dockless_bin()] + args, cwd=cwd, env=e, stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=timeout, start_new_session=True)
+        try:
+            r = subprocess.run([dockless_bin()] + args, cwd=cwd, env=e, stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=timeout, start_new_session=True)
+        finally:
+            # A command expected to exit must not leave anything running.
+            left = [p for p in tagged(e["E2E_TAG"]) if p.state != "Z"]
+            for p in left:
+                try:
+                    os.kill(p.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.assertEqual(left, [], "processes left behind by dockless %s" % " ".join(args))
         return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
 
     def tempdir(self):

@@ -105,6 +105,25 @@ class RestartTest(harness.TestCase):
         self.assertEqual(d.events_of(None, "daemon_stopped")[-1]["seq"], d.events()[-1]["seq"])
         self.assertEqual(d.survivors(), [])
 
+    def test_killed_service_restarts_and_state_json_follows(self):
+        d = self.daemon(service("victim", ["sleep", "1023"], restart_delay="50ms"))
+        pid = d.wait_running("victim")
+        self.assertEqual(d.events_of("victim", "started")[0]["pid"], pid)
+        os.kill(pid, signal.SIGKILL)
+        started = d.wait_event("started", "victim", count=2)[1]
+        t_started = time.time()
+        exited = d.events_of("victim", "exited")[0]
+        self.assertEqual((exited["signaled"], exited["signal"], exited["description"]),
+                         (True, "SIGKILL", "killed by SIGKILL"))
+        # state.json catches up within its 200 ms batching.
+        d.wait_for(lambda: (d.service_state("victim") or {}).get("pid") == started["pid"], 1.0,
+                   what="state.json with the new pid", interval=0.01)
+        self.assertLess(time.time() - t_started, 0.6)
+        st = d.service_state("victim")
+        self.assertEqual((st["state"], st["restarts"]), ("running", 1))
+        self.assertEqual(st["pid_start_ticks"], harness.start_ticks(started["pid"]))
+        d.stop()
+
     def test_shutdown_during_backoff_is_prompt(self):
         d = self.daemon(service("slow", sh("exit 1"), restart_delay="30s"))
         d.wait_event("backoff", "slow")
