@@ -11,6 +11,7 @@
 #include "actors/log_store.hpp"
 #include "actors/service_env.hpp"
 #include "actors/state_store.hpp"
+#include "runtime/ops_rw.hpp"
 #include "runtime/ops_wait.hpp"
 
 namespace actors {
@@ -81,6 +82,10 @@ Task<void> ServiceActor::handle(Message& m) {
           record("signal", {{"signal", runtime::signal_name(c->signal)},
                             {"ok", r.ok()}, {"error", r.ok() ? "" : r.message()}});
         }
+        break;
+      case Command::Kind::stdin:
+        if (stdin_queue_ && !stdin_queue_->try_send(std::move(c->data)))
+          record("stdin_dropped", {{"reason", "stdin queue full: the service is not reading"}});
         break;
       case Command::Kind::update_spec:
         if (c->spec) {
@@ -189,6 +194,7 @@ Task<void> ServiceActor::do_spawn() {
   incarnation_ = std::make_unique<runtime::Scope>();
   incarnation_->spawn(wait_for_exit(status_.generation), spec_.name + "/wait");
   start_log_capture(*process_);
+  start_stdin_writer(*process_);
   if (spec_.health) {
     const std::uint64_t gen = status_.generation;
     incarnation_->spawn(
@@ -222,6 +228,33 @@ void ServiceActor::start_log_capture(runtime::Process& p) {
                       spec_.name + "/stdout");
   incarnation_->spawn(body(this, ctx_.logs, Stream::err, std::move(p.stderr_pipe()), incarnation_->token()),
                       spec_.name + "/stderr");
+}
+
+// The pipe is non-blocking (the service must never be able to block the daemon),
+// so a full pipe means waiting for POLLOUT through the ring, then writing again.
+void ServiceActor::start_stdin_writer(runtime::Process& p) {
+  stdin_queue_.reset();
+  if (!p.stdin_pipe()) return;
+  stdin_queue_ = std::make_unique<runtime::Channel<std::string>>(256);
+  auto body = [](runtime::Channel<std::string>* queue, runtime::Fd fd, std::stop_token st) -> Task<void> {
+    while (true) {
+      runtime::Result<std::string> chunk = co_await queue->recv(st);
+      if (!chunk) co_return;
+      std::string_view rest = *chunk;
+      while (!rest.empty()) {
+        runtime::Result<int> w = co_await runtime::write(fd.get(), std::as_bytes(std::span(rest.data(), rest.size())));
+        if (w.ok()) {
+          rest.remove_prefix(static_cast<std::size_t>(w.value()));
+        } else if (w.error() == EAGAIN) {
+          if (!co_await runtime::poll(fd.get(), POLLOUT).stop_on(st)) co_return;
+        } else {
+          co_return;  // EPIPE: the service closed its stdin
+        }
+      }
+    }
+  };
+  incarnation_->spawn(body(stdin_queue_.get(), std::move(p.stdin_pipe()), incarnation_->token()),
+                      spec_.name + "/stdin");
 }
 
 Task<void> ServiceActor::wait_for_exit(std::uint64_t generation) {
@@ -299,6 +332,7 @@ Task<void> ServiceActor::drain_incarnation() {
   incarnation_->request_stop();
   co_await incarnation_->join();
   incarnation_.reset();
+  stdin_queue_.reset();
   process_.reset();
 }
 

@@ -52,11 +52,13 @@ struct ServiceStatus {
 // Messages in the mailbox: commands from the supervisor, and what the actor's own
 // children report. Stale reports (an older generation) are dropped.
 struct Command {
-  enum class Kind { start, stop, restart, signal, update_spec, shutdown } kind;
+  enum class Kind { start, stop, restart, signal, update_spec, shutdown, stdin } kind;
   int signal = 0;
   std::optional<config::ServiceSpec> spec;
-  static Command of(Kind k, int sig = 0) { return Command{k, sig, std::nullopt}; }
-  static Command update(config::ServiceSpec s) { return Command{Kind::update_spec, 0, std::move(s)}; }
+  std::string data;  // Kind::stdin
+  static Command of(Kind k, int sig = 0) { return Command{k, sig, std::nullopt, {}}; }
+  static Command update(config::ServiceSpec s) { return Command{Kind::update_spec, 0, std::move(s), {}}; }
+  static Command input(std::string bytes) { return Command{Kind::stdin, 0, std::nullopt, std::move(bytes)}; }
 };
 struct ProcessExited { std::uint64_t generation; runtime::ExitStatus status; bool known; };
 struct TimerFired { std::uint64_t timer_id; EventKind kind; };
@@ -102,6 +104,7 @@ class ServiceActor {
   runtime::Task<void> drain_incarnation();
   std::optional<runtime::SpawnOptions> build_spawn(std::string* error);
   void start_log_capture(runtime::Process& p);
+  void start_stdin_writer(runtime::Process& p);
   std::string substitute(std::string text) const;
 
   config::ServiceSpec spec_;
@@ -113,6 +116,8 @@ class ServiceActor {
   // Children of the current incarnation (exit waiter, log capture, health): all
   // joined before the next spawn, so two incarnations never write one log.
   std::unique_ptr<runtime::Scope> incarnation_;
+  // Bytes for the service's stdin (stdin = true), written in order by a child actor.
+  std::unique_ptr<runtime::Channel<std::string>> stdin_queue_;
   runtime::Scope timers_;
   std::optional<std::stop_source> timer_stop_;
   std::uint64_t timer_id_ = 0;

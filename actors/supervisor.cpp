@@ -229,6 +229,15 @@ Result<void> Supervisor::signal(const std::string& name, int sig) {
   return {};
 }
 
+Result<void> Supervisor::write_stdin(const std::string& name, std::string bytes) {
+  Entry* e = find(name);
+  if (!e || e->actor_done) return Result<void>::failure(ENOENT);
+  if (!e->spec.stdin) return Result<void>::failure(ENOTSUP);
+  if (!e->status.pid) return Result<void>::failure(ESRCH);
+  e->actor->post(Command::input(std::move(bytes)));
+  return {};
+}
+
 // Stops `names` so that nothing is stopped while a service depending on it still
 // runs: a service gets its shutdown once all its dependents (among `names`) are done.
 Task<void> Supervisor::stop_entries(std::vector<std::string> names) {

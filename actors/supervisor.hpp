@@ -56,6 +56,9 @@ class Supervisor {
   runtime::Result<void> stop(const std::string& name);
   runtime::Result<void> restart(const std::string& name);
   runtime::Result<void> signal(const std::string& name, int sig);
+  // Queues bytes for the service's stdin. ENOTSUP when its stdin is not enabled,
+  // ESRCH when it is not running.
+  runtime::Result<void> write_stdin(const std::string& name, std::string bytes);
 
   // Registered services (API / CLI): persisted in data_dir/services.
   // EEXIST when the name is taken; EINVAL (with *errors) when it does not validate

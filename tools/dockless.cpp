@@ -20,9 +20,9 @@ void usage(std::FILE* out) {
   std::fputs(
       "usage: dockless <command> [options]\n"
       "\n"
-      "  serve [--config FILE] [--data-dir DIR] [--listen ADDR:PORT]\n"
+      "  serve [--config FILE] [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
       "                          run the daemon (env: DOCKLESS_CONFIG, DOCKLESS_DATA_DIR,\n"
-      "                          DOCKLESS_LISTEN)\n"
+      "                          DOCKLESS_LISTEN, DOCKLESS_SOCKET)\n"
       "  check-config [FILE]     validate a config file without running anything\n"
       "  version                 print the version\n",
       out);
@@ -46,6 +46,7 @@ int serve_command(const std::vector<std::string>& args) {
   o.config_explicit = std::getenv("DOCKLESS_CONFIG") != nullptr;
   o.data_dir = env_or("DOCKLESS_DATA_DIR", "");
   o.listen = env_or("DOCKLESS_LISTEN", "");
+  o.socket_path = env_or("DOCKLESS_SOCKET", "/run/dockless/dockless.sock");
   for (std::size_t i = 0; i < args.size(); ++i) {
     auto value = [&](const char* flag) -> const std::string* {
       if (i + 1 >= args.size()) {
@@ -55,18 +56,19 @@ int serve_command(const std::vector<std::string>& args) {
       return &args[++i];
     };
     const std::string& a = args[i];
-    const std::string* v = nullptr;
-    if (a == "--config" && (v = value("--config"))) {
-      o.config_path = *v;
-      o.config_explicit = true;
-    } else if (a == "--data-dir" && (v = value("--data-dir"))) {
-      o.data_dir = *v;
-    } else if (a == "--listen" && (v = value("--listen"))) {
-      o.listen = *v;
-    } else {
-      if (!v) std::fprintf(stderr, "dockless serve: unknown option \"%s\"\n", a.c_str());
+    std::string* target = a == "--config"     ? &o.config_path
+                          : a == "--data-dir" ? &o.data_dir
+                          : a == "--listen"   ? &o.listen
+                          : a == "--socket"   ? &o.socket_path
+                                              : nullptr;
+    if (!target) {
+      std::fprintf(stderr, "dockless serve: unknown option \"%s\"\n", a.c_str());
       return 2;
     }
+    const std::string* v = value(a.c_str());
+    if (!v) return 2;
+    *target = *v;
+    if (a == "--config") o.config_explicit = true;
   }
   return tools::serve(o);
 }

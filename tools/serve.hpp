@@ -9,6 +9,7 @@ struct ServeOptions {
   bool config_explicit = false;  // named by flag or DOCKLESS_CONFIG: must exist
   std::string data_dir;          // overrides the config's
   std::string listen;            // "ADDR:PORT" or ":PORT", overrides the config's
+  std::string socket_path;       // the CLI's unix socket; "" disables it
 };
 
 // `dockless serve`: runs the daemon until SIGTERM/SIGINT. Returns the exit code.
