@@ -100,8 +100,14 @@ LogStore::LogStore(std::string dir, std::uint64_t max_size, int keep)
 LogStore::~LogStore() = default;
 
 std::string LogStore::file_path(Stream s, int generation) const {
-  std::string p = dir_ + "/" + std::string(stream_name(s)) + ".log";
-  if (generation > 0) p += "." + std::to_string(generation);
+  std::string p = dir_;
+  p += '/';
+  p += stream_name(s);
+  p += ".log";
+  if (generation > 0) {
+    p += '.';
+    p += std::to_string(generation);
+  }
   return p;
 }
 

@@ -229,6 +229,7 @@ TEST_F(EventLogTest, SinceReadsOlderEventsFromTheFile) {
 TEST_F(EventLogTest, SurvivesKillMinus9MidWrite) {
   std::mt19937 rng(std::random_device{}());
   std::uint64_t prev_total = 0;
+  { std::ofstream touch(path_); }
   for (int round = 0; round < 5; ++round) {
     pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
@@ -248,7 +249,12 @@ TEST_F(EventLogTest, SurvivesKillMinus9MidWrite) {
       }());
       _exit(0);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(30, 250)(rng)));
+    // Kill only once the child is writing (its start-up, parsing the tail, is slow under
+    // ASan), at a random moment after that.
+    const auto size_before = std::filesystem::file_size(path_);
+    for (int i = 0; i < 1000 && std::filesystem::file_size(path_) == size_before; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 200)(rng)));
     ::kill(pid, SIGKILL);
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
