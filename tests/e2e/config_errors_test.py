@@ -135,5 +135,21 @@ class ConfigErrorsTest(harness.TestCase):
         self.assertEqual(error_lines(err), [CASES[2][2][0]])
 
 
+class ConfigEnvironmentTest(harness.TestCase):
+    def test_variables_env_file_and_daemon_settings(self):
+        d = self.daemon(None, start=False, env={"E2E_SECONDS": "1061", "DOCKLESS_SECRET": "hidden"},
+                        files={"app.env": "FROM_FILE=file\nBOTH=file\n"})
+        d.write_config(harness.service("app", harness.sh("env | sort; exec sleep ${E2E_SECONDS}"),
+                                       env_file="app.env", env={"BOTH": "table", "ARG": "${E2E_SECONDS}"}))
+        d.start()
+        pid = d.wait_running("app")
+        self.assertEqual(harness.proc_info(pid).cmdline, ["sleep", "1061"])
+        env = dict(line.split("=", 1) for line in d.read_log("app").decode().splitlines() if "=" in line)
+        self.assertEqual((env.get("FROM_FILE"), env.get("BOTH"), env.get("ARG")), ("file", "table", "1061"))
+        self.assertEqual(env.get("E2E_TAG"), d.tag)  # the daemon's environment is the base
+        self.assertFalse([k for k in env if k.startswith("DOCKLESS_")], "daemon settings leaked")
+        d.stop()
+
+
 if __name__ == "__main__":
     harness.main()

@@ -319,8 +319,13 @@ class Daemon:
 
     def describe(self, n=40):
         """Diagnostics for a failure message: the daemon's stderr and the last events."""
+        err = self.stderr_text().splitlines()
         lines = ["--- daemon stderr (tail) ---"]
-        lines += self.stderr_text().splitlines()[-20:]
+        # A sanitizer report's headline and first frames come before its long legend.
+        sanitizer = [i for i, l in enumerate(err) if "Sanitizer" in l or "runtime error:" in l]
+        if sanitizer:
+            lines += err[sanitizer[0]:sanitizer[0] + 12] + ["..."]
+        lines += err[-20:]
         lines.append("--- events.log (last %d) ---" % n)
         try:
             evs = self.events(strict=False)

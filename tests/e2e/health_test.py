@@ -72,6 +72,20 @@ class HealthTest(harness.TestCase):
         self.assertEqual(d.service_state("svc")["pid"], pid)
         d.stop()
 
+    def test_hung_exec_check_times_out_and_is_reaped(self):
+        d = self.daemon(service("svc", ["sleep", "1024"],
+                                health={"exec": ["sleep", "1025"], "interval": "50ms", "timeout": "200ms",
+                                        "retries": 1}))
+        d.wait_running("svc")
+        ev = d.wait_event("health", "svc", timeout=5)[0]
+        self.assertEqual(ev["health"], "unhealthy")
+        self.assertIn("timed out", ev["reason"])
+        time.sleep(1.0)  # several more checks time out
+        hung = [p for p in d.survivors() if p.cmdline == ["sleep", "1025"]]
+        self.assertLessEqual(len(hung), 1, "timed-out checks left running: %s" % hung)
+        d.stop()
+        self.assertEqual(d.survivors(), [])
+
     def test_restart_on_unhealthy(self):
         d = self.daemon(None, start=False)
         flag = os.path.join(d.dir, "ok")
