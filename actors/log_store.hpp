@@ -19,6 +19,8 @@
 // Threading: one reactor thread. The capturer (LogActor) is the only writer of a stream:
 // it splices into current_fd() at current_offset() and then calls commit(). Readers
 // (HTTP) call read() in a loop and wait_growth() when caught up.
+// The store must outlive every capture and follower that uses it (the Supervisor keeps
+// it for the service's whole registration; a removed service stops those first).
 #include <array>
 #include <cstdint>
 #include <memory>

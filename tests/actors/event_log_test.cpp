@@ -1,10 +1,12 @@
 // EventLog: real files in a temp dir, a real writer actor, a real kill -9.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -222,6 +224,50 @@ TEST_F(EventLogTest, SinceReadsOlderEventsFromTheFile) {
   EXPECT_EQ(log->since(5, 7).size(), 7u);
   EXPECT_EQ(log->since(45, 1000).size(), 5u);
   EXPECT_TRUE(log->since(50, 1000).empty());
+}
+
+// ENOSPC: appends never block, the events wait in memory, the writer retries every
+// second, and once space is freed everything (including a line cut by a partial write)
+// reaches the file whole.
+TEST_F(EventLogTest, FullDiskKeepsEventsAndRetries) {
+  const std::string mnt = dir_ + "/tiny";
+  std::filesystem::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  const std::string filler = mnt + "/filler";
+  {
+    std::ofstream f(filler, std::ios::binary);
+    f << std::string(60 * 1024, 'f');
+  }
+  path_ = mnt + "/events.log";
+  auto log = open_log();
+  ASSERT_TRUE(log);
+  constexpr int kEvents = 200;
+  with_writer(*log, [&]() -> Task<void> {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kEvents; ++i) {
+      log->append("svc", "big", {{"pad", std::string(100, 'p')}, {"i", i}});
+      if (i % 20 == 0) co_await runtime::yield();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));
+    for (int i = 0; i < 100 && log->stats().write_errors == 0; ++i)
+      co_await runtime::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_GT(log->stats().write_errors, 0u);
+    EXPECT_LT(log->durable_seq(), static_cast<std::uint64_t>(kEvents));
+    EXPECT_EQ(log->since(0, 1000).size(), static_cast<std::size_t>(kEvents));  // all in memory
+    std::filesystem::remove(filler);
+    // with_writer's flush() now waits for the retry (after <= 1 s).
+  });
+  EXPECT_EQ(log->durable_seq(), static_cast<std::uint64_t>(kEvents));
+  std::uint64_t corrupt = 0;
+  auto events = actors::read_events(path_, 0, SIZE_MAX, &corrupt);
+  EXPECT_EQ(corrupt, 0u);
+  ASSERT_EQ(events.size(), static_cast<std::size_t>(kEvents));
+  for (int i = 0; i < kEvents; ++i) EXPECT_EQ(events[i].parse()["i"], i);
 }
 
 // A child appends in a loop and is SIGKILLed at a random moment (possibly mid-write);
