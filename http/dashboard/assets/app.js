@@ -1,0 +1,726 @@
+// Dockless dashboard: one page, no framework, no build step. Talks to the JSON API
+// of the daemon that serves it (see docs: GET /v1/services, /v1/events as SSE,
+// /v1/services/{name}/logs?follow=1 as a chunked text stream).
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const LOG_LINES_MAX = 5000;   // DOM lines kept in the log panel (and lines buffered while paused)
+const EVENTS_MAX = 200;       // event rows kept in the history list
+const REFRESH_EVERY_MS = 5000; // CPU/memory drift without events; a cheap poll keeps them fresh
+const DEBOUNCE_MS = 120;      // a restart emits a burst of events: one GET per service per burst
+
+// ------------------------------------------------------------------ API
+
+class ApiError extends Error {
+  constructor(status, error, detail) {
+    super(error);
+    this.status = status;
+    this.error = error;
+    this.detail = detail;
+  }
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, 'daemon unreachable', String(e.message || e));
+  }
+  const text = await res.text();
+  let data = null;
+  if ((res.headers.get('Content-Type') || '').includes('json') && text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (!res.ok) {
+    const err = data && typeof data === 'object' && 'error' in data ? data.error : `HTTP ${res.status}`;
+    throw new ApiError(res.status, err, data && typeof data === 'object' ? data.detail : text.slice(0, 300));
+  }
+  return data;
+}
+
+function detailText(detail) {
+  if (detail === null || detail === undefined || detail === '') return '';
+  if (typeof detail === 'string') return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((d) => (d && typeof d === 'object')
+      ? (d.field ? d.field + ': ' : '') + (d.message || d.text || JSON.stringify(d))
+      : String(d)).join('\n');
+  }
+  if (typeof detail === 'object') {
+    if (detail.message) return detail.message;
+    return Object.entries(detail).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ');
+  }
+  return String(detail);
+}
+
+const svcPath = (name) => '/v1/services/' + encodeURIComponent(name);
+
+// ------------------------------------------------------------------ formatting
+
+function fmtDuration(s) {
+  if (s === null || s === undefined || !isFinite(s)) return '—';
+  s = Math.max(0, Math.floor(s));
+  const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60, sec = s % 60;
+  const p2 = (n) => String(n).padStart(2, '0');
+  if (d) return `${d}d ${p2(h)}h`;
+  if (h) return `${h}h ${p2(m)}m`;
+  if (m) return `${m}m ${p2(sec)}s`;
+  return `${sec}s`;
+}
+
+function fmtBytes(b) {
+  if (b === null || b === undefined) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let i = 0;
+  while (b >= 1024 && i < units.length - 1) { b /= 1024; i++; }
+  return (i === 0 ? b : b.toFixed(b < 10 ? 1 : 0)) + ' ' + units[i];
+}
+
+function fmtCpuSeconds(s) {
+  if (s === null || s === undefined) return '';
+  return s < 60 ? s.toFixed(2) + 's total' : fmtDuration(s) + ' total';
+}
+
+function fmtTime(iso) {
+  const d = new Date(iso);
+  if (isNaN(d)) return String(iso || '');
+  const sameDay = d.toDateString() === new Date().toDateString();
+  const t = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  return sameDay ? t : d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + t;
+}
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+// Sets text only when it changed: fewer style recalcs on a Pi.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+// ------------------------------------------------------------------ toasts
+
+function toast(title, detail, kind) {
+  const t = el('div', { class: 'toast' + (kind === 'ok' ? ' ok' : ''), role: kind === 'ok' ? 'status' : 'alert' },
+    el('strong', { text: title }));
+  const close = el('button', { type: 'button', 'aria-label': 'Dismiss', text: '×' });
+  close.onclick = () => t.remove();
+  t.append(close);
+  if (detail) t.append(el('span', { class: 'detail', text: detail }));
+  const box = $('toasts');
+  box.append(t);
+  while (box.childElementCount > 4) box.firstElementChild.remove();
+  setTimeout(() => t.remove(), kind === 'ok' ? 3500 : 8000);
+}
+
+function toastError(what, e) {
+  toast(`${what}: ${e.error || e.message}`, detailText(e.detail));
+}
+
+// ------------------------------------------------------------------ services
+
+const services = new Map();  // name -> { svc, row, cells, at (performance.now of the data), cpu }
+let inFlight = new Set();    // names with an action request outstanding
+
+const STATES_RUNNING = new Set(['running', 'starting']);
+const STATES_DOWN = new Set(['stopped', 'exited', 'failed']);
+
+function makeRow(name) {
+  const c = {};
+  const cell = (cls, label, ...kids) => el('div', Object.assign({ class: cls, role: 'cell' }, label ? { 'data-label': label } : {}), ...kids);
+  c.name = el('span', { class: 'svc-name', text: name, title: name });
+  c.sub = el('span', { class: 'svc-cmd' });
+  c.badge = el('span', { class: 'badge' });
+  c.stateSub = el('span', { class: 'cell-sub' });
+  c.health = el('span', { class: 'badge' });
+  c.healthSub = el('span', { class: 'cell-sub' });
+  c.uptime = el('span');
+  c.restarts = el('span');
+  c.cpu = el('span');
+  c.cpuSub = el('span', { class: 'cell-sub' });
+  c.mem = el('span');
+  c.ports = el('span', { class: 'ports' });
+  const btn = (label, cls, action) => {
+    const b = el('button', { type: 'button', class: 'btn small ' + cls, text: label, 'data-action': action,
+      'aria-label': `${label} ${name}` });
+    b.addEventListener('click', () => action === 'logs' ? openLogs(name, b) : act(name, action));
+    return b;
+  };
+  c.start = btn('Start', '', 'start');
+  c.stop = btn('Stop', 'danger', 'stop');
+  c.restart = btn('Restart', '', 'restart');
+  c.logs = btn('Logs', 'ghost', 'logs');
+  const row = el('div', { class: 'svc-row', role: 'row', 'data-name': name },
+    cell('c-name', null, c.name, c.sub),
+    cell('c-state', 'State', c.badge, c.stateSub),
+    cell('c-health', 'Health', c.health, c.healthSub),
+    cell('c-uptime', 'Uptime', c.uptime),
+    cell('c-restarts', 'Restarts', c.restarts),
+    cell('c-cpu', 'CPU', c.cpu, c.cpuSub),
+    cell('c-mem', 'Memory', c.mem),
+    cell('c-ports', 'Ports', c.ports),
+    cell('c-actions actions', null, c.start, c.stop, c.restart, c.logs));
+  return { row, cells: c };
+}
+
+function uptimeOf(entry) {
+  const s = entry.svc;
+  if (s.uptime_seconds === null || s.uptime_seconds === undefined) return null;
+  if (!STATES_RUNNING.has(s.state) && s.state !== 'stopping') return s.uptime_seconds;
+  return s.uptime_seconds + (performance.now() - entry.at) / 1000;
+}
+
+// CPU %: the CPU-seconds delta over the wall-clock delta of two samples of the
+// same pid at least 2 s apart (closer samples, as in an event burst, are noise).
+function sampleCpu(entry, svc, now) {
+  const prev = entry.cpuPrev;
+  if (svc.cpu_seconds === null || svc.cpu_seconds === undefined || svc.pid === null) {
+    entry.cpuPrev = null; entry.cpuPct = null; return;
+  }
+  if (!prev || prev.pid !== svc.pid) {
+    // First sample of this process: its average since start, until a delta exists.
+    entry.cpuPrev = { cpu: svc.cpu_seconds, t: now, pid: svc.pid };
+    entry.cpuPct = svc.uptime_seconds > 0.5 ? Math.min(100 * 64, svc.cpu_seconds / svc.uptime_seconds * 100) : null;
+    return;
+  }
+  const dt = (now - prev.t) / 1000;
+  if (dt >= 2) {
+    entry.cpuPct = Math.max(0, (svc.cpu_seconds - prev.cpu) / dt * 100);
+    entry.cpuPrev = { cpu: svc.cpu_seconds, t: now, pid: svc.pid };
+  }
+}
+
+function render(entry) {
+  const s = entry.svc, c = entry.cells, row = entry.row;
+  row.dataset.state = s.state;
+  row.dataset.pid = s.pid === null || s.pid === undefined ? '' : String(s.pid);
+  row.dataset.restarts = String(s.restarts ?? 0);
+
+  const err = s.last_error && !STATES_RUNNING.has(s.state) ? s.last_error : '';
+  const cmd = Array.isArray(s.command) ? s.command.join(' ') : '';
+  c.sub.className = err ? 'svc-error' : 'svc-cmd';
+  setText(c.sub, err || cmd);
+  c.sub.title = err || cmd;
+
+  c.badge.className = 'badge s-' + s.state;
+  setText(c.badge, s.state);
+  let sub = '';
+  if (s.state === 'backoff' && s.next_restart_in_ms !== null && s.next_restart_in_ms !== undefined) {
+    sub = `retry in ${fmtDuration(Math.ceil(s.next_restart_in_ms / 1000))}`;
+  } else if (s.pid) {
+    sub = `pid ${s.pid}`;
+  } else if (s.exit_signal) {
+    sub = `killed by ${s.exit_signal}`;
+  } else if (s.exit_code !== null && s.exit_code !== undefined) {
+    sub = `exit ${s.exit_code}`;
+  }
+  setText(c.stateSub, sub);
+
+  const h = s.health || 'none';
+  c.health.className = 'badge h-' + h;
+  setText(c.health, h === 'none' ? '—' : h);
+  setText(c.healthSub, h === 'none' ? '' : (s.health_reason || ''));
+  c.healthSub.title = s.health_reason || '';
+
+  setText(c.uptime, fmtDuration(uptimeOf(entry)));
+  setText(c.restarts, String(s.restarts ?? 0));
+  setText(c.cpu, entry.cpuPct === null || entry.cpuPct === undefined
+    ? '—'
+    : entry.cpuPct.toFixed(entry.cpuPct < 10 ? 1 : 0) + '%');
+  setText(c.cpuSub, fmtCpuSeconds(s.cpu_seconds));
+  setText(c.mem, fmtBytes(s.rss_bytes));
+
+  const ports = (s.ports || []).join(',');
+  if (c.ports.dataset.ports !== ports) {
+    c.ports.dataset.ports = ports;
+    c.ports.replaceChildren();
+    if (!s.ports || !s.ports.length) c.ports.textContent = '—';
+    (s.ports || []).forEach((p, i) => {
+      if (i) c.ports.append(', ');
+      c.ports.append(el('a', { href: `${location.protocol}//${location.hostname}:${p}/`, target: '_blank',
+        rel: 'noopener', text: String(p) }));
+    });
+  }
+
+  const busy = inFlight.has(s.name);
+  c.start.disabled = busy || STATES_RUNNING.has(s.state);
+  c.stop.disabled = busy || STATES_DOWN.has(s.state);
+  c.restart.disabled = busy;
+}
+
+function upsert(svc, requestedAt) {
+  let entry = services.get(svc.name);
+  // Answers can overtake each other (an event's GET and the periodic list):
+  // only data requested after what is shown replaces it.
+  if (entry && requestedAt < entry.requestedAt) return;
+  const now = performance.now();
+  if (!entry) {
+    const { row, cells } = makeRow(svc.name);
+    entry = { row, cells, cpuPrev: null, cpuPct: null };
+    services.set(svc.name, entry);
+    const table = $('services');
+    const after = [...services.keys()].sort().filter((n) => n > svc.name)[0];
+    table.insertBefore(row, after ? services.get(after).row : null);
+  }
+  entry.svc = svc;
+  entry.at = now;
+  entry.requestedAt = requestedAt;
+  sampleCpu(entry, svc, now);
+  render(entry);
+  updateSummary();
+}
+
+function removeService(name) {
+  const entry = services.get(name);
+  if (!entry) return;
+  entry.row.remove();
+  services.delete(name);
+  updateSummary();
+}
+
+function updateSummary() {
+  const all = [...services.values()].map((e) => e.svc);
+  const running = all.filter((s) => s.state === 'running').length;
+  const failed = all.filter((s) => s.state === 'failed' || s.state === 'backoff').length;
+  let text = `${all.length} service${all.length === 1 ? '' : 's'} · ${running} running`;
+  if (failed) text += ` · ${failed} failing`;
+  setText($('summary'), text);
+  $('services-empty').hidden = all.length > 0 || !loadedOnce;
+}
+
+let loadedOnce = false;
+
+async function refreshAll() {
+  const t0 = performance.now();
+  try {
+    const list = await api('GET', '/v1/services');
+    const names = new Set();
+    for (const svc of list || []) { names.add(svc.name); upsert(svc, t0); }
+    for (const name of [...services.keys()]) {
+      if (!names.has(name) && services.get(name).requestedAt < t0) removeService(name);
+    }
+    loadedOnce = true;
+    updateSummary();
+  } catch (e) {
+    if (!refreshAll.failed) toastError('Cannot list services', e);
+    refreshAll.failed = true;
+    return;
+  }
+  refreshAll.failed = false;
+}
+
+async function refreshOne(name) {
+  const t0 = performance.now();
+  try {
+    upsert(await api('GET', svcPath(name)), t0);
+  } catch (e) {
+    if (e.status === 404) removeService(name);
+  }
+}
+
+const pending = new Set();
+let pendingAll = false, pendingTimer = 0;
+function scheduleRefresh(name) {
+  if (name) pending.add(name); else pendingAll = true;
+  if (pendingTimer) return;
+  pendingTimer = setTimeout(() => {
+    pendingTimer = 0;
+    if (pendingAll) { pendingAll = false; pending.clear(); refreshAll(); return; }
+    const names = [...pending];
+    pending.clear();
+    names.forEach(refreshOne);
+  }, DEBOUNCE_MS);
+}
+
+async function act(name, action) {
+  const entry = services.get(name);
+  const button = entry && entry.cells[action];
+  inFlight.add(name);
+  if (entry) render(entry);
+  if (button) button.classList.add('busy');
+  const t0 = performance.now();
+  try {
+    const svc = await api('POST', `${svcPath(name)}/${action}`);
+    inFlight.delete(name);
+    if (svc && svc.name) upsert(svc, t0);
+  } catch (e) {
+    toastError(`${action[0].toUpperCase() + action.slice(1)} ${name} failed`, e);
+  } finally {
+    inFlight.delete(name);
+    if (button) button.classList.remove('busy');
+    const current = services.get(name);
+    if (current) render(current);
+    scheduleRefresh(name);
+  }
+}
+
+// Uptime ticks locally between refreshes.
+setInterval(() => {
+  for (const entry of services.values()) setText(entry.cells.uptime, fmtDuration(uptimeOf(entry)));
+}, 1000);
+setInterval(() => { if (document.visibilityState === 'visible') refreshAll(); }, REFRESH_EVERY_MS);
+document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') refreshAll(); });
+
+// ------------------------------------------------------------------ events
+
+let lastSeq = 0;
+let eventsShown = 0;
+const BAD = /fail|unhealthy|error|dropped|killed|timeout|unavailable/;
+const GOOD = /^started$|^healthy$|registered|succeeded|ready|resumed/;
+const HIDDEN_KEYS = new Set(['seq', 'time', 'service', 'kind']);
+
+function addEvent(ev, live) {
+  if (typeof ev.seq === 'number') {
+    if (ev.seq <= lastSeq) return false;  // replayed on reconnect: already shown
+    lastSeq = ev.seq;
+  }
+  const details = Object.entries(ev).filter(([k]) => !HIDDEN_KEYS.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'object' && v !== null ? JSON.stringify(v) : v}`).join('  ');
+  const kind = String(ev.kind || 'event');
+  const li = el('li', { class: live ? 'new' : '', 'data-seq': String(ev.seq ?? '') },
+    el('time', { class: 'ev-time', datetime: ev.time || '', title: ev.time || '', text: fmtTime(ev.time) }),
+    el('div', { class: 'ev-head' },
+      el('span', { class: 'ev-kind' + (BAD.test(kind) ? ' bad' : GOOD.test(kind) ? ' good' : ''), text: kind.replace(/_/g, ' ') }),
+      el('span', { class: 'ev-svc', text: ev.service || 'daemon' })),
+    el('div', { class: 'ev-detail', text: details }));
+  const list = $('events');
+  const empty = list.querySelector('.empty');
+  if (empty) empty.remove();
+  list.prepend(li);
+  while (list.childElementCount > EVENTS_MAX) list.lastElementChild.remove();
+  eventsShown = list.childElementCount;
+  setText($('events-count'), `latest ${eventsShown}`);
+  return true;
+}
+
+async function loadEventHistory() {
+  try {
+    const res = await fetch('/v1/events', { headers: { Accept: 'application/x-ndjson' } });
+    if (!res.ok) throw new ApiError(res.status, `HTTP ${res.status}`, null);
+    const text = await res.text();
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try { addEvent(JSON.parse(line), false); } catch { /* a torn line: skip */ }
+    }
+  } catch (e) {
+    toastError('Cannot load events', e);
+  }
+  if (!$('events').childElementCount) $('events').append(el('li', { class: 'empty', text: 'No events yet.' }));
+}
+
+let es = null;
+function setConn(stateName, text) {
+  $('conn').dataset.state = stateName;
+  setText($('conn-text'), text || stateName);
+}
+
+function connectEvents() {
+  if (es) es.close();
+  // since= skips what the history already showed; on its own reconnects the
+  // browser also sends Last-Event-ID, and addEvent drops any replayed seq.
+  es = new EventSource(lastSeq ? `/v1/events?since=${lastSeq}` : '/v1/events');
+  es.onopen = () => { setConn('live'); scheduleRefresh(null); };
+  es.onmessage = (m) => {
+    let ev;
+    try { ev = JSON.parse(m.data); } catch { return; }
+    if (addEvent(ev, true)) scheduleRefresh(ev.service || null);
+  };
+  es.onerror = () => {
+    setConn('disconnected');
+    // CLOSED: the browser gave up (a non-SSE answer); retry ourselves.
+    if (es.readyState === EventSource.CLOSED) setTimeout(connectEvents, 3000);
+  };
+}
+
+// ------------------------------------------------------------------ logs
+
+const logs = {
+  name: null, ctrl: null, follow: true, buffer: [], search: '', stream: '', opener: null,
+  retry: 0, gen: 0,
+};
+
+function escapeHtml(s) {
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
+}
+
+function paintLine(div) {
+  const t = div.t, q = logs.search;
+  if (!q) {
+    div.classList.remove('hide');
+    if (div.marked) { div.textContent = t; div.marked = false; }
+    return;
+  }
+  const lower = t.toLowerCase(), ql = q.toLowerCase();
+  let i = lower.indexOf(ql);
+  if (i < 0) { div.classList.add('hide'); return; }
+  div.classList.remove('hide');
+  let html = '', from = 0;
+  while (i >= 0) {
+    html += escapeHtml(t.slice(from, i)) + '<mark>' + escapeHtml(t.slice(i, i + q.length)) + '</mark>';
+    from = i + q.length;
+    i = lower.indexOf(ql, from);
+  }
+  div.innerHTML = html + escapeHtml(t.slice(from));
+  div.marked = true;
+}
+
+function appendLines(lines) {
+  const body = $('logs-body');
+  const frag = document.createDocumentFragment();
+  for (const t of lines.slice(-LOG_LINES_MAX)) {
+    const div = document.createElement('div');
+    div.className = 'ln';
+    div.t = t;
+    div.textContent = t;
+    if (logs.search) paintLine(div);
+    frag.append(div);
+  }
+  body.append(frag);
+  let extra = body.childElementCount - LOG_LINES_MAX;
+  while (extra-- > 0) body.firstElementChild.remove();
+  if (logs.follow) body.scrollTop = body.scrollHeight;
+}
+
+function note(text) {
+  const body = $('logs-body');
+  body.append(el('div', { class: 'ln note', text }));
+  if (logs.follow) body.scrollTop = body.scrollHeight;
+}
+
+function pushLines(lines) {
+  if (!lines.length) return;
+  if (logs.follow) { appendLines(lines); return; }
+  logs.buffer.push(...lines);
+  if (logs.buffer.length > LOG_LINES_MAX) logs.buffer.splice(0, logs.buffer.length - LOG_LINES_MAX);
+  setText($('logs-follow'), `Resume (${logs.buffer.length})`);
+}
+
+function setLogsStatus(text) { setText($('logs-status'), text); }
+
+async function streamLogs(tail) {
+  const gen = ++logs.gen;
+  if (logs.ctrl) logs.ctrl.abort();
+  const ctrl = new AbortController();
+  logs.ctrl = ctrl;
+  const q = new URLSearchParams({ follow: '1', tail: String(tail) });
+  if (logs.stream) q.set('stream', logs.stream);
+  setLogsStatus('connecting…');
+  let partial = '';
+  try {
+    const res = await fetch(`${svcPath(logs.name)}/logs?${q}`, { signal: ctrl.signal, headers: { Accept: 'text/plain' } });
+    if (!res.ok) {
+      let err = `HTTP ${res.status}`, detail = null;
+      try { const j = await res.json(); err = j.error || err; detail = j.detail; } catch { /* not JSON */ }
+      throw new ApiError(res.status, err, detail);
+    }
+    setLogsStatus(logs.follow ? 'following' : 'paused');
+    logs.retry = 0;
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const text = partial + decoder.decode(value, { stream: true });
+      const lines = text.split('\n');
+      partial = lines.pop();
+      pushLines(lines);
+    }
+    partial += decoder.decode();
+    if (partial) pushLines([partial]);
+    partial = '';
+    if (gen !== logs.gen) return;
+    setLogsStatus('stream ended; reconnecting…');
+  } catch (e) {
+    if (ctrl.signal.aborted || gen !== logs.gen) return;  // closed or replaced: nothing to report
+    if (partial) pushLines([partial]);
+    if (e.status === 404) { setLogsStatus('no such service'); note('— the service is gone —'); return; }
+    setLogsStatus(`disconnected (${e.error || e.message}); retrying…`);
+  }
+  // The daemon went away or closed the stream: reconnect with only new output.
+  logs.retry = Math.min(logs.retry + 1, 5);
+  setTimeout(() => { if (gen === logs.gen && logs.name) streamLogs(0); }, 1000 * logs.retry);
+}
+
+function openLogs(name, opener) {
+  closeLogs(false);
+  logs.name = name;
+  logs.opener = opener || null;
+  logs.follow = true;
+  logs.buffer = [];
+  $('logs-follow').setAttribute('aria-pressed', 'true');
+  setText($('logs-follow'), 'Pause');
+  setText($('logs-title'), name);
+  $('logs-body').replaceChildren();
+  $('logs').hidden = false;
+  document.body.classList.add('logs-open');
+  streamLogs(200);
+  $('logs-body').focus({ preventScroll: true });
+}
+
+function closeLogs(restoreFocus = true) {
+  if (!logs.name) return;
+  logs.gen++;
+  // Aborting the fetch closes the connection: the daemon's follower ends there.
+  if (logs.ctrl) logs.ctrl.abort();
+  logs.ctrl = null;
+  logs.name = null;
+  logs.buffer = [];
+  $('logs').hidden = true;
+  $('logs-body').replaceChildren();
+  document.body.classList.remove('logs-open');
+  if (restoreFocus && logs.opener && logs.opener.isConnected) logs.opener.focus();
+}
+
+$('logs-close').addEventListener('click', () => closeLogs());
+document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && logs.name) closeLogs(); });
+$('logs-follow').addEventListener('click', () => {
+  logs.follow = !logs.follow;
+  $('logs-follow').setAttribute('aria-pressed', String(logs.follow));
+  setText($('logs-follow'), logs.follow ? 'Pause' : 'Resume');
+  if (logs.follow) {
+    const buffered = logs.buffer;
+    logs.buffer = [];
+    appendLines(buffered);
+    $('logs-body').scrollTop = $('logs-body').scrollHeight;
+  }
+  if (logs.ctrl) setLogsStatus(logs.follow ? 'following' : 'paused');
+});
+$('logs-stream').addEventListener('change', (e) => {
+  logs.stream = e.target.value;
+  if (!logs.name) return;
+  logs.buffer = [];
+  $('logs-body').replaceChildren();
+  streamLogs(200);
+});
+let searchTimer = 0;
+$('logs-search').addEventListener('input', (e) => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    logs.search = e.target.value;
+    for (const div of $('logs-body').children) if (div.t !== undefined) paintLine(div);
+    if (logs.follow) $('logs-body').scrollTop = $('logs-body').scrollHeight;
+  }, 120);
+});
+
+// ------------------------------------------------------------------ register form
+
+const form = $('register-form');
+const FORM_FIELDS = ['name', 'command', 'restart', 'port', 'env'];
+// API field paths that belong to a form field ("ports" is what a bad "port" may be reported as).
+const FIELD_ALIASES = { ports: 'port', env_file: 'env' };
+
+function clearErrors() {
+  for (const f of FORM_FIELDS) {
+    setText($('err-' + f), '');
+    form.elements[f].removeAttribute('aria-invalid');
+  }
+  $('form-error').hidden = true;
+  $('form-error').textContent = '';
+}
+
+function fieldError(field, message) {
+  const p = $('err-' + field);
+  p.textContent = p.textContent ? p.textContent + ' ' + message : message;
+  form.elements[field].setAttribute('aria-invalid', 'true');
+}
+
+function generalError(message) {
+  const box = $('form-error');
+  box.textContent = box.textContent ? box.textContent + '\n' + message : message;
+  box.hidden = false;
+}
+
+function formField(apiField) {
+  const root = String(apiField || '').split(/[.[]/)[0];
+  const f = FIELD_ALIASES[root] || root;
+  return FORM_FIELDS.includes(f) ? f : null;
+}
+
+function readForm() {
+  const body = {
+    name: form.elements.name.value.trim(),
+    command: form.elements.command.value.trim(),
+    restart: form.elements.restart.value,
+    autostart: form.elements.autostart.checked,
+  };
+  const port = form.elements.port.value.trim();
+  if (port) body.port = /^\d+$/.test(port) ? Number(port) : port;
+  const env = {};
+  let bad = null;
+  form.elements.env.value.split('\n').forEach((line, i) => {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) return;
+    const eq = t.indexOf('=');
+    if (eq <= 0) { bad = bad || `line ${i + 1}: expected KEY=VALUE`; return; }
+    env[t.slice(0, eq).trim()] = t.slice(eq + 1);
+  });
+  if (Object.keys(env).length) body.env = env;
+  return { body, bad };
+}
+
+form.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  clearErrors();
+  const { body, bad } = readForm();
+  // Only what the API cannot judge is checked here; everything else is the daemon's word.
+  if (bad) { fieldError('env', bad); form.elements.env.focus(); return; }
+  const submit = $('register-submit');
+  submit.disabled = true;
+  submit.classList.add('busy');
+  const t0 = performance.now();
+  try {
+    const svc = await api('POST', '/v1/services', body);
+    toast(`Registered ${svc && svc.name ? svc.name : body.name}`, '', 'ok');
+    form.reset();
+    if (svc && svc.name) {
+      upsert(svc, t0);
+      const entry = services.get(svc.name);
+      entry.row.classList.remove('flash');
+      void entry.row.offsetWidth;  // restart the animation
+      entry.row.classList.add('flash');
+    }
+    scheduleRefresh(body.name);
+  } catch (err) {
+    showSubmitError(err);
+  } finally {
+    submit.disabled = false;
+    submit.classList.remove('busy');
+  }
+});
+
+function showSubmitError(err) {
+  let first = null;
+  if (err.status === 422 && Array.isArray(err.detail)) {
+    for (const d of err.detail) {
+      const msg = (d && (d.message || d.text)) || String(d);
+      const f = d && formField(d.field);
+      if (f) { fieldError(f, msg); first = first || f; }
+      else generalError(d && d.field ? `${d.field}: ${msg}` : msg);
+    }
+    if (!$('form-error').hidden) $('form-error').prepend(`${err.error}: `);
+  } else if (err.status === 409) {
+    fieldError('name', err.error || 'name taken');
+    first = 'name';
+  } else {
+    generalError(`${err.error}${detailText(err.detail) ? ' — ' + detailText(err.detail) : ''}`);
+  }
+  if (first) form.elements[first].focus();
+}
+
+// ------------------------------------------------------------------ start
+
+refreshAll();
+loadEventHistory().then(connectEvents);
