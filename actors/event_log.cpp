@@ -14,51 +14,6 @@
 
 namespace actors {
 
-// ---- WaitList --------------------------------------------------------------------
-
-void WaitList::Awaiter::await_suspend(std::coroutine_handle<> h) {
-  handle_ = h;
-  next_ = list_.head_;
-  if (next_) next_->prev_ = this;
-  list_.head_ = this;
-  linked_ = true;
-  ++list_.size_;
-  // TRICKY: if the stop was requested after await_ready, the callback runs right here;
-  // wake() only schedules, so resuming from inside await_suspend cannot happen.
-  if (stop_.stop_possible()) on_stop_.emplace(stop_, OnStop{this});
-}
-
-Result<void> WaitList::Awaiter::await_resume() {
-  on_stop_.reset();
-  unlink();
-  if (stop_.stop_requested()) return Result<void>::failure(ECANCELED);
-  return {};
-}
-
-void WaitList::Awaiter::wake() noexcept {
-  if (!linked_) return;  // already woken (notify and stop both fired)
-  unlink();
-  runtime::reactor().schedule(handle_);
-}
-
-void WaitList::Awaiter::unlink() noexcept {
-  if (!linked_) return;
-  if (prev_) prev_->next_ = next_;
-  else list_.head_ = next_;
-  if (next_) next_->prev_ = prev_;
-  prev_ = next_ = nullptr;
-  linked_ = false;
-  --list_.size_;
-}
-
-void WaitList::notify_all() noexcept {
-  while (head_) head_->wake();
-}
-
-WaitList::~WaitList() {
-  while (head_) head_->unlink();
-}
-
 // ---- helpers -----------------------------------------------------------------------
 
 namespace {

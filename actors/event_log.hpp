@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/notify.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/reactor.hpp"
 #include "runtime/result.hpp"
@@ -32,56 +33,7 @@ namespace actors {
 using runtime::Result;
 using runtime::Task;
 
-// WaitList: any number of coroutines waiting for "something changed". notify_all()
-// resumes every waiter through the reactor's ready queue (never inline, so a notifier
-// never runs a follower inside its own stack). Waiters re-check their condition.
-class WaitList {
- public:
-  class Awaiter {
-   public:
-    Awaiter(WaitList& list, std::stop_token stop) : list_(list), stop_(std::move(stop)) {}
-    Awaiter(const Awaiter&) = delete;
-    Awaiter& operator=(const Awaiter&) = delete;
-    ~Awaiter() { unlink(); }
-    bool await_ready() const noexcept { return stop_.stop_requested(); }
-    void await_suspend(std::coroutine_handle<> h);
-    // ECANCELED when the stop token fired, success otherwise.
-    Result<void> await_resume();
-
-   private:
-    friend class WaitList;
-    struct OnStop {
-      Awaiter* self;
-      void operator()() const noexcept { self->wake(); }
-    };
-    void wake() noexcept;
-    void unlink() noexcept;
-    WaitList& list_;
-    std::stop_token stop_;
-    std::coroutine_handle<> handle_;
-    Awaiter* prev_ = nullptr;
-    Awaiter* next_ = nullptr;
-    bool linked_ = false;
-    std::optional<std::stop_callback<OnStop>> on_stop_;
-  };
-
-  WaitList() = default;
-  WaitList(const WaitList&) = delete;
-  WaitList& operator=(const WaitList&) = delete;
-  // Waiters still linked belong to frames the reactor's shutdown destroys; they are
-  // detached, not resumed (resuming them would touch the owner being destroyed).
-  ~WaitList();
-
-  [[nodiscard]] Awaiter wait(std::stop_token stop = {}) { return Awaiter(*this, std::move(stop)); }
-  void notify_all() noexcept;
-  std::size_t size() const noexcept { return size_; }
-
- private:
-  Awaiter* head_ = nullptr;
-  std::size_t size_ = 0;
-};
-
-// One event as stored (named apart from the service machine's actors::Event): the JSON text of its line, without the newline.
+// One event as stored: the JSON text of its line, without the newline.
 struct EventRecord {
   std::uint64_t seq = 0;
   std::string line;
@@ -164,9 +116,9 @@ class EventLog {
   std::size_t batch_done_ = 0;
   std::uint64_t batch_last_seq_ = 0;
   bool writer_ended_ = false;
-  WaitList writer_wake_;
-  WaitList durable_waiters_;
-  WaitList followers_;
+  runtime::Notify writer_wake_;
+  runtime::Notify durable_waiters_;
+  runtime::Notify followers_;
   EventLogStats stats_;
 };
 

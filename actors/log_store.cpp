@@ -9,6 +9,7 @@
 #include <deque>
 #include <limits>
 #include <optional>
+#include <vector>
 
 #include "runtime/fs.hpp"
 
@@ -88,7 +89,7 @@ struct LogStore::StreamState {
   std::deque<std::uint64_t> bases;
   std::optional<std::int64_t> last_index_ms;  // none: the next chunk gets a record
   bool claimed = false;
-  WaitList waiters;
+  runtime::Notify waiters;
   LogStreamStats stats;
 };
 

@@ -28,12 +28,15 @@
 #include <string>
 #include <string_view>
 
-#include "actors/event_log.hpp"  // WaitList
+#include "runtime/notify.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/result.hpp"
 #include "runtime/task.hpp"
 
 namespace actors {
+
+using runtime::Result;
+using runtime::Task;
 
 enum class Stream : std::uint8_t { out = 0, err = 1 };
 std::string_view stream_name(Stream s);  // "stdout", "stderr"

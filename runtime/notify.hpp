@@ -1,82 +1,61 @@
 #pragma once
-// Notify: a broadcast wake-up for many waiters (log followers, dependency waits).
-// A waiter re-checks its condition after waking; notify_all() only schedules.
+// Notify: any number of coroutines waiting for "something changed" (log followers,
+// event followers, dependency waits, a writer's wake-up). notify_all() only
+// schedules the waiters; each re-checks its own condition when it runs. The list
+// is intrusive (O(1) unlink), so hundreds of followers stay cheap.
 #include <coroutine>
+#include <cstddef>
 #include <optional>
 #include <stop_token>
-#include <vector>
 
-#include "runtime/reactor.hpp"
 #include "runtime/result.hpp"
 
 namespace runtime {
 
 class Notify {
  public:
-  Notify() = default;
-  Notify(const Notify&) = delete;
-  Notify& operator=(const Notify&) = delete;
-  // Waiters still parked are woken and forget us (they may resume after we die).
-  ~Notify() {
-    for (Awaiter* a : waiters_) a->n_ = nullptr;
-    notify_all();
-  }
-
   class Awaiter {
    public:
-    Awaiter(Notify& n, std::stop_token st) : n_(&n), stop_(std::move(st)) {}
+    Awaiter(Notify& n, std::stop_token stop) : notify_(n), stop_(std::move(stop)) {}
     Awaiter(const Awaiter&) = delete;
+    Awaiter& operator=(const Awaiter&) = delete;
     ~Awaiter() { unlink(); }
     bool await_ready() const noexcept { return stop_.stop_requested(); }
-    void await_suspend(std::coroutine_handle<> h) {
-      waiter_ = h;
-      n_->waiters_.push_back(this);
-      if (stop_.stop_possible()) on_stop_.emplace(stop_, Wake{this});
-    }
-    // ECANCELED when woken by the stop token.
-    Result<void> await_resume() {
-      on_stop_.reset();
-      unlink();
-      if (stop_.stop_requested()) return Result<void>::failure(ECANCELED);
-      return {};
-    }
+    void await_suspend(std::coroutine_handle<> h);
+    // ECANCELED when the stop token fired, success otherwise.
+    Result<void> await_resume();
 
    private:
     friend class Notify;
-    struct Wake {
+    struct OnStop {
       Awaiter* self;
       void operator()() const noexcept { self->wake(); }
     };
-    void wake() {
-      if (!waiter_) return;
-      unlink();
-      reactor().schedule(std::exchange(waiter_, {}));
-    }
-    void unlink() {
-      if (!n_) return;
-      auto& w = n_->waiters_;
-      for (auto it = w.begin(); it != w.end(); ++it)
-        if (*it == this) { w.erase(it); return; }
-    }
-    Notify* n_;
+    void wake() noexcept;
+    void unlink() noexcept;
+    Notify& notify_;
     std::stop_token stop_;
-    std::coroutine_handle<> waiter_;
-    std::optional<std::stop_callback<Wake>> on_stop_;
+    std::coroutine_handle<> handle_;
+    Awaiter* prev_ = nullptr;
+    Awaiter* next_ = nullptr;
+    bool linked_ = false;
+    std::optional<std::stop_callback<OnStop>> on_stop_;
   };
 
-  [[nodiscard]] Awaiter wait(std::stop_token st = {}) { return Awaiter(*this, std::move(st)); }
+  Notify() = default;
+  Notify(const Notify&) = delete;
+  Notify& operator=(const Notify&) = delete;
+  // Waiters still linked belong to frames the reactor's shutdown destroys; they are
+  // detached, not resumed (resuming them would touch the owner being destroyed).
+  ~Notify();
 
-  void notify_all() {
-    // Swap first: a woken waiter that waits again must not be woken twice now.
-    std::vector<Awaiter*> now;
-    now.swap(waiters_);
-    for (Awaiter* a : now)
-      if (a->waiter_) reactor().schedule(std::exchange(a->waiter_, {}));
-  }
-  std::size_t waiting() const noexcept { return waiters_.size(); }
+  [[nodiscard]] Awaiter wait(std::stop_token stop = {}) { return Awaiter(*this, std::move(stop)); }
+  void notify_all() noexcept;
+  std::size_t waiting() const noexcept { return size_; }
 
  private:
-  std::vector<Awaiter*> waiters_;
+  Awaiter* head_ = nullptr;
+  std::size_t size_ = 0;
 };
 
 }  // namespace runtime
