@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <optional>
 
 #include "actors/event_log.hpp"
@@ -14,6 +15,9 @@
 #include "actors/supervisor.hpp"
 #include "config/config.hpp"
 #include "dockless_config.h"
+#include "http/api/api.hpp"
+#include "http/dashboard/dashboard.hpp"
+#include "http/server.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/fs.hpp"
 #include "runtime/reactor.hpp"
@@ -87,28 +91,123 @@ std::optional<runtime::Fd> lock_data_dir(const std::string& dir, std::string* er
   return fd;
 }
 
+// JSON for the reload outcome, built outside the coroutine (GCC 12 cannot compile a
+// braced list of string literals inside one).
+nlohmann::json reload_json(const actors::ReloadOutcome& out) {
+  nlohmann::json j = nlohmann::json::object();
+  j["ok"] = out.ok;
+  j["added"] = out.added;
+  j["removed"] = out.removed;
+  j["changed"] = out.changed;
+  return j;
+}
+
+nlohmann::json reload_failed_json(const std::vector<config::Error>& errors) {
+  nlohmann::json j = nlohmann::json::object();
+  j["ok"] = false;
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& e : errors) list.push_back(e.to_string());
+  j["errors"] = std::move(list);
+  return j;
+}
+
+// SIGHUP and POST /v1/reload: reparse the config file and apply it as a diff. An
+// invalid config keeps the running one.
+Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Supervisor& supervisor,
+                                   http::LogFollowers& followers) {
+  log(Level::info, "reloading " + opts.config_path);
+  Loaded next = load_config(opts);
+  if (!next.config) {
+    print_errors(next.errors);
+    supervisor.reload_failed(next.errors);
+    log(Level::warn, "reload failed; the running config stays");
+    co_return reload_failed_json(next.errors);
+  }
+  if (next.config->data_dir != supervisor.config().data_dir ||
+      next.config->listen_port != supervisor.config().listen_port ||
+      next.config->listen_address != supervisor.config().listen_address)
+    log(Level::warn, "data_dir and listen settings change only on restart");
+  next.config->data_dir = supervisor.config().data_dir;
+  next.config->listen_port = supervisor.config().listen_port;
+  next.config->listen_address = supervisor.config().listen_address;
+  // Config services the reload drops lose their LogStore: end their log followers first.
+  std::vector<std::string> dropped;
+  for (const auto& s : supervisor.list())
+    if (supervisor.from_config(s.name) && !next.config->find(s.name)) dropped.push_back(s.name);
+  for (const auto& name : dropped) followers.end(name);
+  actors::ReloadOutcome out = co_await supervisor.apply(std::move(*next.config));
+  for (const auto& name : dropped) followers.forget(name);
+  log(Level::info, "reload applied: " + std::to_string(out.added.size()) + " added, " +
+                       std::to_string(out.removed.size()) + " removed, " +
+                       std::to_string(out.changed.size()) + " changed");
+  co_return reload_json(out);
+}
+
+http::ServerLimits server_limits(const config::Config& cfg) {
+  http::ServerLimits limits;
+  limits.max_body_bytes = cfg.http.max_body_bytes;
+  return limits;
+}
+
+// The listeners come up before boot, so a port clash fails the daemon at once,
+// before any service is started (and would have to be stopped again).
+bool bind_listeners(http::Server& server, const ServeOptions& opts, const config::Config& cfg) {
+  auto port = server.listen_tcp(cfg.listen_address, cfg.listen_port);
+  if (!port) {
+    log(Level::error, "cannot listen on " + cfg.listen_address + ":" + std::to_string(cfg.listen_port) +
+                          ": " + port.message());
+    return false;
+  }
+  log(Level::info, "API on " + cfg.listen_address + ":" + std::to_string(*port));
+  if (opts.socket_path.empty()) return true;
+  const std::string parent = std::filesystem::path(opts.socket_path).parent_path().string();
+  if (!parent.empty()) {
+    if (auto r = runtime::make_dirs(parent, 0755); !r) {
+      log(Level::warn, "cannot create " + parent + ": " + r.message() + "; no unix socket");
+      return true;
+    }
+  }
+  if (auto r = server.listen_unix(opts.socket_path, 0660); !r)
+    log(Level::warn, "cannot listen on " + opts.socket_path + ": " + r.message() + "; no unix socket");
+  else
+    log(Level::info, "API on unix:" + opts.socket_path);
+  return true;
+}
+
 Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_file) {
   auto signals = runtime::SignalSet::open({SIGTERM, SIGINT, SIGHUP});
   if (!signals) {
     log(Level::error, "signalfd: " + signals.message());
     co_return 1;
   }
+  http::Server server(server_limits(cfg));
+  if (!bind_listeners(server, opts, cfg)) {
+    co_await server.stop(std::chrono::milliseconds(0));
+    co_return 1;
+  }
   auto events_or = actors::EventLog::open(cfg.data_dir + "/events.log");
   if (!events_or) {
     log(Level::error, "open " + cfg.data_dir + "/events.log: " + events_or.message());
+    co_await server.stop(std::chrono::milliseconds(0));
     co_return 1;
   }
   std::unique_ptr<actors::EventLog> events = std::move(events_or).value();
-  // The writer is a child of this frame (a Scope, not a detached actor): it must
-  // finish before `events` is destroyed at the end of this function.
   std::stop_source events_stop;
-  runtime::Scope event_writer;
-  event_writer.spawn(events->run(events_stop.get_token()), "event-log");
+  runtime::spawn(events->run(events_stop.get_token()), "event-log");
 
   actors::Supervisor::Options sopts;
   sopts.data_dir = cfg.data_dir;
   sopts.base_env = actors::current_environment();
   actors::Supervisor supervisor(sopts, *events);
+
+  // Routes go in before boot: /readyz answers 503 while boot restores services.
+  http::ApiContext api;
+  api.supervisor = &supervisor;
+  api.events = events.get();
+  api.server = &server;
+  api.reload = [&opts, &supervisor, &api]() { return reload_config(opts, supervisor, api.followers); };
+  http::register_api(server.router(), api);
+  http::register_dashboard(server.router());
 
   events->append(std::nullopt, "daemon_started",
                  {{"version", DOCKLESS_VERSION}, {"pid", ::getpid()},
@@ -126,36 +225,21 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
       break;
     }
     if (*sig == SIGHUP) {
-      log(Level::info, "SIGHUP: reloading " + opts.config_path);
-      Loaded next = load_config(opts);
-      if (!next.config) {
-        print_errors(next.errors);
-        supervisor.reload_failed(next.errors);
-        log(Level::warn, "reload failed; the running config stays");
-        continue;
-      }
-      if (next.config->data_dir != supervisor.config().data_dir ||
-          next.config->listen_port != supervisor.config().listen_port ||
-          next.config->listen_address != supervisor.config().listen_address)
-        log(Level::warn, "data_dir and listen settings change only on restart");
-      next.config->data_dir = supervisor.config().data_dir;
-      next.config->listen_port = supervisor.config().listen_port;
-      next.config->listen_address = supervisor.config().listen_address;
-      actors::ReloadOutcome out = co_await supervisor.apply(std::move(*next.config));
-      log(Level::info, "reload applied: " + std::to_string(out.added.size()) + " added, " +
-                           std::to_string(out.removed.size()) + " removed, " +
-                           std::to_string(out.changed.size()) + " changed");
+      log(Level::info, "SIGHUP");
+      (void)co_await reload_config(opts, supervisor, api.followers);
       continue;
     }
     log(Level::info, std::string(sigabbrev_np(*sig)) + ": stopping services");
     break;
   }
+  // Stop accepting and drain in-flight requests (streams end at once), then stop
+  // the services: nothing can reach the supervisor once it is shutting down.
+  co_await server.stop();
   events->append(std::nullopt, "daemon_stopping", {});
   co_await supervisor.shutdown();
   events->append(std::nullopt, "daemon_stopped", {});
   co_await events->flush();
   events_stop.request_stop();
-  co_await event_writer.join();
   co_return 0;
 }
 
@@ -189,8 +273,7 @@ int serve(const ServeOptions& opts) {
     log(Level::error, lock_error);
     return 1;
   }
-  log(Level::info, "dockless " DOCKLESS_VERSION " data in " + cfg.data_dir + ", API on " +
-                       cfg.listen_address + ":" + std::to_string(cfg.listen_port));
+  log(Level::info, "dockless " DOCKLESS_VERSION " data in " + cfg.data_dir);
 
   // A write to a closed socket or pipe is an EPIPE value, never a fatal signal.
   ::signal(SIGPIPE, SIG_IGN);

@@ -1,6 +1,10 @@
 #pragma once
-// The JSON API: /health, /v1/services…, /v1/events, /v1/reload, /metrics.
+// The JSON API: /health, /readyz, /v1/services…, /v1/events, /v1/reload, /metrics
+// (the contract is docs/ and /tmp/brief/api.md: paths, bodies, statuses).
 #include <functional>
+#include <map>
+#include <stop_token>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -9,14 +13,36 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 
+namespace actors {
+class LogStore;
+}
+
 namespace http {
+
+// Log followers park inside a service's LogStore (its WaitList). The Supervisor
+// destroys that store synchronously when it forgets the service (DELETE, a reload
+// that drops it), and a waiter left in a destroyed WaitList is never resumed. So
+// whoever is about to remove a service first calls end(name): every follower of it
+// is woken and leaves the store alone; followers arriving meanwhile get a stopped
+// token. forget(name) afterwards lets a service of the same name be followed again.
+class LogFollowers {
+ public:
+  std::stop_token token(const std::string& name);
+  void end(const std::string& name);
+  void forget(const std::string& name);
+
+ private:
+  std::map<std::string, std::stop_source> sources_;
+};
 
 struct ApiContext {
   actors::Supervisor* supervisor = nullptr;
   actors::EventLog* events = nullptr;
-  // Same as SIGHUP: reparse the config file and apply it. {"ok": bool, ...}.
+  // Same as SIGHUP: reparse the config file and apply it. {"ok": true, "added": [...],
+  // "removed": [...], "changed": [...]} or {"ok": false, "errors": ["config.toml:3:1: ..."]}.
   std::function<runtime::Task<nlohmann::json>()> reload;
   const Server* server = nullptr;  // connection stats for /metrics
+  LogFollowers followers;
 };
 
 // The context must outlive the router.

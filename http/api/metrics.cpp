@@ -1,0 +1,129 @@
+// GET /metrics: Prometheus text exposition format 0.0.4.
+#include <algorithm>
+#include <sstream>
+
+#include "actors/log_store.hpp"
+#include "actors/proc_stats.hpp"
+#include "http/api/handlers.hpp"
+#include "runtime/reactor.hpp"
+
+namespace http::api {
+
+using runtime::Task;
+
+namespace {
+
+// Label values escape backslash, quote and newline (the format's only escapes).
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+struct Writer {
+  std::ostringstream out;
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  }
+  template <class V>
+  void sample(std::string_view name, const std::string& labels, V value) {
+    out << name;
+    if (!labels.empty()) out << '{' << labels << '}';
+    out << ' ' << value << '\n';
+  }
+};
+
+std::string svc(const std::string& name) { return "service=\"" + label(name) + "\""; }
+
+Response metrics(ApiContext& ctx) {
+  std::vector<actors::ServiceStatus> all = ctx.supervisor->list();
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  struct Proc {
+    std::optional<actors::ProcStats> stats;
+  };
+  std::vector<Proc> procs;
+  for (const auto& s : all)
+    procs.push_back({s.pid ? actors::read_proc_stats(*s.pid, s.pid_start_ticks) : std::nullopt});
+  const std::int64_t now = now_unix_ms();
+
+  Writer w;
+  w.out.precision(15);
+  w.family("dockless_service_up", "gauge", "1 when the service's process is running.");
+  for (const auto& s : all) w.sample("dockless_service_up", svc(s.name), s.state == actors::State::running ? 1 : 0);
+  w.family("dockless_service_state", "gauge", "1 for the service's current state.");
+  for (const auto& s : all)
+    for (actors::State st : actors::kAllStates)
+      w.sample("dockless_service_state", svc(s.name) + ",state=\"" + std::string(actors::to_string(st)) + "\"",
+               s.state == st ? 1 : 0);
+  w.family("dockless_service_restarts_total", "counter", "Automatic restarts of the service.");
+  for (const auto& s : all) w.sample("dockless_service_restarts_total", svc(s.name), s.restarts);
+  w.family("dockless_service_uptime_seconds", "gauge", "Seconds since the current process started (0 when none).");
+  for (const auto& s : all) {
+    double up = 0;
+    if (s.pid && s.started_at) {
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(s.started_at->time_since_epoch()).count();
+      up = static_cast<double>(now - ms) / 1000.0;
+    }
+    w.sample("dockless_service_uptime_seconds", svc(s.name), up);
+  }
+  w.family("dockless_service_cpu_seconds_total", "counter", "User+system CPU time of the main process.");
+  for (std::size_t i = 0; i < all.size(); ++i)
+    if (procs[i].stats) w.sample("dockless_service_cpu_seconds_total", svc(all[i].name), procs[i].stats->cpu_seconds);
+  w.family("dockless_service_memory_rss_bytes", "gauge", "Resident memory of the main process.");
+  for (std::size_t i = 0; i < all.size(); ++i)
+    if (procs[i].stats) w.sample("dockless_service_memory_rss_bytes", svc(all[i].name), procs[i].stats->rss_bytes);
+  w.family("dockless_service_log_bytes_total", "counter", "Bytes of output captured (logical log position).");
+  for (const auto& s : all) {
+    if (const actors::LogStore* store = ctx.supervisor->logs(s.name)) {
+      for (actors::Stream st : {actors::Stream::out, actors::Stream::err})
+        w.sample("dockless_service_log_bytes_total",
+                 svc(s.name) + ",stream=\"" + std::string(actors::stream_name(st)) + "\"", store->end(st));
+    }
+  }
+  w.family("dockless_service_log_dropped_bytes_total", "counter", "Output thrown away because the disk refused it.");
+  for (const auto& s : all) {
+    if (const actors::LogStore* store = ctx.supervisor->logs(s.name)) {
+      for (actors::Stream st : {actors::Stream::out, actors::Stream::err})
+        w.sample("dockless_service_log_dropped_bytes_total",
+                 svc(s.name) + ",stream=\"" + std::string(actors::stream_name(st)) + "\"",
+                 store->stats(st).bytes_dropped);
+    }
+  }
+  w.family("dockless_service_healthy", "gauge", "1 healthy, 0 otherwise; absent without a health check.");
+  for (const auto& s : all)
+    if (s.health != actors::Health::none)
+      w.sample("dockless_service_healthy", svc(s.name), s.health == actors::Health::healthy ? 1 : 0);
+
+  w.family("dockless_rss_bytes", "gauge", "Resident memory of the daemon.");
+  w.sample("dockless_rss_bytes", "", actors::self_rss_bytes().value_or(0));
+  if (ctx.server) {
+    const ServerStats& st = ctx.server->stats();
+    w.family("dockless_http_connections_open", "gauge", "HTTP connections open.");
+    w.sample("dockless_http_connections_open", "", st.open_connections);
+    w.family("dockless_http_streams_open", "gauge", "Streamed responses (log follows, event streams) open.");
+    w.sample("dockless_http_streams_open", "", st.open_streams);
+    w.family("dockless_http_requests_total", "counter", "HTTP requests answered.");
+    w.sample("dockless_http_requests_total", "", st.requests);
+  }
+  const actors::EventLogStats& es = ctx.events->stats();
+  w.family("dockless_events_log_bytes", "gauge", "Bytes in events.log.");
+  w.sample("dockless_events_log_bytes", "", es.file_size);
+  w.family("dockless_events_total", "counter", "Events recorded (the last sequence number).");
+  w.sample("dockless_events_total", "", ctx.events->last_seq());
+  w.family("dockless_ring_cq_overflow_total", "counter", "io_uring completion-queue overflows.");
+  w.sample("dockless_ring_cq_overflow_total", "", runtime::reactor().stats().cq_overflow);
+  return Response::text(200, w.out.str(), "text/plain; version=0.0.4; charset=utf-8");
+}
+
+}  // namespace
+
+void register_metrics(Router& router, ApiContext& ctx) {
+  router.get("/metrics", [&ctx](Request&) { return now(metrics(ctx)); });
+}
+
+}  // namespace http::api

@@ -1,0 +1,185 @@
+// /v1/services: list, inspect, register (POST), replace (PUT), remove (DELETE), and
+// the operator actions start/stop/restart/signal/stdin.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "http/api/handlers.hpp"
+
+namespace http::api {
+
+using nlohmann::json;
+using runtime::Task;
+
+namespace {
+
+Response list_services(ApiContext& ctx) {
+  std::vector<actors::ServiceStatus> all = ctx.supervisor->list();
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  json out = json::array();
+  for (const auto& s : all) out.push_back(service_json(s, *ctx.supervisor));
+  return Response::json(200, out);
+}
+
+Response get_service(ApiContext& ctx, const std::string& name) {
+  auto s = ctx.supervisor->status(name);
+  const config::ServiceSpec* spec = ctx.supervisor->spec(name);
+  if (!s || !spec) return no_such_service(name);
+  json j = service_json(*s, *ctx.supervisor);
+  j["spec"] = spec_json(*spec);
+  return Response::json(200, j);
+}
+
+Response status_response(ApiContext& ctx, int code, const std::string& name) {
+  auto s = ctx.supervisor->status(name);
+  if (!s) return no_such_service(name);
+  return Response::json(code, service_json(*s, *ctx.supervisor));
+}
+
+Response name_conflict(const std::string& name, const std::string& message) {
+  json d = json::object();
+  d["name"] = name;
+  return Response::error(409, message, d);
+}
+
+Response config_owned(ApiContext& ctx, const std::string& name) {
+  return name_conflict(name, "defined in " + ctx.supervisor->config().source_file + "; edit it there");
+}
+
+// Checks a PUT/POST can go ahead before anything is parsed against the running set.
+std::optional<Response> precheck(ApiContext& ctx, const std::string& name, bool replace) {
+  const bool exists = ctx.supervisor->spec(name) != nullptr;
+  if (replace && !exists) return no_such_service(name);
+  if (replace && ctx.supervisor->from_config(name)) return config_owned(ctx, name);
+  if (!replace && exists) return name_conflict(name, "a service of that name exists");
+  return std::nullopt;
+}
+
+Response add_outcome(ApiContext& ctx, const std::string& name, const runtime::Result<void>& r,
+                     const std::vector<std::string>& errors, bool replace) {
+  if (r) return status_response(ctx, replace ? 200 : 201, name);
+  switch (r.error()) {
+    case EEXIST: return name_conflict(name, "a service of that name exists");
+    case EPERM: return config_owned(ctx, name);
+    case EINVAL: return Response::error(422, "invalid service spec", spec_error_detail(errors));
+    default: {
+      json d = json::object();
+      d["errno"] = std::string(strerrorname_np(r.error()) ? strerrorname_np(r.error()) : "?");
+      d["message"] = std::strerror(r.error());
+      return Response::error(500, "could not save the service", d);
+    }
+  }
+}
+
+Task<Response> put_service(ApiContext& ctx, Request& req, bool replace) {
+  const std::string url_name(replace ? req.param("name") : "");
+  ParsedSpec p = parse_spec_body(req, *ctx.supervisor, url_name);
+  if (p.error) co_return std::move(*p.error);
+  const std::string name = p.spec->name;
+  if (auto pre = precheck(ctx, name, replace)) co_return std::move(*pre);
+  std::vector<std::string> errors;
+  auto r = co_await ctx.supervisor->add(std::move(*p.spec), std::move(p.toml_text), replace, &errors);
+  co_return add_outcome(ctx, name, r, errors, replace);
+}
+
+Response removed(const std::string& name) {
+  json j = json::object();
+  j["removed"] = name;
+  return Response::json(200, j);
+}
+
+Task<Response> delete_service(ApiContext& ctx, Request& req) {
+  const std::string name(req.param("name"));
+  if (!ctx.supervisor->spec(name)) co_return no_such_service(name);
+  if (ctx.supervisor->from_config(name)) co_return config_owned(ctx, name);
+  ctx.followers.end(name);  // before the LogStore goes (see LogFollowers)
+  auto r = co_await ctx.supervisor->remove(name);
+  ctx.followers.forget(name);
+  if (!r && r.error() == ENOENT) co_return no_such_service(name);
+  co_return removed(name);
+}
+
+enum class Act { start, stop, restart, signal, stdin };
+
+std::optional<int> signal_of(const json& v, std::string* why) {
+  if (v.is_number_integer()) {
+    const auto n = v.get<std::int64_t>();
+    if (n >= 1 && n <= 64) return static_cast<int>(n);
+    *why = "signal number out of range (1-64)";
+    return std::nullopt;
+  }
+  if (!v.is_string()) {
+    *why = "expected a signal name such as \"HUP\" or a number";
+    return std::nullopt;
+  }
+  const std::string text = v.get<std::string>();
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos && text.size() <= 2)
+    return signal_of(json(std::stoi(text)), why);
+  return config::parse_signal(text, why);
+}
+
+Response bad_signal(const std::string& why) {
+  json d = json::object();
+  d["message"] = why;
+  return Response::error(400, "bad signal", d);
+}
+
+Response act(ApiContext& ctx, Request& req, Act a) {
+  const std::string name(req.param("name"));
+  if (!ctx.supervisor->spec(name)) return no_such_service(name);
+  runtime::Result<void> r;
+  switch (a) {
+    case Act::start: r = ctx.supervisor->start(name); break;
+    case Act::stop: r = ctx.supervisor->stop(name); break;
+    case Act::restart: r = ctx.supervisor->restart(name); break;
+    case Act::signal: {
+      json body;
+      try {
+        body = json::parse(req.body);
+      } catch (const json::parse_error& e) {
+        json d = json::object();
+        d["position"] = e.byte;
+        d["message"] = e.what();
+        return Response::error(400, "bad JSON", d);
+      }
+      std::string why;
+      std::optional<int> sig;
+      if (!body.is_object() || !body.contains("signal")) why = "expected {\"signal\": \"HUP\"}";
+      else sig = signal_of(body["signal"], &why);
+      if (!sig) return bad_signal(why);
+      r = ctx.supervisor->signal(name, *sig);
+      break;
+    }
+    case Act::stdin: r = ctx.supervisor->write_stdin(name, req.body); break;
+  }
+  if (r) return status_response(ctx, 202, name);
+  switch (r.error()) {
+    case ENOENT: return no_such_service(name);
+    case ESRCH: return name_conflict(name, "not running");
+    case ENOTSUP: return name_conflict(name, "stdin is not enabled for this service (stdin = true)");
+    default: return Response::error(500, std::strerror(r.error()));
+  }
+}
+
+void add_action(Router& router, ApiContext& ctx, const std::string& verb, Act a) {
+  router.post("/v1/services/{name}/" + verb, [&ctx, a](Request& req) { return now(act(ctx, req, a)); });
+}
+
+}  // namespace
+
+void register_services(Router& router, ApiContext& ctx) {
+  router.get("/v1/services", [&ctx](Request&) { return now(list_services(ctx)); });
+  router.get("/v1/services/{name}", [&ctx](Request& req) {
+    return now(get_service(ctx, std::string(req.param("name"))));
+  });
+  router.post("/v1/services", [&ctx](Request& req) -> Task<Response> { return put_service(ctx, req, false); });
+  router.put("/v1/services/{name}", [&ctx](Request& req) -> Task<Response> { return put_service(ctx, req, true); });
+  router.del("/v1/services/{name}", [&ctx](Request& req) -> Task<Response> { return delete_service(ctx, req); });
+  add_action(router, ctx, "start", Act::start);
+  add_action(router, ctx, "stop", Act::stop);
+  add_action(router, ctx, "restart", Act::restart);
+  add_action(router, ctx, "signal", Act::signal);
+  add_action(router, ctx, "stdin", Act::stdin);
+}
+
+}  // namespace http::api

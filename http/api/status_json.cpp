@@ -1,0 +1,147 @@
+// ServiceStatus and ServiceSpec → the JSON shapes of the API contract.
+#include <chrono>
+
+#include "actors/proc_stats.hpp"
+#include "http/api/handlers.hpp"
+#include "runtime/process.hpp"
+
+namespace http::api {
+
+using nlohmann::json;
+
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string duration_text(config::Duration d) {
+  const auto ms = d.count();
+  if (ms == 0) return "0s";
+  if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+runtime::Task<Response> now(Response r) { co_return r; }
+
+Response no_such_service(const std::string& name) {
+  json detail = json::object();
+  detail["name"] = name;
+  return Response::error(404, "no such service", detail);
+}
+
+json service_json(const actors::ServiceStatus& s, const actors::Supervisor& sup) {
+  json j = json::object();
+  j["name"] = s.name;
+  j["state"] = std::string(actors::to_string(s.state));
+  j["pid"] = s.pid ? json(*s.pid) : json(nullptr);
+  j["restarts"] = s.restarts;
+  j["started_at"] = nullptr;
+  j["uptime_seconds"] = nullptr;
+  if (s.started_at) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(s.started_at->time_since_epoch()).count();
+    j["started_at"] = actors::format_utc_ms(ms);
+    // Uptime only while a process of this start is alive.
+    if (s.pid) j["uptime_seconds"] = static_cast<double>(now_unix_ms() - ms) / 1000.0;
+  }
+  j["exit_code"] = nullptr;
+  j["exit_signal"] = nullptr;
+  if (s.last_exit) {
+    if (s.last_exit->signaled) j["exit_signal"] = runtime::signal_name(s.last_exit->code);
+    else j["exit_code"] = s.last_exit->code;
+  }
+  j["health"] = std::string(actors::to_string(s.health));
+  j["health_reason"] = s.health_reason;
+  j["ports"] = s.ports;
+  j["cpu_seconds"] = nullptr;
+  j["rss_bytes"] = nullptr;
+  if (s.pid) {
+    if (auto st = actors::read_proc_stats(*s.pid, s.pid_start_ticks)) {
+      j["cpu_seconds"] = st->cpu_seconds;
+      j["rss_bytes"] = st->rss_bytes;
+    }
+  }
+  j["last_error"] = s.last_error;
+  j["next_restart_in_ms"] = s.state == actors::State::backoff ? json(s.next_restart_in.count()) : json(nullptr);
+  j["source"] = sup.from_config(s.name) ? "config" : "api";
+  const config::ServiceSpec* spec = sup.spec(s.name);
+  j["command"] = spec ? json(spec->command) : json::array();
+  j["autostart"] = spec ? spec->autostart : false;
+  j["stdin"] = spec ? spec->stdin : false;
+  return j;
+}
+
+namespace {
+
+json port_json(const config::Port& p) { return p.automatic ? json("auto") : json(p.number); }
+
+json health_json(const config::HealthCheck& h) {
+  json j = json::object();
+  switch (h.kind) {
+    case config::HealthCheck::Kind::exec: j["exec"] = h.exec; break;
+    case config::HealthCheck::Kind::http: j["http"] = h.url; break;
+    case config::HealthCheck::Kind::tcp:
+      if (h.port == 0) j["tcp"] = h.host + ":$PORT";
+      else j["tcp"] = h.host + ":" + std::to_string(h.port);
+      break;
+  }
+  j["interval"] = duration_text(h.interval);
+  j["timeout"] = duration_text(h.timeout);
+  j["start_period"] = duration_text(h.start_period);
+  j["retries"] = h.retries;
+  j["restart_on_unhealthy"] = h.restart_on_unhealthy;
+  return j;
+}
+
+}  // namespace
+
+json spec_json(const config::ServiceSpec& s) {
+  json j = json::object();
+  j["name"] = s.name;
+  j["command"] = s.command;
+  j["env"] = s.env;  // env_file entries already merged in, as the service sees them
+  j["env_file"] = s.env_files;
+  j["working_dir"] = s.working_dir;
+  j["user"] = s.user;
+  j["group"] = s.group;
+  j["restart"] = std::string(config::to_string(s.restart));
+  j["restart_delay"] = duration_text(s.restart_delay);
+  j["restart_delay_max"] = duration_text(s.restart_delay_max);
+  j["restart_reset_after"] = duration_text(s.restart_reset_after);
+  j["restart_limit"] = s.restart_limit;
+  j["restart_window"] = duration_text(s.restart_window);
+  j["stop_signal"] = runtime::signal_name(s.stop_signal);
+  j["stop_timeout"] = duration_text(s.stop_timeout);
+  json deps = json::array();
+  for (const auto& d : s.depends_on) {
+    json dep = json::object();
+    dep["name"] = d.name;
+    dep["condition"] = std::string(config::to_string(d.condition));
+    deps.push_back(std::move(dep));
+  }
+  j["depends_on"] = std::move(deps);
+  j["port"] = s.port ? port_json(*s.port) : json(nullptr);
+  json ports = json::array();
+  for (const auto& p : s.ports) ports.push_back(port_json(p));
+  j["ports"] = std::move(ports);
+  j["health"] = s.health ? health_json(*s.health) : json(nullptr);
+  j["log_max_size"] = s.log_max_size;
+  j["log_keep"] = s.log_keep;
+  j["autostart"] = s.autostart;
+  j["stdin"] = s.stdin;
+  switch (s.ready) {
+    case config::ReadyMode::exec: j["ready"] = "exec"; break;
+    case config::ReadyMode::notify: j["ready"] = "notify"; break;
+    case config::ReadyMode::fd: j["ready"] = "fd:" + std::to_string(s.ready_fd); break;
+  }
+  if (s.image) j["image"] = *s.image;
+  if (!s.docker_args.empty()) j["docker_args"] = s.docker_args;
+  if (!s.volumes.empty()) j["volumes"] = s.volumes;
+  if (s.network) j["network"] = *s.network;
+  if (s.docker_cli) j["docker_cli"] = *s.docker_cli;
+  return j;
+}
+
+}  // namespace http::api
