@@ -9,6 +9,11 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(util-linux)  # mount (tmpfs for the full-disk tests)
+  packages+=(chromium)    # tests/dashboard: headless browser (/usr/bin/chromium)
+  # tests/dashboard drives Chromium from node (playwright-core from npm). A node
+  # installed from elsewhere (e.g. NodeSource, which bundles npm) is kept as it is.
+  command -v node >/dev/null 2>&1 || packages+=(nodejs)
+  command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
 missing=()
 for p in "${packages[@]}"; do
