@@ -1,0 +1,99 @@
+// The service of the supervisor benchmark (bench/supervisor_bench.py); the same binary runs
+// under Dockless and under supervisord, so both sides pay the same exec and start-up.
+//
+//   restart_probe FILE          appends "start <ns>\n", then "exit <ns>\n", then _exit(1)
+//   restart_probe --write MIB FILE
+//                               appends "start <ns>\n", writes MIB MiB of a pattern to stdout
+//                               in 1 MiB write()s, appends "end <ns>\n", exits 0
+//   restart_probe --loop N FILE runs `restart_probe FILE` N times back to back with
+//                               posix_spawn + waitpid: the floor of the restart latency,
+//                               a supervisor that does nothing but fork, exec and wait
+//
+// <ns> is CLOCK_MONOTONIC, the clock Python's time.monotonic_ns() reads, so the bench can
+// put its own observations on the same axis. Each line is one write() on an O_APPEND fd:
+// a line is never torn or interleaved, even if two instances overlap. No stdio, no
+// allocation before the first stamp: the build links it statically where it can, so
+// "start" is taken right after execve with no dynamic loader in between.
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+static int append_stamp(int fd, const char* word) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  char line[48];
+  size_t n = strlen(word);
+  memcpy(line, word, n);
+  line[n++] = ' ';
+  char digits[24];
+  size_t d = 0;
+  do {
+    digits[d++] = (char)('0' + ns % 10);
+    ns /= 10;
+  } while (ns != 0);
+  while (d > 0) line[n++] = digits[--d];
+  line[n++] = '\n';
+  return write(fd, line, n) == (ssize_t)n ? 0 : -1;
+}
+
+static int open_append(const char* path) {
+  return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+static int write_pattern(uint64_t mib) {
+  enum { kChunk = 1 << 20 };
+  static unsigned char buf[kChunk];
+  for (size_t i = 0; i < kChunk; ++i) buf[i] = (unsigned char)(i * 131 + 7);
+  for (uint64_t m = 0; m < mib; ++m) {
+    size_t off = 0;
+    while (off < kChunk) {
+      ssize_t w = write(STDOUT_FILENO, buf + off, kChunk - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return -1;  // EPIPE/ENOSPC: the bench sees the bytes missing and reports it
+      }
+      off += (size_t)w;
+    }
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc == 2) {
+    int fd = open_append(argv[1]);
+    if (fd < 0 || append_stamp(fd, "start") != 0) _exit(2);
+    append_stamp(fd, "exit");
+    // _exit, not exit: no atexit work between the stamp and the kernel's exit.
+    _exit(1);
+  }
+  if (argc == 4 && strcmp(argv[1], "--write") == 0) {
+    int fd = open_append(argv[3]);
+    if (fd < 0 || append_stamp(fd, "start") != 0) _exit(2);
+    if (write_pattern(strtoull(argv[2], NULL, 10)) != 0) _exit(3);
+    append_stamp(fd, "end");
+    _exit(0);
+  }
+  if (argc == 4 && strcmp(argv[1], "--loop") == 0) {
+    char* child_argv[] = {argv[0], argv[3], NULL};
+    for (long i = strtol(argv[2], NULL, 10); i > 0; --i) {
+      pid_t pid;
+      if (posix_spawn(&pid, argv[0], NULL, NULL, child_argv, environ) != 0) _exit(3);
+      int status;
+      while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) _exit(3);
+    }
+    _exit(0);
+  }
+  static const char usage[] = "usage: restart_probe FILE | --write MIB FILE | --loop N FILE\n";
+  (void)!write(STDERR_FILENO, usage, sizeof usage - 1);
+  _exit(2);
+}
