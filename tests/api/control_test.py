@@ -1,0 +1,48 @@
+"""start/stop/restart/signal/stdin and their error statuses."""
+import time
+
+from api_harness import TestCase, main, service, sh
+
+
+class Control(TestCase):
+    def test_start_stop_restart_signal(self):
+        trap = sh('trap "echo got-hup" HUP; while true; do sleep 0.05; done')
+        d = self.daemon(service("svc", trap, autostart=False) + service("idle", ["sleep", "1000"], autostart=False))
+        self.assertStatus(d.json("POST", "/v1/services/ghost/start"), 404)
+        err = self.assertStatus(d.json("POST", "/v1/services/svc/signal", {"signal": "HUP"}), 409)
+        self.assertEqual(err["error"], "not running")
+        out = self.assertStatus(d.json("POST", "/v1/services/svc/start"), 202)
+        self.assertEqual(out["name"], "svc")
+        pid = d.wait_running("svc")
+        self.assertStatus(d.json("POST", "/v1/services/svc/signal", {"signal": "HUP"}), 202)
+        self.assertStatus(d.json("POST", "/v1/services/svc/signal", {"signal": "SIGHUP"}), 202)
+        self.assertStatus(d.json("POST", "/v1/services/svc/signal", {"signal": 1}), 202)
+        d.wait_for(lambda: d.read_log("svc").count(b"got-hup") >= 3, 5, what="three got-hup lines")
+        for bad in ({"signal": "NOPE"}, {"signal": 999}, {}, "[", {"signal": True}):
+            self.assertStatus(d.json("POST", "/v1/services/svc/signal", bad), 400, repr(bad))
+        self.assertStatus(d.json("POST", "/v1/services/svc/restart"), 202)
+        d.wait_for(lambda: (d.service_state("svc") or {}).get("pid") not in (None, pid), 10, what="a new pid")
+        self.assertStatus(d.json("POST", "/v1/services/svc/stop"), 202)
+        d.wait_for(lambda: self.assertStatus(d.json("GET", "/v1/services/svc"), 200)["state"] == "stopped",
+                   15, what="svc stopped")
+
+    def test_stdin(self):
+        d = self.daemon(service("cat", ["cat"], stdin=True) + service("nostdin", ["sleep", "1000"]))
+        d.wait_running("cat")
+        d.wait_running("nostdin")
+        self.assertStatus(d.curl("POST", "/v1/services/cat/stdin", b"hello from stdin\n",
+                                 "application/octet-stream"), 202)
+        d.wait_for(lambda: b"hello from stdin\n" in d.read_log("cat"), 5, what="echo in the log")
+        status, body = d.curl("GET", "/v1/services/cat/logs")
+        self.assertIn(b"hello from stdin", body)
+        err = self.assertStatus(d.json("POST", "/v1/services/nostdin/stdin", "x", ctype="text/plain"), 409)
+        self.assertIn("stdin", err["error"])
+        self.assertStatus(d.json("POST", "/v1/services/cat/stop"), 202)
+        d.wait_for(lambda: (d.service_state("cat") or {}).get("state") == "stopped", 15, what="cat stopped")
+        err = self.assertStatus(d.json("POST", "/v1/services/cat/stdin", "x", ctype="text/plain"), 409)
+        self.assertEqual(err["error"], "not running")
+        self.assertStatus(d.json("POST", "/v1/services/ghost/stdin", "x", ctype="text/plain"), 404)
+
+
+if __name__ == "__main__":
+    main()
