@@ -706,8 +706,10 @@ function showSubmitError(err) {
   if (err.status === 422 && Array.isArray(err.detail)) {
     for (const d of err.detail) {
       const msg = (d && (d.message || d.text)) || String(d);
-      const f = d && formField(d.field);
-      if (f) { fieldError(f, msg); first = first || f; }
+      // The daemon reports a bad name as not tied to a key (field ""): it is the table's name.
+      const f = d && (formField(d.field) || (!d.field && /service name/.test(msg) ? 'name' : null));
+      // Next to its field, the key path ("services.web.port: ") says nothing new.
+      if (f) { fieldError(f, msg.replace(/^services\..*?: /, '')); first = first || f; }
       else generalError(d && d.field ? `${d.field}: ${msg}` : msg);
     }
     if (!$('form-error').hidden) $('form-error').prepend(`${err.error}: `);
