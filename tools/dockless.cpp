@@ -1,4 +1,5 @@
-// The dockless binary: `serve` runs the daemon; the other subcommands are clients.
+// The dockless binary: `serve` runs the daemon; the other subcommands are clients
+// (tools/cli*.cpp) of its HTTP API.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -7,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "dockless_config.h"
+#include "tools/cli.hpp"
 #include "tools/serve.hpp"
 
 namespace {
@@ -14,18 +16,6 @@ namespace {
 const char* env_or(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
   return v && *v ? v : fallback;
-}
-
-void usage(std::FILE* out) {
-  std::fputs(
-      "usage: dockless <command> [options]\n"
-      "\n"
-      "  serve [--config FILE] [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
-      "                          run the daemon (env: DOCKLESS_CONFIG, DOCKLESS_DATA_DIR,\n"
-      "                          DOCKLESS_LISTEN, DOCKLESS_SOCKET)\n"
-      "  check-config [FILE]     validate a config file without running anything\n"
-      "  version                 print the version\n",
-      out);
 }
 
 int check_config(const std::vector<std::string>& args) {
@@ -76,23 +66,44 @@ int serve_command(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    usage(stderr);
-    return 2;
+  namespace cli = tools::cli;
+  cli::CommandLine cl;
+  if (!cli::parse_command_line(std::vector<std::string>(argv + 1, argv + argc), &cl)) return cli::kUsage;
+  const std::string& cmd = cl.command;
+  if (cmd.empty()) {
+    cli::print_usage(stderr);
+    return cli::kUsage;
   }
-  std::string cmd = argv[1];
-  std::vector<std::string> args(argv + 2, argv + argc);
-  if (cmd == "serve") return serve_command(args);
-  if (cmd == "check-config") return check_config(args);
+  if (cmd == "serve") {
+    std::vector<std::string> args = cl.args;
+    // `dockless --socket PATH serve`: the global flag names serve's socket too.
+    if (cl.globals.socket_flag) args.insert(args.begin(), {"--socket", cl.globals.socket});
+    for (const auto& a : args)
+      if (a == "--help" || a == "-h") return cli::print_command_help("serve", stdout), 0;
+    return serve_command(args);
+  }
+  if (cmd == "check-config") {
+    for (const auto& a : cl.args)
+      if (a == "--help" || a == "-h") return cli::print_command_help("check-config", stdout), 0;
+    return check_config(cl.args);
+  }
   if (cmd == "version" || cmd == "--version") {
-    std::printf("dockless %s\n", DOCKLESS_VERSION);
+    for (const auto& a : cl.args)
+      if (a == "--help" || a == "-h") return cli::print_command_help("version", stdout), 0;
+    cli::print_version(cl.globals);
     return 0;
   }
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
-    usage(stdout);
-    return 0;
+    if (cl.args.empty()) {
+      cli::print_usage(stdout);
+      return 0;
+    }
+    if (cli::print_command_help(cl.args[0], stdout)) return 0;
+    std::fprintf(stderr, "dockless: unknown command \"%s\"\n", cl.args[0].c_str());
+    return cli::kUsage;
   }
+  if (cli::is_client_command(cmd)) return cli::run_client(cl);
   std::fprintf(stderr, "dockless: unknown command \"%s\"\n", cmd.c_str());
-  usage(stderr);
-  return 2;
+  cli::print_usage(stderr);
+  return cli::kUsage;
 }
