@@ -44,21 +44,20 @@ std::optional<ProcStats> read_proc_stats(pid_t pid, std::uint64_t expect_start_t
   const auto rp = stat->rfind(')');
   if (rp == std::string::npos || rp + 2 >= stat->size()) return std::nullopt;
   const char* p = stat->c_str() + rp + 2;  // field 3 (state)
-  unsigned long long utime = 0, stime = 0, start = 0;
-  // Fields 3..22: state, then 10 numbers to field 13, utime (14), stime (15),
-  // six more to field 21, starttime (22).
+  unsigned long long utime = 0, stime = 0, start = 0, rss_pages = 0;
+  // Fields 3..24: state, then 10 numbers to field 13, utime (14), stime (15), six
+  // more to field 21, starttime (22), vsize (23), rss in pages (24). One file, not
+  // also statm: /v1/services reads this for every service on every request.
   int got = std::sscanf(p,
-                        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu",
-                        &utime, &stime, &start);
-  if (got != 3) return std::nullopt;
+                        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %*u %llu",
+                        &utime, &stime, &start, &rss_pages);
+  if (got != 4) return std::nullopt;
   if (expect_start_ticks != 0 && start != expect_start_ticks) return std::nullopt;
   ProcStats s;
   const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
   s.cpu_seconds = static_cast<double>(utime + stime) / (hz > 0 ? hz : 100.0);
   s.start_ticks = start;
-  auto rss = rss_of(dir + "/statm");
-  if (!rss) return std::nullopt;
-  s.rss_bytes = *rss;
+  s.rss_bytes = static_cast<std::uint64_t>(rss_pages) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   return s;
 }
 

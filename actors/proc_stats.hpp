@@ -11,7 +11,7 @@ namespace actors {
 
 struct ProcStats {
   double cpu_seconds = 0;      // utime + stime (fields 14 and 15 of /proc/PID/stat)
-  std::uint64_t rss_bytes = 0;  // resident pages (field 2 of /proc/PID/statm) * page size
+  std::uint64_t rss_bytes = 0;  // resident pages (field 24 of /proc/PID/stat) * page size
   std::uint64_t start_ticks = 0;  // field 22: tells a recycled pid apart
 };
 

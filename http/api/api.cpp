@@ -13,6 +13,19 @@ void LogFollowers::end(const std::string& name) { sources_[name].request_stop();
 
 void LogFollowers::forget(const std::string& name) { sources_.erase(name); }
 
+std::optional<actors::ProcStats> ProcStatsCache::get(pid_t pid, std::uint64_t start_ticks) {
+  const auto now = std::chrono::steady_clock::now();
+  auto it = samples_.find(pid);
+  if (it != samples_.end() && it->second.start_ticks == start_ticks && now - it->second.at < max_age)
+    return it->second.stats;
+  // Forget samples of processes nobody asked about lately (bounded by the live pids).
+  if (samples_.size() > 64)
+    std::erase_if(samples_, [&](const auto& kv) { return now - kv.second.at > 10 * max_age; });
+  Sample s{now, start_ticks, actors::read_proc_stats(pid, start_ticks)};
+  samples_[pid] = s;
+  return s.stats;
+}
+
 namespace {
 
 Response health() {

@@ -1,6 +1,7 @@
 #pragma once
 // The JSON API: /health, /readyz, /v1/services…, /v1/events, /v1/reload, /metrics
 // (the contract is docs/ and /tmp/brief/api.md: paths, bodies, statuses).
+#include <chrono>
 #include <functional>
 #include <map>
 #include <stop_token>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/event_log.hpp"
+#include "actors/proc_stats.hpp"
 #include "actors/supervisor.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
@@ -35,6 +37,22 @@ class LogFollowers {
   std::map<std::string, std::stop_source> sources_;
 };
 
+// /proc reads cost a few syscalls per service (expensive on small boards and VMs);
+// a listing polled by dashboards reuses a sample for up to `max_age`.
+class ProcStatsCache {
+ public:
+  std::optional<actors::ProcStats> get(pid_t pid, std::uint64_t start_ticks);
+  std::chrono::milliseconds max_age{1000};
+
+ private:
+  struct Sample {
+    std::chrono::steady_clock::time_point at;
+    std::uint64_t start_ticks = 0;
+    std::optional<actors::ProcStats> stats;
+  };
+  std::map<pid_t, Sample> samples_;
+};
+
 struct ApiContext {
   actors::Supervisor* supervisor = nullptr;
   actors::EventLog* events = nullptr;
@@ -43,6 +61,7 @@ struct ApiContext {
   std::function<runtime::Task<nlohmann::json>()> reload;
   const Server* server = nullptr;  // connection stats for /metrics
   LogFollowers followers;
+  ProcStatsCache proc_stats;
 };
 
 // The context must outlive the router.

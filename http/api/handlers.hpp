@@ -28,7 +28,7 @@ namespace http::api {
 runtime::Task<Response> now(Response r);
 
 // status_json.cpp: the Service object of the contract, and a spec as TOML-keyed JSON.
-nlohmann::json service_json(const actors::ServiceStatus& s, const actors::Supervisor& sup);
+nlohmann::json service_json(const actors::ServiceStatus& s, ApiContext& ctx);
 nlohmann::json spec_json(const config::ServiceSpec& spec);
 std::string duration_text(config::Duration d);  // "100ms", "5s", "2m", "1h"
 Response no_such_service(const std::string& name);

@@ -48,7 +48,7 @@ Response metrics(ApiContext& ctx) {
   };
   std::vector<Proc> procs;
   for (const auto& s : all)
-    procs.push_back({s.pid ? actors::read_proc_stats(*s.pid, s.pid_start_ticks) : std::nullopt});
+    procs.push_back({s.pid ? ctx.proc_stats.get(*s.pid, s.pid_start_ticks) : std::nullopt});
   const std::int64_t now = now_unix_ms();
 
   Writer w;

@@ -17,7 +17,7 @@ Response list_services(ApiContext& ctx) {
   std::vector<actors::ServiceStatus> all = ctx.supervisor->list();
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   json out = json::array();
-  for (const auto& s : all) out.push_back(service_json(s, *ctx.supervisor));
+  for (const auto& s : all) out.push_back(service_json(s, ctx));
   return Response::json(200, out);
 }
 
@@ -25,7 +25,7 @@ Response get_service(ApiContext& ctx, const std::string& name) {
   auto s = ctx.supervisor->status(name);
   const config::ServiceSpec* spec = ctx.supervisor->spec(name);
   if (!s || !spec) return no_such_service(name);
-  json j = service_json(*s, *ctx.supervisor);
+  json j = service_json(*s, ctx);
   j["spec"] = spec_json(*spec);
   return Response::json(200, j);
 }
@@ -33,7 +33,7 @@ Response get_service(ApiContext& ctx, const std::string& name) {
 Response status_response(ApiContext& ctx, int code, const std::string& name) {
   auto s = ctx.supervisor->status(name);
   if (!s) return no_such_service(name);
-  return Response::json(code, service_json(*s, *ctx.supervisor));
+  return Response::json(code, service_json(*s, ctx));
 }
 
 Response name_conflict(const std::string& name, const std::string& message) {

@@ -32,7 +32,8 @@ Response no_such_service(const std::string& name) {
   return Response::error(404, "no such service", detail);
 }
 
-json service_json(const actors::ServiceStatus& s, const actors::Supervisor& sup) {
+json service_json(const actors::ServiceStatus& s, ApiContext& ctx) {
+  const actors::Supervisor& sup = *ctx.supervisor;
   json j = json::object();
   j["name"] = s.name;
   j["state"] = std::string(actors::to_string(s.state));
@@ -58,7 +59,7 @@ json service_json(const actors::ServiceStatus& s, const actors::Supervisor& sup)
   j["cpu_seconds"] = nullptr;
   j["rss_bytes"] = nullptr;
   if (s.pid) {
-    if (auto st = actors::read_proc_stats(*s.pid, s.pid_start_ticks)) {
+    if (auto st = ctx.proc_stats.get(*s.pid, s.pid_start_ticks)) {
       j["cpu_seconds"] = st->cpu_seconds;
       j["rss_bytes"] = st->rss_bytes;
     }
