@@ -108,18 +108,29 @@ class Daemon {
   }
 
   log() {
-    try { return fs.readFileSync(path.join(this.dir, 'daemon.log'), 'utf8').split('\n').slice(-30).join('\n'); } catch { return ''; }
+    try { return fs.readFileSync(path.join(this.dir, 'daemon.log'), 'utf8').split('\n').slice(-60).join('\n'); } catch { return ''; }
   }
 
+  // Returns a complaint about the daemon's end (exit status, sanitizer report), or ''.
   async stop() {
+    let problem = '';
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
       this.proc.kill('SIGTERM');
       const done = await Promise.race([this.exited, sleep(20_000).then(() => null)]);
       // The daemon runs in its own process group: whatever it left behind goes with it.
-      if (!done) try { process.kill(-this.proc.pid, 'SIGKILL'); } catch { /* gone */ }
+      if (!done) {
+        try { process.kill(-this.proc.pid, 'SIGKILL'); } catch { /* gone */ }
+        problem = 'the daemon did not exit within 20 s of SIGTERM';
+      } else if (done.code !== 0) {
+        problem = `the daemon exited with ${done.code ?? done.sig}`;
+      }
     }
+    const log = this.log();
+    if (/AddressSanitizer|LeakSanitizer|runtime error:/.test(log)) problem += '\nsanitizer report in the daemon log';
+    if (problem) problem += '\n--- daemon log (tail) ---\n' + log;
     if (this.out !== undefined) fs.closeSync(this.out);
     fs.rmSync(this.dir, { recursive: true, force: true });
+    return problem;
   }
 }
 
@@ -304,7 +315,8 @@ async function main() {
     console.error('--- daemon log (tail) ---\n' + daemon.log());
   } finally {
     if (browser) await browser.close().catch(() => {});
-    await daemon.stop();
+    const problem = await daemon.stop();
+    if (problem && !failed) { failed = true; console.error(`FAIL: ${problem}`); }
     clearTimeout(watchdog);
   }
   process.exit(failed ? 1 : 0);
