@@ -192,8 +192,11 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
     co_return 1;
   }
   std::unique_ptr<actors::EventLog> events = std::move(events_or).value();
+  // The writer is a child of this frame (a Scope, not a detached actor): it must
+  // finish before `events` is destroyed at the end of this function.
   std::stop_source events_stop;
-  runtime::spawn(events->run(events_stop.get_token()), "event-log");
+  runtime::Scope event_writer;
+  event_writer.spawn(events->run(events_stop.get_token()), "event-log");
 
   actors::Supervisor::Options sopts;
   sopts.data_dir = cfg.data_dir;
@@ -240,6 +243,7 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   events->append(std::nullopt, "daemon_stopped", {});
   co_await events->flush();
   events_stop.request_stop();
+  co_await event_writer.join();
   co_return 0;
 }
 
