@@ -234,9 +234,9 @@ class Daemon:
             if self.proc is not None and self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)  # both stop their services on SIGTERM
                 try:
-                    self.proc.wait(timeout=5)
+                    self.proc.wait(timeout=3)
                 except subprocess.TimeoutExpired:
-                    log(f"{self.side} still stopping after 5 s; killing it and its services")
+                    log(f"{self.side} still stopping after 3 s; killing it and its services")
             if self.proc is not None:
                 try:
                     os.killpg(self.proc.pid, signal.SIGKILL)
@@ -594,7 +594,7 @@ def main():
     signal.signal(signal.SIGTERM, on_sigterm)
     q, runs = args.quick, args.runs
     p = {"restarts": 200 if q else 500, "mib": 256 if q else 1024, "window": 10 if q else 30,
-         "restart_cap": 5 if q else 15, "startup_cap": 10 if q else 45,
+         "restart_cap": 3 if q else 15, "startup_cap": 5 if q else 45,
          "runs": runs or (2 if q else 5), "startup_runs": runs or (1 if q else 3),
          "memory_runs": runs or (1 if q else 3), "idle_runs": runs or (1 if q else 2)}
     args.supervisord = shutil.which("supervisord")
