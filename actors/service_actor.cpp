@@ -1,11 +1,12 @@
-#include "actors/service_actor.hpp"
-
 // GCC 12 at -O3 reports HealthReport::healthy as maybe-uninitialized inside
 // std::variant's move of Message (a known false positive: every member has an
-// initializer). Silenced for this file only, and only for GCC.
+// initializer). The warning is located in the headers, so the pragma comes before
+// them; this file only, GCC only.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+#include "actors/service_actor.hpp"
+
 
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -21,7 +21,10 @@ void log(Level l, std::string_view message) {
   if (static_cast<int>(l) > static_cast<int>(g_min)) return;
   std::string line;
   if (journal()) {
-    line = "<" + std::to_string(static_cast<int>(l)) + ">";
+    // Appended piecewise: GCC 12 -O3 reports a false -Wrestrict on "<" + string.
+    line += '<';
+    line += std::to_string(static_cast<int>(l));
+    line += '>';
   } else {
     switch (l) {
       case Level::debug: line = "debug: "; break;
