@@ -165,9 +165,9 @@ int cmd_action(Context& ctx, const Flags& f) {
       failed.push_back(name);
       continue;
     }
-    json j = parse_json(resp->body);
-    std::string state = j.is_object() && j.contains("state") && j["state"].is_string() ? j["state"].get<std::string>() : "ok";
-    std::printf("%s: %s\n", name.c_str(), state.c_str());
+    // The 202's state is the one before the command took effect (the service actor
+    // acts on it asynchronously), so saying "running" after a stop would mislead.
+    std::printf("%s: %s requested\n", name.c_str(), ctx.command.c_str());
   }
   if (!failed.empty() && f.positional.size() > 1) {
     std::string list;
@@ -274,6 +274,19 @@ int cmd_add(Context& ctx, const Flags& f) {
     std::string error = j.is_object() ? j.value("error", std::string("invalid service spec")) : "invalid service spec";
     std::fprintf(stderr, "dockless add: %s: %s (%zu error(s))\n", file.c_str(), error.c_str(), count);
     return kRefused;
+  }
+  if (resp->status == 400) {
+    // A TOML syntax error: the detail carries the position in the body, which is the file.
+    json j = parse_json(resp->body);
+    if (j.is_object() && j.contains("detail") && j["detail"].is_object()) {
+      const json& d = j["detail"];
+      if (d.contains("line") && d["line"].is_number_integer()) {
+        std::fprintf(stderr, "%s:%lld:%lld: %s\n", file.c_str(), d["line"].get<long long>(),
+                     d.value("column", 0LL), d.value("message", j.value("error", std::string())).c_str());
+        std::fprintf(stderr, "dockless add: %s: %s\n", file.c_str(), j.value("error", std::string("bad TOML")).c_str());
+        return kRefused;
+      }
+    }
   }
   if (!success(resp->status)) return report(*resp, file);
   json j = parse_json(resp->body);

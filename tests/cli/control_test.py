@@ -24,12 +24,11 @@ class Control(h.TestCase):
 
     def test_stop_start_restart(self):
         out = self.cli_ok(self.d, "stop", "one", "two")
-        self.assertRegex(out, r"(?m)^one: (stopping|stopped)$")
-        self.assertRegex(out, r"(?m)^two: (stopping|stopped)$")
+        self.assertEqual(out, "one: stop requested\ntwo: stop requested\n")
         self.d.wait_state("one", "stopped")
         self.d.wait_state("two", "stopped")
         out = self.cli_ok(self.d, "start", "one")
-        self.assertRegex(out, r"^one: (starting|running)\n$")
+        self.assertEqual(out, "one: start requested\n")
         pid = self.d.wait_state("one", "running")["pid"]
         self.assertEqual(self.d.service("two")["state"], "stopped")
         self.cli_ok(self.d, "restart", "one")
@@ -53,8 +52,7 @@ class Control(h.TestCase):
         # The others were still stopped.
         self.d.wait_state("one", "stopped")
         self.d.wait_state("two", "stopped")
-        self.assertRegex(out, r"(?m)^one: ")
-        self.assertRegex(out, r"(?m)^two: ")
+        self.assertEqual(out, "one: stop requested\ntwo: stop requested\n")
 
     def test_usage_errors_are_2(self):
         for args in (["start"], ["stop", "--bogus", "one"], ["signal", "one"], ["frobnicate"],
@@ -70,11 +68,12 @@ class Control(h.TestCase):
         out = self.cli_ok(self.d, "signal", "trapper", "HUP")
         self.assertIn("trapper: sent HUP", out)
         self.d.wait_for(lambda: b"got HUP" in self.d.read_log("trapper"), 5, what="got HUP in log")
-        # By number and with the SIG prefix too.
-        self.cli_ok(self.d, "signal", "trapper", "1")
-        self.cli_ok(self.d, "signal", "trapper", "SIGHUP")
-        self.d.wait_for(lambda: self.d.read_log("trapper").count(b"got HUP") >= 3, 5,
-                        what="three HUPs")
+        # By number and with the SIG prefix too. One at a time: signals pending together
+        # while the shell waits for its sleep coalesce into one trap run.
+        for count, sig in ((2, "1"), (3, "SIGHUP")):
+            self.cli_ok(self.d, "signal", "trapper", sig)
+            self.d.wait_for(lambda: self.d.read_log("trapper").count(b"got HUP") >= count, 5,
+                            what="%d HUPs" % count)
         rc, out, err = self.cli(self.d, "signal", "trapper", "NOTASIGNAL")
         self.assertEqual(rc, 1, err)
         rc, out, err = self.cli(self.d, "signal", "nosuch", "HUP")

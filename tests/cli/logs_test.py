@@ -2,7 +2,6 @@
 """`dockless logs`: -n N gives the last N lines, --stream picks one stream, -f prints what the
 service writes after the follower started and exits 0 quietly on SIGINT and on a closed pipe."""
 import os
-import signal
 import subprocess
 import sys
 import time

@@ -16,7 +16,8 @@ HEADER = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "CPU", "MEM", 
 def config(port):
     return (service("alpha", sh("echo up; exec sleep 300"), port=port)
             + service("beta", ["sleep", "300"], autostart=False)
-            + service("gamma", sh("exit 3"), restart="no"))
+            + service("gamma", sh("exit 3"), restart="no")
+            + service("delta", ["true"], restart="no"))
 
 
 def table(out):
@@ -42,7 +43,7 @@ class Ps(h.TestCase):
         out = self.cli_ok(self.d, "ps")
         self.assertNotIn("\x1b[", out, "colour on a pipe")
         rows = table(out)
-        self.assertEqual(sorted(rows), ["alpha", "beta", "gamma"])
+        self.assertEqual(sorted(rows), ["alpha", "beta", "delta", "gamma"])
         a, b = rows["alpha"], rows["beta"]
         self.assertEqual(a["STATE"], "running")
         self.assertEqual(int(a["PID"]), self.d.service("alpha")["pid"])
@@ -60,7 +61,7 @@ class Ps(h.TestCase):
     def test_json_is_the_api_array(self):
         out = self.cli_ok(self.d, "ps", "--json")
         arr = json.loads(out)
-        self.assertEqual([s["name"] for s in arr], ["alpha", "beta", "gamma"])
+        self.assertEqual([s["name"] for s in arr], ["alpha", "beta", "delta", "gamma"])
         self.assertEqual(arr[0]["state"], "running")
         self.assertIsInstance(arr[0]["pid"], int)
 
@@ -78,14 +79,18 @@ class Ps(h.TestCase):
         self.assertNotIn("\x1b[", out)
         self.assertIn("running", out)
 
-    def test_exit_code_shown_and_red(self):
-        self.d.wait_state("gamma", "exited")
+    def test_failed_red_and_clean_exit_grey(self):
+        # restart = "no": a non-zero exit parks the service in failed, a clean one in exited.
+        self.d.wait_state("gamma", "failed")
+        self.d.wait_state("delta", "exited")
         rows = table(self.cli_ok(self.d, "ps"))
-        self.assertEqual(rows["gamma"]["STATE"], "exited(3)")
+        self.assertEqual(rows["gamma"]["STATE"], "failed")
         self.assertEqual(rows["gamma"]["PID"], "-")
+        self.assertEqual(rows["delta"]["STATE"], "exited(0)")
         rc, out = h.run_in_pty([h.harness.dockless_bin(), "--socket", self.d.socket_path, "ps"],
                                h.cli_env())
-        self.assertIn("\x1b[31mexited(3)\x1b[0m", out)
+        self.assertIn("\x1b[31mfailed\x1b[0m", out)
+        self.assertIn("\x1b[90mexited(0)\x1b[0m", out)
 
     def test_inspect_pretty_and_compact(self):
         out = self.cli_ok(self.d, "inspect", "alpha")
