@@ -21,9 +21,9 @@ class LogStore;
 
 namespace http {
 
-// Log followers park inside a service's LogStore (its WaitList). The Supervisor
+// Log followers park inside a service's LogStore (its runtime::Notify). The Supervisor
 // destroys that store synchronously when it forgets the service (DELETE, a reload
-// that drops it), and a waiter left in a destroyed WaitList is never resumed. So
+// that drops it), and a waiter left in a destroyed Notify is never resumed. So
 // whoever is about to remove a service first calls end(name): every follower of it
 // is woken and leaves the store alone; followers arriving meanwhile get a stopped
 // token. forget(name) afterwards lets a service of the same name be followed again.
