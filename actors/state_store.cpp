@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "actors/proc_stats.hpp"
 #include "runtime/fs.hpp"
 
 namespace actors {
@@ -85,16 +86,8 @@ Snapshot read_snapshot(const std::string& path) {
 }
 
 std::uint64_t process_start_ticks(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  // The command name (field 2) may hold spaces and parentheses: skip to the last ')'.
-  auto close_paren = stat.rfind(')');
-  if (close_paren == std::string::npos || close_paren + 2 > stat.size()) return 0;
-  std::istringstream rest(stat.substr(close_paren + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
-    if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
-  return 0;
+  auto stats = read_proc_stats(pid);
+  return stats ? stats->start_ticks : 0;
 }
 
 }  // namespace actors
