@@ -262,6 +262,9 @@ void Reactor::shutdown() {
     unlink_actor(n);
     n->handle.destroy();
   }
+  // Only reachable if the bounded drain above gave up: whatever is still queued
+  // may belong to the frames just destroyed, and must never be resumed.
+  ready_.clear();
   stopping_ = false;
 }
 
