@@ -139,7 +139,9 @@ TEST(Spawn, FailureIsReportedNotTerminate) {
       co_await sleep_for(1ms);
       throw std::runtime_error("late");
     }(), "late");
-    co_await sleep_for(20ms);
+    // Bounded wait for both failures rather than a fixed sleep: an emulated CPU (the
+    // ARM test run) can take longer than a few milliseconds for the late one.
+    for (int i = 0; i < 5000 && reactor().stats().actor_failures < 2; ++i) co_await sleep_for(1ms);
     failures = reactor().stats().actor_failures;
     EXPECT_EQ(reactor().stats().actors, 0u);
   });
