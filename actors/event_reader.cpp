@@ -65,6 +65,12 @@ std::vector<EventRecord> read_events(const std::string& path, std::uint64_t afte
       continue;
     }
     if (ev->seq <= after_seq) continue;
+    // Sequence numbers only grow in a sound file; one that goes back (a corrupt or
+    // hand-edited file) would make a `since=` client loop or miss events.
+    if (!out.empty() && ev->seq <= out.back().seq) {
+      if (corrupt) ++*corrupt;
+      continue;
+    }
     out.push_back(std::move(*ev));
   }
   std::free(buf);

@@ -137,6 +137,9 @@ Result<void> LogStore::open_stream(Stream s) {
   // Positions continue from the oldest file's recorded base; younger bases follow from
   // the sizes, so they stay consistent even if a header was lost.
   std::uint64_t base = read_header(file_path(s, oldest) + ".idx").value_or(0);
+  // No log reaches 2^62 bytes; a larger base is a corrupt header, and adding sizes to
+  // it could wrap and put begin() after end().
+  if (base > (std::uint64_t{1} << 62)) base = 0;
   ss.bases.clear();
   for (int g = oldest; g >= 0; --g) {
     ss.bases.push_front(base);
@@ -326,7 +329,13 @@ std::uint64_t LogStore::position_of_time(Stream s, std::int64_t unix_ms) const {
       return r;
     };
     // Bytes after a record were captured within one interval of its time.
-    auto newer = [&](const IndexRecord& r) { return r.unix_ms + kIndexIntervalMs > unix_ms; };
+    // (r + interval > t, written so that a corrupt record near INT64_MAX or a query at
+    // INT64_MIN cannot overflow: when r < t the unsigned difference is exact.)
+    auto newer = [&](const IndexRecord& r) {
+      return r.unix_ms >= unix_ms ||
+             static_cast<std::uint64_t>(unix_ms) - static_cast<std::uint64_t>(r.unix_ms) <
+                 static_cast<std::uint64_t>(kIndexIntervalMs);
+    };
     if (!newer(record(count - 1))) continue;
     std::uint64_t lo = 0, hi = count - 1;  // first record that is newer
     while (lo < hi) {
@@ -335,7 +344,10 @@ std::uint64_t LogStore::position_of_time(Stream s, std::int64_t unix_ms) const {
       else lo = mid + 1;
     }
     // The bytes before the first newer record belong to the previous one's interval.
-    return ss.bases[g] + (lo == 0 ? 0 : record(lo).offset);
+    // A record past its file's end (a corrupt index) must not send a follower beyond
+    // what exists, where it would wait for bytes that never come.
+    const std::uint64_t file_bytes = g == 0 ? ss.size : ss.bases[g - 1] - ss.bases[g];
+    return ss.bases[g] + (lo == 0 ? 0 : std::min(record(lo).offset, file_bytes));
   }
   return end(s);
 }

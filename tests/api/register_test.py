@@ -38,6 +38,12 @@ class Register(TestCase):
         err = self.assertStatus(d.json("POST", "/v1/services", '{"name": "x", "command": [', ), 400)
         self.assertEqual(err["error"], "bad JSON")
         self.assertEqual(err["detail"]["position"], 27)
+        # Well-formed JSON whose number no double holds (found by fuzzing; it was a 500).
+        err = self.assertStatus(d.json("POST", "/v1/services", '{"name": "x", "restart_limit": 1e999}'), 400)
+        self.assertEqual(err["error"], "bad JSON")
+        self.assertIn("overflow", err["detail"]["message"])
+        err = self.assertStatus(d.json("POST", "/v1/services/cfg/signal", '{"signal": 1e999}'), 400)
+        self.assertEqual(err["error"], "bad JSON")
         err = self.assertStatus(d.json("POST", "/v1/services", '[services.x\n', ctype="application/toml"), 400)
         self.assertEqual(err["detail"]["line"], 1)
         # 415 other content types.
