@@ -23,6 +23,7 @@ using runtime::Task;
 
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kCopyBodyLimit = 16 * 1024;
 // After an error answer we read (and drop) what the client still sends for a
 // while: closing with unread input makes the kernel send RST, which can destroy
 // our answer in the client's receive queue before it reads it.
@@ -83,8 +84,10 @@ std::string response_head(int status, const Headers& headers, bool keep_alive, c
   return s;
 }
 
-Connection::Connection(std::shared_ptr<Core> core, runtime::Fd fd, std::string peer, bool via_unix)
-    : core_(std::move(core)), fd_(std::move(fd)), peer_(std::move(peer)), via_unix_(via_unix),
+Connection::Connection(std::shared_ptr<Core> core, runtime::Fd fd, std::string peer, bool via_unix,
+                       std::shared_ptr<const TlsContext> tls)
+    : core_(std::move(core)), fd_(std::move(fd)), transport_(fd_.get(), std::move(tls)), peer_(std::move(peer)),
+      via_unix_(via_unix),
       accepted_at_(Clock::now()) {
   core_->connections.push_back(this);
 }
@@ -116,7 +119,7 @@ Task<Connection::Read> Connection::read_more(Clock::time_point until) {
   const std::size_t old = in_.size();
   in_.resize(old + kReadChunk);
   std::span<std::byte> buf(reinterpret_cast<std::byte*>(in_.data() + old), kReadChunk);
-  Result<int> r = co_await runtime::recv(fd_.get(), buf).deadline(left).stop_on(kill_.get_token());
+  Result<int> r = co_await transport_.recv(buf, left, kill_.get_token());
   in_.resize(old + (r.ok() ? static_cast<std::size_t>(*r) : 0));
   if (!r) co_return r.error() == ETIME ? Read::timeout : Read::failed;
   if (*r == 0) co_return Read::closed;
@@ -126,10 +129,7 @@ Task<Connection::Read> Connection::read_more(Clock::time_point until) {
 
 Task<Result<void>> Connection::send_all(std::string_view data, int flags) {
   while (!data.empty()) {
-    std::span<const std::byte> buf(reinterpret_cast<const std::byte*>(data.data()), data.size());
-    Result<int> r = co_await runtime::send(fd_.get(), buf, flags)
-                        .deadline(core_->limits.write_timeout)
-                        .stop_on(kill_.get_token());
+    Result<int> r = co_await transport_.send(data, flags, core_->limits.write_timeout, kill_.get_token());
     if (!r) {
       if (r.error() == ETIME) ++core_->stats.timeouts;
       co_return Result<void>::failure(r.error());
@@ -143,7 +143,7 @@ Task<Result<void>> Connection::send_all(std::string_view data, int flags) {
 
 Task<void> Connection::linger_close() {
   // FIN first: the client sees our answer followed by end of stream.
-  ::shutdown(fd_.get(), SHUT_WR);
+  co_await transport_.shutdown_write(kLingerTime, kill_.get_token());
   const auto until = Clock::now() + kLingerTime;
   std::size_t drained = 0;
   while (drained < kLingerBytes) {
@@ -163,11 +163,20 @@ Task<bool> Connection::respond(Response r, bool by_server, bool keep_alive) {
   keep_alive = keep_alive && keep_alive_allowed() && !r.headers.has_token("Connection", "close");
   core_->count_response(r.status, by_server);
   const bool has_body = status_has_body(r.status);
-  const std::string head = response_head(r.status, r.headers, keep_alive, nullptr, r.body.size());
-  const bool send_body = has_body && !head_only_ && !r.body.empty();
-  // MSG_MORE corks the head so head and body leave in full segments together.
-  Result<void> sent = co_await send_all(head, send_body ? MSG_MORE : 0);
-  if (sent && send_body) sent = co_await send_all(r.body);
+  const std::string_view body = r.payload();
+  std::string head = response_head(r.status, r.headers, keep_alive, nullptr, body.size());
+  const bool send_body = has_body && !head_only_ && !body.empty();
+  Result<void> sent;
+  if (send_body && body.size() <= kCopyBodyLimit) {
+    // One send for the common small answer: copying a few KiB costs less than a
+    // second trip through the ring.
+    head += body;
+    sent = co_await send_all(head);
+  } else {
+    // MSG_MORE corks the head so head and body leave in full segments together.
+    sent = co_await send_all(head, send_body ? MSG_MORE : 0);
+    if (sent && send_body) sent = co_await send_all(body);
+  }
   co_return sent.ok() && keep_alive;
 }
 
@@ -181,6 +190,8 @@ Task<void> Connection::run() {
   RequestParser parser(core_->limits.max_body_bytes);
   // serve_one itself ends an idle connection once the server stops.
   while (co_await serve_one(parser)) parser.next();
+  // An orderly TLS close, so the client can tell our close from a truncation.
+  if (!client_gone_ && !kill_.stop_requested()) co_await transport_.close_notify(kLingerTime, kill_.get_token());
 }
 
 // One request: wait for it, read its head, its body, answer. Returns whether the
@@ -225,6 +236,7 @@ Task<bool> Connection::serve_one(RequestParser& parser) {
   // Phase 3: the body. A declared oversize body is refused before it is read.
   Request& req = parser.request();
   head_only_ = req.method == "HEAD";
+  req.pinned = core_->router.pin(req.target);
   if (parser.has_content_length() && parser.content_length() > lim.max_body_bytes)
     co_return co_await reject(413, "request body too large",
                               detail_of("limit", lim.max_body_bytes, "content_length", parser.content_length()));
@@ -277,29 +289,43 @@ Task<bool> Connection::dispatch(Request& req) {
     req.query = std::move(*query);
   }
 
-  Router::Match m = core_->router.match(req.method, req.path);
-  switch (m.kind) {
-    case Router::Match::Kind::not_found:
-      co_return co_await respond(
-          Response::error(404, "not found", detail_of("method", req.method, "path", req.path)), true,
-          req_keep_alive_);
-    case Router::Match::Kind::bad_path:
-      co_return co_await respond(Response::error(400, "malformed path", req.path), true, req_keep_alive_);
-    case Router::Match::Kind::method_not_allowed: {
-      Response r = Response::error(405, "method not allowed", detail_of("method", req.method, "allow", m.allow));
-      r.header("Allow", m.allow);
-      co_return co_await respond(std::move(r), true, req_keep_alive_);
-    }
-    case Router::Match::Kind::found:
-      break;
+  // The filter (auth, CORS) sees the request before the router does, so an
+  // unauthenticated client learns nothing about which routes exist.
+  Headers extra;
+  if (core_->filter) {
+    std::optional<Response> answer = core_->filter(req, extra);
+    if (answer) co_return co_await respond(std::move(*answer), true, req_keep_alive_);
   }
-  req.params = std::move(m.params);
+
   // Copies: a handler may register routes, which would move the router's vector.
-  if (m.route->stream_handler) {
-    StreamHandler h = m.route->stream_handler;
-    co_return co_await run_stream(h, req);
+  Handler h;
+  if (req.pinned) {
+    // A delegate (webhook triggers) claimed the request at head time.
+    h = core_->router.delegate_handler();
+  } else {
+    Router::Match m = core_->router.match(req.method, req.path);
+    switch (m.kind) {
+      case Router::Match::Kind::not_found:
+        co_return co_await respond(
+            Response::error(404, "not found", detail_of("method", req.method, "path", req.path)), true,
+            req_keep_alive_);
+      case Router::Match::Kind::bad_path:
+        co_return co_await respond(Response::error(400, "malformed path", req.path), true, req_keep_alive_);
+      case Router::Match::Kind::method_not_allowed: {
+        Response r = Response::error(405, "method not allowed", detail_of("method", req.method, "allow", m.allow));
+        r.header("Allow", m.allow);
+        co_return co_await respond(std::move(r), true, req_keep_alive_);
+      }
+      case Router::Match::Kind::found:
+        break;
+    }
+    req.params = std::move(m.params);
+    if (m.route->stream_handler) {
+      StreamHandler sh = m.route->stream_handler;
+      co_return co_await run_stream(sh, req, extra);
+    }
+    h = m.route->handler;
   }
-  Handler h = m.route->handler;
   Response resp;
   bool failed = false;
   try {
@@ -311,6 +337,7 @@ Task<bool> Connection::dispatch(Request& req) {
     resp = Response::error(500, "internal error");
     failed = true;
   }
+  for (const auto& [k, v] : extra.items()) resp.headers.set(k, v);
   co_return co_await respond(std::move(resp), failed, req_keep_alive_);
 }
 
@@ -328,9 +355,10 @@ Task<void> Connection::watch_peer(std::stop_token stop) {
   watcher_done_.try_send(0);
 }
 
-Task<bool> Connection::run_stream(const StreamHandler& h, Request& req) {
+Task<bool> Connection::run_stream(const StreamHandler& h, Request& req, const Headers& extra) {
   const bool chunked = req.http_major > 1 || (req.http_major == 1 && req.http_minor >= 1);
   ResponseStream stream(*this, head_only_, chunked);
+  for (const auto& [k, v] : extra.items()) stream.header(k, v);
   stream_ = &stream;
   state_ = State::streaming;
   ++core_->stats.open_streams;
@@ -357,8 +385,10 @@ Task<bool> Connection::run_stream(const StreamHandler& h, Request& req) {
 
   if (threw && !stream.started())
     co_return co_await respond(Response::error(500, "internal error", failure), true, req_keep_alive_);
-  if (stream.has_response_ && !stream.started())
+  if (stream.has_response_ && !stream.started()) {
+    for (const auto& [k, v] : extra.items()) stream.response_.headers.set(k, v);
     co_return co_await respond(std::move(stream.response_), false, req_keep_alive_);
+  }
   // A stream that failed or threw midway cannot be finished honestly: closing
   // without the last chunk tells the client the body is incomplete.
   if (threw || stream.failed() || client_gone_) co_return false;
@@ -366,10 +396,11 @@ Task<bool> Connection::run_stream(const StreamHandler& h, Request& req) {
   co_return done.ok() && stream.keep_alive_;
 }
 
-Task<void> serve_connection(std::shared_ptr<Core> core, runtime::Fd fd, std::string peer, bool via_unix) {
+Task<void> serve_connection(std::shared_ptr<Core> core, runtime::Fd fd, std::string peer, bool via_unix,
+                            std::shared_ptr<const TlsContext> tls) {
   std::exception_ptr failure;
   {
-    Connection c(core, std::move(fd), std::move(peer), via_unix);
+    Connection c(core, std::move(fd), std::move(peer), via_unix, std::move(tls));
     try {
       co_await c.run();
     } catch (...) {

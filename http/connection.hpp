@@ -8,10 +8,12 @@
 #include <span>
 #include <stop_token>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "http/parser.hpp"
 #include "http/server.hpp"
+#include "http/transport.hpp"
 #include "runtime/channel.hpp"
 #include "runtime/fd.hpp"
 
@@ -26,12 +28,16 @@ struct Core {
   explicit Core(ServerLimits l) : limits(l) {}
   ServerLimits limits;
   Router router;
+  RequestFilter filter;
   ServerStats stats;
   bool stopping = false;
   std::stop_source accept_stop;
   std::vector<Connection*> connections;  // started actors, for stop()
+  // Given to TCP connections as they are accepted; null serves plain HTTP.
+  std::shared_ptr<const TlsContext> tls;
   std::uint64_t listeners = 0;           // accept actors alive
   std::uint64_t rejecters = 0;           // 503 actors alive
+  std::unordered_map<std::string, std::size_t> per_client;  // source address → open connections (TCP)
   // stop() waits here; every actor ending posts to it (a signal, so try_send).
   runtime::Channel<int> changed{1};
 
@@ -53,7 +59,8 @@ class Connection {
  public:
   enum class State { idle, reading, handling, streaming };
 
-  Connection(std::shared_ptr<Core> core, runtime::Fd fd, std::string peer, bool via_unix);
+  Connection(std::shared_ptr<Core> core, runtime::Fd fd, std::string peer, bool via_unix,
+             std::shared_ptr<const TlsContext> tls);
   ~Connection();
 
   runtime::Task<void> run();
@@ -80,12 +87,13 @@ class Connection {
   runtime::Task<bool> dispatch(Request& req);
   runtime::Task<bool> respond(Response r, bool by_server, bool keep_alive);
   runtime::Task<bool> reject(int status, std::string_view message, nlohmann::json detail = nullptr);
-  runtime::Task<bool> run_stream(const StreamHandler& h, Request& req);
+  runtime::Task<bool> run_stream(const StreamHandler& h, Request& req, const Headers& extra);
   runtime::Task<void> watch_peer(std::stop_token stop);
   runtime::Task<void> linger_close();
 
   std::shared_ptr<Core> core_;
   runtime::Fd fd_;
+  Transport transport_;  // over fd_
   std::string peer_;
   bool via_unix_;
   Clock::time_point accepted_at_;
@@ -109,10 +117,10 @@ std::string response_head(int status, const Headers& headers, bool keep_alive, c
 
 // Actor bodies.
 runtime::Task<void> serve_connection(std::shared_ptr<Core> core, runtime::Fd fd, std::string peer,
-                                     bool via_unix);
+                                     bool via_unix, std::shared_ptr<const TlsContext> tls);
 runtime::Task<void> accept_loop(std::shared_ptr<Core> core, runtime::Fd listen_fd, bool is_unix,
                                 std::string unlink_path);
-runtime::Task<void> reject_busy(std::shared_ptr<Core> core, runtime::Fd fd);
+runtime::Task<void> reject_busy(std::shared_ptr<Core> core, runtime::Fd fd, int status);
 std::string describe_peer(const sockaddr_storage& addr);
 
 }  // namespace http::detail

@@ -3,6 +3,7 @@
 // handlers. Nothing here touches a socket.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stop_token>
@@ -52,6 +53,9 @@ struct Request {
   // Fires when the server is shut down hard (drain deadline passed) or the client
   // is gone while a streamed response is being written.
   std::stop_token stop;
+  // Set by a Router::Delegate when the head was read: the version of its routes that judges
+  // this request, even if they are replaced while the body is still arriving.
+  std::shared_ptr<const void> pinned;
 
   std::string_view param(const std::string& name) const;
   std::optional<std::string_view> query_param(const std::string& name) const;
@@ -61,6 +65,11 @@ struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  // A body shared with a cache, sent instead of `body` when set: a large answer that
+  // many clients poll is then neither rebuilt nor copied per request.
+  std::shared_ptr<const std::string> shared_body;
+
+  std::string_view payload() const noexcept { return shared_body ? std::string_view(*shared_body) : body; }
 
   static Response json(int status, const nlohmann::json& value);
   static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");

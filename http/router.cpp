@@ -67,6 +67,11 @@ void Router::insert(Route r) {
   routes_.push_back(std::move(r));
 }
 
+std::shared_ptr<const void> Router::pin(std::string_view target) const {
+  if (!delegate_.pin) return nullptr;
+  return delegate_.pin(target.substr(0, target.find('?')));
+}
+
 Router::Match Router::match(std::string_view method, std::string_view path) const {
   Match m;
   std::vector<std::string> segs;

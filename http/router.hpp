@@ -4,6 +4,7 @@
 // segment, percent-decoded. A literal segment beats a capture where both match.
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,7 +53,20 @@ class Router {
 
   const std::vector<Route>& routes() const noexcept { return routes_; }
 
+  // Paths owned by a component whose set changes at run time (webhook triggers). When the
+  // head of a request has been read, `pin` is asked for the version that will judge it (kept
+  // in Request::pinned); a pinned request goes to `handler` instead of the routes, so a
+  // request in flight during a reload finishes under the version it started with.
+  struct Delegate {
+    std::function<std::shared_ptr<const void>(std::string_view path)> pin;  // null: not claimed
+    Handler handler;
+  };
+  void set_delegate(Delegate d) { delegate_ = std::move(d); }
+  std::shared_ptr<const void> pin(std::string_view target) const;
+  const Handler& delegate_handler() const noexcept { return delegate_.handler; }
+
  private:
+  Delegate delegate_;
   void insert(Route r);
   std::vector<Route> routes_;
 };

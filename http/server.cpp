@@ -16,8 +16,11 @@ Server::~Server() {
 }
 
 Router& Server::router() noexcept { return core_->router; }
+void Server::set_filter(RequestFilter filter) { core_->filter = std::move(filter); }
 const ServerStats& Server::stats() const noexcept { return core_->stats; }
 const ServerLimits& Server::limits() const noexcept { return core_->limits; }
+void Server::set_tls(std::shared_ptr<const TlsContext> tls) noexcept { core_->tls = std::move(tls); }
+const std::shared_ptr<const TlsContext>& Server::tls() const noexcept { return core_->tls; }
 
 namespace {
 // Past the drain deadline every connection is cancelled; its actor then ends

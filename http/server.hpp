@@ -10,12 +10,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "http/router.hpp"
 #include "http/stream.hpp"
+#include "http/tls.hpp"
 #include "runtime/io_op.hpp"
 #include "runtime/result.hpp"
 #include "runtime/task.hpp"
@@ -31,6 +34,9 @@ struct ServerLimits {
   std::chrono::milliseconds write_timeout{30'000};   // one send making no progress
   std::chrono::milliseconds drain_timeout{10'000};   // stop(): in-flight requests get this long
   std::size_t max_connections = 512;                 // beyond → 503 and close
+  // Per source address (TCP; loopback included): beyond → 429 and close, so one
+  // client cannot take every connection slot. 0 = no per-client cap.
+  std::size_t max_connections_per_client = 64;
 };
 
 struct ServerStats {
@@ -43,8 +49,13 @@ struct ServerStats {
   std::uint64_t timeouts = 0;          // clients dropped by a header/body/idle/write deadline
   std::map<int, std::uint64_t> responses;  // status → count, every response sent
   std::map<int, std::uint64_t> rejected;   // status → count, answered by the server itself
-                                           // (400, 404, 405, 408, 413, 431, 500, 503)
+                                           // (400, 401, 403, 404, 405, 408, 413, 429, 431, 500, 503)
 };
+
+// Runs on every request before routing, with its body read. nullopt lets the
+// request through, `extra` headers added to its answer; a Response answers it
+// instead (counted as answered by the server). The API's auth gate is one.
+using RequestFilter = std::function<std::optional<Response>(const Request&, Headers& extra)>;
 
 namespace detail {
 struct Core;
@@ -61,6 +72,7 @@ class Server {
 
   // Register routes before or while serving (routes are read per request).
   Router& router() noexcept;
+  void set_filter(RequestFilter filter);
 
   // Binds and listens; starts an accept actor on the current reactor. Returns the
   // bound port (useful with port 0). `host` is a numeric IPv4 or IPv6 address
@@ -79,6 +91,12 @@ class Server {
   // Returns when every actor of this server has ended and every fd is closed.
   runtime::Task<void> stop(std::chrono::milliseconds drain);
   runtime::Task<void> stop();
+
+  // HTTPS on the TCP listeners (the unix socket stays plain): connections
+  // accepted from now on use `tls`; open ones keep the context they started
+  // with. Null: plain HTTP for new connections.
+  void set_tls(std::shared_ptr<const TlsContext> tls) noexcept;
+  const std::shared_ptr<const TlsContext>& tls() const noexcept;
 
   const ServerStats& stats() const noexcept;
   const ServerLimits& limits() const noexcept;

@@ -53,12 +53,34 @@ bool listener_broken(int err) {
 bool out_of_resources(int err) {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
-std::string busy_answer(std::size_t limit) {
-  Response resp = Response::error(503, "too many connections", {{"limit", limit}});
+std::string busy_answer(int status, std::size_t limit) {
+  Response resp = Response::error(status, status == 429 ? "too many connections from this address"
+                                                        : "too many connections",
+                                  {{"limit", limit}});
   resp.header("Retry-After", "1");
-  return response_head(503, resp.headers, false, nullptr, resp.body.size()) + resp.body;
+  return response_head(status, resp.headers, false, nullptr, resp.body.size()) + resp.body;
 }
-// At most this many 503 answers in flight; beyond, a client is closed unanswered.
+// The source address without its port: "127.0.0.2", "[::1]".
+std::string client_address(const std::string& peer) {
+  return peer.substr(0, peer.rfind(':'));
+}
+void release_client(Core& core, const std::string& client) {
+  if (auto it = core.per_client.find(client); it != core.per_client.end() && --it->second == 0)
+    core.per_client.erase(it);
+}
+// serve_connection, then the client's slot is free again.
+Task<void> serve_counted(std::shared_ptr<Core> core, runtime::Fd fd, std::string peer, std::string client,
+                         std::shared_ptr<const TlsContext> tls) {
+  std::exception_ptr failure;
+  try {
+    co_await serve_connection(core, std::move(fd), std::move(peer), false, std::move(tls));
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  release_client(*core, client);
+  if (failure) std::rethrow_exception(failure);
+}
+// At most this many 503/429 answers in flight; beyond, a client is closed unanswered.
 constexpr std::uint64_t kMaxRejecters = 64;
 }  // namespace
 
@@ -85,20 +107,32 @@ Task<void> accept_loop(std::shared_ptr<Core> core, runtime::Fd listen_fd, bool i
       const int one = 1;
       ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    if (core->stats.open_connections >= core->limits.max_connections) {
-      if (core->rejecters < kMaxRejecters) {
+    std::shared_ptr<const TlsContext> tls = is_unix ? nullptr : core->tls;
+    const std::string peer = is_unix ? "unix" : describe_peer(op.peer());
+    std::string client = is_unix ? std::string() : client_address(peer);
+    const std::size_t per_client_cap = core->limits.max_connections_per_client;
+    const bool client_full = !is_unix && per_client_cap != 0 && core->per_client[client] >= per_client_cap;
+    if (core->stats.open_connections >= core->limits.max_connections || client_full) {
+      const int status = client_full ? 429 : 503;
+      // A plaintext 503/429 means nothing to a TLS client: it is closed unanswered.
+      if (core->rejecters < kMaxRejecters && !tls) {
         ++core->rejecters;
-        runtime::spawn(reject_busy(core, std::move(fd)), "http-reject");
+        runtime::spawn(reject_busy(core, std::move(fd), status), "http-reject");
       } else {
-        ++core->stats.rejected[503];
+        ++core->stats.rejected[status];
       }
+      if (!is_unix && core->per_client[client] == 0) core->per_client.erase(client);
       continue;
     }
     // Counted here, not when the actor first runs, so a burst of accepts in one
     // loop round cannot overshoot the cap.
     ++core->stats.open_connections;
-    runtime::spawn(serve_connection(core, std::move(fd), is_unix ? "unix" : describe_peer(op.peer()), is_unix),
-                   "http-connection");
+    if (is_unix) {
+      runtime::spawn(serve_connection(core, std::move(fd), peer, true, nullptr), "http-connection");
+    } else {
+      ++core->per_client[client];
+      runtime::spawn(serve_counted(core, std::move(fd), peer, std::move(client), std::move(tls)), "http-connection");
+    }
   }
   listen_fd.reset();
   struct stat now {};
@@ -109,9 +143,10 @@ Task<void> accept_loop(std::shared_ptr<Core> core, runtime::Fd listen_fd, bool i
   core->changed.try_send(0);
 }
 
-Task<void> reject_busy(std::shared_ptr<Core> core, runtime::Fd fd) {
-  core->count_response(503, true);
-  const std::string out = busy_answer(core->limits.max_connections);
+Task<void> reject_busy(std::shared_ptr<Core> core, runtime::Fd fd, int status) {
+  core->count_response(status, true);
+  const std::string out =
+      busy_answer(status, status == 429 ? core->limits.max_connections_per_client : core->limits.max_connections);
   const std::stop_token stop = core->accept_stop.get_token();
   std::span<const std::byte> buf(reinterpret_cast<const std::byte*>(out.data()), out.size());
   // A fresh socket's send buffer takes this whole; a short write just ends early.

@@ -53,6 +53,16 @@ class ProcStatsCache {
   std::map<pid_t, Sample> samples_;
 };
 
+// The serialized GET /v1/services answer. Dashboards and scripts poll the listing far
+// more often than anything changes, and building 100 services' JSON costs ~0.4 ms, so
+// the body is reused while the supervisor's generation is unchanged and its /proc
+// figures (cpu, rss, uptime) are younger than the stats cache's max_age.
+struct ListingCache {
+  std::uint64_t generation = 0;
+  std::chrono::steady_clock::time_point built_at;
+  std::shared_ptr<const std::string> body;
+};
+
 struct ApiContext {
   actors::Supervisor* supervisor = nullptr;
   actors::EventLog* events = nullptr;
@@ -62,6 +72,7 @@ struct ApiContext {
   const Server* server = nullptr;  // connection stats for /metrics
   LogFollowers followers;
   ProcStatsCache proc_stats;
+  ListingCache listing;
 };
 
 // The context must outlive the router.

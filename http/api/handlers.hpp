@@ -40,8 +40,13 @@ struct ParsedSpec {
   std::string toml_text;
   std::optional<Response> error;
 };
+// Parses a JSON request body; the 400 "bad JSON" answer (with the position when
+// there is one) when it is not JSON or holds what cannot be represented.
+std::optional<Response> parse_json_body(const std::string& text, nlohmann::json* out);
 // `url_name` is the {name} of a PUT ("" for POST).
 ParsedSpec parse_spec_body(const Request& req, const actors::Supervisor& sup, const std::string& url_name);
+// The same against a given set of known services (the fuzz target uses it without a supervisor).
+ParsedSpec parse_spec_body(const Request& req, config::ServiceContext ctx, const std::string& url_name);
 // {field, message, text} for each problem.
 nlohmann::json spec_error_detail(const std::vector<config::Error>& errors);
 nlohmann::json spec_error_detail(const std::vector<std::string>& texts);

@@ -14,11 +14,21 @@ using runtime::Task;
 namespace {
 
 Response list_services(ApiContext& ctx) {
-  std::vector<actors::ServiceStatus> all = ctx.supervisor->list();
-  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  json out = json::array();
-  for (const auto& s : all) out.push_back(service_json(s, ctx));
-  return Response::json(200, out);
+  ListingCache& cache = ctx.listing;
+  const auto now = std::chrono::steady_clock::now();
+  const std::uint64_t generation = ctx.supervisor->generation();
+  if (!cache.body || cache.generation != generation || now - cache.built_at >= ctx.proc_stats.max_age) {
+    std::vector<actors::ServiceStatus> all = ctx.supervisor->list();
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    json out = json::array();
+    for (const auto& s : all) out.push_back(service_json(s, ctx));
+    cache.body = std::make_shared<const std::string>(Response::json(200, out).body);
+    cache.generation = generation;
+    cache.built_at = now;
+  }
+  Response r = Response::text(200, {}, "application/json");
+  r.shared_body = cache.body;  // shared: a rebuild replaces the pointer, never the bytes in flight
+  return r;
 }
 
 Response get_service(ApiContext& ctx, const std::string& name) {
@@ -134,14 +144,7 @@ Response act(ApiContext& ctx, Request& req, Act a) {
     case Act::restart: r = ctx.supervisor->restart(name); break;
     case Act::signal: {
       json body;
-      try {
-        body = json::parse(req.body);
-      } catch (const json::parse_error& e) {
-        json d = json::object();
-        d["position"] = e.byte;
-        d["message"] = e.what();
-        return Response::error(400, "bad JSON", d);
-      }
+      if (auto bad = parse_json_body(req.body, &body)) return std::move(*bad);
       std::string why;
       std::optional<int> sig;
       if (!body.is_object() || !body.contains("signal")) why = "expected {\"signal\": \"HUP\"}";

@@ -39,6 +39,7 @@ json service_json(const actors::ServiceStatus& s, ApiContext& ctx) {
   j["state"] = std::string(actors::to_string(s.state));
   j["pid"] = s.pid ? json(*s.pid) : json(nullptr);
   j["restarts"] = s.restarts;
+  j["executor"] = s.executor.empty() ? json(nullptr) : json(s.executor);  // "process", "docker"
   j["started_at"] = nullptr;
   j["uptime_seconds"] = nullptr;
   if (s.started_at) {
@@ -55,6 +56,7 @@ json service_json(const actors::ServiceStatus& s, ApiContext& ctx) {
   }
   j["health"] = std::string(actors::to_string(s.health));
   j["health_reason"] = s.health_reason;
+  j["notify_status"] = s.notify_status;
   j["ports"] = s.ports;
   j["cpu_seconds"] = nullptr;
   j["rss_bytes"] = nullptr;

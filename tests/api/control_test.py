@@ -43,6 +43,28 @@ class Control(TestCase):
         self.assertEqual(err["error"], "not running")
         self.assertStatus(d.json("POST", "/v1/services/ghost/stdin", "x", ctype="text/plain"), 404)
 
+    def test_listing_reflects_changes_at_once(self):
+        # The listing body is cached between changes; a change must never be served stale.
+        d = self.daemon(service("a", ["sleep", "1000"]) + service("b", ["sleep", "1000"], autostart=False))
+        pid = d.wait_running("a")
+
+        def listed():
+            return {s["name"]: s for s in self.assertStatus(d.json("GET", "/v1/services"), 200)}
+
+        self.assertEqual(listed()["b"]["state"], "stopped")
+        self.assertEqual(listed()["a"]["pid"], pid)  # warm: served from the cache
+        self.assertStatus(d.json("POST", "/v1/services/a/restart"), 202)
+        d.wait_for(lambda: (d.service_state("a") or {}).get("pid") not in (None, pid), 10, what="a new pid")
+        inspected = self.assertStatus(d.json("GET", "/v1/services/a"), 200)
+        self.assertEqual(listed()["a"]["pid"], inspected["pid"])
+        self.assertStatus(d.json("POST", "/v1/services/b/start"), 202)
+        d.wait_for(lambda: listed()["b"]["state"] == "running", 10, what="b running in the listing")
+        self.assertStatus(d.json("POST", "/v1/services", {"name": "c", "command": ["sleep", "1000"],
+                                                          "autostart": False}), 201)
+        self.assertIn("c", listed())
+        self.assertStatus(d.json("DELETE", "/v1/services/c"), 200)
+        self.assertNotIn("c", listed())
+
 
 if __name__ == "__main__":
     main()

@@ -3,6 +3,7 @@
 // curl) run on a helper thread, because a client blocks and the reactor must not.
 // The client thread signals completion through an eventfd the reactor reads.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
@@ -79,8 +80,20 @@ inline void serve(http::ServerLimits limits, const std::function<void(http::Serv
 
 // --- blocking client side --------------------------------------------------
 
-inline int connect_tcp(std::uint16_t port, std::chrono::milliseconds rcv_timeout = 5000ms) {
+// `source`: the client's own address (any of 127.0.0.0/8 is local), so a test
+// can be several clients; nullptr lets the kernel pick.
+inline int connect_tcp(std::uint16_t port, std::chrono::milliseconds rcv_timeout = 5000ms,
+                       const char* source = nullptr) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (source) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source, &src.sin_addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);

@@ -225,3 +225,49 @@ TEST(Limits, DrainDeadlineCancelsStuckHandlers) {
     EXPECT_TRUE(eof);
   });
 }
+
+// One address holding every slot it may have is refused (429) while another
+// address on the same host is still served; a slot freed is a slot again.
+TEST(Limits, PerClientCapAnswers429AndSparesOtherClients) {
+  http::ServerLimits l = small_limits();
+  l.max_connections_per_client = 3;
+  l.header_timeout = 5000ms;
+  serve(l, routes, [](std::uint16_t port) {
+    std::vector<int> held;
+    for (int i = 0; i < 3; ++i) held.push_back(connect_tcp(port, 5000ms, "127.0.0.1"));
+    for (int fd : held) ASSERT_GE(fd, 0);
+    std::this_thread::sleep_for(50ms);  // all accepted and counted
+    const int over = connect_tcp(port, 5000ms, "127.0.0.1");
+    ASSERT_GE(over, 0);
+    Reader ro(over);
+    auto r = ro.response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 429);
+    EXPECT_EQ(r->header("retry-after"), "1");
+    ::close(over);
+
+    const int other = connect_tcp(port, 5000ms, "127.0.0.2");
+    ASSERT_GE(other, 0) << "bind 127.0.0.2";
+    ASSERT_TRUE(send_str(other, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    Reader rother(other);
+    auto ok = rother.response();
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    ::close(other);
+
+    ::close(held[0]);
+    held.erase(held.begin());
+    std::this_thread::sleep_for(100ms);
+    const int again = connect_tcp(port, 5000ms, "127.0.0.1");
+    ASSERT_TRUE(send_str(again, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    Reader ra(again);
+    auto ok2 = ra.response();
+    ASSERT_TRUE(ok2);
+    EXPECT_EQ(ok2->status, 200);
+    ::close(again);
+    for (int fd : held) ::close(fd);
+  }, [](http::Server& s) -> Task<void> {
+    EXPECT_EQ(s.stats().rejected.at(429), 1u);
+    co_return;
+  });
+}
