@@ -74,7 +74,7 @@ const Command* find_command(const std::string& name) {
 }
 
 bool is_global_flag(const std::string& a, std::string* name, std::string* inline_value, bool* has_inline) {
-  for (const char* g : {"--socket", "--host", "--token"}) {
+  for (const char* g : {"--socket", "--host", "--token", "--cacert"}) {
     std::size_t n = std::strlen(g);
     if (a == g) {
       *name = g;
@@ -96,9 +96,15 @@ std::optional<Endpoint> choose_endpoint(const Globals& g, std::string* error) {
     const char* v = std::getenv(n);
     return v ? v : "";
   };
-  if (g.host_flag) return Endpoint::parse_host(g.host, error);
+  const std::string cacert = g.cacert.empty() ? env("DOCKLESS_CACERT") : g.cacert;
+  auto tcp = [&](const std::string& url) {
+    std::optional<Endpoint> ep = Endpoint::parse_host(url, error);
+    if (ep) ep->cacert = cacert;
+    return ep;
+  };
+  if (g.host_flag) return tcp(g.host);
   if (g.socket_flag) return Endpoint::unix_socket(g.socket);
-  if (!env("DOCKLESS_HOST").empty()) return Endpoint::parse_host(env("DOCKLESS_HOST"), error);
+  if (!env("DOCKLESS_HOST").empty()) return tcp(env("DOCKLESS_HOST"));
   std::string s = env("DOCKLESS_SOCKET");
   return Endpoint::unix_socket(s.empty() ? kDefaultSocket : s);
 }
@@ -131,6 +137,8 @@ bool parse_command_line(const std::vector<std::string>& argv, CommandLine* out) 
       } else if (name == "--host") {
         out->globals.host = value;
         out->globals.host_flag = true;
+      } else if (name == "--cacert") {
+        out->globals.cacert = value;
       } else {
         out->globals.token = value;
       }
@@ -253,12 +261,14 @@ void print_usage(std::FILE* out) {
       "Global options (before or after the command):\n"
       "  --socket PATH     the daemon's unix socket (env DOCKLESS_SOCKET;\n"
       "                    default /run/dockless/dockless.sock)\n"
-      "  --host URL        talk TCP instead: http://IP:PORT (env DOCKLESS_HOST)\n"
+      "  --host URL        talk TCP instead: http://IP:PORT or https://HOST:PORT (env DOCKLESS_HOST)\n"
+      "  --cacert FILE     the CA (PEM) that an https daemon's certificate must chain to\n"
+      "                    (env DOCKLESS_CACERT; default: the system's trust store)\n"
       "  --token TOKEN     sent as \"Authorization: Bearer TOKEN\" (env DOCKLESS_TOKEN)\n"
       "\n"
       "Exit codes:\n"
       "  0  ok\n"
-      "  1  the daemon said no (an HTTP 4xx/5xx other than 404; its error is printed)\n"
+      "  1  the daemon said no (an HTTP 4xx/5xx other than 404, 401 included: no or a wrong --token)\n"
       "  2  usage error\n"
       "  3  cannot reach the daemon (not running, wrong --socket/--host, timed out)\n"
       "  4  not found (no such service)\n"
@@ -273,8 +283,10 @@ bool print_command_help(const std::string& command, std::FILE* out) {
   if (command == "serve") {
     std::fputs(
         "usage: dockless serve [--config FILE] [--data-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
-        "run the daemon until SIGTERM/SIGINT; SIGHUP reloads the config\n"
-        "(env: DOCKLESS_CONFIG, DOCKLESS_DATA_DIR, DOCKLESS_LISTEN, DOCKLESS_SOCKET)\n",
+        "                      [--cert PEM --key PEM]\n"
+        "run the daemon until SIGTERM/SIGINT; SIGHUP reloads the config (and the TLS certificate)\n"
+        "--cert/--key serve HTTPS on the TCP port (the unix socket stays plain)\n"
+        "(env: DOCKLESS_CONFIG, DOCKLESS_DATA_DIR, DOCKLESS_LISTEN, DOCKLESS_SOCKET, DOCKLESS_CERT, DOCKLESS_KEY)\n",
         out);
     return true;
   }

@@ -21,6 +21,7 @@ struct Globals {
   std::string socket;  // --socket / DOCKLESS_SOCKET
   std::string host;    // --host / DOCKLESS_HOST (wins over a socket from the environment)
   std::string token;   // --token / DOCKLESS_TOKEN
+  std::string cacert;  // --cacert / DOCKLESS_CACERT: the CA an https:// --host is verified against
   bool socket_flag = false;
   bool host_flag = false;
 };

@@ -116,6 +116,10 @@ int report(const HttpResponse& resp, const std::string& what) {
   }
   std::fprintf(stderr, "dockless: %s%s%s\n", what.c_str(), what.empty() ? "" : ": ", error.c_str());
   if (j.is_object() && j.contains("detail")) print_detail(j["detail"], what);
+  if (resp.status == 401)
+    std::fputs("dockless: over TCP the API needs a key: pass --token KEY or set DOCKLESS_TOKEN (a daemon "
+               "without configured keys made one in DATA_DIR/api-key; the unix socket needs none)\n",
+               stderr);
   return resp.status == 404 ? kNotFound : kRefused;
 }
 

@@ -1,6 +1,9 @@
 #include "tools/http_client.hpp"
 
+#include <arpa/inet.h>
 #include <llhttp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -8,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -225,6 +229,113 @@ const llhttp_settings_t& parser_settings() {
   return settings;
 }
 
+// https://: a blocking-style OpenSSL client over the non-blocking socket; each
+// WANT_READ/WANT_WRITE becomes a wait_fd on the fd (so deadlines and Ctrl-C work
+// as over plain TCP).
+struct Tls {
+  SSL_CTX* ctx = nullptr;
+  SSL* ssl = nullptr;
+  Tls() = default;
+  Tls(const Tls&) = delete;
+  Tls& operator=(const Tls&) = delete;
+  ~Tls() {
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+  }
+};
+
+std::string tls_reason() {
+  const unsigned long e = ERR_peek_last_error();
+  const char* r = e ? ERR_reason_error_string(e) : nullptr;
+  ERR_clear_error();
+  return r ? r : "connection closed during the handshake";
+}
+
+// The wait an SSL call needs next (POLLIN/POLLOUT), 0 for a real failure.
+short tls_want(SSL* ssl, int ret) {
+  switch (SSL_get_error(ssl, ret)) {
+    case SSL_ERROR_WANT_READ: return POLLIN;
+    case SSL_ERROR_WANT_WRITE: return POLLOUT;
+    default: return 0;
+  }
+}
+
+std::optional<ClientError> tls_connect(Tls& tls, int fd, const Endpoint& ep, Clock::time_point deadline) {
+  auto fail = [&](const std::string& why) {
+    return make_error(ClientError::Kind::connect, EPROTO, "TLS with " + ep.describe() + " failed: " + why);
+  };
+  ERR_clear_error();
+  tls.ctx = SSL_CTX_new(TLS_client_method());
+  if (!tls.ctx) return fail(tls_reason());
+  SSL_CTX_set_min_proto_version(tls.ctx, TLS1_2_VERSION);
+  // A daemon that closes without close_notify ends a until-close body, not an error.
+  SSL_CTX_set_options(tls.ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_mode(tls.ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  const int loaded = ep.cacert.empty() ? SSL_CTX_set_default_verify_paths(tls.ctx)
+                                       : SSL_CTX_load_verify_locations(tls.ctx, ep.cacert.c_str(), nullptr);
+  if (loaded != 1) return fail("cannot load CA certificates " + ep.cacert + ": " + tls_reason());
+  SSL_CTX_set_verify(tls.ctx, SSL_VERIFY_PEER, nullptr);
+  tls.ssl = SSL_new(tls.ctx);
+  if (!tls.ssl || SSL_set_fd(tls.ssl, fd) != 1) return fail(tls_reason());
+  // The certificate must name what the user typed: an IP address or a host name.
+  in6_addr ip{};
+  const bool is_ip = ::inet_pton(AF_INET, ep.host.c_str(), &ip) == 1 || ::inet_pton(AF_INET6, ep.host.c_str(), &ip) == 1;
+  X509_VERIFY_PARAM* param = SSL_get0_param(tls.ssl);
+  if (is_ip) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, ep.host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(tls.ssl, ep.host.c_str());
+    X509_VERIFY_PARAM_set1_host(param, ep.host.c_str(), 0);
+  }
+  static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_set_alpn_protos(tls.ssl, kAlpn, sizeof kAlpn);
+  for (;;) {
+    const int r = SSL_connect(tls.ssl);
+    if (r == 1) return std::nullopt;
+    const short want = tls_want(tls.ssl, r);
+    if (!want) {
+      const long verify = SSL_get_verify_result(tls.ssl);
+      if (verify != X509_V_OK) {
+        ERR_clear_error();
+        return fail(std::string("certificate not trusted: ") + X509_verify_cert_error_string(verify) +
+                    (ep.cacert.empty() ? " (--cacert FILE names a CA to trust)" : ""));
+      }
+      return fail(tls_reason());
+    }
+    if (int w = wait_fd(fd, want, deadline); w != 0) {
+      auto kind = w == EINTR ? ClientError::Kind::interrupted : ClientError::Kind::timeout;
+      return make_error(kind, w == ETIME ? ETIMEDOUT : w, "TLS handshake with " + ep.describe() + ": " +
+                                                               (w == ETIME ? "timed out" : std::strerror(w)));
+    }
+  }
+}
+
+// send(2)/recv(2) or their TLS counterparts, with the same contract: bytes, or -1
+// with errno (EAGAIN: wait for *want first).
+ssize_t send_some(int fd, SSL* ssl, const char* data, std::size_t n, short* want) {
+  *want = POLLOUT;
+  if (!ssl) return ::send(fd, data, n, MSG_NOSIGNAL);
+  ERR_clear_error();
+  const int r = SSL_write(ssl, data, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+  if (r > 0) return r;
+  *want = tls_want(ssl, r);
+  errno = *want ? EAGAIN : EPIPE;
+  return -1;
+}
+
+ssize_t recv_some(int fd, SSL* ssl, char* buf, std::size_t n, short* want) {
+  *want = POLLIN;
+  if (!ssl) return ::recv(fd, buf, n, 0);
+  ERR_clear_error();
+  const int r = SSL_read(ssl, buf, static_cast<int>(n));
+  if (r > 0) return r;
+  if (SSL_get_error(ssl, r) == SSL_ERROR_ZERO_RETURN) return 0;
+  *want = tls_want(ssl, r);
+  errno = *want ? EAGAIN : EPROTO;
+  return -1;
+}
+
 // Sends the request, then reads and parses until the response is complete.
 // `total` bounds the whole exchange; `idle` each wait for bytes.
 std::optional<ClientError> exchange(const Endpoint& ep, const std::string& token,
@@ -251,9 +362,14 @@ std::optional<ClientError> exchange(const Endpoint& ep, const std::string& token
                       std::string(what) + " from " + ep.describe() + ": " + std::strerror(err));
   };
 
+  Tls tls;
+  if (ep.tls) {
+    if (auto err = tls_connect(tls, fd, ep, total.value_or(Clock::now() + HttpClient::kConnectTimeout))) return err;
+  }
+  short want = 0;
   const std::string wire = serialize(req, ep, token);
   for (std::size_t sent = 0; sent < wire.size();) {
-    ssize_t n = ::send(fd, wire.data() + sent, wire.size() - sent, MSG_NOSIGNAL);
+    ssize_t n = send_some(fd, tls.ssl, wire.data() + sent, wire.size() - sent, &want);
     if (n >= 0) {
       sent += static_cast<std::size_t>(n);
       continue;
@@ -266,7 +382,7 @@ std::optional<ClientError> exchange(const Endpoint& ep, const std::string& token
       return make_error(ClientError::Kind::io, errno,
                         "send to " + ep.describe() + ": " + std::strerror(errno));
     }
-    if (int w = wait_fd(fd, POLLOUT, deadline()); w != 0) return wait_error(w, "progress sending");
+    if (int w = wait_fd(fd, want, deadline()); w != 0) return wait_error(w, "progress sending");
   }
 
   ParseState st;
@@ -277,14 +393,14 @@ std::optional<ClientError> exchange(const Endpoint& ep, const std::string& token
   parser.data = &st;
   char buf[64 * 1024];
   while (!st.complete) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ssize_t n = recv_some(fd, tls.ssl, buf, sizeof buf, &want);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) {
         return make_error(ClientError::Kind::io, errno,
                           "reading from " + ep.describe() + ": " + std::strerror(errno));
       }
-      if (int w = wait_fd(fd, POLLIN, deadline()); w != 0) return wait_error(w, "response");
+      if (int w = wait_fd(fd, want, deadline()); w != 0) return wait_error(w, "response");
       continue;
     }
     llhttp_errno_t e = n == 0 ? llhttp_finish(&parser) : llhttp_execute(&parser, buf, static_cast<std::size_t>(n));
@@ -321,15 +437,20 @@ Endpoint Endpoint::unix_socket(std::string path) {
 
 std::optional<Endpoint> Endpoint::parse_host(const std::string& text, std::string* error) {
   std::string rest = text;
+  bool tls = false;
   if (rest.rfind("http://", 0) == 0) {
     rest = rest.substr(7);
+  } else if (rest.rfind("https://", 0) == 0) {
+    rest = rest.substr(8);
+    tls = true;
   } else if (rest.find("://") != std::string::npos) {
-    *error = "unsupported scheme in \"" + text + "\" (expected http://HOST:PORT)";
+    *error = "unsupported scheme in \"" + text + "\" (expected http://HOST:PORT or https://HOST:PORT)";
     return std::nullopt;
   }
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   Endpoint e;
   e.tcp = true;
+  e.tls = tls;
   std::string port;
   if (!rest.empty() && rest.front() == '[') {
     auto close = rest.find(']');
@@ -369,7 +490,7 @@ std::optional<Endpoint> Endpoint::parse_host(const std::string& text, std::strin
 
 std::string Endpoint::describe() const {
   if (!tcp) return path;
-  return "http://" + host_header();
+  return (tls ? "https://" : "http://") + host_header();
 }
 
 std::string Endpoint::host_header() const {

@@ -20,12 +20,14 @@ struct Endpoint {
   std::string path;  // unix socket
   std::string host;  // TCP: a name or an address ("::1" without brackets)
   std::uint16_t port = 3080;
+  bool tls = false;    // https://: OpenSSL, verified against `cacert` or the system store
+  std::string cacert;  // PEM CA file ("" = the system's trust store)
 
   static Endpoint unix_socket(std::string path);
-  // "http://HOST:PORT", "http://[::1]:PORT", "HOST:PORT" or "HOST" (port 3080);
+  // "http://HOST:PORT", "https://HOST:PORT", "http://[::1]:PORT", "HOST:PORT" or "HOST" (port 3080);
   // a trailing "/" is allowed. nullopt (and *error) when it is not one of those.
   static std::optional<Endpoint> parse_host(const std::string& text, std::string* error);
-  // For messages: the socket path, or "http://HOST:PORT".
+  // For messages: the socket path, or "http(s)://HOST:PORT".
   std::string describe() const;
   // The Host header's value.
   std::string host_header() const;

@@ -42,13 +42,17 @@ class ApiDaemon(harness.Daemon):
     def base(self):
         return "http://127.0.0.1:%d" % self.port
 
-    def curl(self, method, path, body=None, ctype=None, unix=False, headers=(), timeout=10):
-        """(status, body bytes) of one request made by curl."""
+    def curl(self, method, path, body=None, ctype=None, unix=False, headers=(), timeout=10, auth=True,
+             tcp_options=()):
+        """(status, body bytes) of one request made by curl; over TCP it carries the
+        daemon's API key unless auth=False, and `tcp_options` (e.g. --cacert)."""
         argv = ["curl", "-sS", "-X", method, "-o", "-", "-w", "\n@@%{http_code}", "--max-time", str(timeout)]
+        if auth and not unix and self.api_key:
+            argv += ["-H", harness.auth_header(self.api_key)]
         if unix:
             argv += ["--unix-socket", self.sock, "http://localhost" + path]
         else:
-            argv += [self.base + path]
+            argv += [*tcp_options, self.base + path]
         if body is not None:
             argv += ["--data-binary", "@-"]
             if ctype:
@@ -82,8 +86,9 @@ class ApiDaemon(harness.Daemon):
 class Follower:
     """`curl -N URL` in the background, its output collected by a thread."""
 
-    def __init__(self, url, extra=()):
-        self.proc = subprocess.Popen(["curl", "-sSN", *extra, url], stdout=subprocess.PIPE,
+    def __init__(self, url, extra=(), key=harness.TEST_API_KEY):
+        auth = ("-H", harness.auth_header(key)) if key else ()
+        self.proc = subprocess.Popen(["curl", "-sSN", *auth, *extra, url], stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
         self.data = b""
         self.lock = threading.Lock()
@@ -133,10 +138,11 @@ def dechunk(raw):
     return head, body
 
 
-def raw_get(port, path):
-    """A connected socket that has sent GET path."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+def raw_get(port, path, source="127.0.0.1", key=harness.TEST_API_KEY):
+    """A connected socket (from address `source`) that has sent GET path with the key."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    auth = (harness.auth_header(key) + "\r\n") if key else ""
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (path, auth)).encode())
     return s
 
 

@@ -92,11 +92,14 @@ class Daemon(harness.Daemon):
         return self.wait_for(found, timeout, what="%s in state %s (API)" % (name, state))
 
 
-def cli_env(extra=None):
+def cli_env(extra=None, token=harness.TEST_API_KEY):
+    """The CLI's environment: DOCKLESS_TOKEN is the test key unless token=None."""
     e = dict(os.environ)
-    for k in CLEAN_ENV:
+    for k in CLEAN_ENV + ("DOCKLESS_API_KEYS", "DOCKLESS_HMAC_SECRET"):
         e.pop(k, None)
     e["E2E_TAG"] = uuid.uuid4().hex
+    if token:
+        e["DOCKLESS_TOKEN"] = token
     e.update(extra or {})
     return e
 
@@ -109,7 +112,7 @@ class TestCase(harness.TestCase):
             d.start()
         return d
 
-    def cli(self, d, *args, via="socket", env=None, timeout=40.0, cwd=None):
+    def cli(self, d, *args, via="socket", env=None, timeout=40.0, cwd=None, token=harness.TEST_API_KEY):
         """Runs `dockless ARGS` against d (its socket, or --host over TCP): (rc, out, err)."""
         if d is None:
             target = []
@@ -117,7 +120,7 @@ class TestCase(harness.TestCase):
             target = ["--socket", d.socket_path]
         else:
             target = ["--host", d.url]
-        e = cli_env(env)
+        e = cli_env(env, token)
         try:
             r = subprocess.run([harness.dockless_bin()] + target + list(args),
                                cwd=cwd or (d.dir if d else None), env=e,
@@ -136,11 +139,11 @@ class TestCase(harness.TestCase):
         self.assertEqual(rc, 0, "dockless %s: rc=%d\nstdout: %s\nstderr: %s" % (" ".join(args), rc, out, err))
         return out
 
-    def popen_cli(self, d, *args, via="socket", env=None):
+    def popen_cli(self, d, *args, via="socket", env=None, token=harness.TEST_API_KEY):
         """A long-running CLI (follow mode) with stdout/stderr pipes; killed at cleanup."""
         target = ["--socket", d.socket_path] if via == "socket" else ["--host", d.url]
         p = subprocess.Popen([harness.dockless_bin()] + target + list(args), cwd=d.dir,
-                             env=cli_env(env), stdin=subprocess.DEVNULL,
+                             env=cli_env(env, token), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.addCleanup(self._reap, p)
         os.set_blocking(p.stdout.fileno(), False)

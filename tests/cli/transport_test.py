@@ -177,7 +177,7 @@ class AgainstScripted(h.TestCase):
         self.assertIn("\r\nAuthorization: Bearer s3cret\r\n", req)
         self.cli_ok(None, "ps", env={"DOCKLESS_SOCKET": s.path, "DOCKLESS_TOKEN": "envtok"})
         self.assertIn("\r\nAuthorization: Bearer envtok\r\n", s.requests[-1].decode())
-        self.cli_ok(None, "ps", env={"DOCKLESS_SOCKET": s.path})
+        self.cli_ok(None, "ps", env={"DOCKLESS_SOCKET": s.path}, token=None)
         self.assertNotIn("Authorization", s.requests[-1].decode())
 
     def test_content_length_and_until_close(self):

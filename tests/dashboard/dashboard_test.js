@@ -15,6 +15,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const HERE = __dirname;
 const SHOTS = process.env.DASHBOARD_SHOTS_DIR || process.cwd();
 const OVERALL_MS = 240_000;
+// The daemon's API key (DOCKLESS_API_KEYS): the page must ask for it.
+const API_KEY = 'dockless-dash-key-0123456789abcdef';
 
 function skip(why) {
   console.log(`SKIP: ${why}`);
@@ -96,6 +98,7 @@ class Daemon {
       '--data-dir', path.join(this.dir, 'data'), '--listen', `127.0.0.1:${this.port}`,
       '--socket', path.join(this.dir, 'dockless.sock')], {
       cwd: this.dir, stdio: ['ignore', this.out, this.out], detached: true,
+      env: { ...process.env, DOCKLESS_API_KEYS: API_KEY },
     });
     this.exited = new Promise((resolve) => this.proc.once('exit', (code, sig) => resolve({ code, sig })));
     this.base = `http://127.0.0.1:${this.port}`;
@@ -174,7 +177,34 @@ async function run(daemon, browser, errors) {
   const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await desktop.newPage();
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of (404|409|422)/.test(m.text())) errors.push(`console: ${m.text()}`); });
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of (401|404|409|422)/.test(m.text())) errors.push(`console: ${m.text()}`); });
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+
+  await step('first load asks for the key; a wrong key is refused with a message; the right one works', async () => {
+    assert.equal((await fetch(daemon.base + '/v1/services')).status, 401, 'the API needs the key');
+    await page.goto(daemon.base + '/');
+    await page.waitForSelector('#key-dialog:not([hidden])', { timeout: 10_000 });
+    await page.fill('#key-input', 'wrong-key-0123456789abcdef');
+    await page.click('#key-submit');
+    await page.waitForSelector('#key-msg[data-state="error"]', { timeout: 10_000 });
+    const msg = await page.$eval('#key-msg', (e) => e.textContent);
+    assert.match(msg, /refused: unknown API key/, msg);
+    assert.ok(await page.isVisible('#key-dialog'), 'the dialog stays after a wrong key');
+    assert.equal(await page.$$eval('.svc-row[data-name]', (r) => r.length), 0, 'no services shown without the key');
+    await page.fill('#key-input', API_KEY);
+    await page.click('#key-submit');
+    await page.waitForSelector('#key-dialog[hidden]', { state: 'attached', timeout: 10_000 });
+    await waitState(page, 'ticker', 'running');
+    assert.equal(await page.evaluate(() => localStorage.getItem('dockless.apiKey')), API_KEY);
+  });
+
+  await step('the key persists across a reload: no question asked again', async () => {
+    await page.reload();
+    await waitState(page, 'ticker', 'running');
+    assert.ok(await page.$eval('#key-dialog', (e) => e.hidden), 'no key dialog after reload');
+    await page.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });
+  });
 
   await step('page and assets are served with ETag; If-None-Match gives 304', async () => {
     for (const [p, type] of [['/', 'text/html'], ['/assets/app.js', 'text/javascript'], ['/assets/app.css', 'text/css']]) {
@@ -209,7 +239,7 @@ async function run(daemon, browser, errors) {
       return d.state === 'running' && d.pid && d.pid !== before.pid ? d : null;
     }, 15_000);
     assert.ok(after.restarts >= before.restarts, `restarts ${before.restarts} -> ${after.restarts}`);
-    // The event list is fed by the SSE stream: a restart shows up there without a reload.
+    // The event list is fed by the event stream: a restart shows up there without a reload.
     await waitFor('a ticker event after the restart', () => page.$$eval('#events li',
       (lis) => lis.some((li) => /ticker/.test(li.textContent) && /restart|start|exit/.test(li.textContent))), 10_000);
   });
@@ -279,6 +309,9 @@ async function run(daemon, browser, errors) {
     const p = await phone.newPage();
     p.on('pageerror', (e) => errors.push(`pageerror (phone): ${e.message}`));
     await p.goto(daemon.base + '/');
+    await p.waitForSelector('#key-dialog:not([hidden])', { timeout: 10_000 });
+    await p.fill('#key-input', API_KEY);
+    await p.click('#key-submit');
     await waitState(p, 'added', 'running');
     await p.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });
     await p.waitForTimeout(1200);
@@ -289,6 +322,11 @@ async function run(daemon, browser, errors) {
     await noHorizontalOverflow(p, 'phone with logs open');
     await p.screenshot({ path: path.join(SHOTS, 'dashboard-phone-logs.png') });
     await phone.close();
+  });
+
+  await step('the key never appears in a URL', async () => {
+    const leaked = requests.filter((u) => u.includes(API_KEY));
+    assert.deepEqual(leaked, [], 'URLs carrying the key');
   });
 
   await desktop.close();

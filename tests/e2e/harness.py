@@ -21,6 +21,15 @@ import uuid
 
 SKIP = 77
 
+# Every daemon the harnesses start knows this API key (DOCKLESS_API_KEYS) unless a test
+# passes api_key=None (then the daemon makes its own first-boot key in data_dir/api-key),
+# and every request the harnesses send over TCP carries it unless told auth=False.
+TEST_API_KEY = "dockless-test-key-0123456789abcdef"
+
+
+def auth_header(key=TEST_API_KEY):
+    return "Authorization: Bearer " + key
+
 
 def dockless_bin():
     """The binary under test (meson passes DOCKLESS_BIN); exits 77 when unusable."""
@@ -250,7 +259,7 @@ class Daemon:
     The daemon runs in a new session (its pgid is its pid) with cwd = the temp dir, so the
     config is named "config.toml" in its messages."""
 
-    def __init__(self, config_text, dir=None, files=None, env=None, data_dir=None):
+    def __init__(self, config_text, dir=None, files=None, env=None, data_dir=None, api_key=TEST_API_KEY):
         self.bin = dockless_bin()
         self.tag = uuid.uuid4().hex
         self.owns_dir = dir is None
@@ -260,6 +269,7 @@ class Daemon:
         self.port = free_port()
         self.proc = None
         self.extra_env = env or {}
+        self.api_key = api_key
         for name, text in (files or {}).items():
             with open(os.path.join(self.dir, name), "w") as f:
                 f.write(text)
@@ -347,22 +357,39 @@ class Daemon:
         for k in ("DOCKLESS_CONFIG", "DOCKLESS_DATA_DIR", "DOCKLESS_LISTEN", "JOURNAL_STREAM"):
             env.pop(k, None)
         env["E2E_TAG"] = self.tag
+        for k in ("DOCKLESS_API_KEYS", "DOCKLESS_HMAC_SECRET", "DOCKLESS_TOKEN"):
+            env.pop(k, None)
+        if self.api_key is not None:
+            env["DOCKLESS_API_KEYS"] = self.api_key
         env.update(self.extra_env)
-        self._close_outputs()
-        self._out = open(os.path.join(self.dir, "daemon.out"), "ab")
-        self._err = open(os.path.join(self.dir, "daemon.err"), "ab")
-        self.proc = subprocess.Popen(self.argv(), cwd=self.dir, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self._out, stderr=self._err, start_new_session=True)
-        if wait:
+        restart = self.proc is not None
+        for attempt in range(2):
+            self._close_outputs()
+            err_path = os.path.join(self.dir, "daemon.err")
+            err_before = os.path.getsize(err_path) if os.path.exists(err_path) else 0
+            self._out = open(os.path.join(self.dir, "daemon.out"), "ab")
+            self._err = open(err_path, "ab")
+            self.proc = subprocess.Popen(self.argv(), cwd=self.dir, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=self._out, stderr=self._err, start_new_session=True)
+            if not wait:
+                return self
             pid = self.proc.pid
             self.wait_for(lambda: any(e.get("kind") == "daemon_started" and e.get("pid") == pid
                                       for e in self.events())
                           or self.proc.poll() is not None,
                           timeout, what="daemon_started")
-            if self.proc.poll() is not None:
-                raise AssertionError("daemon exited with %d at start\n%s"
-                                     % (self.proc.returncode, self.describe()))
-        return self
+            if self.proc.poll() is None:
+                return self
+            # A restart reuses the port the last daemon freed; meanwhile a client of a test
+            # running in parallel may have been given it as its ephemeral source port. Only
+            # then is the port changed, once: every other start failure is the test's result.
+            with open(err_path, "rb") as f:
+                f.seek(err_before)
+                said = f.read()
+            if not (restart and attempt == 0 and b"Address already in use" in said):
+                break
+            self.port = free_port()
+        raise AssertionError("daemon exited with %d at start\n%s" % (self.proc.returncode, self.describe()))
 
     @property
     def pid(self):
@@ -475,7 +502,8 @@ class TestCase(unittest.TestCase):
     def run_cli(self, args, cwd, timeout=20.0, env=None):
         """Runs the dockless binary to completion: (exit code, stdout, stderr)."""
         e = dict(os.environ)
-        for k in ("DOCKLESS_CONFIG", "DOCKLESS_DATA_DIR", "DOCKLESS_LISTEN", "JOURNAL_STREAM"):
+        for k in ("DOCKLESS_CONFIG", "DOCKLESS_DATA_DIR", "DOCKLESS_LISTEN", "JOURNAL_STREAM",
+                  "DOCKLESS_API_KEYS", "DOCKLESS_HMAC_SECRET", "DOCKLESS_TOKEN"):
             e.pop(k, None)
         e["E2E_TAG"] = uuid.uuid4().hex
         e.update(env or {})

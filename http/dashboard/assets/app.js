@@ -1,6 +1,9 @@
 // Dockless dashboard: one page, no framework, no build step. Talks to the JSON API
-// of the daemon that serves it (see docs: GET /v1/services, /v1/events as SSE,
-// /v1/services/{name}/logs?follow=1 as a chunked text stream).
+// of the daemon that serves it (see docs: GET /v1/services, /v1/events?follow=1 as
+// NDJSON, /v1/services/{name}/logs?follow=1 as a chunked text stream). Every call
+// carries the API key (asked once, kept in localStorage) as a Bearer header, so
+// the streams are fetch() streams: EventSource cannot send headers, and a key in
+// a URL would end up in logs and history.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -20,6 +23,68 @@ class ApiError extends Error {
   }
 }
 
+// ------------------------------------------------------------------ API key
+
+const KEY_STORE = 'dockless.apiKey';
+let apiKey = '';
+try { apiKey = localStorage.getItem(KEY_STORE) || ''; } catch { /* storage disabled */ }
+let keyPrompt = null;  // the open dialog's promise: many 401s, one question
+
+function withKey(headers) {
+  return apiKey ? { ...headers, Authorization: `Bearer ${apiKey}` } : { ...headers };
+}
+
+async function errorOf(res) {
+  try { const j = await res.clone().json(); return j.error || `HTTP ${res.status}`; } catch { return `HTTP ${res.status}`; }
+}
+
+// Shows the key form until a key the daemon accepts is entered; resolves then.
+function askForKey(why) {
+  if (keyPrompt) return keyPrompt;
+  const dialog = $('key-dialog'), input = $('key-input'), msg = $('key-msg'), form = $('key-form');
+  setText(msg, why || 'This daemon needs an API key.');
+  dialog.hidden = false;
+  input.value = '';
+  input.focus();
+  keyPrompt = new Promise((resolve) => {
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      const candidate = input.value.trim();
+      if (!candidate) return;
+      let res;
+      try {
+        res = await fetch('/v1/services', { headers: { Accept: 'application/json', Authorization: `Bearer ${candidate}` } });
+      } catch (err) {
+        setText(msg, `Daemon unreachable: ${err.message || err}`);
+        return;
+      }
+      if (res.status === 401) {
+        msg.dataset.state = 'error';
+        setText(msg, `Key refused: ${await errorOf(res)}`);
+        input.select();
+        return;
+      }
+      apiKey = candidate;
+      try { localStorage.setItem(KEY_STORE, candidate); } catch { /* kept for this page only */ }
+      dialog.hidden = true;
+      delete msg.dataset.state;
+      form.onsubmit = null;
+      keyPrompt = null;
+      resolve();
+    };
+  });
+  return keyPrompt;
+}
+
+// fetch with the key; a 401 asks for the key and tries again with the new one.
+async function authFetch(path, init = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(path, { ...init, headers: withKey(init.headers || {}) });
+    if (res.status !== 401 || attempt >= 5) return res;
+    await askForKey(apiKey ? `Key refused: ${await errorOf(res)}` : 'This daemon needs an API key.');
+  }
+}
+
 async function api(method, path, body) {
   const init = { method, headers: { Accept: 'application/json' } };
   if (body !== undefined) {
@@ -28,7 +93,7 @@ async function api(method, path, body) {
   }
   let res;
   try {
-    res = await fetch(path, init);
+    res = await authFetch(path, init);
   } catch (e) {
     throw new ApiError(0, 'daemon unreachable', String(e.message || e));
   }
@@ -408,7 +473,7 @@ function addEvent(ev, live) {
 
 async function loadEventHistory() {
   try {
-    const res = await fetch('/v1/events', { headers: { Accept: 'application/x-ndjson' } });
+    const res = await authFetch('/v1/events', { headers: { Accept: 'application/x-ndjson' } });
     if (!res.ok) throw new ApiError(res.status, `HTTP ${res.status}`, null);
     const text = await res.text();
     for (const line of text.split('\n')) {
@@ -421,28 +486,45 @@ async function loadEventHistory() {
   if (!$('events').childElementCount) $('events').append(el('li', { class: 'empty', text: 'No events yet.' }));
 }
 
-let es = null;
+let eventsCtrl = null;
 function setConn(stateName, text) {
   $('conn').dataset.state = stateName;
   setText($('conn-text'), text || stateName);
 }
 
-function connectEvents() {
-  if (es) es.close();
-  // since= skips what the history already showed; on its own reconnects the
-  // browser also sends Last-Event-ID, and addEvent drops any replayed seq.
-  es = new EventSource(lastSeq ? `/v1/events?since=${lastSeq}` : '/v1/events');
-  es.onopen = () => { setConn('live'); scheduleRefresh(null); };
-  es.onmessage = (m) => {
-    let ev;
-    try { ev = JSON.parse(m.data); } catch { return; }
-    if (addEvent(ev, true)) scheduleRefresh(ev.service || null);
-  };
-  es.onerror = () => {
-    setConn('disconnected');
-    // CLOSED: the browser gave up (a non-SSE answer); retry ourselves.
-    if (es.readyState === EventSource.CLOSED) setTimeout(connectEvents, 3000);
-  };
+async function connectEvents() {
+  if (eventsCtrl) eventsCtrl.abort();
+  const ctrl = new AbortController();
+  eventsCtrl = ctrl;
+  // since= skips what the history already showed; addEvent drops any replayed seq.
+  const q = new URLSearchParams({ follow: '1' });
+  if (lastSeq) q.set('since', String(lastSeq));
+  try {
+    const res = await authFetch(`/v1/events?${q}`, { signal: ctrl.signal, headers: { Accept: 'application/x-ndjson' } });
+    if (!res.ok) throw new ApiError(res.status, await errorOf(res), null);
+    setConn('live');
+    scheduleRefresh(null);
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let partial = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const lines = (partial + decoder.decode(value, { stream: true })).split('\n');
+      partial = lines.pop();
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        let ev;
+        try { ev = JSON.parse(line); } catch { continue; }
+        if (addEvent(ev, true)) scheduleRefresh(ev.service || null);
+      }
+    }
+  } catch {
+    if (ctrl.signal.aborted) return;
+  }
+  if (eventsCtrl !== ctrl) return;
+  setConn('disconnected');
+  setTimeout(() => { if (eventsCtrl === ctrl) connectEvents(); }, 3000);
 }
 
 // ------------------------------------------------------------------ logs
@@ -520,7 +602,7 @@ async function streamLogs(tail) {
   setLogsStatus('connecting…');
   let partial = '';
   try {
-    const res = await fetch(`${svcPath(logs.name)}/logs?${q}`, { signal: ctrl.signal, headers: { Accept: 'text/plain' } });
+    const res = await authFetch(`${svcPath(logs.name)}/logs?${q}`, { signal: ctrl.signal, headers: { Accept: 'text/plain' } });
     if (!res.ok) {
       let err = `HTTP ${res.status}`, detail = null;
       try { const j = await res.json(); err = j.error || err; detail = j.detail; } catch { /* not JSON */ }

@@ -1,0 +1,161 @@
+#include "http/auth.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "http/crypto.hpp"
+#include "http/hmac_auth.hpp"
+
+namespace http::auth {
+
+namespace {
+
+constexpr std::string_view kAllowMethods = "GET, HEAD, POST, PUT, DELETE";
+constexpr std::string_view kAllowHeaders = "Authorization, Content-Type, Last-Event-ID";
+constexpr std::string_view kMaxAge = "600";
+
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool read_only(std::string_view method) { return method == "GET" || method == "HEAD"; }
+
+std::string_view without_trailing_slash(std::string_view s) {
+  while (!s.empty() && s.back() == '/') s.remove_suffix(1);
+  return s;
+}
+
+// "scheme://host[:port]" → "host[:port]"; empty when the origin has no scheme.
+std::string_view origin_authority(std::string_view origin) {
+  const auto sep = origin.find("://");
+  if (sep == std::string_view::npos) return {};
+  return without_trailing_slash(origin.substr(sep + 3));
+}
+
+// One reason code per refusal: clients (and tests) branch on `reason`, people read `error`.
+Response unauthorized(std::string_view reason, std::string message) {
+  nlohmann::json detail = nlohmann::json::object();
+  detail["reason"] = reason;
+  Response r = Response::error(401, message, std::move(detail));
+  r.headers.add("WWW-Authenticate", "Bearer realm=\"dockless\"");
+  r.headers.add("WWW-Authenticate", "HMAC-SHA256 realm=\"dockless\"");
+  return r;
+}
+
+Response forbidden_origin(std::string_view origin) {
+  nlohmann::json detail = nlohmann::json::object();
+  detail["origin"] = origin;
+  detail["hint"] = "add it to [http] allowed_origins";
+  return Response::error(403, "origin not allowed: " + std::string(origin), std::move(detail));
+}
+
+void cors_headers(Headers& h, std::string_view origin) {
+  h.set("Access-Control-Allow-Origin", std::string(origin));
+  h.set("Vary", "Origin");
+}
+
+}  // namespace
+
+bool always_public(std::string_view method, std::string_view path) noexcept {
+  if (path == "/health" || path == "/healthz" || path == "/readyz") return true;
+  // The dashboard's shell and assets hold no data; every call they make for
+  // data goes through the gate with the key the user typed in.
+  return read_only(method) && (path == "/" || path.starts_with("/assets/"));
+}
+
+void Gate::set_keys(std::vector<Key> keys) { keys_ = std::move(keys); }
+void Gate::set_policy(Policy policy) { policy_ = std::move(policy); }
+void Gate::set_public_matcher(PublicMatcher matcher) { public_matcher_ = std::move(matcher); }
+
+bool Gate::origin_allowed(std::string_view origin, const Request& req) const {
+  const std::string_view host = req.headers.get("Host").value_or("");
+  const std::string_view authority = origin_authority(origin);
+  if (!authority.empty() && iequals(authority, host)) return true;
+  const std::string_view bare = without_trailing_slash(origin);
+  return std::any_of(policy_.allowed_origins.begin(), policy_.allowed_origins.end(),
+                     [&](const std::string& o) { return o == "*" || iequals(without_trailing_slash(o), bare); });
+}
+
+std::optional<Response> Gate::check(const Request& req, std::int64_t now_unix, Headers& extra) const {
+  if (req.via_unix) return std::nullopt;
+
+  if (const auto origin = req.headers.get("Origin")) {
+    const bool allowed = origin_allowed(*origin, req);
+    if (req.method == "OPTIONS" && req.headers.has("Access-Control-Request-Method")) {
+      if (!allowed) return forbidden_origin(*origin);
+      Response r = Response::text(204, "");
+      cors_headers(r.headers, *origin);
+      r.header("Access-Control-Allow-Methods", std::string(kAllowMethods));
+      r.header("Access-Control-Allow-Headers", std::string(kAllowHeaders));
+      r.header("Access-Control-Max-Age", std::string(kMaxAge));
+      r.headers.remove("Content-Type");
+      return r;
+    }
+    // A read from a foreign origin gets no CORS headers, so the browser keeps
+    // the answer from the page; a write could act before that, so it is refused.
+    if (!allowed && !read_only(req.method)) return forbidden_origin(*origin);
+    if (allowed) cors_headers(extra, *origin);
+  }
+
+  if (always_public(req.method, req.path)) return std::nullopt;
+  if (public_matcher_ && public_matcher_(req.method, req.path)) return std::nullopt;
+  if (policy_.public_read && read_only(req.method) &&
+      (req.path.starts_with("/v1/") || req.path == "/metrics"))
+    return std::nullopt;
+  return authenticate(req, now_unix);
+}
+
+std::optional<Response> Gate::authenticate(const Request& req, std::int64_t now_unix) const {
+  const auto header = req.headers.get("Authorization");
+  if (!header)
+    return unauthorized("missing_key", "missing API key: send \"Authorization: Bearer <key>\" or an "
+                                       "HMAC-SHA256 signature");
+  const std::string_view value = trim(*header);
+
+  if (starts_with_ci(value, "Bearer ")) {
+    const std::string_view token = trim(value.substr(7));
+    if (token.empty()) return unauthorized("malformed_header", "malformed Authorization header: empty Bearer key");
+    // Every key is compared, a match or not, so the time taken says nothing
+    // about which key (or how much of one) matched.
+    bool match = false;
+    for (const Key& k : keys_)
+      if (k.bearer) match |= crypto::equal_constant_time(k.secret, token);
+    if (match) return std::nullopt;
+    return unauthorized("unknown_key", "unknown API key");
+  }
+
+  if (starts_with_ci(value, "HMAC-SHA256 ")) {
+    std::string why;
+    const auto creds = hmac_auth::parse(value, &why);
+    if (!creds) return unauthorized("malformed_header", "malformed HMAC-SHA256 Authorization header: " + why);
+    // The window does not depend on the key: checked once, before any HMAC.
+    hmac_auth::Verdict verdict = hmac_auth::Verdict::bad_signature;
+    bool match = false;
+    for (const Key& k : keys_) {
+      const auto v = hmac_auth::verify(k.secret, *creds, req.method, req.path, req.body, now_unix);
+      if (v == hmac_auth::Verdict::stale || v == hmac_auth::Verdict::future) {
+        verdict = v;
+        break;
+      }
+      match |= v == hmac_auth::Verdict::ok;
+    }
+    if (match) return std::nullopt;
+    if (verdict == hmac_auth::Verdict::stale)
+      return unauthorized("stale_timestamp", "HMAC " + std::string(hmac_auth::to_string(verdict)));
+    if (verdict == hmac_auth::Verdict::future)
+      return unauthorized("future_timestamp", "HMAC " + std::string(hmac_auth::to_string(verdict)));
+    return unauthorized("bad_signature", "HMAC signature does not match any key");
+  }
+
+  // The scheme is not echoed: a client sending a bare key would see it back.
+  return unauthorized("malformed_header",
+                      "malformed Authorization header: unsupported scheme (expected Bearer or HMAC-SHA256)");
+}
+
+}  // namespace http::auth

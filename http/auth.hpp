@@ -1,0 +1,65 @@
+#pragma once
+// The API's gate: who may call what over TCP, and from which browser origin.
+// Runs on every request before routing (Server::set_filter), with the body
+// already read so an HMAC signature over it can be checked.
+//
+//   - the unix socket is trusted through its file permissions: always passes;
+//   - CORS: a preflight is answered here; a mutating request whose Origin is
+//     neither the request's own (Host) nor listed is refused (403);
+//   - public: /health, /healthz, /readyz, the dashboard's static shell, whatever
+//     the public matcher claims (webhook triggers check their own signatures),
+//     and with public_read every GET/HEAD of /v1/* and /metrics;
+//   - everything else needs `Authorization: Bearer KEY` or the canonical HMAC
+//     (http/hmac_auth.hpp) made with a key; otherwise 401 saying why.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/message.hpp"
+
+namespace http::auth {
+
+struct Key {
+  std::string name;    // for messages and logs; the secret itself is never logged
+  std::string secret;
+  bool bearer = true;  // false: only signs HMAC requests (DOCKLESS_HMAC_SECRET)
+};
+
+struct Policy {
+  bool public_read = false;
+  // Full origins ("https://ops.example.com", "http://10.0.0.5:8080"), or "*".
+  std::vector<std::string> allowed_origins;
+};
+
+// Paths another component answers and authenticates itself (webhook triggers).
+using PublicMatcher = std::function<bool(std::string_view method, std::string_view path)>;
+
+class Gate {
+ public:
+  // check() is synchronous on the reactor thread, so a reload swapping these
+  // never meets a check half-way.
+  void set_keys(std::vector<Key> keys);
+  void set_policy(Policy policy);
+  void set_public_matcher(PublicMatcher matcher);
+  std::size_t key_count() const noexcept { return keys_.size(); }
+
+  // nullopt: let the request through, adding `extra` (CORS headers) to its
+  // answer. A value: the answer (401, 403, or a preflight's 204).
+  std::optional<Response> check(const Request& req, std::int64_t now_unix, Headers& extra) const;
+
+ private:
+  std::optional<Response> authenticate(const Request& req, std::int64_t now_unix) const;
+  bool origin_allowed(std::string_view origin, const Request& req) const;
+
+  std::vector<Key> keys_;
+  Policy policy_;
+  PublicMatcher public_matcher_;
+};
+
+// Paths public whatever the configuration.
+bool always_public(std::string_view method, std::string_view path) noexcept;
+
+}  // namespace http::auth

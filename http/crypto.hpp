@@ -1,0 +1,28 @@
+#pragma once
+// The few cryptographic primitives the API's authentication and the webhook
+// triggers share, as thin wrappers over OpenSSL's libcrypto: nothing here is
+// hand-rolled cryptography.
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace http::crypto {
+
+// Raw 32-byte digests.
+std::string sha256(std::string_view data);
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
+std::string hex(std::string_view bytes);            // lowercase
+std::optional<std::string> unhex(std::string_view text);  // either case; nullopt on bad input
+std::string base64(std::string_view bytes);         // standard alphabet, padded
+// Standard alphabet, padding required; nullopt on any malformed input.
+std::optional<std::string> unbase64(std::string_view text);
+
+// Compares in time that depends only on the lengths, never on where the first
+// difference is (CRYPTO_memcmp): secrets and signatures go through this.
+bool equal_constant_time(std::string_view a, std::string_view b) noexcept;
+
+// `n` bytes from the system CSPRNG (RAND_bytes); throws std::runtime_error if it fails.
+std::string random_bytes(std::size_t n);
+
+}  // namespace http::crypto

@@ -1,0 +1,111 @@
+#include "http/hmac_auth.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "http/crypto.hpp"
+
+namespace http::hmac_auth {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool fail(std::string* why, std::string text) {
+  if (why) *why = std::move(text);
+  return false;
+}
+
+}  // namespace
+
+std::optional<Credentials> parse(std::string_view value, std::string* why) {
+  constexpr std::string_view scheme = "HMAC-SHA256";
+  value = trim(value);
+  if (value.size() <= scheme.size() || value[scheme.size()] != ' ' ||
+      !std::equal(scheme.begin(), scheme.end(), value.begin(),
+                  [](char a, char b) { return a == std::toupper(static_cast<unsigned char>(b)); })) {
+    fail(why, "expected \"HMAC-SHA256 timestamp=<unix seconds>,signature=<base64>\"");
+    return std::nullopt;
+  }
+  std::string_view params = value.substr(scheme.size() + 1);
+  Credentials c;
+  bool have_ts = false, have_sig = false;
+  while (!params.empty()) {
+    const auto comma = params.find(',');
+    const std::string_view item = trim(params.substr(0, comma));
+    params = comma == std::string_view::npos ? std::string_view() : params.substr(comma + 1);
+    const auto eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      fail(why, "malformed parameter \"" + std::string(item) + "\" (expected name=value)");
+      return std::nullopt;
+    }
+    const std::string_view name = trim(item.substr(0, eq)), v = trim(item.substr(eq + 1));
+    if (name == "timestamp") {
+      if (have_ts) return fail(why, "timestamp given twice"), std::nullopt;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), c.timestamp);
+      if (v.empty() || ec != std::errc() || end != v.data() + v.size() || c.timestamp < 0) {
+        fail(why, "timestamp must be unix seconds, got \"" + std::string(v) + "\"");
+        return std::nullopt;
+      }
+      c.timestamp_text = std::string(v);
+      have_ts = true;
+    } else if (name == "signature") {
+      if (have_sig) return fail(why, "signature given twice"), std::nullopt;
+      auto raw = crypto::unbase64(v);
+      if (!raw || raw->empty()) return fail(why, "signature is not base64"), std::nullopt;
+      c.signature = std::move(*raw);
+      have_sig = true;
+    } else {
+      fail(why, "unknown parameter \"" + std::string(name) + "\"");
+      return std::nullopt;
+    }
+  }
+  if (!have_ts) return fail(why, "timestamp missing"), std::nullopt;
+  if (!have_sig) return fail(why, "signature missing"), std::nullopt;
+  return c;
+}
+
+std::string canonical_string(std::string_view method, std::string_view path, std::string_view timestamp,
+                             std::string_view body) {
+  std::string out;
+  out.reserve(method.size() + path.size() + timestamp.size() + 67);
+  for (char ch : method) out.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+  out += '\n';
+  out += path;
+  out += '\n';
+  out += timestamp;
+  out += '\n';
+  out += crypto::hex(crypto::sha256(body));
+  return out;
+}
+
+std::string sign(std::string_view secret, std::string_view method, std::string_view path, std::string_view timestamp,
+                 std::string_view body) {
+  return crypto::base64(crypto::hmac_sha256(secret, canonical_string(method, path, timestamp, body)));
+}
+
+Verdict verify(std::string_view secret, const Credentials& creds, std::string_view method, std::string_view path,
+               std::string_view body, std::int64_t now_unix, std::chrono::seconds window) {
+  if (creds.timestamp < now_unix - window.count()) return Verdict::stale;
+  if (creds.timestamp > now_unix + window.count()) return Verdict::future;
+  const std::string expected =
+      crypto::hmac_sha256(secret, canonical_string(method, path, creds.timestamp_text, body));
+  return crypto::equal_constant_time(expected, creds.signature) ? Verdict::ok : Verdict::bad_signature;
+}
+
+std::string_view to_string(Verdict v) noexcept {
+  switch (v) {
+    case Verdict::ok: return "ok";
+    case Verdict::stale: return "timestamp too old (more than 5 minutes)";
+    case Verdict::future: return "timestamp too far in the future (more than 5 minutes)";
+    case Verdict::bad_signature: return "signature does not match";
+  }
+  return "?";
+}
+
+}  // namespace http::hmac_auth

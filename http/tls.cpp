@@ -1,0 +1,232 @@
+#include "http/tls.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "runtime/ops_net.hpp"
+
+namespace http {
+
+using runtime::Duration;
+using runtime::Result;
+using runtime::Task;
+
+namespace {
+
+// The deepest reason OpenSSL queued ("no start line", "key values mismatch"),
+// then an empty queue: a stale entry would be blamed on the next call.
+std::string openssl_reason() {
+  const unsigned long e = ERR_peek_last_error();
+  const char* reason = e ? ERR_reason_error_string(e) : nullptr;
+  ERR_clear_error();
+  return reason ? reason : "unknown OpenSSL error";
+}
+
+// A missing or unreadable file is an errno, clearer than OpenSSL's "system lib".
+std::string unreadable(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return std::strerror(errno);
+  std::fclose(f);
+  return {};
+}
+
+// Only HTTP/1.1 is spoken: a client offering h2 alone gets no match and falls back.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void*) {
+  static constexpr unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, kHttp11, sizeof kHttp11, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+std::string sha256_fingerprint(X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!cert || X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
+  std::string out;
+  char hex[4];
+  for (unsigned int i = 0; i < len; ++i) {
+    std::snprintf(hex, sizeof hex, i ? ":%02X" : "%02X", md[i]);
+    out += hex;
+  }
+  return out;
+}
+
+std::string subject_of(X509* cert) {
+  if (!cert) return {};
+  char buf[256] = {};
+  X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace
+
+TlsContext::Loaded TlsContext::load(const std::string& cert_path, const std::string& key_path) {
+  Loaded out;
+  ERR_clear_error();
+  if (std::string e = unreadable(cert_path); !e.empty()) {
+    out.error = "cannot read certificate " + cert_path + ": " + e;
+    return out;
+  }
+  if (std::string e = unreadable(key_path); !e.empty()) {
+    out.error = "cannot read key " + key_path + ": " + e;
+    return out;
+  }
+  SSL_CTX* raw = SSL_CTX_new(TLS_server_method());
+  if (!raw) {
+    out.error = "SSL_CTX_new: " + openssl_reason();
+    return out;
+  }
+  std::shared_ptr<TlsContext> ctx(new TlsContext(raw));
+  // TLS 1.2 is the oldest version without known protocol-level breaks; OpenSSL's
+  // default cipher list and security level are otherwise kept.
+  SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
+  SSL_CTX_set_options(raw, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+  // Idle keep-alive connections then hold no 34 KiB record buffers.
+  SSL_CTX_set_mode(raw, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_alpn_select_cb(raw, select_alpn, nullptr);
+  if (SSL_CTX_use_certificate_chain_file(raw, cert_path.c_str()) != 1) {
+    out.error = "invalid certificate " + cert_path + ": " + openssl_reason();
+    return out;
+  }
+  if (SSL_CTX_use_PrivateKey_file(raw, key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
+    // OpenSSL checks the pair here already; say it in the user's terms.
+    const bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    out.error = (mismatch ? "key " + key_path + " does not match certificate " + cert_path
+                          : "invalid key " + key_path) + ": " + openssl_reason();
+    return out;
+  }
+  if (SSL_CTX_check_private_key(raw) != 1) {
+    out.error = "key " + key_path + " does not match certificate " + cert_path + ": " + openssl_reason();
+    return out;
+  }
+  X509* leaf = SSL_CTX_get0_certificate(raw);
+  ctx->fingerprint_ = sha256_fingerprint(leaf);
+  ctx->subject_ = subject_of(leaf);
+  out.context = std::move(ctx);
+  return out;
+}
+
+TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+
+namespace detail {
+
+namespace {
+constexpr std::size_t kCipherChunk = 17 * 1024;  // one full TLS record and its overhead
+constexpr std::size_t kPlainChunk = 16 * 1024;   // one record's worth of plaintext per SSL_write
+}  // namespace
+
+TlsSession::TlsSession(int fd, std::shared_ptr<const TlsContext> ctx) : fd_(fd), ctx_(std::move(ctx)) {
+  ssl_ = SSL_new(ctx_->native());
+  rbio_ = BIO_new(BIO_s_mem());
+  wbio_ = BIO_new(BIO_s_mem());
+  if (!ssl_ || !rbio_ || !wbio_) {
+    // Out of memory: the session fails its first operation instead of throwing.
+    BIO_free(rbio_);
+    BIO_free(wbio_);
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+    failed_ = true;
+    ERR_clear_error();
+    return;
+  }
+  SSL_set_bio(ssl_, rbio_, wbio_);  // ssl_ owns both now
+  SSL_set_accept_state(ssl_);
+}
+
+TlsSession::~TlsSession() { SSL_free(ssl_); }
+
+Task<Result<void>> TlsSession::flush(Duration timeout, std::stop_token stop) {
+  for (;;) {
+    if (cipher_out_.empty()) {
+      const std::size_t pending = BIO_ctrl_pending(wbio_);
+      if (pending == 0) co_return Result<void>{};
+      cipher_out_.resize(pending);
+      const int n = BIO_read(wbio_, cipher_out_.data(), static_cast<int>(pending));
+      cipher_out_.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+      continue;
+    }
+    std::span<const std::byte> buf(reinterpret_cast<const std::byte*>(cipher_out_.data()), cipher_out_.size());
+    Result<int> r = co_await runtime::send(fd_, buf).deadline(timeout).stop_on(stop);
+    if (!r) co_return Result<void>::failure(r.error());
+    if (*r == 0) co_return Result<void>::failure(EPIPE);
+    cipher_out_.erase(0, static_cast<std::size_t>(*r));
+  }
+}
+
+Task<Result<int>> TlsSession::recv(std::span<std::byte> buf, Duration timeout, std::stop_token stop) {
+  if (failed_) co_return Result<int>::failure(EPROTO);
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    ERR_clear_error();
+    const int n = SSL_read(ssl_, buf.data(), static_cast<int>(std::min<std::size_t>(buf.size(), INT32_MAX)));
+    const int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
+    // Whatever the read produced (handshake messages, session tickets, an alert)
+    // must reach the peer before we wait on it.
+    const auto left = std::chrono::duration_cast<Duration>(until - std::chrono::steady_clock::now());
+    if (BIO_ctrl_pending(wbio_) > 0 || !cipher_out_.empty()) {
+      Result<void> sent = co_await flush(std::max(left, Duration::zero()), stop);
+      if (!sent && err == SSL_ERROR_NONE) co_return Result<int>::failure(sent.error());
+    }
+    if (err == SSL_ERROR_NONE) co_return n;
+    if (err == SSL_ERROR_ZERO_RETURN) co_return 0;  // close_notify
+    if (err != SSL_ERROR_WANT_READ) {
+      failed_ = true;
+      ERR_clear_error();
+      co_return Result<int>::failure(EPROTO);
+    }
+    if (left <= Duration::zero()) co_return Result<int>::failure(ETIME);
+    cipher_in_.resize(kCipherChunk);
+    std::span<std::byte> raw(reinterpret_cast<std::byte*>(cipher_in_.data()), cipher_in_.size());
+    Result<int> got = co_await runtime::recv(fd_, raw).deadline(left).stop_on(stop);
+    if (!got) co_return Result<int>::failure(got.error());
+    if (*got == 0) co_return 0;  // EOF without close_notify: the framing tells truncation
+    if (BIO_write(rbio_, cipher_in_.data(), *got) != *got) {
+      failed_ = true;
+      co_return Result<int>::failure(ENOMEM);
+    }
+  }
+}
+
+Task<Result<void>> TlsSession::send(std::string_view data, bool more, Duration write_timeout,
+                                    std::stop_token stop) {
+  if (failed_) co_return Result<void>::failure(EPROTO);
+  // A record at a time, flushed as it goes: a large body never sits encrypted
+  // whole in memory, and a slow reader is felt by the writer (back-pressure).
+  while (!data.empty()) {
+    const std::size_t n = std::min(data.size(), kPlainChunk);
+    ERR_clear_error();
+    const int w = SSL_write(ssl_, data.data(), static_cast<int>(n));
+    if (w <= 0) {
+      failed_ = true;
+      ERR_clear_error();
+      co_return Result<void>::failure(EPROTO);
+    }
+    data.remove_prefix(static_cast<std::size_t>(w));
+    if (more && data.empty()) break;
+    if (BIO_ctrl_pending(wbio_) >= kPlainChunk || data.empty()) {
+      Result<void> sent = co_await flush(write_timeout, stop);
+      if (!sent) co_return sent;
+    }
+  }
+  co_return Result<void>{};
+}
+
+Task<void> TlsSession::close_notify(Duration timeout, std::stop_token stop) {
+  if (failed_ || !SSL_is_init_finished(ssl_)) co_return;
+  ERR_clear_error();
+  (void)SSL_shutdown(ssl_);
+  ERR_clear_error();
+  (void)co_await flush(timeout, std::move(stop));
+}
+
+}  // namespace detail
+}  // namespace http

@@ -1,0 +1,218 @@
+// The auth gate's decisions and the keys' sources, without a server: requests are
+// plain values. The HMAC vectors are the openssl CLI's (see hmac_auth_test.cpp):
+//   printf 'GET\n/v1/services\n1700000000\n%s' "$(printf '' | openssl dgst -sha256 -r | cut -d' ' -f1)" |
+//     openssl dgst -sha256 -hmac s3cret-s3cret-s3cret -binary | base64
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "http/auth.hpp"
+#include "http/auth_keys.hpp"
+
+namespace a = http::auth;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kKey = "bearer-key-0123456789";
+
+http::Request request(std::string method, std::string path, std::string auth = "") {
+  http::Request r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.target = r.path;
+  r.headers.add("Host", "127.0.0.1:3080");
+  if (!auth.empty()) r.headers.add("Authorization", std::move(auth));
+  return r;
+}
+
+a::Gate gate(a::Policy p = {}) {
+  a::Gate g;
+  g.set_keys({{"k", kKey, true}, {"h", "s3cret-s3cret-s3cret", false}});
+  g.set_policy(std::move(p));
+  return g;
+}
+
+std::string reason(const std::optional<http::Response>& r) {
+  if (!r) return "passed";
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  if (r->status != 401) return std::to_string(r->status);
+  return j["detail"]["reason"].get<std::string>();
+}
+
+std::string check(const a::Gate& g, const http::Request& req, std::int64_t now = 1700000000) {
+  http::Headers extra;
+  return reason(g.check(req, now, extra));
+}
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("dockless-auth-" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+  std::string write(const std::string& name, const std::string& text, mode_t mode) {
+    const fs::path p = path / name;
+    std::ofstream(p) << text;
+    ::chmod(p.c_str(), mode);
+    return p.string();
+  }
+};
+
+}  // namespace
+
+TEST(AuthGate, BearerKeys) {
+  const a::Gate g = gate();
+  EXPECT_EQ(check(g, request("GET", "/v1/services")), "missing_key");
+  EXPECT_EQ(check(g, request("GET", "/v1/services", std::string("Bearer ") + kKey)), "passed");
+  EXPECT_EQ(check(g, request("GET", "/v1/services", std::string("bearer  ") + kKey)), "passed");
+  EXPECT_EQ(check(g, request("GET", "/v1/services", "Bearer wrong")), "unknown_key");
+  EXPECT_EQ(check(g, request("GET", "/v1/services", "Bearer ")), "malformed_header");
+  // An HMAC-only secret is no bearer key.
+  EXPECT_EQ(check(g, request("GET", "/v1/services", "Bearer s3cret-s3cret-s3cret")), "unknown_key");
+  // A bare key (no scheme) is refused without being echoed.
+  http::Headers extra;
+  auto r = g.check(request("GET", "/metrics", kKey), 0, extra);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(r->body.find(kKey), std::string::npos);
+  EXPECT_TRUE(r->headers.has("WWW-Authenticate"));
+}
+
+TEST(AuthGate, HmacWithTheOpensslVectors) {
+  const a::Gate g = gate();
+  const std::string by_secret = "HMAC-SHA256 timestamp=1700000000,signature=wfgC1RVfQzWQOxECYEk/gwHattwylk+brloXPciWDhQ=";
+  const std::string by_key = "HMAC-SHA256 timestamp=1700000000,signature=VB2YLWZcLdfx3DvP+lJkhKivjgGuBo7G4KK48Qet3uA=";
+  EXPECT_EQ(check(g, request("GET", "/v1/services", by_secret)), "passed");
+  EXPECT_EQ(check(g, request("GET", "/v1/services", by_key)), "passed");  // bearer keys sign too
+  EXPECT_EQ(check(g, request("GET", "/v1/services", by_secret), 1700000000 + 299), "passed");
+  EXPECT_EQ(check(g, request("GET", "/v1/services", by_secret), 1700000000 + 301), "stale_timestamp");
+  EXPECT_EQ(check(g, request("GET", "/v1/services", by_secret), 1700000000 - 301), "future_timestamp");
+  EXPECT_EQ(check(g, request("HEAD", "/v1/services", by_secret)), "bad_signature");
+  EXPECT_EQ(check(g, request("GET", "/v1/services/x", by_secret)), "bad_signature");
+  http::Request with_body = request("GET", "/v1/services", by_secret);
+  with_body.body = "x";
+  EXPECT_EQ(check(g, with_body), "bad_signature");
+  EXPECT_EQ(check(g, request("GET", "/v1/services", "HMAC-SHA256 timestamp=1700000000")), "malformed_header");
+}
+
+TEST(AuthGate, PublicPathsUnixSocketAndPublicRead) {
+  const a::Gate g = gate();
+  for (const char* p : {"/health", "/healthz", "/readyz", "/", "/assets/app.js"})
+    EXPECT_EQ(check(g, request("GET", p)), "passed") << p;
+  EXPECT_EQ(check(g, request("POST", "/")), "missing_key");
+  EXPECT_EQ(check(g, request("GET", "/metrics")), "missing_key");
+  http::Request unix_req = request("POST", "/v1/services/web/restart");
+  unix_req.via_unix = true;
+  EXPECT_EQ(check(g, unix_req), "passed");
+
+  a::Policy p;
+  p.public_read = true;
+  const a::Gate pr = gate(p);
+  EXPECT_EQ(check(pr, request("GET", "/v1/services")), "passed");
+  EXPECT_EQ(check(pr, request("HEAD", "/metrics")), "passed");
+  EXPECT_EQ(check(pr, request("POST", "/v1/services/web/restart")), "missing_key");
+}
+
+TEST(AuthGate, PublicMatcherHook) {
+  a::Gate g = gate();
+  EXPECT_EQ(check(g, request("POST", "/triggers/deploy")), "missing_key");
+  g.set_public_matcher([](std::string_view method, std::string_view path) {
+    return method == "POST" && path.starts_with("/triggers/");
+  });
+  EXPECT_EQ(check(g, request("POST", "/triggers/deploy")), "passed");
+  EXPECT_EQ(check(g, request("GET", "/triggers/deploy")), "missing_key");
+}
+
+TEST(AuthGate, OriginsAndPreflight) {
+  a::Policy p;
+  p.allowed_origins = {"https://ops.example"};
+  const a::Gate g = gate(p);
+  const std::string auth = std::string("Bearer ") + kKey;
+  auto with_origin = [&](std::string method, std::string origin) {
+    http::Request r = request(std::move(method), "/v1/services/web/restart", auth);
+    r.headers.add("Origin", std::move(origin));
+    return r;
+  };
+  EXPECT_EQ(check(g, with_origin("POST", "http://evil.example")), "403");
+  EXPECT_EQ(check(g, with_origin("POST", "http://127.0.0.1:3080")), "passed");  // same origin
+  EXPECT_EQ(check(g, with_origin("GET", "http://evil.example")), "passed");     // read: no CORS headers
+  http::Headers extra;
+  EXPECT_FALSE(g.check(with_origin("POST", "https://ops.example/"), 0, extra));
+  EXPECT_EQ(extra.get("Access-Control-Allow-Origin"), "https://ops.example/");
+
+  http::Request pre = with_origin("OPTIONS", "https://ops.example");
+  pre.headers.remove("Authorization");
+  pre.headers.add("Access-Control-Request-Method", "POST");
+  auto r = g.check(pre, 0, extra);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204);
+  EXPECT_EQ(r->headers.get("Access-Control-Allow-Origin"), "https://ops.example");
+  EXPECT_NE(r->headers.get("Access-Control-Allow-Headers").value_or("").find("Authorization"), std::string::npos);
+  EXPECT_EQ(r->headers.get("Vary"), "Origin");
+  pre.headers.set("Origin", "http://evil.example");
+  r = g.check(pre, 0, extra);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+}
+
+TEST(AuthKeys, KeysFileFormat) {
+  std::string err;
+  auto keys = a::parse_keys_file("# admins\nalice alice-key-0123456789  # laptop\n\n  bare-key-0123456789abc\n",
+                                 "keys", &err);
+  ASSERT_TRUE(keys) << err;
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[0].name, "alice");
+  EXPECT_EQ((*keys)[0].secret, "alice-key-0123456789");
+  EXPECT_EQ((*keys)[1].name, "keys:4");
+  EXPECT_EQ((*keys)[1].secret, "bare-key-0123456789abc");
+  EXPECT_FALSE(a::parse_keys_file("short\n", "keys", &err));
+  EXPECT_EQ(err.rfind("keys:1: a key must be at least 16", 0), 0u) << err;
+  EXPECT_FALSE(a::parse_keys_file("a b-key-0123456789abcdef c\n", "keys", &err));
+  EXPECT_EQ(err, "keys:1: expected \"KEY\" or \"NAME KEY\"");
+}
+
+TEST(AuthKeys, SecretFileModes) {
+  TempDir d;
+  std::string err;
+  EXPECT_TRUE(a::check_secret_file(d.write("a", "k\n", 0600), &err)) << err;
+  EXPECT_TRUE(a::check_secret_file(d.write("b", "k\n", 0640), &err)) << err;
+  for (mode_t m : {0644, 0604, 0620, 0666, 0601}) {
+    EXPECT_FALSE(a::check_secret_file(d.write("c", "k\n", m), &err)) << std::oct << m;
+    EXPECT_NE(err.find("chmod 600"), std::string::npos) << err;
+  }
+  fs::create_symlink(d.path / "a", d.path / "link");
+  EXPECT_FALSE(a::check_secret_file((d.path / "link").string(), &err));
+  EXPECT_NE(err.find("not a regular file"), std::string::npos) << err;
+}
+
+TEST(AuthKeys, FirstBootKeyCreatedOnceAndReused) {
+  TempDir d;
+  a::KeySource src;
+  src.data_dir = d.path.string();
+  std::string err;
+  auto first = a::load_keys(src, &err);
+  ASSERT_TRUE(first) << err;
+  EXPECT_TRUE(first->created);
+  ASSERT_EQ(first->keys.size(), 1u);
+  EXPECT_EQ(first->keys[0].secret.size(), 64u);
+  struct stat st {};
+  ASSERT_EQ(::stat((d.path / "api-key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(first->where.find(first->keys[0].secret), std::string::npos);
+  auto again = a::load_keys(src, &err);
+  ASSERT_TRUE(again) << err;
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->keys[0].secret, first->keys[0].secret);
+  // Configured keys: no first-boot key is consulted or made.
+  src.env_keys = "env-key-0123456789abcdef, other-key-0123456789ab";
+  src.env_hmac = "hmac-secret-0123456789";
+  auto env = a::load_keys(src, &err);
+  ASSERT_TRUE(env) << err;
+  ASSERT_EQ(env->keys.size(), 3u);
+  EXPECT_FALSE(env->keys[2].bearer);
+  src.env_keys = "tooshort";
+  EXPECT_FALSE(a::load_keys(src, &err));
+  EXPECT_NE(err.find("DOCKLESS_API_KEYS[1]"), std::string::npos) << err;
+}
