@@ -1,0 +1,98 @@
+// Webhook verification per provider. Expected signatures were made with the openssl CLI (and,
+// for standard-webhooks, match the example published with the spec), not with the code under test:
+//   printf %s '{"ref":"refs/heads/main"}' | openssl dgst -sha256 -hmac gh-s3cret
+//   key=$(printf %s MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw | base64 -d | xxd -p -c 256)
+//   printf %s 'msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330.{"test": 2432232314}' |
+//     openssl dgst -sha256 -mac HMAC -macopt hexkey:$key -binary | base64
+#include <gtest/gtest.h>
+
+#include "http/webhook.hpp"
+
+namespace w = http::webhook;
+
+namespace {
+
+constexpr const char* kGithubSig = "sha256=01d466331ebf4762e37243cf5ab79b6032332e89c299edbc6faedc3741442dea";
+constexpr const char* kSwSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+constexpr const char* kSwSig = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+constexpr std::int64_t kSwTs = 1614265330;
+
+http::Request github(const char* sig, const char* body = R"({"ref":"refs/heads/main"})") {
+  http::Request r;
+  r.method = "POST";
+  r.path = "/hooks/x";
+  r.body = body;
+  if (sig) r.headers.add("X-Hub-Signature-256", sig);
+  r.headers.add("X-GitHub-Event", "push");
+  r.headers.add("X-GitHub-Delivery", "d-1");
+  return r;
+}
+
+http::Request standard(const char* sig, const char* body = R"({"test": 2432232314})") {
+  http::Request r;
+  r.method = "POST";
+  r.path = "/triggers/sw";
+  r.body = body;
+  r.headers.add("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek");
+  r.headers.add("webhook-timestamp", std::to_string(kSwTs));
+  r.headers.add("webhook-signature", sig);
+  return r;
+}
+
+}  // namespace
+
+TEST(Webhook, GithubAcceptsTheCliSignature) {
+  w::Verdict v = w::verify(w::Provider::github, "gh-s3cret", github(kGithubSig), 0);
+  EXPECT_TRUE(v.ok) << v.reason;
+  EXPECT_EQ(v.delivery_id, "d-1");
+  EXPECT_EQ(v.event, "push");
+}
+
+TEST(Webhook, GithubRefusals) {
+  EXPECT_EQ(w::verify(w::Provider::github, "gh-s3cret", github(nullptr), 0).reason,
+            "missing X-Hub-Signature-256 header");
+  EXPECT_EQ(w::verify(w::Provider::github, "other", github(kGithubSig), 0).reason, "signature mismatch");
+  EXPECT_EQ(w::verify(w::Provider::github, "gh-s3cret", github(kGithubSig, "{}"), 0).reason, "signature mismatch");
+  w::Verdict v = w::verify(w::Provider::github, "gh-s3cret", github("sha1=abc"), 0);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.status, 401);
+  EXPECT_FALSE(w::verify(w::Provider::github, "gh-s3cret", github("sha256=zz"), 0).ok);
+}
+
+TEST(Webhook, StandardWebhooksSpecVector) {
+  w::Verdict v = w::verify(w::Provider::standard_webhooks, kSwSecret, standard(kSwSig), kSwTs);
+  EXPECT_TRUE(v.ok) << v.reason;
+  EXPECT_EQ(v.delivery_id, "msg_p5jXN8AQM9LWM0D4loKWxJek");
+  // Any one valid signature in the list is enough (key rotation).
+  std::string list = std::string("v1,bm90IGl0 v2,xyz ") + kSwSig;
+  EXPECT_TRUE(w::verify(w::Provider::standard_webhooks, kSwSecret, standard(list.c_str()), kSwTs).ok);
+}
+
+TEST(Webhook, StandardWebhooksWindowBothWays) {
+  EXPECT_TRUE(w::verify(w::Provider::standard_webhooks, kSwSecret, standard(kSwSig), kSwTs + 300).ok);
+  EXPECT_TRUE(w::verify(w::Provider::standard_webhooks, kSwSecret, standard(kSwSig), kSwTs - 300).ok);
+  w::Verdict stale = w::verify(w::Provider::standard_webhooks, kSwSecret, standard(kSwSig), kSwTs + 301);
+  EXPECT_EQ(stale.reason, "timestamp too old (outside the 5-minute window)");
+  w::Verdict future = w::verify(w::Provider::standard_webhooks, kSwSecret, standard(kSwSig), kSwTs - 301);
+  EXPECT_EQ(future.reason, "timestamp too far in the future (outside the 5-minute window)");
+}
+
+TEST(Webhook, StandardWebhooksRefusals) {
+  EXPECT_EQ(w::verify(w::Provider::standard_webhooks, "whsec_b3RoZXI=", standard(kSwSig), kSwTs).reason,
+            "signature mismatch");
+  EXPECT_EQ(w::verify(w::Provider::standard_webhooks, kSwSecret, standard(kSwSig, "{}"), kSwTs).reason,
+            "signature mismatch");
+  // A v2 (asymmetric) signature with the same bytes is not a v1 one.
+  std::string v2 = std::string("v2,") + (kSwSig + 3);
+  EXPECT_FALSE(w::verify(w::Provider::standard_webhooks, kSwSecret, standard(v2.c_str()), kSwTs).ok);
+  http::Request r = standard(kSwSig);
+  r.headers.remove("webhook-id");
+  EXPECT_EQ(w::verify(w::Provider::standard_webhooks, kSwSecret, r, kSwTs).status, 401);
+}
+
+TEST(Webhook, ProviderNames) {
+  EXPECT_EQ(w::provider_from("github"), w::Provider::github);
+  EXPECT_EQ(w::provider_from("standard-webhooks"), w::Provider::standard_webhooks);
+  EXPECT_EQ(w::provider_from("hmac"), w::Provider::hmac);
+  EXPECT_FALSE(w::provider_from("gitlab"));
+}
