@@ -64,7 +64,7 @@ Task<void> ServiceActor::run() {
     if (!msg) break;
     co_await handle(*msg);
     publish();
-    if (shutting_down_ && settled(machine_.state())) break;
+    if (shutting_down_ && (detached_ || settled(machine_.state()))) break;
   }
   mailbox_.close();
   cancel_timer();
@@ -84,9 +84,20 @@ Task<void> ServiceActor::handle(Message& m) {
         shutting_down_ = true;
         co_await feed({EventKind::stop});
         break;
+      case Command::Kind::detach:
+        shutting_down_ = true;
+        if (execution_ && running_ && execution_->can_detach()) {
+          cancel_timer();
+          record("detached", execution_->describe());
+          execution_->detach();
+          detached_ = true;
+        } else {
+          co_await feed({EventKind::stop});
+        }
+        break;
       case Command::Kind::signal:
-        if (process_ && !process_->reaped()) {
-          auto r = process_->signal(c->signal);
+        if (execution_ && running_) {
+          auto r = execution_->signal(c->signal);
           record("signal", {{"signal", runtime::signal_name(c->signal)},
                             {"ok", r.ok()}, {"error", r.ok() ? "" : r.message()}});
         }
@@ -99,7 +110,7 @@ Task<void> ServiceActor::handle(Message& m) {
         if (c->spec) {
           spec_ = std::move(*c->spec);
           machine_.set_policy(Policy::from(spec_));
-          if (!process_ || process_->reaped())
+          if (!running_)
             status_.health = spec_.health ? Health::unknown : Health::none;
         }
         break;
@@ -111,6 +122,8 @@ Task<void> ServiceActor::handle(Message& m) {
       timer_stop_.reset();
       co_await feed({t->kind});
     }
+  } else if (auto* r = std::get_if<ReadySignal>(&m)) {
+    if (r->generation == status_.generation) co_await on_ready(*r);
   } else if (auto* h = std::get_if<HealthChanged>(&m)) {
     if (h->generation == status_.generation) {
       on_health(*h);
@@ -134,7 +147,14 @@ Task<void> ServiceActor::feed(ServiceEvent e) {
     switch (a) {
       case Action::cancel_timer: cancel_timer(); break;
       case Action::send_stop_signal: do_stop_signal(); break;
-      case Action::kill: do_kill(); break;
+      case Action::kill:
+        do_kill(e.kind == EventKind::ready_timeout ? "ready_timeout expired" : "stop_timeout expired");
+        break;
+      case Action::arm_ready_timer:
+        record("awaiting_ready", {{"ready", spec_.ready == config::ReadyMode::notify ? "notify" : "fd"},
+                                  {"timeout_ms", step.delay.count()}});
+        arm_timer(step.delay, EventKind::ready_timeout);
+        break;
       case Action::arm_backoff:
         status_.next_restart_in = step.delay;
         record("backoff", {{"delay_ms", step.delay.count()}, {"restarts", machine_.restarts()}});
@@ -156,24 +176,24 @@ std::string ServiceActor::substitute(std::string text) const {
                                  ctx_.port_of);
 }
 
-std::optional<runtime::SpawnOptions> ServiceActor::build_spawn(std::string* error) {
+std::optional<LaunchRequest> ServiceActor::build_launch(std::string* error) {
   auto ports = resolve_ports(spec_, error);
   if (!ports) return std::nullopt;
   status_.ports = *ports;
-  runtime::SpawnOptions o;
-  for (const auto& arg : spec_.command) o.argv.push_back(substitute(arg));
-  std::map<std::string, std::string> env = merge_env(ctx_.base_env, spec_.env);
-  for (auto& [k, v] : env) v = substitute(v);
-  if (!status_.ports.empty()) env["PORT"] = std::to_string(status_.ports.front());
-  for (const auto& [k, v] : env) o.env.push_back(k + "=" + v);
-  o.working_dir = spec_.working_dir;
-  if (!apply_identity(spec_.user, spec_.group, o, error)) return std::nullopt;
-  o.stdin_mode = spec_.stdin ? runtime::SpawnOptions::Stdio::pipe : runtime::SpawnOptions::Stdio::null;
-  if (!ctx_.logs) {
-    o.stdout_mode = runtime::SpawnOptions::Stdio::null;
-    o.stderr_mode = runtime::SpawnOptions::Stdio::null;
+  LaunchRequest r;
+  r.spec = &spec_;
+  for (const auto& arg : spec_.command) r.argv.push_back(substitute(arg));
+  for (const auto& [k, v] : spec_.env) r.env[k] = substitute(v);
+  if (!status_.ports.empty()) r.env["PORT"] = std::to_string(status_.ports.front());
+  // Substituted like the service's own values, as before executors existed.
+  for (const auto& [k, v] : merge_env(ctx_.base_env, {})) {
+    std::string kv = k;
+    kv += '=';
+    kv += substitute(v);
+    r.base_env.push_back(std::move(kv));
   }
-  return o;
+  r.capture_output = ctx_.logs != nullptr;
+  return r;
 }
 
 Task<void> ServiceActor::do_spawn() {
@@ -181,46 +201,65 @@ Task<void> ServiceActor::do_spawn() {
   // grandchild held, the health checker) finish before the next one starts.
   co_await drain_incarnation();
   std::string error;
-  std::optional<runtime::SpawnOptions> opts = build_spawn(&error);
-  runtime::Result<runtime::Process> proc = opts ? runtime::Process::spawn(*opts, &error)
-                                                : runtime::Result<runtime::Process>::failure(EINVAL);
-  if (!proc) {
+  executor_ = make_executor(spec_);
+  status_.executor = executor_->kind();
+  std::optional<LaunchRequest> req = build_launch(&error);
+  std::optional<ReadinessChannel> readiness;
+  if (req) {
+    auto channel = ReadinessChannel::open(spec_, &error);
+    if (channel) readiness = std::move(*channel);
+    else req.reset();
+  }
+  if (req && readiness) req->adjust_spawn = [&readiness](runtime::SpawnOptions& o) { readiness->apply(o); };
+  std::unique_ptr<Execution> launched;
+  if (req) launched = co_await executor_->launch(std::move(*req), &error);
+  if (!launched) {
     status_.last_error = error;
     record("spawn_failed", {{"error", error}});
     co_await feed({EventKind::spawn_failed});
     co_return;
   }
-  process_.emplace(std::move(proc).value());
+  execution_ = std::move(launched);
+  running_ = true;
   ++status_.generation;
-  status_.pid = process_->pid();
-  status_.pid_start_ticks = process_start_ticks(process_->pid());
+  status_.pid = execution_->pid() > 0 ? std::optional<pid_t>(execution_->pid()) : std::nullopt;
+  status_.pid_start_ticks = execution_->pid_start_ticks();
   status_.started_at = std::chrono::system_clock::now();
   status_.last_error.clear();
   status_.next_restart_in = {};
   status_.health = spec_.health ? Health::unknown : Health::none;
   status_.health_reason.clear();
+  status_.notify_status.clear();
   incarnation_ = std::make_unique<runtime::Scope>();
+  if (readiness) {
+    readiness->spawned();
+    const std::uint64_t gen = status_.generation;
+    incarnation_->spawn(ReadinessChannel::watch(std::move(*readiness), execution_->pid(), incarnation_->token(),
+                                                [this, gen](ReadinessReport r) { post(ReadySignal{gen, std::move(r)}); }),
+                        spec_.name + "/ready");
+  }
   incarnation_->spawn(wait_for_exit(status_.generation), spec_.name + "/wait");
-  start_log_capture(*process_);
-  start_stdin_writer(*process_);
+  start_log_capture(*execution_);
+  start_stdin_writer(*execution_);
   if (spec_.health) {
     const std::uint64_t gen = status_.generation;
     incarnation_->spawn(
-        run_health_checks(*spec_.health, status_.ports.empty() ? 0 : status_.ports.front(),
+        run_health_checks(executor_->health_check(*spec_.health), status_.ports.empty() ? 0 : status_.ports.front(),
                           incarnation_->token(),
                           [this, gen](const HealthReport& r) { post(HealthChanged{gen, r}); }),
         spec_.name + "/health");
   }
-  nlohmann::json details = {{"pid", process_->pid()}, {"command", spec_.command}};
+  nlohmann::json details = execution_->describe();
   if (!status_.ports.empty()) details["ports"] = status_.ports;
-  record("started", std::move(details));
+  // Adopted: a workload that outlived the previous daemon, taken over, not restarted.
+  record(execution_->adopted() ? "attached" : "started", std::move(details));
   co_await feed({EventKind::spawned});
 }
 
 // stdout and stderr are spliced into the service's LogStore by two child actors
 // of this incarnation. They end on EOF, i.e. when the service and everything it
 // forked have closed the pipe (the group is killed when the leader exits).
-void ServiceActor::start_log_capture(runtime::Process& p) {
+void ServiceActor::start_log_capture(Execution& ex) {
   if (!ctx_.logs) return;
   auto body = [](ServiceActor* self, LogStore* store, Stream s, runtime::Fd fd,
                  std::stop_token st) -> Task<void> {
@@ -232,17 +271,20 @@ void ServiceActor::start_log_capture(runtime::Process& p) {
     if (r.error != 0)
       self->record("log_capture_failed", {{"stream", stream_name(s)}, {"error", std::strerror(r.error)}});
   };
-  incarnation_->spawn(body(this, ctx_.logs, Stream::out, std::move(p.stdout_pipe()), incarnation_->token()),
-                      spec_.name + "/stdout");
-  incarnation_->spawn(body(this, ctx_.logs, Stream::err, std::move(p.stderr_pipe()), incarnation_->token()),
-                      spec_.name + "/stderr");
+  if (runtime::Fd out = ex.take_stdout())
+    incarnation_->spawn(body(this, ctx_.logs, Stream::out, std::move(out), incarnation_->token()),
+                        spec_.name + "/stdout");
+  if (runtime::Fd err = ex.take_stderr())
+    incarnation_->spawn(body(this, ctx_.logs, Stream::err, std::move(err), incarnation_->token()),
+                        spec_.name + "/stderr");
 }
 
 // The pipe is non-blocking (the service must never be able to block the daemon),
 // so a full pipe means waiting for POLLOUT through the ring, then writing again.
-void ServiceActor::start_stdin_writer(runtime::Process& p) {
+void ServiceActor::start_stdin_writer(Execution& ex) {
   stdin_queue_.reset();
-  if (!p.stdin_pipe()) return;
+  runtime::Fd in = ex.take_stdin();
+  if (!in) return;
   stdin_queue_ = std::make_unique<runtime::Channel<std::string>>(256);
   auto body = [](runtime::Channel<std::string>* queue, runtime::Fd fd, std::stop_token st) -> Task<void> {
     while (true) {
@@ -261,23 +303,24 @@ void ServiceActor::start_stdin_writer(runtime::Process& p) {
       }
     }
   };
-  incarnation_->spawn(body(stdin_queue_.get(), std::move(p.stdin_pipe()), incarnation_->token()),
+  incarnation_->spawn(body(stdin_queue_.get(), std::move(in), incarnation_->token()),
                       spec_.name + "/stdin");
 }
 
 Task<void> ServiceActor::wait_for_exit(std::uint64_t generation) {
   // Not stop_on(incarnation token): the exit waiter must see the exit, and the
   // incarnation is only drained after the exit has been handled.
-  runtime::Result<runtime::ExitStatus> st = co_await process_->wait();
+  runtime::Result<runtime::ExitStatus> st = co_await execution_->wait();
+  if (!st && st.error() == ECANCELED) co_return;  // detached: the workload runs on
   ProcessExited ex{generation, st.ok() ? *st : runtime::ExitStatus{}, st.ok()};
   post(ex);
 }
 
 void ServiceActor::on_exit(const ProcessExited& ex) {
   status_.last_exit = ex.known ? std::optional(ex.status) : std::nullopt;
-  // Whatever the service forked and left in its process group goes with it, as
-  // systemd's control-group kill would: no helper outlives its service.
-  if (process_) (void)process_->signal_group(SIGKILL);
+  // What the workload left behind goes with it (its process group, its container).
+  if (execution_) execution_->exited();
+  running_ = false;
   status_.pid.reset();
   status_.pid_start_ticks = 0;
   nlohmann::json d;
@@ -300,22 +343,27 @@ void ServiceActor::on_health(const HealthChanged& h) {
   record("health", {{"health", to_string(now)}, {"reason", h.report.reason}});
 }
 
+Task<void> ServiceActor::on_ready(const ReadySignal& r) {
+  if (r.report.status) status_.notify_status = *r.report.status;
+  if (!r.report.ready || machine_.state() != State::starting) co_return;
+  record("ready", {{"status", status_.notify_status}});
+  co_await feed({EventKind::ready});
+}
+
 void ServiceActor::do_stop_signal() {
-  if (!process_ || process_->reaped()) return;
+  if (!execution_ || !running_) return;
   record("stopping", {{"signal", runtime::signal_name(spec_.stop_signal)},
                       {"timeout_ms", spec_.stop_timeout.count()}});
-  // The group first (the service and what it forked), then the leader through its
-  // pidfd in case it moved itself to another group.
-  (void)process_->signal_group(spec_.stop_signal);
-  (void)process_->signal(spec_.stop_signal);
+  execution_->stop(spec_.stop_signal, spec_.stop_timeout);
   arm_timer(spec_.stop_timeout, EventKind::stop_timeout);
 }
 
-void ServiceActor::do_kill() {
-  if (!process_ || process_->reaped()) return;
-  record("killed", {{"reason", "stop_timeout expired"}, {"timeout_ms", spec_.stop_timeout.count()}});
-  (void)process_->signal_group(SIGKILL);
-  (void)process_->signal(SIGKILL);
+void ServiceActor::do_kill(const char* reason) {
+  if (!execution_ || !running_) return;
+  const bool ready_timeout = std::strcmp(reason, "ready_timeout expired") == 0;
+  record("killed", {{"reason", reason},
+                    {"timeout_ms", (ready_timeout ? spec_.ready_timeout : spec_.stop_timeout).count()}});
+  execution_->kill();
 }
 
 void ServiceActor::arm_timer(std::chrono::milliseconds delay, EventKind kind) {
@@ -336,12 +384,16 @@ void ServiceActor::cancel_timer() {
 }
 
 Task<void> ServiceActor::drain_incarnation() {
-  if (!incarnation_) co_return;
-  incarnation_->request_stop();
-  co_await incarnation_->join();
-  incarnation_.reset();
+  if (incarnation_) {
+    incarnation_->request_stop();
+    co_await incarnation_->join();
+    incarnation_.reset();
+  }
   stdin_queue_.reset();
-  process_.reset();
+  if (execution_) {
+    co_await execution_->close();
+    execution_.reset();
+  }
 }
 
 }  // namespace actors

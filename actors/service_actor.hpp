@@ -16,7 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/executor.hpp"
 #include "actors/health.hpp"
+#include "actors/readiness.hpp"
 #include "actors/service_machine.hpp"
 #include "config/config.hpp"
 #include "runtime/channel.hpp"
@@ -43,16 +45,20 @@ struct ServiceStatus {
   std::optional<runtime::ExitStatus> last_exit;
   Health health = Health::none;
   std::string health_reason;
+  std::string notify_status;         // the service's last STATUS= (ready = "notify")
   std::vector<std::uint16_t> ports;  // resolved ("auto" → the picked number)
   std::string last_error;            // why the last start failed
   std::chrono::milliseconds next_restart_in{0};
   std::uint64_t generation = 0;      // bumps on every spawn
+  std::string executor;              // "process", "docker" (Executor::kind) once started
 };
 
 // Messages in the mailbox: commands from the supervisor, and what the actor's own
 // children report. Stale reports (an older generation) are dropped.
 struct Command {
-  enum class Kind { start, stop, restart, signal, update_spec, shutdown, stdin } kind;
+  // detach: the daemon is exiting. Like shutdown, except that a workload able to
+  // outlive the daemon (a container) is left running for the next daemon to adopt.
+  enum class Kind { start, stop, restart, signal, update_spec, shutdown, stdin, detach } kind;
   int signal = 0;
   std::optional<config::ServiceSpec> spec;
   std::string data;  // Kind::stdin
@@ -63,7 +69,8 @@ struct Command {
 struct ProcessExited { std::uint64_t generation; runtime::ExitStatus status; bool known; };
 struct TimerFired { std::uint64_t timer_id; EventKind kind; };
 struct HealthChanged { std::uint64_t generation; HealthReport report; };
-using Message = std::variant<Command, ProcessExited, TimerFired, HealthChanged>;
+struct ReadySignal { std::uint64_t generation; ReadinessReport report; };
+using Message = std::variant<Command, ProcessExited, TimerFired, HealthChanged, ReadySignal>;
 
 struct ServiceContext {
   EventLog* events = nullptr;
@@ -93,18 +100,19 @@ class ServiceActor {
   runtime::Task<void> feed(ServiceEvent e);
   runtime::Task<void> do_spawn();
   void do_stop_signal();
-  void do_kill();
+  void do_kill(const char* reason);
   void arm_timer(std::chrono::milliseconds delay, EventKind kind);
   void cancel_timer();
   void on_exit(const ProcessExited& ex);
   void on_health(const HealthChanged& h);
+  runtime::Task<void> on_ready(const ReadySignal& r);
   void publish();
   void record(std::string kind, nlohmann::json details);
   runtime::Task<void> wait_for_exit(std::uint64_t generation);
   runtime::Task<void> drain_incarnation();
-  std::optional<runtime::SpawnOptions> build_spawn(std::string* error);
-  void start_log_capture(runtime::Process& p);
-  void start_stdin_writer(runtime::Process& p);
+  std::optional<LaunchRequest> build_launch(std::string* error);
+  void start_log_capture(Execution& ex);
+  void start_stdin_writer(Execution& ex);
   std::string substitute(std::string text) const;
 
   config::ServiceSpec spec_;
@@ -112,7 +120,11 @@ class ServiceActor {
   ServiceMachine machine_;
   ServiceStatus status_;
   runtime::Channel<Message> mailbox_{4096};
-  std::optional<runtime::Process> process_;
+  // How the service runs (picked from the spec at each start) and the running
+  // incarnation; `running_` until its exit has been seen.
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<Execution> execution_;
+  bool running_ = false;
   // Children of the current incarnation (exit waiter, log capture, health): all
   // joined before the next spawn, so two incarnations never write one log.
   std::unique_ptr<runtime::Scope> incarnation_;
@@ -122,6 +134,7 @@ class ServiceActor {
   std::optional<std::stop_source> timer_stop_;
   std::uint64_t timer_id_ = 0;
   bool shutting_down_ = false;
+  bool detached_ = false;
 };
 
 }  // namespace actors

@@ -28,6 +28,8 @@ std::string_view to_string(EventKind e) {
     case EventKind::backoff_elapsed: return "backoff_elapsed";
     case EventKind::stop_timeout: return "stop_timeout";
     case EventKind::unhealthy: return "unhealthy";
+    case EventKind::ready: return "ready";
+    case EventKind::ready_timeout: return "ready_timeout";
   }
   return "?";
 }
@@ -40,6 +42,8 @@ Policy Policy::from(const config::ServiceSpec& spec) {
   p.reset_after = spec.restart_reset_after;
   p.limit = spec.restart_limit;
   p.window = spec.restart_window;
+  p.await_ready = spec.ready != config::ReadyMode::exec;
+  p.ready_timeout = spec.ready_timeout;
   return p;
 }
 
@@ -76,7 +80,18 @@ Step ServiceMachine::handle(const ServiceEvent& e) {
     case State::starting:
       if (e.kind == EventKind::spawned) {
         started_at_ = e.now;
-        step = go(State::running);
+        if (policy_.await_ready) {
+          step = go(State::starting, {Action::arm_ready_timer});
+          step.delay = policy_.ready_timeout;
+        } else {
+          step = go(State::running);
+        }
+      } else if (e.kind == EventKind::ready) {
+        step = go(State::running, {Action::cancel_timer});
+      } else if (e.kind == EventKind::ready_timeout) {
+        // Killed at once: the exit that follows is a failed start (a signal), so the
+        // restart policy and the crash-loop limit decide what comes next.
+        step = go(State::starting, {Action::kill});
       } else if (e.kind == EventKind::spawn_failed) {
         step = on_exit(e, true);
       } else if (e.kind == EventKind::exited) {
@@ -164,5 +179,5 @@ namespace actors {
 // The test table in tests/actors/service_machine_test.cpp has one row per pair;
 // these keep the enums and their lists (and so that table's size) in step.
 static_assert(kAllStates.size() == static_cast<std::size_t>(State::failed) + 1);
-static_assert(kAllEvents.size() == static_cast<std::size_t>(EventKind::unhealthy) + 1);
+static_assert(kAllEvents.size() == static_cast<std::size_t>(EventKind::ready_timeout) + 1);
 }  // namespace actors

@@ -33,11 +33,14 @@ enum class EventKind : std::uint8_t {
   backoff_elapsed, // restart delay is over
   stop_timeout,    // stop_timeout passed after the stop signal
   unhealthy,       // health check says so and restart_on_unhealthy is set
+  ready,           // ready = notify / fd:N: the service said READY
+  ready_timeout,   // ready_timeout passed in starting without it
 };
 inline constexpr std::array kAllEvents = {
     EventKind::start,   EventKind::stop,    EventKind::restart,
     EventKind::spawned, EventKind::spawn_failed, EventKind::exited,
-    EventKind::backoff_elapsed, EventKind::stop_timeout, EventKind::unhealthy};
+    EventKind::backoff_elapsed, EventKind::stop_timeout, EventKind::unhealthy,
+    EventKind::ready,   EventKind::ready_timeout};
 
 std::string_view to_string(State s);
 std::string_view to_string(EventKind e);
@@ -53,13 +56,14 @@ enum class Action : std::uint8_t {
   send_stop_signal, // stop_signal to the process group, and arm the stop timer
   kill,             // SIGKILL to the process group
   arm_backoff,      // timer for `delay`, then backoff_elapsed
-  cancel_timer,     // forget a pending backoff/stop timer
+  cancel_timer,     // forget a pending backoff/stop/ready timer
+  arm_ready_timer,  // timer for `delay`, then ready_timeout
 };
 
 struct Step {
   State next;
   std::vector<Action> actions;
-  Millis delay{0};          // arm_backoff
+  Millis delay{0};          // arm_backoff, arm_ready_timer
   bool counted_restart = false;  // this step schedules an automatic restart
   bool crash_loop = false;       // parked in failed by the restart limit
   bool ignored = false;          // the event means nothing in this state
@@ -72,6 +76,9 @@ struct Policy {
   Millis reset_after{60'000};
   int limit = 5;  // 0 = unlimited
   Millis window{10'000};
+  // ready = notify / fd:N: `spawned` is not enough, the service must say so.
+  bool await_ready = false;
+  Millis ready_timeout{60'000};
   static Policy from(const config::ServiceSpec& spec);
 };
 

@@ -59,6 +59,8 @@ std::string snapshot_to_json(const Snapshot& s) {
       v["pid"] = *e.pid;
       v["pid_start_ticks"] = e.pid_start_ticks;
     }
+    if (!e.executor.empty()) v["executor"] = e.executor;
+    if (!e.docker_cli.empty()) v["docker_cli"] = e.docker_cli;
     j["services"][name] = std::move(v);
   }
   return j.dump(2) + "\n";
@@ -76,6 +78,8 @@ Snapshot read_snapshot(const std::string& path) {
     SnapshotEntry e;
     e.state = v.value("state", "");
     e.restarts = v.value("restarts", 0);
+    e.executor = v.value("executor", "");
+    e.docker_cli = v.value("docker_cli", "");
     if (v.contains("pid") && v["pid"].is_number_integer()) {
       e.pid = v["pid"].get<pid_t>();
       e.pid_start_ticks = v.value("pid_start_ticks", std::uint64_t{0});

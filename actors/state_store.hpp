@@ -39,6 +39,10 @@ struct SnapshotEntry {
   std::optional<pid_t> pid;
   std::uint64_t pid_start_ticks = 0;
   int restarts = 0;
+  // Executor::kind; empty (older files) means "process". Only native processes are
+  // stopped by pid at boot: containers are found again by their label.
+  std::string executor;
+  std::string docker_cli;  // containers: the CLI that manages them (for the boot sweep)
 };
 struct Snapshot {
   std::int64_t written_unix_ms = 0;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "actors/event_log.hpp"
+#include "actors/docker_executor.hpp"
 #include "actors/log_store.hpp"
 #include "config/graph.hpp"
 #include "runtime/fs.hpp"
@@ -90,6 +91,11 @@ void Supervisor::create_entry(config::ServiceSpec spec, bool from_config) {
 Task<void> Supervisor::run_actor(Entry* e) {
   co_await e->actor->run();
   e->actor_done = true;
+  announce();
+}
+
+void Supervisor::announce() noexcept {
+  ++generation_;
   changed_.notify_all();
 }
 
@@ -98,7 +104,7 @@ void Supervisor::on_status(const ServiceStatus& s) {
   if (!e) return;
   const bool persistent_change = e->status.state != s.state || e->status.pid != s.pid;
   e->status = s;
-  changed_.notify_all();
+  announce();
   if (persistent_change) {
     snapshot_pending_ = true;
     snapshot_dirty_.notify_all();
@@ -143,6 +149,7 @@ Task<void> Supervisor::start_when_ready(std::string name, std::stop_token stop) 
 Task<void> Supervisor::stop_orphans() {
   Snapshot snap = read_snapshot(opts_.data_dir + "/state.json");
   for (const auto& [name, s] : snap.services) {
+    if (!s.executor.empty() && s.executor != "process") continue;  // containers: sweep_containers
     if (!s.pid || s.pid_start_ticks == 0 || process_start_ticks(*s.pid) != s.pid_start_ticks) continue;
     // Still running from before this daemon started (it was killed, or crashed).
     // The start time matched, so this is that very process, not a recycled pid.
@@ -162,6 +169,28 @@ Task<void> Supervisor::stop_orphans() {
     events_.append(name, "orphan_stopped",
                    {{"pid", *s.pid}, {"forced", !gone.ok()},
                     {"reason", "left running by a previous daemon"}});
+  }
+}
+
+// Containers outlive the daemon. Those of services that will start are adopted by
+// their executor; the rest (services removed, or not autostarted) are stopped and
+// removed here, in the background: an engine that is slow or absent must not hold
+// up the boot. Nothing runs unless a container service exists or existed.
+Task<void> Supervisor::sweep_containers(Snapshot previous, std::stop_token stop) {
+  std::set<std::string> clis, keep;
+  for (const auto& [name, e] : entries_) {
+    if (!e->spec.image) continue;
+    clis.insert(docker_cli_of(e->spec));
+    if (e->spec.autostart) keep.insert(name);
+  }
+  for (const auto& [name, s] : previous.services)
+    if (s.executor == "docker") clis.insert(s.docker_cli.empty() ? std::string("docker") : s.docker_cli);
+  for (const auto& cli : clis) {
+    std::vector<SweptContainer> swept = co_await sweep_orphan_containers(cli, keep, stop);
+    for (const auto& s : swept)
+      events_.append(s.service, "orphan_stopped",
+                     {{"container", s.container}, {"ok", s.error.empty()}, {"error", s.error},
+                      {"reason", "container of a service that is gone or not started"}});
   }
 }
 
@@ -190,8 +219,10 @@ Task<void> Supervisor::boot(config::Config config) {
   for (auto& [name, e] : entries_)
     if (e->spec.autostart) request_start(*e);
   background_.spawn(snapshot_writer(background_.token()), "snapshot");
+  background_.spawn(sweep_containers(read_snapshot(opts_.data_dir + "/state.json"), background_.token()),
+                    "sweep-containers");
   ready_ = true;
-  changed_.notify_all();
+  announce();
 }
 
 Result<void> Supervisor::start(const std::string& name) {
@@ -261,7 +292,8 @@ Task<void> Supervisor::stop_entries(std::vector<std::string> names) {
           if (!blocked) {
             if (e->starter) e->starter->request_stop();
             e->starter.reset();
-            e->actor->post(Command::of(Command::Kind::shutdown));
+            // The daemon exiting detaches containers; removing a service stops it.
+            e->actor->post(Command::of(shutting_down_ ? Command::Kind::detach : Command::Kind::shutdown));
             posted.insert(*it);
           }
         }
@@ -307,6 +339,7 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
     out.changed.push_back(s.name);
   }
   out.ok = true;
+  announce();
   events_.append(std::nullopt, "reload_succeeded",
                  {{"added", out.added}, {"removed", out.removed}, {"changed", out.changed}});
   co_return out;
@@ -355,6 +388,7 @@ Task<Result<void>> Supervisor::add(config::ServiceSpec spec, std::string toml_te
     events_.append(name, "service_registered", {});
     if (autostart) request_start(*find(name));
   }
+  announce();
   co_return Result<void>();
 }
 
@@ -369,7 +403,7 @@ Task<Result<void>> Supervisor::remove(std::string name) {
   entries_.erase(name);
   auto r = store_.remove(name);
   events_.append(name, "service_removed", {});
-  changed_.notify_all();
+  announce();
   co_return r;
 }
 
@@ -382,6 +416,8 @@ Snapshot Supervisor::make_snapshot() const {
     se.pid = e->status.pid;
     se.pid_start_ticks = e->status.pid_start_ticks;
     se.restarts = e->status.restarts;
+    if (e->status.executor != "process") se.executor = e->status.executor;  // empty: process
+    if (e->spec.image) se.docker_cli = docker_cli_of(e->spec);
     s.services[name] = se;
   }
   return s;

@@ -77,6 +77,9 @@ class Supervisor {
   LogStore* logs(const std::string& name) const;
   const config::Config& config() const noexcept { return config_; }
   runtime::Notify& changed() noexcept { return changed_; }
+  // Bumped with every change a client could see (status, spec, the set of services):
+  // equal generations mean an answer built earlier is still exact.
+  std::uint64_t generation() const noexcept { return generation_; }
   config::ServiceContext service_context() const;
 
  private:
@@ -89,9 +92,11 @@ class Supervisor {
   runtime::Task<void> stop_entries(std::vector<std::string> names);
   runtime::Task<void> snapshot_writer(std::stop_token stop);
   void on_status(const ServiceStatus& s);
+  void announce() noexcept;
   std::vector<config::ServiceSpec> all_specs() const;
   Snapshot make_snapshot() const;
   runtime::Task<void> stop_orphans();
+  runtime::Task<void> sweep_containers(Snapshot previous, std::stop_token stop);
 
   Options opts_;
   EventLog& events_;
@@ -101,6 +106,7 @@ class Supervisor {
   runtime::Scope actors_;     // the ServiceActors
   runtime::Scope background_; // starters, stoppers, the snapshot writer
   runtime::Notify changed_;
+  std::uint64_t generation_ = 0;
   runtime::Notify snapshot_dirty_;
   bool snapshot_pending_ = false;
   bool ready_ = false;

@@ -171,6 +171,10 @@ TEST(HealthRun, ExecChecksLeaveNoChildrenOrFds) {
     HealthCheck spec = exec_check({"sh", "-c", "echo hi"});
     spec.interval = 10ms;
     auto r = start_checks(spec);
+    // The first report, then ~30 more checks; bounded, not a fixed sleep alone: on an
+    // emulated CPU (the ARM test run) one exec of sh can take longer than 300 ms.
+    const bool reported = co_await wait_until([&] { return !r->reports.empty(); }, 10s);
+    EXPECT_TRUE(reported);
     co_await sleep_ms(300);
     co_await stop_checks(r);
     co_return std::tuple{r->reports, before, count_fds()};

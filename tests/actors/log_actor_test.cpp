@@ -2,6 +2,7 @@
 // The child is this test binary re-executed (/proc/self/exe) with DL_WRITER set; a
 // static initializer below turns it into a pattern writer before gtest's main runs.
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -297,7 +298,12 @@ TEST_F(LogActorTest, StopDrainsWhatIsAlreadyInThePipe) {
   CaptureResult res;
   run_loop([&]() -> Task<void> {
     auto proc = spawn_writer("hold:50000");
-    co_await runtime::sleep_for(std::chrono::milliseconds(300));  // the bytes are in the pipe
+    // Until every byte is in the pipe (bounded: 10 s), however slow the machine is.
+    for (int i = 0; i < 1000; ++i) {
+      int queued = 0;
+      if (::ioctl(proc.stdout_pipe().get(), FIONREAD, &queued) == 0 && queued >= 50000) break;
+      co_await runtime::sleep_for(std::chrono::milliseconds(10));
+    }
     std::stop_source stop;
     stop.request_stop();
     res = co_await actors::capture(*store, Stream::out, std::move(proc.stdout_pipe()), stop.get_token());

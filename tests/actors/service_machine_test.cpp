@@ -33,6 +33,8 @@ const Row kTable[] = {
     {S::stopped, E::backoff_elapsed, false, S::stopped, {}, true},
     {S::stopped, E::stop_timeout, false, S::stopped, {}, true},
     {S::stopped, E::unhealthy, false, S::stopped, {}, true},
+    {S::stopped, E::ready, false, S::stopped, {}, true},
+    {S::stopped, E::ready_timeout, false, S::stopped, {}, true},
     // starting
     {S::starting, E::start, false, S::starting, {}, true},
     {S::starting, E::stop, false, S::stopping, {A::send_stop_signal}, false},
@@ -43,6 +45,8 @@ const Row kTable[] = {
     {S::starting, E::backoff_elapsed, false, S::starting, {}, true},
     {S::starting, E::stop_timeout, false, S::starting, {}, true},
     {S::starting, E::unhealthy, false, S::starting, {}, true},
+    {S::starting, E::ready, false, S::running, {A::cancel_timer}, false},
+    {S::starting, E::ready_timeout, false, S::starting, {A::kill}, false},
     // running
     {S::running, E::start, false, S::running, {}, true},
     {S::running, E::stop, false, S::stopping, {A::send_stop_signal}, false},
@@ -53,6 +57,8 @@ const Row kTable[] = {
     {S::running, E::backoff_elapsed, false, S::running, {}, true},
     {S::running, E::stop_timeout, false, S::running, {}, true},
     {S::running, E::unhealthy, false, S::stopping, {A::send_stop_signal}, false},
+    {S::running, E::ready, false, S::running, {}, true},
+    {S::running, E::ready_timeout, false, S::running, {}, true},
     // stopping
     {S::stopping, E::start, false, S::stopping, {}, false},
     {S::stopping, E::stop, false, S::stopping, {}, false},
@@ -63,6 +69,8 @@ const Row kTable[] = {
     {S::stopping, E::backoff_elapsed, false, S::stopping, {}, true},
     {S::stopping, E::stop_timeout, false, S::stopping, {A::kill}, false},
     {S::stopping, E::unhealthy, false, S::stopping, {}, true},
+    {S::stopping, E::ready, false, S::stopping, {}, true},
+    {S::stopping, E::ready_timeout, false, S::stopping, {}, true},
     // exited
     {S::exited, E::start, false, S::starting, {A::spawn}, false},
     {S::exited, E::stop, false, S::stopped, {}, false},
@@ -73,6 +81,8 @@ const Row kTable[] = {
     {S::exited, E::backoff_elapsed, false, S::exited, {}, true},
     {S::exited, E::stop_timeout, false, S::exited, {}, true},
     {S::exited, E::unhealthy, false, S::exited, {}, true},
+    {S::exited, E::ready, false, S::exited, {}, true},
+    {S::exited, E::ready_timeout, false, S::exited, {}, true},
     // backoff
     {S::backoff, E::start, false, S::starting, {A::cancel_timer, A::spawn}, false},
     {S::backoff, E::stop, false, S::stopped, {A::cancel_timer}, false},
@@ -83,6 +93,8 @@ const Row kTable[] = {
     {S::backoff, E::backoff_elapsed, false, S::starting, {A::spawn}, false},
     {S::backoff, E::stop_timeout, false, S::backoff, {}, true},
     {S::backoff, E::unhealthy, false, S::backoff, {}, true},
+    {S::backoff, E::ready, false, S::backoff, {}, true},
+    {S::backoff, E::ready_timeout, false, S::backoff, {}, true},
     // failed
     {S::failed, E::start, false, S::starting, {A::spawn}, false},
     {S::failed, E::stop, false, S::stopped, {}, false},
@@ -93,6 +105,8 @@ const Row kTable[] = {
     {S::failed, E::backoff_elapsed, false, S::failed, {}, true},
     {S::failed, E::stop_timeout, false, S::failed, {}, true},
     {S::failed, E::unhealthy, false, S::failed, {}, true},
+    {S::failed, E::ready, false, S::failed, {}, true},
+    {S::failed, E::ready_timeout, false, S::failed, {}, true},
 };
 static_assert(std::size(kTable) == kAllStates.size() * kAllEvents.size(),
               "one row per (state, event) pair");
@@ -115,6 +129,71 @@ std::string row_name(const testing::TestParamInfo<Row>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPairs, Table, testing::ValuesIn(kTable), row_name);
+
+// The rows that differ when the service must say READY (ready = "notify" / "fd:N").
+const Row kAwaitReadyTable[] = {
+    {S::starting, E::spawned, false, S::starting, {A::arm_ready_timer}, false},
+    {S::starting, E::ready, false, S::running, {A::cancel_timer}, false},
+    {S::starting, E::ready_timeout, false, S::starting, {A::kill}, false},
+    {S::starting, E::exited, false, S::backoff, {A::arm_backoff}, false},
+    {S::running, E::ready, false, S::running, {}, true},
+};
+
+Policy await_ready_policy() {
+  Policy p;
+  p.await_ready = true;
+  p.ready_timeout = 5s;
+  return p;
+}
+
+class AwaitReadyTable : public testing::TestWithParam<Row> {};
+
+TEST_P(AwaitReadyTable, Row) {
+  const Row& row = GetParam();
+  ServiceMachine m(await_ready_policy());
+  m.force_state(row.from);
+  Step s = m.handle(ServiceEvent{row.event, row.success, Clock::now()});
+  EXPECT_EQ(s.next, row.to) << to_string(row.from) << " x " << to_string(row.event);
+  EXPECT_EQ(s.actions, row.actions) << to_string(row.from) << " x " << to_string(row.event);
+  EXPECT_EQ(s.ignored, row.ignored);
+  if (row.event == E::spawned) {
+    EXPECT_EQ(s.delay, 5s);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AwaitReady, AwaitReadyTable, testing::ValuesIn(kAwaitReadyTable), row_name);
+
+TEST(Policy, ReadyTimeoutKillsAndTheExitIsAFailedStart) {
+  Policy p = await_ready_policy();
+  p.restart = config::RestartPolicy::no;
+  ServiceMachine m(p);
+  const auto t = Clock::now();
+  m.handle({E::start, false, t});
+  EXPECT_EQ(m.handle({E::spawned, false, t}).next, S::starting);
+  EXPECT_EQ(m.handle({E::ready_timeout, false, t + 5s}).actions, std::vector<A>{A::kill});
+  EXPECT_EQ(m.handle({E::exited, false, t + 5s}).next, S::failed);
+}
+
+TEST(Policy, ReadyTimeoutRestartsPerPolicyUntilTheCrashLoopLimit) {
+  Policy p = await_ready_policy();
+  p.limit = 2;
+  ServiceMachine m(p);
+  auto t = Clock::now();
+  m.handle({E::start, false, t});
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(m.handle({E::spawned, false, t}).next, S::starting);
+    m.handle({E::ready_timeout, false, t});
+    Step s = m.handle({E::exited, false, t});
+    if (i < 2) {
+      ASSERT_EQ(s.next, S::backoff) << i;
+      m.handle({E::backoff_elapsed, false, t});
+    } else {
+      EXPECT_EQ(s.next, S::failed);
+      EXPECT_TRUE(s.crash_loop);
+    }
+    t += 1ms;
+  }
+}
 
 TEST(Table, EveryPairIsCovered) {
   for (S st : kAllStates)

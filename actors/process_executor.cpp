@@ -1,0 +1,86 @@
+// The native executor: the service is a child process of the daemon, leading its
+// own process group; its stdio are pipes owned by the runtime::Process.
+#include <csignal>
+
+#include <unistd.h>
+
+#include "actors/executor.hpp"
+#include "actors/docker_executor.hpp"
+#include "actors/service_env.hpp"
+#include "actors/state_store.hpp"
+
+namespace actors {
+
+namespace {
+
+class ProcessExecution final : public Execution {
+ public:
+  explicit ProcessExecution(runtime::Process p, std::vector<std::string> command)
+      : process_(std::move(p)), command_(std::move(command)), ticks_(process_start_ticks(process_.pid())) {}
+
+  pid_t pid() const override { return process_.pid(); }
+  std::uint64_t pid_start_ticks() const override { return ticks_; }
+  nlohmann::json describe() const override { return {{"pid", process_.pid()}, {"command", command_}}; }
+  runtime::Fd take_stdout() override { return std::move(process_.stdout_pipe()); }
+  runtime::Fd take_stderr() override { return std::move(process_.stderr_pipe()); }
+  runtime::Fd take_stdin() override { return std::move(process_.stdin_pipe()); }
+
+  runtime::Task<runtime::Result<runtime::ExitStatus>> wait() override { return process_.wait(); }
+
+  void stop(int sig, std::chrono::milliseconds) override {
+    if (process_.reaped()) return;
+    // The group first (the service and what it forked), then the leader through
+    // its pidfd, but only if it moved itself to another group: a second SIGINT to a
+    // leader still in the group would land in the middle of its first one (Python
+    // dies of it). The pid cannot be reused while we hold the unreaped child.
+    (void)process_.signal_group(sig);
+    if (::getpgid(process_.pid()) != process_.pid()) (void)process_.signal(sig);
+  }
+  void kill() override { stop(SIGKILL, {}); }
+  runtime::Result<void> signal(int sig) override {
+    if (process_.reaped()) return runtime::Result<void>::failure(ESRCH);
+    return process_.signal(sig);
+  }
+  // Whatever the service forked and left in its process group goes with it, as
+  // systemd's control-group kill would: no helper outlives its service.
+  void exited() override { (void)process_.signal_group(SIGKILL); }
+  runtime::Task<void> close() override { co_return; }
+
+ private:
+  runtime::Process process_;
+  std::vector<std::string> command_;
+  std::uint64_t ticks_;
+};
+
+class ProcessExecutor final : public Executor {
+ public:
+  std::string_view kind() const override { return "process"; }
+
+  runtime::Task<std::unique_ptr<Execution>> launch(LaunchRequest req, std::string* error) override {
+    runtime::SpawnOptions o;
+    o.argv = std::move(req.argv);
+    std::map<std::string, std::string> env = merge_env(req.base_env, {});
+    for (auto& [k, v] : req.env) env[k] = v;
+    for (const auto& [k, v] : env) o.env.push_back(k + "=" + v);
+    o.working_dir = req.spec->working_dir;
+    if (!apply_identity(req.spec->user, req.spec->group, o, error)) co_return nullptr;
+    o.stdin_mode = req.spec->stdin ? runtime::SpawnOptions::Stdio::pipe : runtime::SpawnOptions::Stdio::null;
+    if (!req.capture_output) {
+      o.stdout_mode = runtime::SpawnOptions::Stdio::null;
+      o.stderr_mode = runtime::SpawnOptions::Stdio::null;
+    }
+    if (req.adjust_spawn) req.adjust_spawn(o);
+    runtime::Result<runtime::Process> proc = runtime::Process::spawn(o, error);
+    if (!proc) co_return nullptr;
+    co_return std::make_unique<ProcessExecution>(std::move(proc).value(), req.spec->command);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Executor> make_executor(const config::ServiceSpec& spec) {
+  if (spec.image) return std::make_unique<DockerExecutor>(spec);
+  return std::make_unique<ProcessExecutor>();
+}
+
+}  // namespace actors
