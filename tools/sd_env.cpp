@@ -1,0 +1,113 @@
+#include "tools/sd_env.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <optional>
+#include <string_view>
+
+#include "http/server.hpp"
+#include "tools/daemon_log.hpp"
+
+namespace tools {
+
+namespace {
+
+std::string take(const char* name) {
+  const char* v = ::getenv(name);
+  std::string out = v ? v : "";
+  ::unsetenv(name);
+  return out;
+}
+
+// A decimal number and nothing else; nullopt otherwise.
+std::optional<unsigned long long> number(const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || text.size() > 19)
+    return std::nullopt;
+  return std::strtoull(text.c_str(), nullptr, 10);
+}
+
+bool names_us(const std::string& pid_text) {
+  auto pid = number(pid_text);
+  return pid && *pid == static_cast<unsigned long long>(::getpid());
+}
+
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t colon = text.find(':', start);
+    if (colon == std::string::npos) colon = text.size();
+    out.push_back(text.substr(start, colon - start));
+    start = colon + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+ManagerEnvironment take_manager_environment() {
+  ManagerEnvironment env;
+  env.notify_socket = take("NOTIFY_SOCKET");
+
+  const std::string watchdog_usec = take("WATCHDOG_USEC");
+  const std::string watchdog_pid = take("WATCHDOG_PID");
+  if (!watchdog_usec.empty()) {
+    auto usec = number(watchdog_usec);
+    if (!usec || *usec == 0)
+      env.warnings.push_back("ignoring WATCHDOG_USEC=\"" + watchdog_usec + "\": not a positive number");
+    else if (watchdog_pid.empty() || names_us(watchdog_pid))
+      env.watchdog = std::chrono::microseconds(*usec);
+  }
+
+  const std::string listen_fds = take("LISTEN_FDS");
+  const std::string listen_pid = take("LISTEN_PID");
+  const std::string listen_names = take("LISTEN_FDNAMES");
+  if (listen_fds.empty() || !names_us(listen_pid)) return env;
+  auto count = number(listen_fds);
+  if (!count || *count > 64) {
+    env.warnings.push_back("ignoring LISTEN_FDS=\"" + listen_fds + "\"");
+    return env;
+  }
+  std::vector<std::string> names = split_names(listen_names);
+  constexpr int kFirst = 3;  // SD_LISTEN_FDS_START
+  for (int i = 0; i < static_cast<int>(*count); ++i) {
+    const int fd = kFirst + i;
+    // Handed over without close-on-exec by design; ours must not reach the services.
+    const int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0 || ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) {
+      env.warnings.push_back("LISTEN_FDS names fd " + std::to_string(fd) + ", which is not open");
+      continue;
+    }
+    const std::size_t n = static_cast<std::size_t>(i);
+    env.listen_fds.push_back({runtime::Fd(fd), n < names.size() && !names[n].empty() ? names[n] : "unknown"});
+  }
+  return env;
+}
+
+}  // namespace tools
+
+namespace tools {
+
+AdoptedListeners adopt_listeners(http::Server& server, std::vector<ListenFd>& fds) {
+  AdoptedListeners out;
+  for (ListenFd& l : fds) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    const int number = l.fd.get();
+    const bool is_unix = ::getsockname(number, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && ss.ss_family == AF_UNIX;
+    const std::string what = "fd " + std::to_string(number) + " (" + l.name + ")";
+    if (auto r = server.adopt_listener(l.fd.release()); !r) {
+      log(Level::warn, "socket activation: ignoring " + what + ": " + r.message());
+      continue;
+    }
+    log(Level::info, "API on " + what + ", from the service manager");
+    (is_unix ? out.unix_socket : out.tcp) = true;
+  }
+  fds.clear();
+  return out;
+}
+
+}  // namespace tools
