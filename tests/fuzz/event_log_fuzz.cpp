@@ -1,0 +1,50 @@
+// events.log as a reader finds it after a crash or a disk fault: torn tails, corrupt
+// lines, sequence numbers out of order. Reading must skip what is bad and never fail.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "actors/event_log.hpp"
+
+namespace {
+std::string scratch_file() {
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir && *dir ? dir : "/tmp") + "/dockless-fuzz-events." + std::to_string(::getpid());
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t nl = text.find('\n', start);
+    const std::string_view line = text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    if (auto rec = actors::parse_event_line(line)) (void)rec->seq;
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
+  }
+  static const std::string path = scratch_file();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return 0;
+  const bool written = ::write(fd, data, size) == static_cast<ssize_t>(size);
+  ::close(fd);
+  if (!written) return 0;
+  std::uint64_t corrupt = 0;
+  const auto all = actors::read_events(path, 0, SIZE_MAX, &corrupt);
+  std::uint64_t last = 0;
+  for (const auto& e : all) {
+    if (e.seq <= last && last != 0) __builtin_trap();  // oldest first, each once
+    last = e.seq;
+    (void)e.parse();
+  }
+  if (!all.empty()) {
+    const auto later = actors::read_events(path, all.front().seq, 2);
+    if (later.size() > 2) __builtin_trap();
+  }
+  ::unlink(path.c_str());
+  return 0;
+}
