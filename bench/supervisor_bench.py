@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+import idle_writes
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MARK_VAR = "DOCKLESS_SUPBENCH_RUN"
 MARK = f"{os.getpid()}-{secrets.token_hex(6)}"
@@ -351,6 +353,17 @@ def idle_run(side, args, n, window):
         return out
 
 
+def sdcard_run(side, args, n, window):
+    """Disk writes per idle hour with n services (bench/idle_writes.py): the daemon's
+    whole temp dir is watched, its data dir and its own output included."""
+    extra = {} if side == "dockless" else {"startsecs": "0"}
+    services = {k: (argv, dict(extra)) for k, (argv, _) in sleepers(n).items()}
+    with Daemon(side, args, services) as d:
+        d.wait_ready(n)
+        time.sleep(2)
+        return idle_writes.measure(d.proc.pid, d.dir, window, d.check_alive)
+
+
 def log_files_size(pattern):
     total = 0
     for p in glob.glob(pattern):
@@ -530,6 +543,12 @@ def table(res, p, sides):
          "0", lambda v: v == 0),
         (f"idle disk writes over {W} s (write_bytes)", "wbytes", "supervisord", " B", False, "0",
          lambda v: v == 0),
+        (f"disk writes per idle hour, 20 services ({p['sd_window']} s window x "
+         f"{3600 // p['sd_window']})", "sd_wbytes_h", "supervisord", " B", False, "0", lambda v: v == 0),
+        ("  write syscalls per idle hour (syscw)", "sd_syscw_h", "supervisord", "", False, "0",
+         lambda v: v == 0),
+        ("  files written while idle (size or mtime)", "sd_files", "supervisord", "", False, "0",
+         lambda v: v == 0),
     ]
     head = ["measure", "dockless", "baseline", "baseline value", "ratio", "goal"]
     lines = []
@@ -563,7 +582,7 @@ def parse_args():
     ap.add_argument("--runs", type=int, help="runs of every measurement (median is shown)")
     ap.add_argument("--nice", type=int, default=-10, help="niceness of the bench, the daemons "
                     "and their services when run as root (default -10; 0 leaves it)")
-    ap.add_argument("--only", help="comma-separated: restart,startup,logs,memory,idle")
+    ap.add_argument("--only", help="comma-separated: restart,startup,logs,memory,idle,sdcard")
     args = ap.parse_args()
     if args.dockless is None:
         for c in ("build-release", "build"):
@@ -596,7 +615,8 @@ def main():
     p = {"restarts": 200 if q else 500, "mib": 256 if q else 1024, "window": 10 if q else 30,
          "restart_cap": 3 if q else 15, "startup_cap": 5 if q else 45,
          "runs": runs or (2 if q else 5), "startup_runs": runs or (1 if q else 3),
-         "memory_runs": runs or (1 if q else 3), "idle_runs": runs or (1 if q else 2)}
+         "memory_runs": runs or (1 if q else 3), "idle_runs": runs or (1 if q else 2),
+         "sd_window": 20 if q else 60, "sd_runs": runs or 1}
     args.supervisord = shutil.which("supervisord")
     sides = ["dockless"]
     if args.supervisord:
@@ -686,6 +706,21 @@ def main():
                             res.add(f"{k}100", side, out[k])
                         for k in ("cpu", "ctx", "ctx_main", "wbytes"):
                             res.add(k, side, out[k])
+        if want("sdcard"):
+            log(f"disk writes while idle, 20 services: {p['sd_runs']} runs x {p['sd_window']} s")
+            for r in range(p["sd_runs"]):
+                for side in sides:
+                    out = res.attempt(f"sdcard/{side}",
+                                      lambda: sdcard_run(side, args, 20, p["sd_window"]))
+                    if out:
+                        for k in ("wbytes_h", "syscw_h", "files"):
+                            res.add("sd_" + k, side, out[k])
+                        if out["changed"]:
+                            res.notes.append(f"sdcard: {side} wrote while idle: "
+                                             + ", ".join(out["changed"][:10]))
+                        if out["fstype"] in ("tmpfs", "ramfs"):
+                            res.notes.append(f"sdcard: {side}'s dir is on {out['fstype']}: "
+                                             "write_bytes stays 0 there; set TMPDIR to a disk")
     except KeyboardInterrupt:
         log("interrupted: every process of this run was stopped")
         sweep()
@@ -695,7 +730,8 @@ def main():
     print()
     print(table(res, p, sides))
     print(f"\nmedians of interleaved runs (restart/logs {p['runs']}, start-up {p['startup_runs']},"
-          f" memory {p['memory_runs']}, idle {p['idle_runs']}); ratio > 1: Dockless is better;"
+          f" memory {p['memory_runs']}, idle {p['idle_runs']}, sdcard {p['sd_runs']});"
+          " ratio > 1: Dockless is better;"
           f" total {time.monotonic() - t_start:.0f} s")
     for side in sides + ["loop"]:
         counts = res.values.get(("restart_count", side))

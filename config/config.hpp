@@ -101,6 +101,7 @@ struct ServiceSpec {
   bool stdin = false;
   ReadyMode ready = ReadyMode::exec;
   int ready_fd = -1;  // ReadyMode::fd
+  Duration ready_timeout{60'000};  // notify/fd: no READY by then → killed, a failed start
   // Stored for the container integration; not interpreted here.
   std::optional<std::string> image;
   std::vector<std::string> docker_args;
@@ -124,13 +125,26 @@ struct HttpConfig {
   std::string cert;
   std::string key;
   bool public_read = false;
+  std::uint64_t max_connections_per_client = 64;  // per source address; 0 = no cap
 };
 
-// [[triggers]] are interpreted by the trigger dispatcher; config keeps them opaque.
+// One [[triggers]] entry (config/trigger.cpp). `table` keeps the raw TOML; the fields below
+// are its checked interpretation, which the trigger dispatcher (http/api/triggers.*) acts on.
 struct Trigger {
   std::string id;
   toml::table table;
   SourcePos pos;
+
+  enum class Action { restart, start, stop, run };
+  std::string provider;              // "github", "standard-webhooks" or "hmac"
+  std::string path;                  // "/triggers/<id>" unless set
+  std::vector<std::string> events;   // match.events; empty: any event
+  std::string branch;                // match.branch; empty: any branch
+  std::string secret;                // after ${VAR} substitution; never logged
+  Action action = Action::restart;
+  std::string service;               // restart/start/stop
+  std::vector<std::string> run;      // run: argv
+  Duration timeout{300'000};         // run: killed (process group) at this deadline
 };
 
 struct Config {

@@ -74,4 +74,8 @@ class Reader {
   Sink& sink_;
 };
 
+// Checks and interprets every [[triggers]] table (after the services are known, since an
+// action names one). config/trigger.cpp.
+void interpret_triggers(Config& config, const toml::table& root, const Environment& env, Sink& sink);
+
 }  // namespace config::detail

@@ -25,8 +25,10 @@ std::optional<Port> primary_port_of(const toml::node& service) {
   if (!t) return std::nullopt;
   auto port = [](const toml::node* n) -> std::optional<Port> {
     if (!n) return std::nullopt;
-    if (auto i = n->value<std::int64_t>(); i && *i >= 1 && *i <= 65535)
-      return Port{static_cast<std::uint16_t>(*i), false, detail::pos_of(*n)};
+    // as_integer, not value<int64_t>: toml++ 3.3 converts a float such as 5e32 to an
+    // integer before checking its range (undefined behaviour, found by fuzzing).
+    if (const auto* i = n->as_integer(); i && i->get() >= 1 && i->get() <= 65535)
+      return Port{static_cast<std::uint16_t>(i->get()), false, detail::pos_of(*n)};
     if (n->is_string() && n->as_string()->get() == "auto") return Port{0, true, detail::pos_of(*n)};
     return std::nullopt;
   };
@@ -53,7 +55,8 @@ void parse_http(Reader& top, Config& config) {
     return;
   }
   Reader r(*n->as_table(), "http", top.sink());
-  r.reject_unknown({"allowed_origins", "max_body_bytes", "api_keys_file", "cert", "key", "public_read"});
+  r.reject_unknown({"allowed_origins", "max_body_bytes", "api_keys_file", "cert", "key", "public_read",
+                    "max_connections_per_client"});
   HttpConfig& h = config.http;
   if (auto v = r.string_list("allowed_origins", false)) h.allowed_origins = std::move(*v);
   if (auto v = r.size("max_body_bytes", 1)) h.max_body_bytes = *v;
@@ -61,6 +64,8 @@ void parse_http(Reader& top, Config& config) {
   if (auto v = r.string("cert")) h.cert = *v;
   if (auto v = r.string("key")) h.key = *v;
   if (auto v = r.boolean("public_read")) h.public_read = *v;
+  if (auto v = r.integer("max_connections_per_client", 0, 1'000'000))
+    h.max_connections_per_client = static_cast<std::uint64_t>(*v);
 }
 
 void parse_triggers(Reader& top, Config& config) {
@@ -86,7 +91,10 @@ void parse_triggers(Reader& top, Config& config) {
       top.error(*id, "triggers", "duplicate trigger id " + detail::quote(text));
       continue;
     }
-    config.triggers.push_back({text, *item.as_table(), detail::pos_of(item)});
+    Trigger& t = config.triggers.emplace_back();
+    t.id = text;
+    t.table = *item.as_table();
+    t.pos = detail::pos_of(item);
   }
 }
 
@@ -164,6 +172,7 @@ ParseResult parse_string(std::string_view toml_text, const std::string& source_n
   parse_services(top, config, ctx, &failed);
   std::sort(config.services.begin(), config.services.end(),
             [](const ServiceSpec& a, const ServiceSpec& b) { return a.name < b.name; });
+  detail::interpret_triggers(config, root, env, sink);
   return finish(sink, std::move(config), failed);
 }
 

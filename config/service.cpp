@@ -23,13 +23,13 @@ bool ServiceParser::run(ServiceSpec* out) {
   r_.reject_unknown({"command", "env", "env_file", "working_dir", "user", "group", "restart",
                      "restart_delay", "restart_delay_max", "restart_reset_after", "restart_limit",
                      "restart_window", "stop_signal", "stop_timeout", "depends_on", "ports", "port",
-                     "health", "log_max_size", "log_keep", "autostart", "stdin", "ready", "image",
+                     "health", "log_max_size", "log_keep", "autostart", "stdin", "ready", "ready_timeout", "image",
                      "docker_args", "volumes", "network", "docker_cli"});
   env_files();
   env_table();
   if (const toml::node* n = r_.find("command")) {
     if (auto argv = command_of(*n, "command")) spec_.command = std::move(*argv);
-  } else {
+  } else if (!r_.find("image")) {  // a container may run its image's default command
     r_.sink().add(spec_.pos, "[" + r_.path() + "]: missing required key \"command\"");
   }
   for (auto [key, field] : {std::pair{"working_dir", &spec_.working_dir}, std::pair{"user", &spec_.user},
@@ -44,7 +44,8 @@ bool ServiceParser::run(ServiceSpec* out) {
                             std::pair{"restart_delay_max", &spec_.restart_delay_max},
                             std::pair{"restart_reset_after", &spec_.restart_reset_after},
                             std::pair{"restart_window", &spec_.restart_window},
-                            std::pair{"stop_timeout", &spec_.stop_timeout}}) {
+                            std::pair{"stop_timeout", &spec_.stop_timeout},
+                            std::pair{"ready_timeout", &spec_.ready_timeout}}) {
     if (auto d = r_.duration(key)) *field = *d;
   }
   if (auto v = r_.integer("restart_limit", 0, INT32_MAX)) spec_.restart_limit = static_cast<int>(*v);

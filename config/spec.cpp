@@ -114,7 +114,7 @@ std::string ServiceSpec::fingerprint() const {
         << health->start_period.count() << ',' << health->retries << ',' << health->restart_on_unhealthy;
   }
   out << ";log=" << log_max_size << ',' << log_keep << ";autostart=" << autostart << ";stdin=" << stdin
-      << ";ready=" << static_cast<int>(ready) << ',' << ready_fd << ';';
+      << ";ready=" << static_cast<int>(ready) << ',' << ready_fd << ',' << ready_timeout.count() << ';';
   field(out, "image", image.value_or(""));
   out << image.has_value();
   list(out, "docker_args", docker_args);

@@ -9,7 +9,14 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(util-linux)  # mount (tmpfs for the full-disk tests)
+  packages+=(clang libclang-rt-14-dev)  # tests/fuzz: clang and its libFuzzer runtime
+  packages+=(openssl)     # tests/tls, api/auth, api/triggers: certificates and signatures made by the openssl CLI
+  packages+=(systemd)     # tests/systemd: systemd-analyze verify (systemd is never started)
   packages+=(chromium)    # tests/dashboard: headless browser (/usr/bin/chromium)
+  # tests/e2e/docker_test.py: a container engine (podman, run by runc) and a busybox
+  # rootfs for its image; netavark, catatonit (--init), fuse-overlayfs and uidmap are
+  # what podman needs to run a container here.
+  packages+=(podman busybox-static netavark aardvark-dns catatonit slirp4netns fuse-overlayfs uidmap runc iptables)
   # tests/dashboard drives Chromium from node (playwright-core from npm). A node
   # installed from elsewhere (e.g. NodeSource, which bundles npm) is kept as it is.
   command -v node >/dev/null 2>&1 || packages+=(nodejs)

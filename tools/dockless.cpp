@@ -37,6 +37,8 @@ int serve_command(const std::vector<std::string>& args) {
   o.data_dir = env_or("DOCKLESS_DATA_DIR", "");
   o.listen = env_or("DOCKLESS_LISTEN", "");
   o.socket_path = env_or("DOCKLESS_SOCKET", "/run/dockless/dockless.sock");
+  o.cert = env_or("DOCKLESS_CERT", "");
+  o.key = env_or("DOCKLESS_KEY", "");
   for (std::size_t i = 0; i < args.size(); ++i) {
     auto value = [&](const char* flag) -> const std::string* {
       if (i + 1 >= args.size()) {
@@ -50,6 +52,8 @@ int serve_command(const std::vector<std::string>& args) {
                           : a == "--data-dir" ? &o.data_dir
                           : a == "--listen"   ? &o.listen
                           : a == "--socket"   ? &o.socket_path
+                          : a == "--cert"     ? &o.cert
+                          : a == "--key"      ? &o.key
                                               : nullptr;
     if (!target) {
       std::fprintf(stderr, "dockless serve: unknown option \"%s\"\n", a.c_str());

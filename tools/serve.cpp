@@ -1,6 +1,7 @@
 #include "tools/serve.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <ctime>
 
 #include "actors/event_log.hpp"
 #include "actors/service_env.hpp"
@@ -16,6 +18,9 @@
 #include "config/config.hpp"
 #include "dockless_config.h"
 #include "http/api/api.hpp"
+#include "http/auth.hpp"
+#include "http/auth_keys.hpp"
+#include "http/api/triggers.hpp"
 #include "http/dashboard/dashboard.hpp"
 #include "http/server.hpp"
 #include "runtime/fd.hpp"
@@ -24,6 +29,8 @@
 #include "runtime/scope.hpp"
 #include "runtime/signals.hpp"
 #include "tools/daemon_log.hpp"
+#include "tools/sd_env.hpp"
+#include "tools/sd_notify.hpp"
 
 namespace tools {
 
@@ -54,6 +61,8 @@ Loaded load_config(const ServeOptions& opts) {
     out.from_file = true;
   }
   if (!opts.data_dir.empty()) out.config->data_dir = opts.data_dir;
+  if (!opts.cert.empty()) out.config->http.cert = opts.cert;
+  if (!opts.key.empty()) out.config->http.key = opts.key;
   if (!opts.listen.empty()) {
     auto colon = opts.listen.rfind(':');
     std::string host = colon == std::string::npos ? "" : opts.listen.substr(0, colon);
@@ -91,6 +100,45 @@ std::optional<runtime::Fd> lock_data_dir(const std::string& dir, std::string* er
   return fd;
 }
 
+// The HTTPS certificate named by the config (after flag and env overrides).
+// Neither cert nor key: plain HTTP (a null context, no error).
+http::TlsContext::Loaded load_tls(const config::HttpConfig& http) {
+  if (http.cert.empty() && http.key.empty()) return {};
+  if (http.cert.empty() || http.key.empty()) {
+    http::TlsContext::Loaded out;
+    out.error = http.cert.empty() ? "a TLS key (" + http.key + ") needs a certificate: --cert, DOCKLESS_CERT or [http] cert"
+                                  : "a TLS certificate (" + http.cert + ") needs a key: --key, DOCKLESS_KEY or [http] key";
+    return out;
+  }
+  return http::TlsContext::load(http.cert, http.key);
+}
+
+void log_tls(const http::TlsContext& tls, const std::string& what) {
+  log(Level::info, what + " " + tls.subject() + " sha256 " + tls.fingerprint());
+}
+
+// SIGHUP's certificate reload, done before anything else of the reload: a
+// certificate that does not load fails the reload as a config error would, and
+// the running certificate stays. TLS is switched on or off only at start.
+// Returns the new context (null: none to install) or an error.
+http::TlsContext::Loaded reload_tls(const http::Server& server, const config::HttpConfig& http) {
+  if (!server.tls()) {
+    if (!http.cert.empty() || !http.key.empty()) log(Level::warn, "TLS is switched on only at start; still plain HTTP");
+    return {};
+  }
+  http::TlsContext::Loaded next = load_tls(http);
+  if (!next.context && next.error.empty())
+    next.error = "no certificate configured; TLS is switched off only at start";
+  return next;
+}
+
+nlohmann::json tls_event(const http::TlsContext& tls) {
+  nlohmann::json j = nlohmann::json::object();
+  j["subject"] = tls.subject();
+  j["fingerprint"] = tls.fingerprint();
+  return j;
+}
+
 // JSON for the reload outcome, built outside the coroutine (GCC 12 cannot compile a
 // braced list of string literals inside one).
 nlohmann::json reload_json(const actors::ReloadOutcome& out) {
@@ -111,12 +159,54 @@ nlohmann::json reload_failed_json(const std::vector<config::Error>& errors) {
   return j;
 }
 
+// API keys from the environment, the config's keys file (relative to the config
+// file's directory) or the first-boot key in data_dir.
+std::optional<http::auth::LoadedKeys> load_api_keys(const ServeOptions& opts, const config::Config& cfg,
+                                                    std::string* error) {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+  };
+  http::auth::KeySource src;
+  src.env_keys = env("DOCKLESS_API_KEYS");
+  src.env_hmac = env("DOCKLESS_HMAC_SECRET");
+  src.keys_file = cfg.http.api_keys_file;
+  if (!src.keys_file.empty() && src.keys_file.front() != '/')
+    src.keys_file = (std::filesystem::path(opts.config_path).parent_path() / src.keys_file).string();
+  src.data_dir = cfg.data_dir;
+  return http::auth::load_keys(src, error);
+}
+
+http::auth::Policy auth_policy(const config::Config& cfg) {
+  http::auth::Policy p;
+  p.public_read = cfg.http.public_read;
+  p.allowed_origins = cfg.http.allowed_origins;
+  return p;
+}
+
+void log_keys(const http::auth::LoadedKeys& keys) {
+  if (keys.created)
+    log(Level::info, "no API key configured: created an admin key in " + keys.where +
+                         " (mode 0600; send it as \"Authorization: Bearer <key>\")");
+  else
+    log(Level::info, "API keys: " + std::to_string(keys.keys.size()) + " from " + keys.where);
+}
+
 // SIGHUP and POST /v1/reload: reparse the config file and apply it as a diff. An
 // invalid config keeps the running one.
 Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Supervisor& supervisor,
-                                   http::LogFollowers& followers) {
+                                   http::LogFollowers& followers, http::Server& server, actors::EventLog& events,
+                                   http::auth::Gate& gate, http::TriggerDispatcher& triggers) {
+  const http::Router& router = server.router();
   log(Level::info, "reloading " + opts.config_path);
   Loaded next = load_config(opts);
+  // The trigger set is swapped before the services change: a trigger that cannot be installed
+  // fails the reload as a whole, like any other config error.
+  if (next.config)
+    for (std::string& e : triggers.install(next.config->triggers, router)) {
+      next.errors.push_back({opts.config_path, 0, 0, std::move(e)});
+      next.config.reset();
+    }
   if (!next.config) {
     print_errors(next.errors);
     supervisor.reload_failed(next.errors);
@@ -127,9 +217,34 @@ Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Supervisor&
       next.config->listen_port != supervisor.config().listen_port ||
       next.config->listen_address != supervisor.config().listen_address)
     log(Level::warn, "data_dir and listen settings change only on restart");
+  if (next.config->http.max_body_bytes != supervisor.config().http.max_body_bytes ||
+      next.config->http.max_connections_per_client != supervisor.config().http.max_connections_per_client)
+    log(Level::warn, "[http] max_body_bytes and max_connections_per_client change only on restart");
+  http::TlsContext::Loaded tls = reload_tls(server, next.config->http);
+  if (!tls.error.empty()) {
+    const std::vector<config::Error> errors{{"TLS", 0, 0, tls.error}};
+    print_errors(errors);
+    supervisor.reload_failed(errors);
+    log(Level::warn, "reload failed; the running config and certificate stay");
+    co_return reload_failed_json(errors);
+  }
+  if (tls.context) {
+    log_tls(*tls.context, "TLS certificate reloaded:");
+    events.append(std::nullopt, "tls_reloaded", tls_event(*tls.context));
+    server.set_tls(tls.context);
+  }
   next.config->data_dir = supervisor.config().data_dir;
   next.config->listen_port = supervisor.config().listen_port;
   next.config->listen_address = supervisor.config().listen_address;
+  // Keys and the access policy follow the new config; unusable keys keep the old ones.
+  gate.set_policy(auth_policy(*next.config));
+  std::string key_error;
+  if (auto keys = load_api_keys(opts, *next.config, &key_error)) {
+    log_keys(*keys);
+    gate.set_keys(std::move(keys->keys));
+  } else {
+    log(Level::warn, "API keys not reloaded (the running ones stay): " + key_error);
+  }
   // Config services the reload drops lose their LogStore: end their log followers first.
   std::vector<std::string> dropped;
   for (const auto& s : supervisor.list())
@@ -140,25 +255,59 @@ Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Supervisor&
   log(Level::info, "reload applied: " + std::to_string(out.added.size()) + " added, " +
                        std::to_string(out.removed.size()) + " removed, " +
                        std::to_string(out.changed.size()) + " changed");
-  co_return reload_json(out);
+  nlohmann::json j = reload_json(out);
+  if (tls.context) j["tls"] = tls_event(*tls.context);
+  co_return j;
+}
+
+// Every reload (SIGHUP, POST /v1/reload) is announced to the service manager. The
+// reload task is lazy: it starts at the co_await, after RELOADING=1 has gone out.
+Task<nlohmann::json> announced_reload(SdNotifier& sd, Task<nlohmann::json> reload) {
+  sd.reloading();
+  nlohmann::json out = co_await std::move(reload);
+  sd.ready();
+  co_return out;
 }
 
 http::ServerLimits server_limits(const config::Config& cfg) {
   http::ServerLimits limits;
   limits.max_body_bytes = cfg.http.max_body_bytes;
+  limits.max_connections_per_client = cfg.http.max_connections_per_client;
   return limits;
 }
 
+// The unix socket skips authentication: its owner and mode are the access
+// control. Root-owned, group "dockless" when that group exists (its members use
+// the CLI without a key), mode 0660 (set by listen_unix). Returns a note for the log.
+std::string trust_unix_socket(const std::string& path) {
+  if (::geteuid() != 0) return " (owned by this user)";
+  const ::group* g = ::getgrnam("dockless");
+  const gid_t gid = g ? g->gr_gid : 0;
+  if (::chown(path.c_str(), 0, gid) != 0)
+    return std::string(" (chown failed: ") + std::strerror(errno) + ")";
+  return g ? " (root:dockless 0660)" : " (root:root 0660; create group dockless to share it)";
+}
+
+bool bind_unix_listener(http::Server& server, const ServeOptions& opts);
+
 // The listeners come up before boot, so a port clash fails the daemon at once,
 // before any service is started (and would have to be stopped again).
-bool bind_listeners(http::Server& server, const ServeOptions& opts, const config::Config& cfg) {
+bool bind_listeners(http::Server& server, const ServeOptions& opts, const config::Config& cfg,
+                    ManagerEnvironment& manager) {
+  const AdoptedListeners adopted = adopt_listeners(server, manager.listen_fds);
+  if (adopted.tcp) return adopted.unix_socket || bind_unix_listener(server, opts);
   auto port = server.listen_tcp(cfg.listen_address, cfg.listen_port);
   if (!port) {
     log(Level::error, "cannot listen on " + cfg.listen_address + ":" + std::to_string(cfg.listen_port) +
                           ": " + port.message());
     return false;
   }
-  log(Level::info, "API on " + cfg.listen_address + ":" + std::to_string(*port));
+  log(Level::info, std::string(server.tls() ? "HTTPS API on " : "API on ") + cfg.listen_address + ":" +
+                       std::to_string(*port));
+  return adopted.unix_socket || bind_unix_listener(server, opts);
+}
+
+bool bind_unix_listener(http::Server& server, const ServeOptions& opts) {
   if (opts.socket_path.empty()) return true;
   const std::string parent = std::filesystem::path(opts.socket_path).parent_path().string();
   if (!parent.empty()) {
@@ -170,18 +319,28 @@ bool bind_listeners(http::Server& server, const ServeOptions& opts, const config
   if (auto r = server.listen_unix(opts.socket_path, 0660); !r)
     log(Level::warn, "cannot listen on " + opts.socket_path + ": " + r.message() + "; no unix socket");
   else
-    log(Level::info, "API on unix:" + opts.socket_path);
+    log(Level::info, "API on unix:" + opts.socket_path + trust_unix_socket(opts.socket_path));
   return true;
 }
 
-Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_file) {
+Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_file,
+                      std::shared_ptr<const http::TlsContext> tls, std::vector<http::auth::Key> keys,
+                      ManagerEnvironment& manager) {
   auto signals = runtime::SignalSet::open({SIGTERM, SIGINT, SIGHUP});
   if (!signals) {
     log(Level::error, "signalfd: " + signals.message());
     co_return 1;
   }
+  // Declared before the server: its connection actors call the gate until stop() returns.
+  http::auth::Gate gate;
+  gate.set_keys(std::move(keys));
+  gate.set_policy(auth_policy(cfg));
   http::Server server(server_limits(cfg));
-  if (!bind_listeners(server, opts, cfg)) {
+  server.set_tls(std::move(tls));
+  server.set_filter([&gate](const http::Request& req, http::Headers& extra) {
+    return gate.check(req, static_cast<std::int64_t>(std::time(nullptr)), extra);
+  });
+  if (!bind_listeners(server, opts, cfg, manager)) {
     co_await server.stop(std::chrono::milliseconds(0));
     co_return 1;
   }
@@ -208,9 +367,21 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   api.supervisor = &supervisor;
   api.events = events.get();
   api.server = &server;
-  api.reload = [&opts, &supervisor, &api]() { return reload_config(opts, supervisor, api.followers); };
+  http::TriggerDispatcher triggers({cfg.data_dir, actors::current_environment()}, supervisor, *events);
+  // Webhook deliveries carry their own signatures (checked by the dispatcher), not API keys.
+  gate.set_public_matcher(
+      [&triggers](std::string_view method, std::string_view path) { return triggers.claims(method, path); });
+  SdNotifier sd(manager.notify_socket);
+  if (!sd.error().empty()) log(Level::warn, sd.error());
+  api.reload = [&opts, &supervisor, &api, &server, &events, &gate, &triggers, &sd]() {
+    return announced_reload(sd, reload_config(opts, supervisor, api.followers, server, *events, gate, triggers));
+  };
   http::register_api(server.router(), api);
   http::register_dashboard(server.router());
+  triggers.attach(server.router());
+  // config/ already refused every path and setting that could fail here; what is left
+  // (data_dir not writable) leaves the daemon serving without triggers rather than down.
+  for (const std::string& e : triggers.install(cfg.triggers, server.router())) log(Level::error, e);
 
   events->append(std::nullopt, "daemon_started",
                  {{"version", DOCKLESS_VERSION}, {"pid", ::getpid()},
@@ -220,6 +391,11 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   const std::size_t service_count = cfg.services.size();
   co_await supervisor.boot(std::move(cfg));
   log(Level::info, "supervising " + std::to_string(service_count) + " configured service(s)");
+  bool stopping = false;
+  runtime::Scope manager_link;  // READY=1, STATUS=, watchdog pings: until the very end
+  if (sd.enabled())
+    manager_link.spawn(run_manager_link(sd, supervisor, manager.watchdog, stopping, manager_link.token()),
+                       "sd-link");
 
   while (true) {
     runtime::Result<int> sig = co_await signals->next();
@@ -229,27 +405,35 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
     }
     if (*sig == SIGHUP) {
       log(Level::info, "SIGHUP");
-      (void)co_await reload_config(opts, supervisor, api.followers);
+      (void)co_await api.reload();
       continue;
     }
     log(Level::info, std::string(sigabbrev_np(*sig)) + ": stopping services");
     break;
   }
+  stopping = true;
+  sd.stopping();
   // Stop accepting and drain in-flight requests (streams end at once), then stop
   // the services: nothing can reach the supervisor once it is shutting down.
   co_await server.stop();
+  co_await triggers.shutdown();
   events->append(std::nullopt, "daemon_stopping", {});
   co_await supervisor.shutdown();
   events->append(std::nullopt, "daemon_stopped", {});
   co_await events->flush();
   events_stop.request_stop();
   co_await event_writer.join();
+  manager_link.request_stop();
+  co_await manager_link.join();
   co_return 0;
 }
 
 }  // namespace
 
 int serve(const ServeOptions& opts) {
+  // First, before anything copies the environment for the services.
+  ManagerEnvironment manager = take_manager_environment();
+  for (const auto& w : manager.warnings) log(Level::warn, w);
   Loaded loaded = load_config(opts);
   if (!loaded.config) {
     print_errors(loaded.errors);
@@ -257,6 +441,14 @@ int serve(const ServeOptions& opts) {
     return 2;
   }
   config::Config cfg = std::move(*loaded.config);
+  // Before anything starts: a TLS setup that cannot work is a config error.
+  http::TlsContext::Loaded tls = load_tls(cfg.http);
+  if (!tls.error.empty()) {
+    log(Level::error, tls.error);
+    log(Level::error, "not starting: the TLS certificate or key is unusable");
+    return 2;
+  }
+  if (tls.context) log_tls(*tls.context, "TLS certificate");
   switch (cfg.log_level) {
     case config::LogLevel::debug: set_min_level(Level::debug); break;
     case config::LogLevel::info: set_min_level(Level::info); break;
@@ -278,6 +470,14 @@ int serve(const ServeOptions& opts) {
     return 1;
   }
   log(Level::info, "dockless " DOCKLESS_VERSION " data in " + cfg.data_dir);
+  // Never an open admin API on the network: without usable keys the daemon does not start.
+  std::string key_error;
+  auto keys = load_api_keys(opts, cfg, &key_error);
+  if (!keys) {
+    log(Level::error, "not starting: " + key_error);
+    return 2;
+  }
+  log_keys(*keys);
 
   // A write to a closed socket or pipe is an EPIPE value, never a fatal signal.
   ::signal(SIGPIPE, SIG_IGN);
@@ -287,7 +487,8 @@ int serve(const ServeOptions& opts) {
   try {
     runtime::Reactor reactor;
     const bool from_file = loaded.from_file;
-    return reactor.run(daemon_main(opts, std::move(cfg), from_file));
+    return reactor.run(
+        daemon_main(opts, std::move(cfg), from_file, std::move(tls.context), std::move(keys->keys), manager));
   } catch (const std::exception& e) {
     log(Level::error, std::string("fatal: ") + e.what());
     return 1;

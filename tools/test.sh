@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: installs packages, builds a release build and an
 # AddressSanitizer+UBSan build (warnings are errors in both), runs `meson test`
-# in each, and ends with one line "N passed, N failed, N skipped".
-#   tools/test.sh            both builds
-#   tools/test.sh --fast     release build only
+# in each, runs the libFuzzer targets for a bounded time in a clang build, then the C++
+# test programs cross-built for aarch64 on two ARM kernels under qemu-system-aarch64
+# (tools/arm-test.sh), and ends with one line "N passed, N failed, N skipped".
+#   tools/test.sh            both builds, fuzzing and the ARM run
+#   tools/test.sh --fast     release build only (no ASan, no fuzzing, no ARM)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 fast=0
@@ -37,10 +39,55 @@ for entry in "${builds[@]}"; do
     meson test -C "$dir" --print-errorlogs --num-processes 2 || status=1
 done
 
-python3 - "${builds[@]}" <<'PY'
+# Fuzzing (tests/fuzz): the libFuzzer targets under clang with ASan+UBSan, each for a
+# bounded time (FUZZ_SECONDS, default 60), two at a time. The GCC builds above already
+# replayed the checked-in corpus.
+if [ $fast -eq 0 ]; then
+  fuzz_dir=build-fuzz
+  echo "=== $fuzz_dir (clang libFuzzer, ASan+UBSan, ${FUZZ_SECONDS:-60} s per target)"
+  fuzz_opts=(-Dbuildtype=debugoptimized -Dfuzzing=true -Dfuzz_seconds="${FUZZ_SECONDS:-60}"
+             -Db_sanitize=address,undefined -Db_lundef=false)
+  if [ -d "$fuzz_dir" ]; then
+    meson setup --reconfigure "$fuzz_dir" "${common[@]}" "${fuzz_opts[@]}" >/dev/null || status=1
+  else
+    CC=clang CXX=clang++ meson setup "$fuzz_dir" "${common[@]}" "${fuzz_opts[@]}" >/dev/null || status=1
+  fi
+  # Only the fuzz targets: the rest of the suite already ran in the GCC builds.
+  mapfile -t fuzzers < <(ninja -C "$fuzz_dir" -t targets all 2>/dev/null | grep -o '^tests/fuzz/fuzz_[a-z_]*' | grep -v replay | sort -u)
+  if [ ${#fuzzers[@]} -gt 0 ] && ninja -C "$fuzz_dir" "${fuzzers[@]}"; then
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      meson test -C "$fuzz_dir" --no-rebuild --suite libfuzzer --print-errorlogs --num-processes 2 || status=1
+  else
+    echo "build failed: $fuzz_dir"
+    status=1
+  fi
+  builds+=("$fuzz_dir:")
+fi
+
+# aarch64: static cross build, tests booted on a 6.1 and a 6.12 arm64 kernel; every
+# (kernel, test) pair counts below. A failed setup leaves no results file: one failure.
+arm_results=build-arm/arm-results.tsv
+if [ $fast -eq 0 ]; then
+  echo "=== build-arm (aarch64 static, qemu-system-aarch64)"
+  rm -f "$arm_results"
+  bash tools/arm-test.sh || status=1
+fi
+
+python3 - "$([ $fast -eq 0 ] && echo "$arm_results")" "${builds[@]}" <<'PY'
 import json, os, sys
 passed = failed = skipped = 0
-for entry in sys.argv[1:]:
+arm = sys.argv[1]
+if arm:
+    if not os.path.exists(arm):
+        failed += 1
+        print(f"{arm}: missing (the ARM run did not get to its tests)")
+    else:
+        for line in open(arm):
+            verdict = line.rstrip("\n").split("\t")[2]
+            if verdict == "PASS": passed += 1
+            elif verdict == "SKIP": skipped += 1
+            else: failed += 1
+for entry in sys.argv[2:]:
     d = entry.split(":", 1)[0]
     log = os.path.join(d, "meson-logs", "testlog.json")
     if not os.path.exists(log):

@@ -74,6 +74,7 @@ TEST(Parse, ServiceDefaults) {
   EXPECT_TRUE(s.autostart);
   EXPECT_FALSE(s.stdin);
   EXPECT_EQ(s.ready, config::ReadyMode::exec);
+  EXPECT_EQ(s.ready_timeout, 60s);
   EXPECT_FALSE(s.port);
   EXPECT_TRUE(s.ports.empty());
   EXPECT_FALSE(s.health);
@@ -101,6 +102,9 @@ public_read = true
 [[triggers]]
 id = "deploy"
 secret = "s3cret"
+kind = "webhook"
+provider = "hmac"
+action = { restart = "web" }
 
 [services.db]
 command = ["/usr/bin/db", "--data", "/srv/db"]
@@ -130,6 +134,7 @@ log_keep = 3
 autostart = false
 stdin = true
 ready = "fd:3"
+ready_timeout = "1m30s"
 image = "nginx:alpine"
 docker_args = "--rm -e 'A=b c'"
 volumes = ["/srv:/srv"]
@@ -203,6 +208,7 @@ restart_on_unhealthy = true
   EXPECT_TRUE(s.stdin);
   EXPECT_EQ(s.ready, config::ReadyMode::fd);
   EXPECT_EQ(s.ready_fd, 3);
+  EXPECT_EQ(s.ready_timeout, 90s);
   EXPECT_EQ(s.image, "nginx:alpine");
   EXPECT_EQ(s.docker_args, (std::vector<std::string>{"--rm", "-e", "A=b c"}));
   EXPECT_EQ(s.volumes, std::vector<std::string>{"/srv:/srv"});
@@ -342,4 +348,53 @@ TEST(ParseService, SingleServiceAgainstExistingConfig) {
   auto two = config::parse_service_string("[services.a]\ncommand = \"a\"\n[services.b]\ncommand = \"b\"\n", ctx);
   ASSERT_EQ(two.errors.size(), 1u);
   EXPECT_EQ(two.errors[0].to_string(), "api.toml:1:1: expected exactly one [services.NAME] table and nothing else");
+}
+
+TEST(Parse, TriggersReadBackWithDefaults) {
+  auto r = parse(R"(
+[services.web]
+command = "sleep 1"
+
+[[triggers]]
+id = "deploy-web"
+kind = "webhook"
+provider = "github"
+path = "/hooks/deploy-web"
+match = { events = ["push"], branch = "main" }
+secret = "${GH_SECRET}"
+action = { restart = "web" }
+
+[[triggers]]
+id = "job"
+kind = "webhook"
+provider = "standard-webhooks"
+secret = "whsec_c2VjcmV0"
+action = { run = "/usr/local/bin/deploy.sh --fast", timeout = "90s" }
+)",
+                 {{"GH_SECRET", "s3cret"}});
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto& t = r.config->triggers;
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].provider, "github");
+  EXPECT_EQ(t[0].path, "/hooks/deploy-web");
+  EXPECT_EQ(t[0].events, std::vector<std::string>{"push"});
+  EXPECT_EQ(t[0].branch, "main");
+  EXPECT_EQ(t[0].secret, "s3cret");
+  EXPECT_EQ(t[0].action, config::Trigger::Action::restart);
+  EXPECT_EQ(t[0].service, "web");
+  EXPECT_EQ(t[1].path, "/triggers/job");  // the default
+  EXPECT_EQ(t[1].action, config::Trigger::Action::run);
+  EXPECT_EQ(t[1].run, (std::vector<std::string>{"/usr/local/bin/deploy.sh", "--fast"}));
+  EXPECT_EQ(t[1].timeout, 90s);
+  EXPECT_TRUE(t[1].events.empty());
+}
+
+TEST(Parse, TriggerActionNeedsExactlyOneVerb) {
+  auto r = parse("[services.web]\ncommand = \"x\"\n[[triggers]]\nid = \"t\"\nkind = \"webhook\"\n"
+                 "provider = \"hmac\"\nsecret = \"s\"\naction = { restart = \"web\", stop = \"web\" }\n");
+  EXPECT_EQ(errors_of(r),
+            "config.toml:8:10: triggers.t.action: needs exactly one of restart, start, stop, run; got 2\n");
+  r = parse("[[triggers]]\nid = \"t\"\nkind = \"webhook\"\nprovider = \"hmac\"\nsecret = \"s\"\n"
+            "action = { run = [\"/bin/true\"] }\nmatch = { event = \"x\" }\n");
+  EXPECT_EQ(errors_of(r), "config.toml:7:11: unknown key \"event\" in [triggers.t.match]; did you mean \"events\"?\n");
 }

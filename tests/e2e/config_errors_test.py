@@ -143,7 +143,11 @@ class ConfigEnvironmentTest(harness.TestCase):
                                        env_file="app.env", env={"BOTH": "table", "ARG": "${E2E_SECONDS}"}))
         d.start()
         pid = d.wait_running("app")
-        self.assertEqual(harness.proc_info(pid).cmdline, ["sleep", "1061"])
+        # "running" is reported at exec of sh; under load `env | sort` may still be running,
+        # so wait (bounded) for sh to exec the substituted command.
+        d.wait_for(lambda: getattr(harness.proc_info(pid), "cmdline", None) == ["sleep", "1061"], 10,
+                   what="sh to exec sleep 1061")
+        d.wait_for(lambda: b"FROM_FILE=" in d.read_log("app"), 10, what="env output logged")
         env = dict(line.split("=", 1) for line in d.read_log("app").decode().splitlines() if "=" in line)
         self.assertEqual((env.get("FROM_FILE"), env.get("BOTH"), env.get("ARG")), ("file", "table", "1061"))
         self.assertEqual(env.get("E2E_TAG"), d.tag)  # the daemon's environment is the base
