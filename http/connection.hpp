@@ -36,6 +36,9 @@ struct Core {
   // Given to TCP connections as they are accepted; null serves plain HTTP.
   std::shared_ptr<const TlsContext> tls;
   std::uint64_t listeners = 0;           // accept actors alive
+  // release_listeners(): accept loops hand their socket here instead of closing it.
+  bool releasing = false;
+  std::vector<ReleasedListener> released;
   std::uint64_t rejecters = 0;           // 503 actors alive
   std::unordered_map<std::string, std::size_t> per_client;  // source address → open connections (TCP)
   // stop() waits here; every actor ending posts to it (a signal, so try_send).
