@@ -31,6 +31,7 @@
 #include "tools/daemon_log.hpp"
 #include "tools/sd_env.hpp"
 #include "tools/sd_notify.hpp"
+#include "tools/upgrade.hpp"
 
 namespace tools {
 
@@ -293,7 +294,15 @@ bool bind_unix_listener(http::Server& server, const ServeOptions& opts);
 // The listeners come up before boot, so a port clash fails the daemon at once,
 // before any service is started (and would have to be stopped again).
 bool bind_listeners(http::Server& server, const ServeOptions& opts, const config::Config& cfg,
-                    ManagerEnvironment& manager) {
+                    ManagerEnvironment& manager, std::optional<Inheritance>& inherited) {
+  if (inherited && !inherited->listeners.empty()) {
+    // The same sockets the previous image listened on: never closed, so clients that
+    // connected during the exec are in their backlog and are served now.
+    log(Level::info, "API listeners handed over by the previous image: " +
+                         std::to_string(inherited->listeners.size()));
+    server.resume(std::exchange(inherited->listeners, {}));
+    return true;
+  }
   const AdoptedListeners adopted = adopt_listeners(server, manager.listen_fds);
   if (adopted.tcp) return adopted.unix_socket || bind_unix_listener(server, opts);
   auto port = server.listen_tcp(cfg.listen_address, cfg.listen_port);
@@ -323,10 +332,99 @@ bool bind_unix_listener(http::Server& server, const ServeOptions& opts) {
   return true;
 }
 
+// How many images this daemon process has been (1 + upgrades), and the upgrades
+// that failed in this image: GET /v1/upgrade, which `dockless upgrade` polls to
+// tell a finished upgrade from a failed one.
+struct UpgradeState {
+  int image = 1;
+  int failures = 0;
+  std::string last_error;
+  std::string from_version;
+};
+
+nlohmann::json upgrade_json(const UpgradeState& u) {
+  nlohmann::json j = nlohmann::json::object();
+  j["image"] = u.image;
+  j["pid"] = ::getpid();
+  j["version"] = DOCKLESS_VERSION;
+  j["failures"] = u.failures;
+  j["last_error"] = u.last_error;
+  j["upgraded_from"] = u.from_version;
+  return j;
+}
+
+constexpr std::chrono::milliseconds kPreflightLimit{10'000};
+
+std::string refuse_transition(const actors::Supervisor& supervisor) {
+  std::vector<std::string> busy = supervisor.in_transition();
+  if (busy.empty()) return {};
+  std::string names;
+  for (const auto& n : busy) names += (names.empty() ? "" : ", ") + n;
+  return "services starting or stopping (" + names + "); try again once they settle";
+}
+
+// POST /v1/upgrade: checked here (so the caller gets the error) and answered 202
+// before anything is handed over; the upgrade itself runs on SIGUSR2, the same path
+// as `kill -USR2`.
+Task<http::Response> upgrade_request(actors::Supervisor& supervisor, UpgradeState& state) {
+  if (std::string busy = refuse_transition(supervisor); !busy.empty())
+    co_return http::Response::error(409, busy);
+  const std::string binary = installed_binary();
+  if (std::string e = co_await preflight(binary, kPreflightLimit); !e.empty())
+    co_return http::Response::error(500, "upgrade refused, this image keeps running: " + e);
+  ::kill(::getpid(), SIGUSR2);
+  nlohmann::json j = upgrade_json(state);
+  j["ok"] = true;
+  j["binary"] = binary;
+  co_return http::Response::json(202, j);
+}
+
+// The hand-over (docs/architecture.md, "Upgrade"). Returns only when it failed,
+// with why; this image then goes on as before (services never stopped).
+Task<std::string> upgrade(http::Server& server, actors::Supervisor& supervisor, actors::EventLog& events,
+                          const ManagerEnvironment& manager, UpgradeState& state) {
+  if (std::string busy = refuse_transition(supervisor); !busy.empty()) co_return busy;
+  const std::string binary = installed_binary();
+  if (std::string e = co_await preflight(binary, kPreflightLimit); !e.empty()) co_return e;
+  log(Level::info, "upgrade: handing over to " + binary);
+  // Accepting stops first (the listeners stay open: new clients wait in the
+  // backlog), then open connections finish what they are answering — the 202 of
+  // POST /v1/upgrade among them — and streams end.
+  std::vector<http::ReleasedListener> listeners = co_await server.release_listeners();
+  co_await server.stop(std::chrono::milliseconds(2000));
+  auto records = co_await supervisor.handover(std::chrono::milliseconds(10'000));
+  if (records.empty() && !supervisor.list().empty()) {
+    server.resume(std::move(listeners));
+    co_return "a service did not hand over within 10 s";
+  }
+  co_await supervisor.write_snapshot();
+  nlohmann::json ev = nlohmann::json::object();
+  ev["binary"] = binary;
+  ev["image"] = state.image;
+  events.append(std::nullopt, "upgrade_exec", ev);
+  co_await events.flush();
+  Handover h;
+  h.binary = binary;
+  h.notify_socket = manager.notify_socket;
+  h.watchdog = manager.watchdog;
+  h.image = state.image;
+  h.listeners = &listeners;
+  h.services = &records;
+  std::string error = exec_new_image(h);
+  supervisor.resume_after_handover();
+  server.resume(std::move(listeners));
+  co_return error;
+}
+
 Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_file,
                       std::shared_ptr<const http::TlsContext> tls, std::vector<http::auth::Key> keys,
-                      ManagerEnvironment& manager) {
-  auto signals = runtime::SignalSet::open({SIGTERM, SIGINT, SIGHUP});
+                      ManagerEnvironment& manager, std::optional<Inheritance> inherited) {
+  auto signals = runtime::SignalSet::open({SIGTERM, SIGINT, SIGHUP, SIGUSR2});
+  UpgradeState upgrade_state;
+  if (inherited) {
+    upgrade_state.image = inherited->image + 1;
+    upgrade_state.from_version = inherited->from_version;
+  }
   if (!signals) {
     log(Level::error, "signalfd: " + signals.message());
     co_return 1;
@@ -340,7 +438,7 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   server.set_filter([&gate](const http::Request& req, http::Headers& extra) {
     return gate.check(req, static_cast<std::int64_t>(std::time(nullptr)), extra);
   });
-  if (!bind_listeners(server, opts, cfg, manager)) {
+  if (!bind_listeners(server, opts, cfg, manager, inherited)) {
     co_await server.stop(std::chrono::milliseconds(0));
     co_return 1;
   }
@@ -377,6 +475,12 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
     return announced_reload(sd, reload_config(opts, supervisor, api.followers, server, *events, gate, triggers));
   };
   http::register_api(server.router(), api);
+  server.router().post("/v1/upgrade", [&supervisor, &upgrade_state](http::Request&) {
+    return upgrade_request(supervisor, upgrade_state);
+  });
+  server.router().get("/v1/upgrade", [&upgrade_state](http::Request&) -> Task<http::Response> {
+    co_return http::Response::json(200, upgrade_json(upgrade_state));
+  });
   http::register_dashboard(server.router());
   triggers.attach(server.router());
   // config/ already refused every path and setting that could fail here; what is left
@@ -388,8 +492,17 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
                   {"config", from_file ? opts.config_path : "(embedded defaults)"},
                   {"data_dir", cfg.data_dir},
                   {"ring", runtime::reactor().features().describe()}});
+  if (inherited) {
+    nlohmann::json up = nlohmann::json::object();
+    up["from_version"] = inherited->from_version;
+    up["image"] = upgrade_state.image;
+    up["services"] = inherited->services.size();
+    events->append(std::nullopt, "upgraded", up);
+  }
   const std::size_t service_count = cfg.services.size();
-  co_await supervisor.boot(std::move(cfg));
+  std::optional<actors::Inheritance> inherited_services;
+  if (inherited) inherited_services = std::move(inherited->services);
+  co_await supervisor.boot(std::move(cfg), std::move(inherited_services));
   log(Level::info, "supervising " + std::to_string(service_count) + " configured service(s)");
   bool stopping = false;
   runtime::Scope manager_link;  // READY=1, STATUS=, watchdog pings: until the very end
@@ -406,6 +519,17 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
     if (*sig == SIGHUP) {
       log(Level::info, "SIGHUP");
       (void)co_await api.reload();
+      continue;
+    }
+    if (*sig == SIGUSR2) {
+      // Returns only when the exec did not happen; supervision never stopped.
+      std::string error = co_await upgrade(server, supervisor, *events, manager, upgrade_state);
+      ++upgrade_state.failures;
+      upgrade_state.last_error = error;
+      log(Level::error, "upgrade failed, this image keeps running: " + error);
+      nlohmann::json ev = nlohmann::json::object();
+      ev["error"] = error;
+      events->append(std::nullopt, "upgrade_failed", ev);
       continue;
     }
     log(Level::info, std::string(sigabbrev_np(*sig)) + ": stopping services");
@@ -434,6 +558,17 @@ int serve(const ServeOptions& opts) {
   // First, before anything copies the environment for the services.
   ManagerEnvironment manager = take_manager_environment();
   for (const auto& w : manager.warnings) log(Level::warn, w);
+  // An upgrade's new image: the previous one stripped the manager's variables, so
+  // they come from the blob, with the services and the listeners.
+  std::string inherit_error;
+  std::optional<Inheritance> inherited = take_inheritance(&inherit_error);
+  if (!inherit_error.empty()) log(Level::error, "upgrade hand-over unreadable, starting afresh: " + inherit_error);
+  if (inherited) {
+    log(Level::info, "resuming after an upgrade from dockless " + inherited->from_version + " (" +
+                         std::to_string(inherited->services.size()) + " services)");
+    if (manager.notify_socket.empty()) manager.notify_socket = inherited->notify_socket;
+    if (manager.watchdog.count() == 0) manager.watchdog = inherited->watchdog;
+  }
   Loaded loaded = load_config(opts);
   if (!loaded.config) {
     print_errors(loaded.errors);
@@ -488,7 +623,8 @@ int serve(const ServeOptions& opts) {
     runtime::Reactor reactor;
     const bool from_file = loaded.from_file;
     return reactor.run(
-        daemon_main(opts, std::move(cfg), from_file, std::move(tls.context), std::move(keys->keys), manager));
+        daemon_main(opts, std::move(cfg), from_file, std::move(tls.context), std::move(keys->keys), manager,
+                    std::move(inherited)));
   } catch (const std::exception& e) {
     log(Level::error, std::string("fatal: ") + e.what());
     return 1;
