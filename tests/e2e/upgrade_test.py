@@ -172,7 +172,13 @@ class UpgradeTest(api_harness.TestCase):
         attached = [e for e in evs if e["kind"] == "attached"]
         self.assertEqual(len(attached), 4, attached)
         self.assertTrue(all(e["from"] == "upgrade" and e["exit_status"] == "known" for e in attached))
-        self.assertEqual(len([e for e in evs if e["kind"] == "upgraded"]), 2)
+        ups = [e for e in evs if e["kind"] == "upgraded"]
+        self.assertEqual(len(ups), 2)
+        execs = [e for e in evs if e["kind"] == "upgrade_exec"]
+        gaps = [(harness.parse_time(u["time"]) - harness.parse_time(x["time"])) * 1000
+                for x, u in zip(execs, ups)]
+        sys.stderr.write("\n  exec -> new image booted: %s ms; %d probes served\n"
+                         % (", ".join("%.0f" % g for g in gaps), prober.ok))
         d.wait_event("health", "web", count=2, where=lambda e: e["health"] == "healthy", timeout=10)
 
         # Every byte once: the writer kept writing into its pipe during both execs.
