@@ -252,6 +252,7 @@ Result<void> Server::listen_unix(const std::string& path, mode_t mode) {
 Task<std::vector<ReleasedListener>> Server::release_listeners() {
   std::shared_ptr<detail::Core> core = core_;
   core->releasing = true;
+  core->handing_over = true;
   core->accept_stop.request_stop();
   while (core->listeners > 0) (void)co_await core->changed.recv();
   core->releasing = false;
@@ -260,6 +261,7 @@ Task<std::vector<ReleasedListener>> Server::release_listeners() {
 
 void Server::resume(std::vector<ReleasedListener> listeners) {
   core_->stopping = false;
+  core_->handing_over = false;
   core_->accept_stop = std::stop_source();
   for (auto& l : listeners) {
     ++core_->listeners;
