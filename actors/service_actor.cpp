@@ -236,6 +236,7 @@ Task<void> ServiceActor::do_spawn() {
   begin_incarnation(std::move(launched));
   start_watchers(readiness ? &readiness : nullptr, execution_->take_stdout(), execution_->take_stderr(),
                  execution_->take_stdin());
+  if (ctx_.pipes_changed) ctx_.pipes_changed(out_copy_.get(), err_copy_.get(), in_copy_.get());
   nlohmann::json details = execution_->describe();
   if (!status_.ports.empty()) details["ports"] = status_.ports;
   // Adopted: a workload that outlived the previous daemon, taken over, not restarted.
@@ -312,6 +313,7 @@ Task<void> ServiceActor::do_adopt(AdoptInfo& info) {
     if (started <= now) status_.started_at = started;
   }
   start_watchers(nullptr, execution_->take_stdout(), execution_->take_stderr(), execution_->take_stdin());
+  if (ctx_.pipes_changed) ctx_.pipes_changed(out_copy_.get(), err_copy_.get(), in_copy_.get());
   nlohmann::json details = execution_->describe();
   if (!status_.ports.empty()) details["ports"] = status_.ports;
   details["output"] = info.output;
@@ -444,6 +446,7 @@ Task<void> ServiceActor::wait_for_exit(std::uint64_t generation) {
 void ServiceActor::on_exit(const ProcessExited& ex) {
   status_.last_exit = ex.known ? std::optional(ex.status) : std::nullopt;
   status_.last_exit_unknown = !ex.known;
+  if (ctx_.pipes_changed && (out_copy_ || err_copy_ || in_copy_)) ctx_.pipes_changed(-1, -1, -1);
   out_copy_.reset();
   err_copy_.reset();
   in_copy_.reset();

@@ -96,6 +96,10 @@ struct ServiceContext {
   // Ports of other services, for ${services.NAME.port} (auto ports are picked at start).
   std::function<std::optional<std::uint16_t>(const std::string&)> port_of;
   std::vector<std::string> base_env;  // the daemon's environment, "K=V"
+  // The daemon's ends of the current instance's pipes (-1: none; all -1: the
+  // instance is gone), for systemd's fd store: a daemon restarted after a crash
+  // gets them back, so writers never meet a pipe without a reader.
+  std::function<void(int out, int err, int in)> pipes_changed;
 };
 
 class ServiceActor {

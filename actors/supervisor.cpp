@@ -1,6 +1,7 @@
 #include "actors/supervisor.hpp"
 
 #include <poll.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -81,6 +82,8 @@ void Supervisor::create_entry(config::ServiceSpec spec, bool from_config) {
     return o->status.ports.front();
   };
   ctx.base_env = opts_.base_env;
+  if (opts_.pipes_changed)
+    ctx.pipes_changed = [this, name = spec.name](int out, int err, int in) { opts_.pipes_changed(name, out, err, in); };
   e->actor = std::make_unique<ServiceActor>(std::move(spec), std::move(ctx));
   e->status = e->actor->status();
   Entry* raw = e.get();
@@ -198,12 +201,43 @@ std::set<std::string> Supervisor::adopt_after_crash(const Snapshot& snap) {
     info->started_unix_ms = s.started_unix_ms;
     info->origin = "crash";
     info->command = e->spec.command;
-    if (opts_.capture_logs) recover_pipes(*info, e->spec.stdin);
-    else info->output = "not captured";
+    if (!opts_.capture_logs) info->output = "not captured";
+    else if (!take_stored_pipes(name, *info)) recover_pipes(*info, e->spec.stdin);
     e->actor->post(Command::adopting(std::move(info)));
     adopted.insert(name);
   }
   return adopted;
+}
+
+namespace {
+// The same pipe: the stored end and the instance's fd N name one inode.
+bool same_pipe(const runtime::Fd& stored, pid_t pid, int n) {
+  struct stat a {}, b {};
+  const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(n);
+  return stored && ::fstat(stored.get(), &a) == 0 && ::stat(path.c_str(), &b) == 0 && S_ISFIFO(a.st_mode) &&
+         a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+}  // namespace
+
+// systemd kept the pipes' daemon ends across the crash (FDSTORE): nothing the
+// service wrote met a pipe without a reader, and it waits in the pipe now. Each
+// stored end is checked against the instance's own fd, so a stale store entry is
+// never mistaken for the service's output.
+bool Supervisor::take_stored_pipes(const std::string& name, AdoptInfo& info) {
+  auto take = [&](const char* stream, int n) -> runtime::Fd {
+    auto it = stored_pipes_.find("svc." + name + "." + stream);
+    if (it == stored_pipes_.end() || !same_pipe(it->second, info.pid, n)) return {};
+    runtime::Fd fd = std::move(it->second);
+    stored_pipes_.erase(it);
+    return fd;
+  };
+  info.out = take("stdout", 1);
+  info.err = take("stderr", 2);
+  info.in = take("stdin", 0);
+  if (!info.out && !info.err) return false;
+  info.output = std::string(info.out ? "stdout" : "") + (info.out && info.err ? " " : "") +
+                (info.err ? "stderr" : "") + " from the service manager's fd store";
+  return true;
 }
 
 // An upgrade: the previous image's instances, with their pidfds and pipes. One whose
@@ -286,6 +320,14 @@ Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> in
     co_await stop_orphan(name, std::move(p));
   }
   if (!inherited) co_await stop_orphans(previous, skip);
+  // Stored pipes nobody adopted belong to instances that are gone: out of the store.
+  std::set<std::string> stale;
+  for (const auto& [fdname, fd] : stored_pipes_)
+    for (const auto& [name, e] : entries_)
+      if (fdname.rfind("svc." + name + ".", 0) == 0) stale.insert(name);
+  stored_pipes_.clear();
+  if (opts_.pipes_changed)
+    for (const auto& name : stale) opts_.pipes_changed(name, -1, -1, -1);
   for (auto& [name, e] : entries_)
     if (e->spec.autostart && !skip.count(name)) request_start(*e);
   background_.spawn(snapshot_writer(background_.token()), "snapshot");

@@ -3,6 +3,7 @@
 // (a dependent waits for `started` or `healthy`), stops them in reverse, applies
 // reloads as a diff, persists registered services and the state.json snapshot.
 // The API talks to it; it talks to ServiceActors only through their mailboxes.
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -35,7 +36,13 @@ class Supervisor {
     std::string data_dir;
     std::vector<std::string> base_env;  // the services' base environment
     bool capture_logs = true;
+    // systemd's fd store (tools/serve.cpp): called with a service's pipe ends when an
+    // instance starts or is adopted, and with -1s when it is gone.
+    std::function<void(const std::string& service, int out, int err, int in)> pipes_changed;
   };
+  // Pipe ends the manager handed back from its fd store (by FDNAME, see
+  // tools/sd_env.hpp), used by boot() to adopt after a crash; set before boot().
+  void set_stored_pipes(std::map<std::string, runtime::Fd> pipes) { stored_pipes_ = std::move(pipes); }
   Supervisor(Options opts, EventLog& events);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
@@ -118,6 +125,7 @@ class Supervisor {
   runtime::Task<void> stop_orphans(const Snapshot& snap, const std::set<std::string>& adopted);
   runtime::Task<void> stop_orphan(std::string name, runtime::Process proc);
   std::set<std::string> adopt_after_crash(const Snapshot& snap);
+  bool take_stored_pipes(const std::string& name, AdoptInfo& info);
   std::set<std::string> adopt_inherited(Inheritance& inherited, std::vector<runtime::Process>* orphans);
   runtime::Task<void> sweep_containers(Snapshot previous, std::stop_token stop);
 
@@ -134,6 +142,7 @@ class Supervisor {
   bool snapshot_pending_ = false;
   bool ready_ = false;
   bool shutting_down_ = false;
+  std::map<std::string, runtime::Fd> stored_pipes_;
 };
 
 }  // namespace actors

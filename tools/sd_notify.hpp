@@ -33,6 +33,12 @@ class SdNotifier {
   // Never blocks: a full socket queue drops the message (systemd reads promptly;
   // the next STATUS/WATCHDOG supersedes a lost one).
   void send(std::string_view message);
+  // The message with `fd` attached (SCM_RIGHTS): FDSTORE=1 hands the manager a copy
+  // to keep for the next start of the daemon.
+  void send_fd(std::string_view message, int fd);
+  // The file-descriptor store (FileDescriptorStoreMax=): `fd` kept under `name`,
+  // replacing whatever that name held; fd < 0 only removes.
+  void store_fd(const std::string& name, int fd);
   void ready() { send("READY=1"); }
   void stopping() { send("STOPPING=1"); }
   void watchdog() { send("WATCHDOG=1"); }

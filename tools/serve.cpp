@@ -438,6 +438,8 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   server.set_filter([&gate](const http::Request& req, http::Headers& extra) {
     return gate.check(req, static_cast<std::int64_t>(std::time(nullptr)), extra);
   });
+  // The fd store's pipes come back with the listeners (LISTEN_FDS): taken out first.
+  std::map<std::string, runtime::Fd> stored_pipes = take_stored_pipes(manager.listen_fds);
   if (!bind_listeners(server, opts, cfg, manager, inherited)) {
     co_await server.stop(std::chrono::milliseconds(0));
     co_return 1;
@@ -455,10 +457,21 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   runtime::Scope event_writer;
   event_writer.spawn(events->run(events_stop.get_token()), "event-log");
 
+  SdNotifier sd(manager.notify_socket);
+  if (!sd.error().empty()) log(Level::warn, sd.error());
   actors::Supervisor::Options sopts;
   sopts.data_dir = cfg.data_dir;
   sopts.base_env = actors::current_environment();
+  // Under systemd the pipes' daemon ends also live in the manager's fd store, so a
+  // crash of the daemon leaves every service's output a reader (README).
+  if (sd.enabled())
+    sopts.pipes_changed = [&sd](const std::string& name, int out, int err, int in) {
+      sd.store_fd(stored_pipe_name(name, "stdout"), out);
+      sd.store_fd(stored_pipe_name(name, "stderr"), err);
+      sd.store_fd(stored_pipe_name(name, "stdin"), in);
+    };
   actors::Supervisor supervisor(sopts, *events);
+  supervisor.set_stored_pipes(std::move(stored_pipes));
 
   // Routes go in before boot: /readyz answers 503 while boot restores services.
   http::ApiContext api;
@@ -469,8 +482,6 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   // Webhook deliveries carry their own signatures (checked by the dispatcher), not API keys.
   gate.set_public_matcher(
       [&triggers](std::string_view method, std::string_view path) { return triggers.claims(method, path); });
-  SdNotifier sd(manager.notify_socket);
-  if (!sd.error().empty()) log(Level::warn, sd.error());
   api.reload = [&opts, &supervisor, &api, &server, &events, &gate, &triggers, &sd]() {
     return announced_reload(sd, reload_config(opts, supervisor, api.followers, server, *events, gate, triggers));
   };
