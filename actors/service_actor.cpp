@@ -236,7 +236,10 @@ Task<void> ServiceActor::do_spawn() {
   begin_incarnation(std::move(launched));
   start_watchers(readiness ? &readiness : nullptr, execution_->take_stdout(), execution_->take_stderr(),
                  execution_->take_stdin());
-  if (ctx_.pipes_changed) ctx_.pipes_changed(out_copy_.get(), err_copy_.get(), in_copy_.get());
+  // Only a native instance's pipes are worth storing: a container is found again by
+  // its label and its output re-read by a new `logs --follow`.
+  if (ctx_.pipes_changed && execution_->handover_pidfd() >= 0)
+    ctx_.pipes_changed(out_copy_.get(), err_copy_.get(), in_copy_.get());
   nlohmann::json details = execution_->describe();
   if (!status_.ports.empty()) details["ports"] = status_.ports;
   // Adopted: a workload that outlived the previous daemon, taken over, not restarted.
@@ -446,7 +449,8 @@ Task<void> ServiceActor::wait_for_exit(std::uint64_t generation) {
 void ServiceActor::on_exit(const ProcessExited& ex) {
   status_.last_exit = ex.known ? std::optional(ex.status) : std::nullopt;
   status_.last_exit_unknown = !ex.known;
-  if (ctx_.pipes_changed && (out_copy_ || err_copy_ || in_copy_)) ctx_.pipes_changed(-1, -1, -1);
+  if (ctx_.pipes_changed && status_.executor == "process" && (out_copy_ || err_copy_ || in_copy_))
+    ctx_.pipes_changed(-1, -1, -1);
   out_copy_.reset();
   err_copy_.reset();
   in_copy_.reset();
