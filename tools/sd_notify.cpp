@@ -70,8 +70,13 @@ void SdNotifier::send_fd(std::string_view message, int fd) {
 void SdNotifier::store_fd(const std::string& name, int fd) {
   // Remove first: systemd keeps every fd sent under a name, and a service's new
   // incarnation has new pipes; the old ones must not be handed back after a crash.
-  send("FDSTOREREMOVE=1\nFDNAME=" + name);
-  if (fd >= 0) send_fd("FDSTORE=1\nFDNAME=" + name, fd);
+  // Only names this daemon stored (or found stored at start) are removed: no
+  // datagram per spawn for a stream a service does not have.
+  if (stored_.erase(name) > 0) send("FDSTOREREMOVE=1\nFDNAME=" + name);
+  if (fd >= 0) {
+    send_fd("FDSTORE=1\nFDNAME=" + name, fd);
+    stored_.insert(name);
+  }
 }
 
 void SdNotifier::status(std::string_view text) {

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include <chrono>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -39,6 +40,8 @@ class SdNotifier {
   // The file-descriptor store (FileDescriptorStoreMax=): `fd` kept under `name`,
   // replacing whatever that name held; fd < 0 only removes.
   void store_fd(const std::string& name, int fd);
+  // Names the manager handed back at start (LISTEN_FDNAMES): in its store already.
+  void note_stored(const std::string& name) { stored_.insert(name); }
   void ready() { send("READY=1"); }
   void stopping() { send("STOPPING=1"); }
   void watchdog() { send("WATCHDOG=1"); }
@@ -53,6 +56,7 @@ class SdNotifier {
   socklen_t addr_len_ = 0;
   std::string error_;
   bool send_failed_ = false;  // one warning, not one per ping
+  std::set<std::string> stored_;  // FDNAMEs in the manager's store
 };
 
 // WATCHDOG=1 every `interval` / 2, from a timer on the reactor: when the loop is

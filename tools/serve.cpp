@@ -470,6 +470,7 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
       sd.store_fd(stored_pipe_name(name, "stderr"), err);
       sd.store_fd(stored_pipe_name(name, "stdin"), in);
     };
+  for (const auto& [name, fd] : stored_pipes) sd.note_stored(name);
   actors::Supervisor supervisor(sopts, *events);
   supervisor.set_stored_pipes(std::move(stored_pipes));
 
