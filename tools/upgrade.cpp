@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,7 +17,10 @@
 
 #include "dockless_config.h"
 #include "runtime/ops_wait.hpp"
+#include "actors/event_log.hpp"
+#include "actors/supervisor.hpp"
 #include "runtime/process.hpp"
+#include "tools/daemon_log.hpp"
 
 extern char** environ;
 
@@ -224,6 +228,82 @@ std::optional<Inheritance> take_inheritance(std::string* error) {
       out.services[name] = std::move(in);
     }
   return out;
+}
+
+nlohmann::json upgrade_json(const UpgradeState& u) {
+  nlohmann::json j = nlohmann::json::object();
+  j["image"] = u.image;
+  j["pid"] = ::getpid();
+  j["version"] = DOCKLESS_VERSION;
+  j["failures"] = u.failures;
+  j["last_error"] = u.last_error;
+  j["upgraded_from"] = u.from_version;
+  return j;
+}
+
+namespace {
+constexpr std::chrono::milliseconds kPreflightLimit{10'000};
+
+std::string refuse_transition(const actors::Supervisor& supervisor) {
+  std::vector<std::string> busy = supervisor.in_transition();
+  if (busy.empty()) return {};
+  std::string names;
+  for (const auto& n : busy) names += (names.empty() ? "" : ", ") + n;
+  return "services starting or stopping (" + names + "); try again once they settle";
+}
+}  // namespace
+
+// POST /v1/upgrade: checked here (so the caller gets the error) and answered 202
+// before anything is handed over; the upgrade itself runs on SIGUSR2, the same path
+// as `kill -USR2`.
+runtime::Task<http::Response> upgrade_request(actors::Supervisor& supervisor, UpgradeState& state) {
+  if (std::string busy = refuse_transition(supervisor); !busy.empty())
+    co_return http::Response::error(409, busy);
+  const std::string binary = installed_binary();
+  if (std::string e = co_await preflight(binary, kPreflightLimit); !e.empty())
+    co_return http::Response::error(500, "upgrade refused, this image keeps running: " + e);
+  ::kill(::getpid(), SIGUSR2);
+  nlohmann::json j = upgrade_json(state);
+  j["ok"] = true;
+  j["binary"] = binary;
+  co_return http::Response::json(202, j);
+}
+
+// The hand-over (docs/architecture.md, "Upgrade"). Returns only when it failed,
+// with why; this image then goes on as before (services never stopped).
+runtime::Task<std::string> upgrade(http::Server& server, actors::Supervisor& supervisor, actors::EventLog& events,
+                          const ManagerEnvironment& manager, UpgradeState& state) {
+  if (std::string busy = refuse_transition(supervisor); !busy.empty()) co_return busy;
+  const std::string binary = installed_binary();
+  if (std::string e = co_await preflight(binary, kPreflightLimit); !e.empty()) co_return e;
+  log(Level::info, "upgrade: handing over to " + binary);
+  // Accepting stops first (the listeners stay open: new clients wait in the
+  // backlog), then open connections finish what they are answering — the 202 of
+  // POST /v1/upgrade among them — and streams end.
+  std::vector<http::ReleasedListener> listeners = co_await server.release_listeners();
+  co_await server.stop(std::chrono::milliseconds(2000));
+  auto records = co_await supervisor.handover(std::chrono::milliseconds(10'000));
+  if (records.empty() && !supervisor.list().empty()) {
+    server.resume(std::move(listeners));
+    co_return "a service did not hand over within 10 s";
+  }
+  co_await supervisor.write_snapshot();
+  nlohmann::json ev = nlohmann::json::object();
+  ev["binary"] = binary;
+  ev["image"] = state.image;
+  events.append(std::nullopt, "upgrade_exec", ev);
+  co_await events.flush();
+  Handover h;
+  h.binary = binary;
+  h.notify_socket = manager.notify_socket;
+  h.watchdog = manager.watchdog;
+  h.image = state.image;
+  h.listeners = &listeners;
+  h.services = &records;
+  std::string error = exec_new_image(h);
+  supervisor.resume_after_handover();
+  server.resume(std::move(listeners));
+  co_return error;
 }
 
 }  // namespace tools

@@ -14,9 +14,17 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "actors/adopt.hpp"
 #include "http/server.hpp"
 #include "runtime/task.hpp"
+#include "tools/sd_env.hpp"
+
+namespace actors {
+class EventLog;
+class Supervisor;
+}  // namespace actors
 
 namespace tools {
 
@@ -61,5 +69,24 @@ struct Inheritance {
 // become owned and close-on-exec. A malformed blob is an error (`*error`); whatever
 // fds could be had are closed then.
 std::optional<Inheritance> take_inheritance(std::string* error);
+
+// How many images this daemon process has been (1 + upgrades), and the upgrades
+// that failed in this image: GET /v1/upgrade, which `dockless upgrade` polls to
+// tell a finished upgrade from a failed one.
+struct UpgradeState {
+  int image = 1;
+  int failures = 0;
+  std::string last_error;
+  std::string from_version;
+};
+nlohmann::json upgrade_json(const UpgradeState& u);
+
+// POST /v1/upgrade: the checks (409, 500), then 202 and SIGUSR2 to ourselves.
+runtime::Task<http::Response> upgrade_request(actors::Supervisor& supervisor, UpgradeState& state);
+
+// SIGUSR2: the whole hand-over. Returns only when it failed, with why; this image
+// then goes on as before (services never stopped).
+runtime::Task<std::string> upgrade(http::Server& server, actors::Supervisor& supervisor, actors::EventLog& events,
+                                   const ManagerEnvironment& manager, UpgradeState& state);
 
 }  // namespace tools
