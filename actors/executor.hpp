@@ -85,6 +85,12 @@ class Execution {
   virtual bool can_detach() const { return false; }
   virtual void detach() {}
 
+  // The upgrade hand-over (native processes): the pidfd to pass through the exec
+  // (-1: nothing to hand over), and suspend_wait(), which ends the pending wait()
+  // with ECANCELED and touches nothing else; a later wait() resumes watching.
+  virtual int handover_pidfd() const { return -1; }
+  virtual void suspend_wait() {}
+
   // Awaited before the Execution is destroyed: every helper the executor started
   // (CLI calls, followers) has finished.
   virtual runtime::Task<void> close() = 0;

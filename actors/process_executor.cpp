@@ -15,17 +15,34 @@ namespace {
 
 class ProcessExecution final : public Execution {
  public:
-  explicit ProcessExecution(runtime::Process p, std::vector<std::string> command)
-      : process_(std::move(p)), command_(std::move(command)), ticks_(process_start_ticks(process_.pid())) {}
+  ProcessExecution(runtime::Process p, std::vector<std::string> command, std::string adopted_from = {})
+      : process_(std::move(p)), command_(std::move(command)), ticks_(process_start_ticks(process_.pid())),
+        adopted_from_(std::move(adopted_from)) {}
 
   pid_t pid() const override { return process_.pid(); }
   std::uint64_t pid_start_ticks() const override { return ticks_; }
-  nlohmann::json describe() const override { return {{"pid", process_.pid()}, {"command", command_}}; }
+  nlohmann::json describe() const override {
+    nlohmann::json j = {{"pid", process_.pid()}, {"command", command_}};
+    if (!adopted_from_.empty()) {
+      j["from"] = adopted_from_;
+      // After a crash init inherited the instance: its exit status cannot be read.
+      j["exit_status"] = process_.is_child() ? "known" : "unknown";
+    }
+    return j;
+  }
+  bool adopted() const override { return !adopted_from_.empty(); }
   runtime::Fd take_stdout() override { return std::move(process_.stdout_pipe()); }
   runtime::Fd take_stderr() override { return std::move(process_.stderr_pipe()); }
   runtime::Fd take_stdin() override { return std::move(process_.stdin_pipe()); }
 
-  runtime::Task<runtime::Result<runtime::ExitStatus>> wait() override { return process_.wait(); }
+  // A fresh stop source per wait(): suspend_wait() ends this one, and a later
+  // wait() (the upgrade failed, supervision resumes) gets a new one.
+  runtime::Task<runtime::Result<runtime::ExitStatus>> wait() override {
+    wait_stop_ = std::stop_source();
+    return process_.wait(wait_stop_.get_token());
+  }
+  int handover_pidfd() const override { return process_.reaped() ? -1 : process_.pidfd(); }
+  void suspend_wait() override { wait_stop_.request_stop(); }
 
   void stop(int sig, std::chrono::milliseconds) override {
     if (process_.reaped()) return;
@@ -50,6 +67,8 @@ class ProcessExecution final : public Execution {
   runtime::Process process_;
   std::vector<std::string> command_;
   std::uint64_t ticks_;
+  std::string adopted_from_;
+  std::stop_source wait_stop_;
 };
 
 class ProcessExecutor final : public Executor {
@@ -77,6 +96,11 @@ class ProcessExecutor final : public Executor {
 };
 
 }  // namespace
+
+std::unique_ptr<Execution> make_process_execution(runtime::Process p, std::vector<std::string> command,
+                                                  std::string adopted_from) {
+  return std::make_unique<ProcessExecution>(std::move(p), std::move(command), std::move(adopted_from));
+}
 
 std::unique_ptr<Executor> make_executor(const config::ServiceSpec& spec) {
   if (spec.image) return std::make_unique<DockerExecutor>(spec);

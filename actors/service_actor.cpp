@@ -11,6 +11,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <fcntl.h>
+
 #include <cstring>
 
 
@@ -75,8 +77,20 @@ Task<void> ServiceActor::run() {
 }
 
 Task<void> ServiceActor::handle(Message& m) {
+  if (handed_over_) {
+    // Between the hand-over and the exec nothing may change what the blob says.
+    if (auto* c = std::get_if<Command>(&m); c && c->kind == Command::Kind::resume) co_await resume_after_handover();
+    co_return;
+  }
   if (auto* c = std::get_if<Command>(&m)) {
     switch (c->kind) {
+      case Command::Kind::adopt:
+        if (c->adopt) co_await do_adopt(*c->adopt);
+        break;
+      case Command::Kind::handover:
+        if (c->handover) co_await hand_over(*c->handover);
+        break;
+      case Command::Kind::resume: break;
       case Command::Kind::start: co_await feed({EventKind::start}); break;
       case Command::Kind::stop: co_await feed({EventKind::stop}); break;
       case Command::Kind::restart: co_await feed({EventKind::restart}); break;
@@ -219,7 +233,22 @@ Task<void> ServiceActor::do_spawn() {
     co_await feed({EventKind::spawn_failed});
     co_return;
   }
-  execution_ = std::move(launched);
+  begin_incarnation(std::move(launched));
+  start_watchers(readiness ? &readiness : nullptr, execution_->take_stdout(), execution_->take_stderr(),
+                 execution_->take_stdin());
+  // Only a native instance's pipes are worth storing: a container is found again by
+  // its label and its output re-read by a new `logs --follow`.
+  if (ctx_.pipes_changed && execution_->handover_pidfd() >= 0)
+    ctx_.pipes_changed(out_copy_.get(), err_copy_.get(), in_copy_.get());
+  nlohmann::json details = execution_->describe();
+  if (!status_.ports.empty()) details["ports"] = status_.ports;
+  // Adopted: a workload that outlived the previous daemon, taken over, not restarted.
+  record(execution_->adopted() ? "attached" : "started", std::move(details));
+  co_await feed({EventKind::spawned});
+}
+
+void ServiceActor::begin_incarnation(std::unique_ptr<Execution> ex) {
+  execution_ = std::move(ex);
   running_ = true;
   ++status_.generation;
   status_.pid = execution_->pid() > 0 ? std::optional<pid_t>(execution_->pid()) : std::nullopt;
@@ -230,17 +259,29 @@ Task<void> ServiceActor::do_spawn() {
   status_.health = spec_.health ? Health::unknown : Health::none;
   status_.health_reason.clear();
   status_.notify_status.clear();
+}
+
+namespace {
+runtime::Fd dup_fd(const runtime::Fd& fd) {
+  return fd ? runtime::Fd(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3)) : runtime::Fd();
+}
+}  // namespace
+
+// The incarnation's children: readiness watch, exit waiter, log capture, stdin
+// writer, health checks. Also what a failed upgrade restarts.
+void ServiceActor::start_watchers(std::optional<ReadinessChannel>* readiness, runtime::Fd out, runtime::Fd err,
+                                  runtime::Fd in) {
   incarnation_ = std::make_unique<runtime::Scope>();
-  if (readiness) {
-    readiness->spawned();
+  if (readiness && *readiness) {
+    (*readiness)->spawned();
     const std::uint64_t gen = status_.generation;
-    incarnation_->spawn(ReadinessChannel::watch(std::move(*readiness), execution_->pid(), incarnation_->token(),
+    incarnation_->spawn(ReadinessChannel::watch(std::move(**readiness), execution_->pid(), incarnation_->token(),
                                                 [this, gen](ReadinessReport r) { post(ReadySignal{gen, std::move(r)}); }),
                         spec_.name + "/ready");
   }
   incarnation_->spawn(wait_for_exit(status_.generation), spec_.name + "/wait");
-  start_log_capture(*execution_);
-  start_stdin_writer(*execution_);
+  start_log_capture(std::move(out), std::move(err));
+  start_stdin_writer(std::move(in));
   if (spec_.health) {
     const std::uint64_t gen = status_.generation;
     incarnation_->spawn(
@@ -249,17 +290,106 @@ Task<void> ServiceActor::do_spawn() {
                           [this, gen](const HealthReport& r) { post(HealthChanged{gen, r}); }),
         spec_.name + "/health");
   }
+}
+
+// Takes over an instance that outlived the previous daemon (crash) or image
+// (upgrade). Only a fresh actor adopts; when the instance turns out to be gone the
+// service starts as it would have without it.
+Task<void> ServiceActor::do_adopt(AdoptInfo& info) {
+  if (machine_.state() != State::stopped || execution_) co_return;
+  executor_ = make_executor(spec_);
+  status_.executor = executor_->kind();
+  std::string error;
+  std::unique_ptr<Execution> ex = adopt_execution(info, &error);
+  if (!ex) {
+    record("adopt_failed", {{"pid", info.pid}, {"from", info.origin}, {"error", error}});
+    if (spec_.autostart) co_await feed({EventKind::start});
+    co_return;
+  }
+  if (!info.ports.empty()) status_.ports = info.ports;
+  else if (auto ports = resolve_ports(spec_, &error)) status_.ports = *ports;
+  begin_incarnation(std::move(ex));
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  if (info.started_unix_ms > 0) {
+    const auto started = system_clock::time_point(milliseconds(info.started_unix_ms));
+    if (started <= now) status_.started_at = started;
+  }
+  start_watchers(nullptr, execution_->take_stdout(), execution_->take_stderr(), execution_->take_stdin());
+  if (ctx_.pipes_changed) ctx_.pipes_changed(out_copy_.get(), err_copy_.get(), in_copy_.get());
   nlohmann::json details = execution_->describe();
   if (!status_.ports.empty()) details["ports"] = status_.ports;
-  // Adopted: a workload that outlived the previous daemon, taken over, not restarted.
-  record(execution_->adopted() ? "attached" : "started", std::move(details));
-  co_await feed({EventKind::spawned});
+  details["output"] = info.output;
+  details["restarts"] = info.restarts;
+  record("attached", std::move(details));
+  ServiceEvent ev{EventKind::adopted};
+  ev.restarts = info.restarts;
+  ev.uptime = duration_cast<milliseconds>(now - *status_.started_at);
+  co_await feed(ev);
+}
+
+// The upgrade: stop watching, leave the instance alone. The exit waiter ends
+// through suspend_wait(); capture drains what is in the pipes and stops, so what a
+// service writes from now on waits in the pipe for the next image's capture.
+Task<void> ServiceActor::hand_over(HandoverRecord& rec) {
+  cancel_timer();  // a backoff timer must not spawn an instance the blob does not name
+  rec.executor = status_.executor;
+  if (execution_ && running_ && execution_->handover_pidfd() >= 0) {
+    execution_->suspend_wait();
+    if (incarnation_) {
+      incarnation_->request_stop();
+      co_await incarnation_->join();
+      incarnation_.reset();
+    }
+    stdin_queue_.reset();
+    // The exit may have won the race with suspend_wait(): then it is reaped and its
+    // ProcessExited is in the mailbox, and nothing is handed over.
+    if (execution_->handover_pidfd() >= 0) {
+      rec.pid = execution_->pid();
+      rec.start_ticks = execution_->pid_start_ticks();
+      rec.pidfd = execution_->handover_pidfd();
+      rec.out = out_copy_.get();
+      rec.err = err_copy_.get();
+      rec.in = in_copy_.get();
+    }
+  } else if (execution_ && running_ && execution_->can_detach()) {
+    // A container: the next image's launch adopts it as after a restart.
+    record("detached", execution_->describe());
+    execution_->detach();
+    co_await drain_incarnation();
+    running_ = false;
+    detached_for_handover_ = true;
+  }
+  rec.state = std::string(to_string(machine_.state()));
+  rec.restarts = machine_.restarts();
+  rec.ports = status_.ports;
+  if (status_.started_at)
+    rec.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              status_.started_at->time_since_epoch()).count();
+  handed_over_ = true;
+  rec.done = true;
+}
+
+// The exec failed: this image goes on supervising what it handed over.
+Task<void> ServiceActor::resume_after_handover() {
+  if (!handed_over_) co_return;
+  handed_over_ = false;
+  if (detached_for_handover_) {
+    detached_for_handover_ = false;
+    co_await do_spawn();  // the executor's launch adopts the running container
+  } else if (execution_ && running_ && !incarnation_) {
+    start_watchers(nullptr, dup_fd(out_copy_), dup_fd(err_copy_), dup_fd(in_copy_));
+  }
+  if (machine_.state() == State::backoff) arm_timer(std::max(status_.next_restart_in, std::chrono::milliseconds(1)),
+                                                    EventKind::backoff_elapsed);
 }
 
 // stdout and stderr are spliced into the service's LogStore by two child actors
 // of this incarnation. They end on EOF, i.e. when the service and everything it
 // forked have closed the pipe (the group is killed when the leader exits).
-void ServiceActor::start_log_capture(Execution& ex) {
+void ServiceActor::start_log_capture(runtime::Fd out, runtime::Fd err) {
+  out_copy_ = dup_fd(out);
+  err_copy_ = dup_fd(err);
   if (!ctx_.logs) return;
   auto body = [](ServiceActor* self, LogStore* store, Stream s, runtime::Fd fd,
                  std::stop_token st) -> Task<void> {
@@ -271,19 +401,19 @@ void ServiceActor::start_log_capture(Execution& ex) {
     if (r.error != 0)
       self->record("log_capture_failed", {{"stream", stream_name(s)}, {"error", std::strerror(r.error)}});
   };
-  if (runtime::Fd out = ex.take_stdout())
+  if (out)
     incarnation_->spawn(body(this, ctx_.logs, Stream::out, std::move(out), incarnation_->token()),
                         spec_.name + "/stdout");
-  if (runtime::Fd err = ex.take_stderr())
+  if (err)
     incarnation_->spawn(body(this, ctx_.logs, Stream::err, std::move(err), incarnation_->token()),
                         spec_.name + "/stderr");
 }
 
 // The pipe is non-blocking (the service must never be able to block the daemon),
 // so a full pipe means waiting for POLLOUT through the ring, then writing again.
-void ServiceActor::start_stdin_writer(Execution& ex) {
+void ServiceActor::start_stdin_writer(runtime::Fd in) {
   stdin_queue_.reset();
-  runtime::Fd in = ex.take_stdin();
+  in_copy_ = dup_fd(in);
   if (!in) return;
   stdin_queue_ = std::make_unique<runtime::Channel<std::string>>(256);
   auto body = [](runtime::Channel<std::string>* queue, runtime::Fd fd, std::stop_token st) -> Task<void> {
@@ -318,6 +448,12 @@ Task<void> ServiceActor::wait_for_exit(std::uint64_t generation) {
 
 void ServiceActor::on_exit(const ProcessExited& ex) {
   status_.last_exit = ex.known ? std::optional(ex.status) : std::nullopt;
+  status_.last_exit_unknown = !ex.known;
+  if (ctx_.pipes_changed && status_.executor == "process" && (out_copy_ || err_copy_ || in_copy_))
+    ctx_.pipes_changed(-1, -1, -1);
+  out_copy_.reset();
+  err_copy_.reset();
+  in_copy_.reset();
   // What the workload left behind goes with it (its process group, its container).
   if (execution_) execution_->exited();
   running_ = false;
@@ -330,7 +466,10 @@ void ServiceActor::on_exit(const ProcessExited& ex) {
         ex.status.signaled ? nlohmann::json(runtime::signal_name(ex.status.code)) : nlohmann::json(ex.status.code);
     d["description"] = ex.status.describe();
   } else {
+    // Only an instance adopted after a daemon crash: init, not us, reaped it.
     d["description"] = "exit status unknown";
+    d["exit_status"] = "unknown";
+    d["reason"] = "adopted after a daemon restart: not the daemon's child, so its status cannot be read";
   }
   record("exited", std::move(d));
 }

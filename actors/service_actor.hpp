@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/adopt.hpp"
 #include "actors/executor.hpp"
 #include "actors/health.hpp"
 #include "actors/readiness.hpp"
@@ -43,6 +44,9 @@ struct ServiceStatus {
   int restarts = 0;
   std::optional<std::chrono::system_clock::time_point> started_at;
   std::optional<runtime::ExitStatus> last_exit;
+  // The last exit happened but its status could not be read (an instance adopted
+  // after a daemon crash is init's child, not ours).
+  bool last_exit_unknown = false;
   Health health = Health::none;
   std::string health_reason;
   std::string notify_status;         // the service's last STATUS= (ready = "notify")
@@ -58,13 +62,26 @@ struct ServiceStatus {
 struct Command {
   // detach: the daemon is exiting. Like shutdown, except that a workload able to
   // outlive the daemon (a container) is left running for the next daemon to adopt.
-  enum class Kind { start, stop, restart, signal, update_spec, shutdown, stdin, detach } kind;
+  // adopt: take over a running instance (boot after a crash or an upgrade).
+  // handover: the daemon is about to exec a new image: stop watching (capture,
+  // health, the exit wait) without touching the instance, fill the record, then
+  // ignore everything until resume (the exec failed) — or until the exec.
+  enum class Kind { start, stop, restart, signal, update_spec, shutdown, stdin, detach, adopt, handover,
+                    resume } kind;
   int signal = 0;
   std::optional<config::ServiceSpec> spec;
   std::string data;  // Kind::stdin
-  static Command of(Kind k, int sig = 0) { return Command{k, sig, std::nullopt, {}}; }
-  static Command update(config::ServiceSpec s) { return Command{Kind::update_spec, 0, std::move(s), {}}; }
-  static Command input(std::string bytes) { return Command{Kind::stdin, 0, std::nullopt, std::move(bytes)}; }
+  std::shared_ptr<AdoptInfo> adopt;            // Kind::adopt
+  std::shared_ptr<HandoverRecord> handover;    // Kind::handover
+  static Command of(Kind k, int sig = 0) { return Command{k, sig, std::nullopt, {}, {}, {}}; }
+  static Command update(config::ServiceSpec s) { return Command{Kind::update_spec, 0, std::move(s), {}, {}, {}}; }
+  static Command input(std::string bytes) { return Command{Kind::stdin, 0, std::nullopt, std::move(bytes), {}, {}}; }
+  static Command adopting(std::shared_ptr<AdoptInfo> a) {
+    return Command{Kind::adopt, 0, std::nullopt, {}, std::move(a), {}};
+  }
+  static Command handing_over(std::shared_ptr<HandoverRecord> r) {
+    return Command{Kind::handover, 0, std::nullopt, {}, {}, std::move(r)};
+  }
 };
 struct ProcessExited { std::uint64_t generation; runtime::ExitStatus status; bool known; };
 struct TimerFired { std::uint64_t timer_id; EventKind kind; };
@@ -79,6 +96,10 @@ struct ServiceContext {
   // Ports of other services, for ${services.NAME.port} (auto ports are picked at start).
   std::function<std::optional<std::uint16_t>(const std::string&)> port_of;
   std::vector<std::string> base_env;  // the daemon's environment, "K=V"
+  // The daemon's ends of the current instance's pipes (-1: none; all -1: the
+  // instance is gone), for systemd's fd store: a daemon restarted after a crash
+  // gets them back, so writers never meet a pipe without a reader.
+  std::function<void(int out, int err, int in)> pipes_changed;
 };
 
 class ServiceActor {
@@ -99,6 +120,11 @@ class ServiceActor {
   runtime::Task<void> handle(Message& m);
   runtime::Task<void> feed(ServiceEvent e);
   runtime::Task<void> do_spawn();
+  void begin_incarnation(std::unique_ptr<Execution> ex);
+  void start_watchers(std::optional<ReadinessChannel>* readiness, runtime::Fd out, runtime::Fd err, runtime::Fd in);
+  runtime::Task<void> do_adopt(AdoptInfo& info);
+  runtime::Task<void> hand_over(HandoverRecord& rec);
+  runtime::Task<void> resume_after_handover();
   void do_stop_signal();
   void do_kill(const char* reason);
   void arm_timer(std::chrono::milliseconds delay, EventKind kind);
@@ -111,8 +137,8 @@ class ServiceActor {
   runtime::Task<void> wait_for_exit(std::uint64_t generation);
   runtime::Task<void> drain_incarnation();
   std::optional<LaunchRequest> build_launch(std::string* error);
-  void start_log_capture(Execution& ex);
-  void start_stdin_writer(Execution& ex);
+  void start_log_capture(runtime::Fd out, runtime::Fd err);
+  void start_stdin_writer(runtime::Fd in);
   std::string substitute(std::string text) const;
 
   config::ServiceSpec spec_;
@@ -135,6 +161,12 @@ class ServiceActor {
   std::uint64_t timer_id_ = 0;
   bool shutting_down_ = false;
   bool detached_ = false;
+  // Copies of the current incarnation's pipe ends (the capture actors own the
+  // originals): what an upgrade hands over, and what capture restarts from when a
+  // failed exec resumes supervision.
+  runtime::Fd out_copy_, err_copy_, in_copy_;
+  bool handed_over_ = false;
+  bool detached_for_handover_ = false;  // a container left to the next image
 };
 
 }  // namespace actors

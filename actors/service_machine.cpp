@@ -30,6 +30,7 @@ std::string_view to_string(EventKind e) {
     case EventKind::unhealthy: return "unhealthy";
     case EventKind::ready: return "ready";
     case EventKind::ready_timeout: return "ready_timeout";
+    case EventKind::adopted: return "adopted";
   }
   return "?";
 }
@@ -63,6 +64,15 @@ Step ServiceMachine::handle(const ServiceEvent& e) {
   Step step = ignore(state_);
   switch (state_) {
     case State::stopped:
+      // Only a fresh actor (stopped) takes over an instance: it is already running,
+      // so nothing is spawned, and readiness was settled by the previous daemon.
+      if (e.kind == EventKind::adopted) {
+        restarts_ = e.restarts;
+        started_at_ = e.now - e.uptime;
+        step = go(State::running);
+        break;
+      }
+      [[fallthrough]];
     case State::exited:
       if (e.kind == EventKind::start || e.kind == EventKind::restart) step = go(State::starting, {Action::spawn});
       else if (e.kind == EventKind::stop) step = go(State::stopped);
@@ -179,5 +189,5 @@ namespace actors {
 // The test table in tests/actors/service_machine_test.cpp has one row per pair;
 // these keep the enums and their lists (and so that table's size) in step.
 static_assert(kAllStates.size() == static_cast<std::size_t>(State::failed) + 1);
-static_assert(kAllEvents.size() == static_cast<std::size_t>(EventKind::ready_timeout) + 1);
+static_assert(kAllEvents.size() == static_cast<std::size_t>(EventKind::adopted) + 1);
 }  // namespace actors

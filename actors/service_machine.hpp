@@ -35,12 +35,13 @@ enum class EventKind : std::uint8_t {
   unhealthy,       // health check says so and restart_on_unhealthy is set
   ready,           // ready = notify / fd:N: the service said READY
   ready_timeout,   // ready_timeout passed in starting without it
+  adopted,         // a still-running instance was taken over (daemon crash or upgrade)
 };
 inline constexpr std::array kAllEvents = {
     EventKind::start,   EventKind::stop,    EventKind::restart,
     EventKind::spawned, EventKind::spawn_failed, EventKind::exited,
     EventKind::backoff_elapsed, EventKind::stop_timeout, EventKind::unhealthy,
-    EventKind::ready,   EventKind::ready_timeout};
+    EventKind::ready,   EventKind::ready_timeout, EventKind::adopted};
 
 std::string_view to_string(State s);
 std::string_view to_string(EventKind e);
@@ -49,6 +50,10 @@ struct ServiceEvent {
   EventKind kind;
   bool exit_success = false;  // exited: clean exit (code 0)
   Clock::time_point now{};
+  // adopted: what the previous daemon knew, so the restart count and the backoff
+  // reset (uptime) continue instead of starting over.
+  int restarts = 0;
+  Millis uptime{0};
 };
 
 enum class Action : std::uint8_t {

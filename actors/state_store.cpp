@@ -61,6 +61,8 @@ std::string snapshot_to_json(const Snapshot& s) {
     }
     if (!e.executor.empty()) v["executor"] = e.executor;
     if (!e.docker_cli.empty()) v["docker_cli"] = e.docker_cli;
+    if (!e.ports.empty()) v["ports"] = e.ports;
+    if (e.started_unix_ms > 0) v["started_unix_ms"] = e.started_unix_ms;
     j["services"][name] = std::move(v);
   }
   return j.dump(2) + "\n";
@@ -80,6 +82,10 @@ Snapshot read_snapshot(const std::string& path) {
     e.restarts = v.value("restarts", 0);
     e.executor = v.value("executor", "");
     e.docker_cli = v.value("docker_cli", "");
+    e.started_unix_ms = v.value("started_unix_ms", std::int64_t{0});
+    if (v.contains("ports") && v["ports"].is_array())
+      for (const auto& p : v["ports"])
+        if (p.is_number_unsigned() && p.get<std::uint64_t>() <= 65535) e.ports.push_back(p.get<std::uint16_t>());
     if (v.contains("pid") && v["pid"].is_number_integer()) {
       e.pid = v["pid"].get<pid_t>();
       e.pid_start_ticks = v.value("pid_start_ticks", std::uint64_t{0});

@@ -43,6 +43,10 @@ struct SnapshotEntry {
   // stopped by pid at boot: containers are found again by their label.
   std::string executor;
   std::string docker_cli;  // containers: the CLI that manages them (for the boot sweep)
+  // For adopting the instance after a crash: its ports ("auto" ones were picked at
+  // its start) and its start time (uptime continues).
+  std::vector<std::uint16_t> ports;
+  std::int64_t started_unix_ms = 0;
 };
 struct Snapshot {
   std::int64_t written_unix_ms = 0;

@@ -1,6 +1,7 @@
 #include "actors/supervisor.hpp"
 
 #include <poll.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -81,6 +82,8 @@ void Supervisor::create_entry(config::ServiceSpec spec, bool from_config) {
     return o->status.ports.front();
   };
   ctx.base_env = opts_.base_env;
+  if (opts_.pipes_changed)
+    ctx.pipes_changed = [this, name = spec.name](int out, int err, int in) { opts_.pipes_changed(name, out, err, in); };
   e->actor = std::make_unique<ServiceActor>(std::move(spec), std::move(ctx));
   e->status = e->actor->status();
   Entry* raw = e.get();
@@ -146,30 +149,120 @@ Task<void> Supervisor::start_when_ready(std::string name, std::stop_token stop) 
   }
 }
 
-Task<void> Supervisor::stop_orphans() {
-  Snapshot snap = read_snapshot(opts_.data_dir + "/state.json");
+// Still running from before this daemon started (it was killed, or crashed), and
+// no service of that name exists any more: stopped like a service, whole group.
+Task<void> Supervisor::stop_orphans(const Snapshot& snap, const std::set<std::string>& adopted) {
   for (const auto& [name, s] : snap.services) {
     if (!s.executor.empty() && s.executor != "process") continue;  // containers: sweep_containers
+    if (adopted.count(name)) continue;
     if (!s.pid || s.pid_start_ticks == 0 || process_start_ticks(*s.pid) != s.pid_start_ticks) continue;
-    // Still running from before this daemon started (it was killed, or crashed).
     // The start time matched, so this is that very process, not a recycled pid.
     auto proc = runtime::Process::attach(*s.pid);
     if (!proc) continue;
-    const config::ServiceSpec* sp = config_.find(name);
-    const int sig = sp ? sp->stop_signal : SIGTERM;
-    const auto timeout = sp ? sp->stop_timeout : config::Duration{10'000};
-    (void)proc->signal_group(sig);
-    (void)proc->signal(sig);
-    Result<int> gone = co_await runtime::poll(proc->pidfd(), POLLIN).deadline(timeout);
-    if (!gone) {
-      (void)proc->signal_group(SIGKILL);
-      (void)proc->signal(SIGKILL);
-      (void)co_await runtime::poll(proc->pidfd(), POLLIN).deadline(5s);
-    }
-    events_.append(name, "orphan_stopped",
-                   {{"pid", *s.pid}, {"forced", !gone.ok()},
-                    {"reason", "left running by a previous daemon"}});
+    co_await stop_orphan(name, std::move(proc).value());
   }
+}
+
+Task<void> Supervisor::stop_orphan(std::string name, runtime::Process proc) {
+  const config::ServiceSpec* sp = config_.find(name);
+  const int sig = sp ? sp->stop_signal : SIGTERM;
+  const auto timeout = sp ? sp->stop_timeout : config::Duration{10'000};
+  (void)proc.signal_group(sig);
+  (void)proc.signal(sig);
+  Result<int> gone = co_await runtime::poll(proc.pidfd(), POLLIN).deadline(timeout);
+  if (!gone) {
+    (void)proc.signal_group(SIGKILL);
+    (void)proc.signal(SIGKILL);
+    (void)co_await runtime::poll(proc.pidfd(), POLLIN).deadline(5s);
+  }
+  // A handed-over child of ours: reaped here (after a crash init reaps it).
+  (void)proc.try_reap();
+  events_.append(name, "orphan_stopped",
+                 {{"pid", proc.pid()}, {"forced", !gone.ok()},
+                  {"reason", "left running by a previous daemon, and no such service now"}});
+}
+
+// A crash: services still running with the pid and start time state.json recorded
+// are adopted by their actor. Without the daemon's pipe ends the output is recovered
+// through /proc (see adopt.hpp); what the service wrote meanwhile met a pipe with no
+// reader (EPIPE/SIGPIPE).
+std::set<std::string> Supervisor::adopt_after_crash(const Snapshot& snap) {
+  std::set<std::string> adopted;
+  for (const auto& [name, s] : snap.services) {
+    if (!s.executor.empty() && s.executor != "process") continue;
+    Entry* e = find(name);
+    if (!e || e->spec.image || !s.pid || s.pid_start_ticks == 0) continue;
+    if (process_start_ticks(*s.pid) != s.pid_start_ticks) continue;
+    auto info = std::make_shared<AdoptInfo>();
+    info->pid = *s.pid;
+    info->start_ticks = s.pid_start_ticks;
+    info->restarts = s.restarts;
+    info->ports = s.ports;
+    info->started_unix_ms = s.started_unix_ms;
+    info->origin = "crash";
+    info->command = e->spec.command;
+    if (!opts_.capture_logs) info->output = "not captured";
+    else if (!take_stored_pipes(name, *info)) recover_pipes(*info, e->spec.stdin);
+    e->actor->post(Command::adopting(std::move(info)));
+    adopted.insert(name);
+  }
+  return adopted;
+}
+
+namespace {
+// The same pipe: the stored end and the instance's fd N name one inode.
+bool same_pipe(const runtime::Fd& stored, pid_t pid, int n) {
+  struct stat a {}, b {};
+  const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(n);
+  return stored && ::fstat(stored.get(), &a) == 0 && ::stat(path.c_str(), &b) == 0 && S_ISFIFO(a.st_mode) &&
+         a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+}  // namespace
+
+// systemd kept the pipes' daemon ends across the crash (FDSTORE): nothing the
+// service wrote met a pipe without a reader, and it waits in the pipe now. Each
+// stored end is checked against the instance's own fd, so a stale store entry is
+// never mistaken for the service's output.
+bool Supervisor::take_stored_pipes(const std::string& name, AdoptInfo& info) {
+  auto take = [&](const char* stream, int n) -> runtime::Fd {
+    auto it = stored_pipes_.find("svc." + name + "." + stream);
+    if (it == stored_pipes_.end() || !same_pipe(it->second, info.pid, n)) return {};
+    runtime::Fd fd = std::move(it->second);
+    stored_pipes_.erase(it);
+    return fd;
+  };
+  info.out = take("stdout", 1);
+  info.err = take("stderr", 2);
+  info.in = take("stdin", 0);
+  if (!info.out && !info.err) return false;
+  info.output = std::string(info.out ? "stdout" : "") + (info.out && info.err ? " " : "") +
+                (info.err ? "stderr" : "") + " from the service manager's fd store";
+  return true;
+}
+
+// An upgrade: the previous image's instances, with their pidfds and pipes. One whose
+// service no longer exists (the config changed on disk) is stopped.
+std::set<std::string> Supervisor::adopt_inherited(Inheritance& inherited, std::vector<runtime::Process>* orphans) {
+  std::set<std::string> handled;
+  for (auto& [name, h] : inherited) {
+    Entry* e = find(name);
+    if (h.instance) {
+      if (e && !e->spec.image) {
+        h.instance->command = e->spec.command;
+        e->actor->post(Command::adopting(h.instance));
+        handled.insert(name);
+      } else if (auto p = runtime::Process::attach(h.instance->pid, std::move(h.instance->pidfd))) {
+        orphans->push_back(std::move(p).value());
+      }
+      continue;
+    }
+    // Stopped on purpose (or parked by the crash-loop limit): stays so.
+    const bool was_wanted = h.pending_start || h.state == "running" || h.state == "starting" ||
+                            h.state == "backoff" || h.executor == "docker";
+    if (e && !was_wanted && (h.state == "stopped" || h.state == "exited" || h.state == "failed"))
+      handled.insert(name);
+  }
+  return handled;
 }
 
 // Containers outlive the daemon. Those of services that will start are adopted by
@@ -194,9 +287,8 @@ Task<void> Supervisor::sweep_containers(Snapshot previous, std::stop_token stop)
   }
 }
 
-Task<void> Supervisor::boot(config::Config config) {
+Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> inherited) {
   config_ = std::move(config);
-  co_await stop_orphans();
   for (const auto& spec : config_.services) create_entry(spec, true);
   ServiceStore::Loaded stored = store_.load(service_context());
   for (const auto& err : stored.errors)
@@ -216,10 +308,30 @@ Task<void> Supervisor::boot(config::Config config) {
     }
     create_entry(std::move(spec), false);
   }
+  // Entries exist now: what the previous daemon (or image) left running is adopted
+  // before anything is started, so nothing runs twice.
+  const Snapshot previous = read_snapshot(opts_.data_dir + "/state.json");
+  std::set<std::string> skip;
+  std::vector<runtime::Process> orphans;
+  if (inherited) skip = adopt_inherited(*inherited, &orphans);
+  else skip = adopt_after_crash(previous);
+  for (auto& p : orphans) {
+    const std::string name = "(removed service, pid " + std::to_string(p.pid()) + ")";
+    co_await stop_orphan(name, std::move(p));
+  }
+  if (!inherited) co_await stop_orphans(previous, skip);
+  // Stored pipes nobody adopted belong to instances that are gone: out of the store.
+  std::set<std::string> stale;
+  for (const auto& [fdname, fd] : stored_pipes_)
+    for (const auto& [name, e] : entries_)
+      if (fdname.rfind("svc." + name + ".", 0) == 0) stale.insert(name);
+  stored_pipes_.clear();
+  if (opts_.pipes_changed)
+    for (const auto& name : stale) opts_.pipes_changed(name, -1, -1, -1);
   for (auto& [name, e] : entries_)
-    if (e->spec.autostart) request_start(*e);
+    if (e->spec.autostart && !skip.count(name)) request_start(*e);
   background_.spawn(snapshot_writer(background_.token()), "snapshot");
-  background_.spawn(sweep_containers(read_snapshot(opts_.data_dir + "/state.json"), background_.token()),
+  background_.spawn(sweep_containers(previous, background_.token()),
                     "sweep-containers");
   ready_ = true;
   announce();
@@ -418,6 +530,10 @@ Snapshot Supervisor::make_snapshot() const {
     se.restarts = e->status.restarts;
     if (e->status.executor != "process") se.executor = e->status.executor;  // empty: process
     if (e->spec.image) se.docker_cli = docker_cli_of(e->spec);
+    se.ports = e->status.ports;
+    if (e->status.pid && e->status.started_at)
+      se.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               e->status.started_at->time_since_epoch()).count();
     s.services[name] = se;
   }
   return s;
@@ -435,6 +551,58 @@ Task<void> Supervisor::snapshot_writer(std::stop_token stop) {
     snapshot_pending_ = false;
     (void)co_await runtime::atomic_write(path, snapshot_to_json(make_snapshot()), 0644);
   }
+}
+
+std::vector<std::string> Supervisor::in_transition() const {
+  std::vector<std::string> out;
+  for (const auto& [name, e] : entries_)
+    if (!e->actor_done && (e->status.state == State::starting || e->status.state == State::stopping))
+      out.push_back(name);
+  return out;
+}
+
+Task<std::map<std::string, std::shared_ptr<HandoverRecord>>> Supervisor::handover(std::chrono::milliseconds limit) {
+  std::map<std::string, std::shared_ptr<HandoverRecord>> records;
+  for (auto& [name, e] : entries_) {
+    if (e->actor_done) continue;
+    auto rec = std::make_shared<HandoverRecord>();
+    records[name] = rec;
+    e->actor->post(Command::handing_over(rec));
+  }
+  auto all_done = [&records] {
+    for (const auto& [n, r] : records)
+      if (!r->done) return false;
+    return true;
+  };
+  // Bounded: an actor that does not answer fails the upgrade rather than hang it.
+  std::stop_source expired;
+  runtime::Scope timer;
+  timer.spawn([](std::chrono::milliseconds d, std::stop_source* s, std::stop_token st) -> Task<void> {
+    if ((co_await runtime::sleep_for(d).stop_on(st)).ok()) s->request_stop();
+  }(limit, &expired, timer.token()), "handover-limit");
+  while (!all_done())
+    if (!co_await changed_.wait(expired.get_token())) break;
+  timer.request_stop();
+  co_await timer.join();
+  const bool ok = all_done();
+  for (auto& [name, r] : records) {
+    Entry* e = find(name);
+    if (e) r->pending_start = e->starter.has_value();
+  }
+  if (!ok) {
+    resume_after_handover();
+    records.clear();
+  }
+  co_return records;
+}
+
+void Supervisor::resume_after_handover() {
+  for (auto& [name, e] : entries_)
+    if (!e->actor_done) e->actor->post(Command::of(Command::Kind::resume));
+}
+
+Task<void> Supervisor::write_snapshot() {
+  (void)co_await runtime::atomic_write(opts_.data_dir + "/state.json", snapshot_to_json(make_snapshot()), 0644);
 }
 
 Task<void> Supervisor::shutdown() {

@@ -3,16 +3,20 @@
 // (a dependent waits for `started` or `healthy`), stops them in reverse, applies
 // reloads as a diff, persists registered services and the state.json snapshot.
 // The API talks to it; it talks to ServiceActors only through their mailboxes.
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "actors/adopt.hpp"
 #include "actors/service_actor.hpp"
 #include "actors/state_store.hpp"
 #include "config/config.hpp"
 #include "runtime/notify.hpp"
+#include "runtime/process.hpp"
 #include "runtime/scope.hpp"
 
 namespace actors {
@@ -32,7 +36,13 @@ class Supervisor {
     std::string data_dir;
     std::vector<std::string> base_env;  // the services' base environment
     bool capture_logs = true;
+    // systemd's fd store (tools/serve.cpp): called with a service's pipe ends when an
+    // instance starts or is adopted, and with -1s when it is gone.
+    std::function<void(const std::string& service, int out, int err, int in)> pipes_changed;
   };
+  // Pipe ends the manager handed back from its fd store (by FDNAME, see
+  // tools/sd_env.hpp), used by boot() to adopt after a crash; set before boot().
+  void set_stored_pipes(std::map<std::string, runtime::Fd> pipes) { stored_pipes_ = std::move(pipes); }
   Supervisor(Options opts, EventLog& events);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
@@ -42,7 +52,13 @@ class Supervisor {
   // autostart service from `config` and the service store in dependency order.
   // Returns once every start has been requested (not awaited: a service waiting for
   // a dependency keeps waiting in the background).
-  runtime::Task<void> boot(config::Config config);
+  //
+  // After a crash, instances still running (pid and start time as state.json
+  // recorded them) are adopted instead: native ones by their ServiceActor, with the
+  // output pipes reopened through /proc. After an upgrade `inherited` (the previous
+  // image's hand-over) says what ran, with its pidfds and pipes, and which services
+  // were stopped on purpose (those are not autostarted).
+  runtime::Task<void> boot(config::Config config, std::optional<Inheritance> inherited = std::nullopt);
   // True after boot() has run: /readyz.
   bool ready() const noexcept { return ready_; }
 
@@ -66,6 +82,17 @@ class Supervisor {
   runtime::Task<runtime::Result<void>> add(config::ServiceSpec spec, std::string toml_text,
                                            bool replace, std::vector<std::string>* errors);
   runtime::Task<runtime::Result<void>> remove(std::string name);
+
+  // The upgrade. Services starting or stopping (the hand-over refuses them: a
+  // readiness wait or a stop in progress does not survive an exec).
+  std::vector<std::string> in_transition() const;
+  // Every actor stops watching its instance (the instance is untouched) and fills
+  // its record; empty when an actor did not answer within `limit` (then every actor
+  // has been resumed). Records own nothing: their fds stay the actors'.
+  runtime::Task<std::map<std::string, std::shared_ptr<HandoverRecord>>> handover(std::chrono::milliseconds limit);
+  // The exec failed: supervision continues in this image.
+  void resume_after_handover();
+  runtime::Task<void> write_snapshot();
 
   // Stops every service in reverse dependency order, writes the final snapshot.
   runtime::Task<void> shutdown();
@@ -95,7 +122,11 @@ class Supervisor {
   void announce() noexcept;
   std::vector<config::ServiceSpec> all_specs() const;
   Snapshot make_snapshot() const;
-  runtime::Task<void> stop_orphans();
+  runtime::Task<void> stop_orphans(const Snapshot& snap, const std::set<std::string>& adopted);
+  runtime::Task<void> stop_orphan(std::string name, runtime::Process proc);
+  std::set<std::string> adopt_after_crash(const Snapshot& snap);
+  bool take_stored_pipes(const std::string& name, AdoptInfo& info);
+  std::set<std::string> adopt_inherited(Inheritance& inherited, std::vector<runtime::Process>* orphans);
   runtime::Task<void> sweep_containers(Snapshot previous, std::stop_token stop);
 
   Options opts_;
@@ -111,6 +142,7 @@ class Supervisor {
   bool snapshot_pending_ = false;
   bool ready_ = false;
   bool shutting_down_ = false;
+  std::map<std::string, runtime::Fd> stored_pipes_;
 };
 
 }  // namespace actors

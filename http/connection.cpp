@@ -100,7 +100,7 @@ void Connection::kill() noexcept {
 }
 
 void Connection::on_server_stop() {
-  if (state_ == State::idle) kill();
+  if (state_ == State::idle && !(core_->handing_over && first_request_)) kill();
   else if (stream_) stream_->stop_.request_stop();
   // reading/handling: the request in progress is answered (with Connection:
   // close) unless the drain deadline kills it first.
@@ -202,7 +202,7 @@ Task<bool> Connection::serve_one(RequestParser& parser) {
   // Phase 1: the first byte. An idle keep-alive connection is ended quietly.
   if (in_pos_ == in_.size()) {
     state_ = State::idle;
-    if (core_->stopping) co_return false;
+    if (core_->stopping && !(core_->handing_over && first_request_)) co_return false;
     const auto until = first_request_ ? accepted_at_ + lim.header_timeout : Clock::now() + lim.idle_timeout;
     const Read r = co_await read_more(until);
     if (r == Read::timeout) ++core_->stats.timeouts;

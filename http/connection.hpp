@@ -36,6 +36,13 @@ struct Core {
   // Given to TCP connections as they are accepted; null serves plain HTTP.
   std::shared_ptr<const TlsContext> tls;
   std::uint64_t listeners = 0;           // accept actors alive
+  // release_listeners(): accept loops hand their socket here instead of closing it.
+  bool releasing = false;
+  // Set by release_listeners() until resume(): a stop for an upgrade. A connection
+  // accepted but not yet asked anything is then answered once before it closes —
+  // its client connected while the listener was still ours and must be served.
+  bool handing_over = false;
+  std::vector<ReleasedListener> released;
   std::uint64_t rejecters = 0;           // 503 actors alive
   std::unordered_map<std::string, std::size_t> per_client;  // source address → open connections (TCP)
   // stop() waits here; every actor ending posts to it (a signal, so try_send).

@@ -15,10 +15,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "http/router.hpp"
 #include "http/stream.hpp"
 #include "http/tls.hpp"
+#include "runtime/fd.hpp"
 #include "runtime/io_op.hpp"
 #include "runtime/result.hpp"
 #include "runtime/task.hpp"
@@ -61,6 +63,13 @@ namespace detail {
 struct Core;
 }
 
+// A listening socket taken out of a server that keeps it open (the upgrade hands it
+// to the next image); `unix_path` is the file a unix socket was bound to, if ours.
+struct ReleasedListener {
+  runtime::Fd fd;
+  std::string unix_path;
+};
+
 class Server {
  public:
   explicit Server(ServerLimits limits = {});
@@ -85,6 +94,14 @@ class Server {
   // Serves an already listening socket (systemd socket activation: fd 3...).
   // Takes ownership of `fd` (closed on failure too). Never unlinks its path.
   runtime::Result<void> adopt_listener(int fd);
+
+  // The upgrade: every accept loop stops (its in-flight accept is cancelled and
+  // awaited, so no connection is accepted and then lost) and gives its socket back
+  // open, its unix path not unlinked. Connections in the backlog wait there.
+  runtime::Task<std::vector<ReleasedListener>> release_listeners();
+  // After a stop() (or release_listeners()) whose purpose fell through (a failed
+  // exec): serve again, on the released sockets.
+  void resume(std::vector<ReleasedListener> listeners);
 
   // Stops accepting, ends idle keep-alive connections and streams at once, lets
   // in-flight requests finish until `drain` has passed, then cancels the rest.

@@ -134,6 +134,12 @@ Task<void> accept_loop(std::shared_ptr<Core> core, runtime::Fd listen_fd, bool i
       runtime::spawn(serve_counted(core, std::move(fd), peer, std::move(client), std::move(tls)), "http-connection");
     }
   }
+  if (core->releasing) {
+    core->released.push_back({std::move(listen_fd), have_inode ? unlink_path : std::string()});
+    --core->listeners;
+    core->changed.try_send(0);
+    co_return;
+  }
   listen_fd.reset();
   struct stat now {};
   if (have_inode && ::stat(unlink_path.c_str(), &now) == 0 && now.st_ino == created.st_ino &&
@@ -241,6 +247,29 @@ Result<void> Server::listen_unix(const std::string& path, mode_t mode) {
   ++core_->listeners;
   runtime::spawn(detail::accept_loop(core_, std::move(fd), true, path), "http-listener");
   return {};
+}
+
+Task<std::vector<ReleasedListener>> Server::release_listeners() {
+  std::shared_ptr<detail::Core> core = core_;
+  core->releasing = true;
+  core->handing_over = true;
+  core->accept_stop.request_stop();
+  while (core->listeners > 0) (void)co_await core->changed.recv();
+  core->releasing = false;
+  co_return std::exchange(core->released, {});
+}
+
+void Server::resume(std::vector<ReleasedListener> listeners) {
+  core_->stopping = false;
+  core_->handing_over = false;
+  core_->accept_stop = std::stop_source();
+  for (auto& l : listeners) {
+    ++core_->listeners;
+    sockaddr_storage ss{};
+    socklen_t sl = sizeof ss;
+    const bool is_unix = ::getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&ss), &sl) == 0 && ss.ss_family == AF_UNIX;
+    runtime::spawn(detail::accept_loop(core_, std::move(l.fd), is_unix, std::move(l.unix_path)), "http-listener");
+  }
 }
 
 Result<void> Server::adopt_listener(int raw_fd) {

@@ -296,13 +296,20 @@ Result<Process> Process::spawn(const SpawnOptions& opts, std::string* detail) {
   return proc;
 }
 
-Result<Process> Process::attach(pid_t pid) {
-  long fd = ::syscall(SYS_pidfd_open, pid, 0);
-  if (fd < 0) return Result<Process>::failure(errno);
+Result<Process> Process::attach(pid_t pid, Fd pidfd) {
+  if (!pidfd) {
+    long fd = ::syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return Result<Process>::failure(errno);
+    pidfd.reset(static_cast<int>(fd));
+  }
   Process p;
   p.pid_ = pid;
-  p.pidfd_.reset(static_cast<int>(fd));
-  p.child_ = false;
+  p.pidfd_ = std::move(pidfd);
+  // WNOWAIT peeks without reaping: 0 means the kernel lets us wait for it (our
+  // child, exited or not), ECHILD that it is someone else's (init's, after a crash).
+  siginfo_t info{};
+  p.child_ = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(p.pidfd_.get()), &info,
+                      WEXITED | WNOHANG | WNOWAIT) == 0;
   return p;
 }
 

@@ -50,9 +50,12 @@ class Process {
   // "exec /usr/bin/nope: No such file or directory".
   static Result<Process> spawn(const SpawnOptions& opts, std::string* detail = nullptr);
 
-  // Adopts a running process that is not our child (after a daemon restart): its
-  // exit is still seen through the pidfd, but the exit status cannot be read.
-  static Result<Process> attach(pid_t pid);
+  // Adopts a running process by pid (after a daemon restart), or by a pidfd that
+  // was handed over across an exec of the daemon (`pidfd` valid). Its exit is seen
+  // through the pidfd; whether its status can be read depends on whether it is
+  // still our child (true across an exec in the same pid, false after a crash,
+  // when init inherited it): probed with waitid(WNOWAIT), never assumed.
+  static Result<Process> attach(pid_t pid, Fd pidfd = {});
 
   Process(Process&& o) noexcept = default;
   Process& operator=(Process&& o) noexcept = default;

@@ -63,6 +63,11 @@ const std::vector<Command>& commands() {
        {{"--json"}}, 0, 0, cmd_reload},
       {"signal", "signal NAME SIGNAL", "send a signal (HUP, SIGUSR1, 10, ...) to a running service", "",
        {}, 2, 2, cmd_signal},
+      {"upgrade", "upgrade", "re-execute the daemon's installed binary in place; services keep running",
+       "The daemon checks that the binary runs, hands its services, logs and sockets to the new\n"
+       "image and execs it in the same pid. Waits (up to 60 s) until the new image answers.\n"
+       "On failure the running image stays, the error is printed and the exit code is 1.\n",
+       {}, 0, 0, cmd_upgrade},
   };
   return table;
 }

@@ -366,4 +366,36 @@ int cmd_signal(Context& ctx, const Flags& f) {
   return kOk;
 }
 
+// POST /v1/upgrade answers before the exec; then GET /v1/upgrade tells the outcome:
+// a higher `image` is the new image, a higher `failures` count a failed exec.
+int cmd_upgrade(Context& ctx, const Flags&) {
+  int exit = kOk;
+  auto resp = send(ctx, {"POST", "/v1/upgrade", {}, ""}, &exit);
+  if (!resp) return exit;
+  if (!success(resp->status)) return report(*resp, "upgrade");
+  json before = parse_json(resp->body);
+  const int image = before.is_object() ? before.value("image", 1) : 1;
+  const int failures = before.is_object() ? before.value("failures", 0) : 0;
+  for (int i = 0; i < 600; ++i) {
+    ::usleep(100'000);
+    // The daemon is between images for a moment: a refused or dropped request is retried.
+    auto [now, err] = ctx.client.request({"GET", "/v1/upgrade", {}, ""});
+    if (!now || !success(now->status)) continue;
+    json j = parse_json(now->body);
+    if (!j.is_object()) continue;
+    if (j.value("image", 0) > image) {
+      std::printf("upgraded: dockless %s (pid %d, image %d)\n", j.value("version", std::string("?")).c_str(),
+                  j.value("pid", 0), j.value("image", 0));
+      return kOk;
+    }
+    if (j.value("failures", 0) > failures) {
+      std::fprintf(stderr, "dockless upgrade: %s; the running daemon stays\n",
+                   j.value("last_error", std::string("failed")).c_str());
+      return kRefused;
+    }
+  }
+  std::fprintf(stderr, "dockless upgrade: no outcome within 60 s\n");
+  return kUnreachable;
+}
+
 }  // namespace tools::cli

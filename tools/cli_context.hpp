@@ -56,5 +56,6 @@ int cmd_add(Context& ctx, const Flags& f);
 int cmd_rm(Context& ctx, const Flags& f);
 int cmd_reload(Context& ctx, const Flags& f);
 int cmd_signal(Context& ctx, const Flags& f);
+int cmd_upgrade(Context& ctx, const Flags& f);
 
 }  // namespace tools::cli

@@ -91,6 +91,23 @@ ManagerEnvironment take_manager_environment() {
 
 namespace tools {
 
+std::string stored_pipe_name(const std::string& service, const char* stream) {
+  return "svc." + service + "." + stream;
+}
+
+std::map<std::string, runtime::Fd> take_stored_pipes(std::vector<ListenFd>& fds) {
+  std::map<std::string, runtime::Fd> out;
+  for (auto it = fds.begin(); it != fds.end();) {
+    if (it->name.rfind("svc.", 0) == 0) {
+      out[it->name] = std::move(it->fd);
+      it = fds.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
 AdoptedListeners adopt_listeners(http::Server& server, std::vector<ListenFd>& fds) {
   AdoptedListeners out;
   for (ListenFd& l : fds) {

@@ -4,6 +4,7 @@
 // taken out of the environment at start-up, before anything copies it, so services
 // never inherit a NOTIFY_SOCKET or LISTEN_FDS meant for the daemon.
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@ struct ManagerEnvironment {
 // and LISTEN_FDNAMES. LISTEN_* and WATCHDOG_USEC only count when their *_PID names
 // this process (systemd's rule: a variable inherited from an ancestor is not ours).
 ManagerEnvironment take_manager_environment();
+
+// The fd-store names of a service's pipe ends ("svc.NAME.stdout", ".stderr", ".stdin").
+std::string stored_pipe_name(const std::string& service, const char* stream);
+// Takes the fds the manager handed back from its fd store (names "svc.…") out of
+// `fds`, leaving the listeners.
+std::map<std::string, runtime::Fd> take_stored_pipes(std::vector<ListenFd>& fds);
 
 }  // namespace tools
 

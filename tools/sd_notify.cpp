@@ -41,6 +41,44 @@ void SdNotifier::send(std::string_view message) {
   }
 }
 
+void SdNotifier::send_fd(std::string_view message, int fd) {
+  if (!fd_) return;
+  iovec iov{const_cast<char*>(message.data()), message.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_name = &addr_;
+  msg.msg_namelen = addr_len_;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t n;
+  do {
+    n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && !send_failed_) {
+    send_failed_ = true;
+    log(Level::warn, std::string("notify socket: ") + std::strerror(errno) + " (further failures not logged)");
+  }
+}
+
+void SdNotifier::store_fd(const std::string& name, int fd) {
+  // Remove first: systemd keeps every fd sent under a name, and a service's new
+  // incarnation has new pipes; the old ones must not be handed back after a crash.
+  // Only names this daemon stored (or found stored at start) are removed: no
+  // datagram per spawn for a stream a service does not have.
+  if (stored_.erase(name) > 0) send("FDSTOREREMOVE=1\nFDNAME=" + name);
+  if (fd >= 0) {
+    send_fd("FDSTORE=1\nFDNAME=" + name, fd);
+    stored_.insert(name);
+  }
+}
+
 void SdNotifier::status(std::string_view text) {
   std::string msg = "STATUS=";
   msg.append(text);

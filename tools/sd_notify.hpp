@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include <chrono>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -33,6 +34,14 @@ class SdNotifier {
   // Never blocks: a full socket queue drops the message (systemd reads promptly;
   // the next STATUS/WATCHDOG supersedes a lost one).
   void send(std::string_view message);
+  // The message with `fd` attached (SCM_RIGHTS): FDSTORE=1 hands the manager a copy
+  // to keep for the next start of the daemon.
+  void send_fd(std::string_view message, int fd);
+  // The file-descriptor store (FileDescriptorStoreMax=): `fd` kept under `name`,
+  // replacing whatever that name held; fd < 0 only removes.
+  void store_fd(const std::string& name, int fd);
+  // Names the manager handed back at start (LISTEN_FDNAMES): in its store already.
+  void note_stored(const std::string& name) { stored_.insert(name); }
   void ready() { send("READY=1"); }
   void stopping() { send("STOPPING=1"); }
   void watchdog() { send("WATCHDOG=1"); }
@@ -47,6 +56,7 @@ class SdNotifier {
   socklen_t addr_len_ = 0;
   std::string error_;
   bool send_failed_ = false;  // one warning, not one per ping
+  std::set<std::string> stored_;  // FDNAMEs in the manager's store
 };
 
 // WATCHDOG=1 every `interval` / 2, from a timer on the reactor: when the loop is

@@ -31,6 +31,7 @@
 #include "tools/daemon_log.hpp"
 #include "tools/sd_env.hpp"
 #include "tools/sd_notify.hpp"
+#include "tools/upgrade.hpp"
 
 namespace tools {
 
@@ -293,7 +294,15 @@ bool bind_unix_listener(http::Server& server, const ServeOptions& opts);
 // The listeners come up before boot, so a port clash fails the daemon at once,
 // before any service is started (and would have to be stopped again).
 bool bind_listeners(http::Server& server, const ServeOptions& opts, const config::Config& cfg,
-                    ManagerEnvironment& manager) {
+                    ManagerEnvironment& manager, std::optional<Inheritance>& inherited) {
+  if (inherited && !inherited->listeners.empty()) {
+    // The same sockets the previous image listened on: never closed, so clients that
+    // connected during the exec are in their backlog and are served now.
+    log(Level::info, "API listeners handed over by the previous image: " +
+                         std::to_string(inherited->listeners.size()));
+    server.resume(std::exchange(inherited->listeners, {}));
+    return true;
+  }
   const AdoptedListeners adopted = adopt_listeners(server, manager.listen_fds);
   if (adopted.tcp) return adopted.unix_socket || bind_unix_listener(server, opts);
   auto port = server.listen_tcp(cfg.listen_address, cfg.listen_port);
@@ -325,8 +334,13 @@ bool bind_unix_listener(http::Server& server, const ServeOptions& opts) {
 
 Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_file,
                       std::shared_ptr<const http::TlsContext> tls, std::vector<http::auth::Key> keys,
-                      ManagerEnvironment& manager) {
-  auto signals = runtime::SignalSet::open({SIGTERM, SIGINT, SIGHUP});
+                      ManagerEnvironment& manager, std::optional<Inheritance> inherited) {
+  auto signals = runtime::SignalSet::open({SIGTERM, SIGINT, SIGHUP, SIGUSR2});
+  UpgradeState upgrade_state;
+  if (inherited) {
+    upgrade_state.image = inherited->image + 1;
+    upgrade_state.from_version = inherited->from_version;
+  }
   if (!signals) {
     log(Level::error, "signalfd: " + signals.message());
     co_return 1;
@@ -340,7 +354,9 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   server.set_filter([&gate](const http::Request& req, http::Headers& extra) {
     return gate.check(req, static_cast<std::int64_t>(std::time(nullptr)), extra);
   });
-  if (!bind_listeners(server, opts, cfg, manager)) {
+  // The fd store's pipes come back with the listeners (LISTEN_FDS): taken out first.
+  std::map<std::string, runtime::Fd> stored_pipes = take_stored_pipes(manager.listen_fds);
+  if (!bind_listeners(server, opts, cfg, manager, inherited)) {
     co_await server.stop(std::chrono::milliseconds(0));
     co_return 1;
   }
@@ -357,10 +373,22 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   runtime::Scope event_writer;
   event_writer.spawn(events->run(events_stop.get_token()), "event-log");
 
+  SdNotifier sd(manager.notify_socket);
+  if (!sd.error().empty()) log(Level::warn, sd.error());
   actors::Supervisor::Options sopts;
   sopts.data_dir = cfg.data_dir;
   sopts.base_env = actors::current_environment();
+  // Under systemd the pipes' daemon ends also live in the manager's fd store, so a
+  // crash of the daemon leaves every service's output a reader (README).
+  if (sd.enabled())
+    sopts.pipes_changed = [&sd](const std::string& name, int out, int err, int in) {
+      sd.store_fd(stored_pipe_name(name, "stdout"), out);
+      sd.store_fd(stored_pipe_name(name, "stderr"), err);
+      sd.store_fd(stored_pipe_name(name, "stdin"), in);
+    };
+  for (const auto& [name, fd] : stored_pipes) sd.note_stored(name);
   actors::Supervisor supervisor(sopts, *events);
+  supervisor.set_stored_pipes(std::move(stored_pipes));
 
   // Routes go in before boot: /readyz answers 503 while boot restores services.
   http::ApiContext api;
@@ -371,12 +399,16 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   // Webhook deliveries carry their own signatures (checked by the dispatcher), not API keys.
   gate.set_public_matcher(
       [&triggers](std::string_view method, std::string_view path) { return triggers.claims(method, path); });
-  SdNotifier sd(manager.notify_socket);
-  if (!sd.error().empty()) log(Level::warn, sd.error());
   api.reload = [&opts, &supervisor, &api, &server, &events, &gate, &triggers, &sd]() {
     return announced_reload(sd, reload_config(opts, supervisor, api.followers, server, *events, gate, triggers));
   };
   http::register_api(server.router(), api);
+  server.router().post("/v1/upgrade", [&supervisor, &upgrade_state](http::Request&) {
+    return upgrade_request(supervisor, upgrade_state);
+  });
+  server.router().get("/v1/upgrade", [&upgrade_state](http::Request&) -> Task<http::Response> {
+    co_return http::Response::json(200, upgrade_json(upgrade_state));
+  });
   http::register_dashboard(server.router());
   triggers.attach(server.router());
   // config/ already refused every path and setting that could fail here; what is left
@@ -388,8 +420,17 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
                   {"config", from_file ? opts.config_path : "(embedded defaults)"},
                   {"data_dir", cfg.data_dir},
                   {"ring", runtime::reactor().features().describe()}});
+  if (inherited) {
+    nlohmann::json up = nlohmann::json::object();
+    up["from_version"] = inherited->from_version;
+    up["image"] = upgrade_state.image;
+    up["services"] = inherited->services.size();
+    events->append(std::nullopt, "upgraded", up);
+  }
   const std::size_t service_count = cfg.services.size();
-  co_await supervisor.boot(std::move(cfg));
+  std::optional<actors::Inheritance> inherited_services;
+  if (inherited) inherited_services = std::move(inherited->services);
+  co_await supervisor.boot(std::move(cfg), std::move(inherited_services));
   log(Level::info, "supervising " + std::to_string(service_count) + " configured service(s)");
   bool stopping = false;
   runtime::Scope manager_link;  // READY=1, STATUS=, watchdog pings: until the very end
@@ -406,6 +447,17 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
     if (*sig == SIGHUP) {
       log(Level::info, "SIGHUP");
       (void)co_await api.reload();
+      continue;
+    }
+    if (*sig == SIGUSR2) {
+      // Returns only when the exec did not happen; supervision never stopped.
+      std::string error = co_await upgrade(server, supervisor, *events, manager, upgrade_state);
+      ++upgrade_state.failures;
+      upgrade_state.last_error = error;
+      log(Level::error, "upgrade failed, this image keeps running: " + error);
+      nlohmann::json ev = nlohmann::json::object();
+      ev["error"] = error;
+      events->append(std::nullopt, "upgrade_failed", ev);
       continue;
     }
     log(Level::info, std::string(sigabbrev_np(*sig)) + ": stopping services");
@@ -434,6 +486,17 @@ int serve(const ServeOptions& opts) {
   // First, before anything copies the environment for the services.
   ManagerEnvironment manager = take_manager_environment();
   for (const auto& w : manager.warnings) log(Level::warn, w);
+  // An upgrade's new image: the previous one stripped the manager's variables, so
+  // they come from the blob, with the services and the listeners.
+  std::string inherit_error;
+  std::optional<Inheritance> inherited = take_inheritance(&inherit_error);
+  if (!inherit_error.empty()) log(Level::error, "upgrade hand-over unreadable, starting afresh: " + inherit_error);
+  if (inherited) {
+    log(Level::info, "resuming after an upgrade from dockless " + inherited->from_version + " (" +
+                         std::to_string(inherited->services.size()) + " services)");
+    if (manager.notify_socket.empty()) manager.notify_socket = inherited->notify_socket;
+    if (manager.watchdog.count() == 0) manager.watchdog = inherited->watchdog;
+  }
   Loaded loaded = load_config(opts);
   if (!loaded.config) {
     print_errors(loaded.errors);
@@ -488,7 +551,8 @@ int serve(const ServeOptions& opts) {
     runtime::Reactor reactor;
     const bool from_file = loaded.from_file;
     return reactor.run(
-        daemon_main(opts, std::move(cfg), from_file, std::move(tls.context), std::move(keys->keys), manager));
+        daemon_main(opts, std::move(cfg), from_file, std::move(tls.context), std::move(keys->keys), manager,
+                    std::move(inherited)));
   } catch (const std::exception& e) {
     log(Level::error, std::string("fatal: ") + e.what());
     return 1;

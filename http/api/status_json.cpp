@@ -54,6 +54,8 @@ json service_json(const actors::ServiceStatus& s, ApiContext& ctx) {
     if (s.last_exit->signaled) j["exit_signal"] = runtime::signal_name(s.last_exit->code);
     else j["exit_code"] = s.last_exit->code;
   }
+  // Both null and this true: the last instance ended, how is unknown (adopted after a crash).
+  j["exit_unknown"] = s.last_exit_unknown;
   j["health"] = std::string(actors::to_string(s.health));
   j["health_reason"] = s.health_reason;
   j["notify_status"] = s.notify_status;

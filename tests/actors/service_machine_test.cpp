@@ -34,6 +34,7 @@ const Row kTable[] = {
     {S::stopped, E::stop_timeout, false, S::stopped, {}, true},
     {S::stopped, E::unhealthy, false, S::stopped, {}, true},
     {S::stopped, E::ready, false, S::stopped, {}, true},
+    {S::stopped, E::adopted, false, S::running, {}, false},
     {S::stopped, E::ready_timeout, false, S::stopped, {}, true},
     // starting
     {S::starting, E::start, false, S::starting, {}, true},
@@ -46,6 +47,7 @@ const Row kTable[] = {
     {S::starting, E::stop_timeout, false, S::starting, {}, true},
     {S::starting, E::unhealthy, false, S::starting, {}, true},
     {S::starting, E::ready, false, S::running, {A::cancel_timer}, false},
+    {S::starting, E::adopted, false, S::starting, {}, true},
     {S::starting, E::ready_timeout, false, S::starting, {A::kill}, false},
     // running
     {S::running, E::start, false, S::running, {}, true},
@@ -58,6 +60,7 @@ const Row kTable[] = {
     {S::running, E::stop_timeout, false, S::running, {}, true},
     {S::running, E::unhealthy, false, S::stopping, {A::send_stop_signal}, false},
     {S::running, E::ready, false, S::running, {}, true},
+    {S::running, E::adopted, false, S::running, {}, true},
     {S::running, E::ready_timeout, false, S::running, {}, true},
     // stopping
     {S::stopping, E::start, false, S::stopping, {}, false},
@@ -70,6 +73,7 @@ const Row kTable[] = {
     {S::stopping, E::stop_timeout, false, S::stopping, {A::kill}, false},
     {S::stopping, E::unhealthy, false, S::stopping, {}, true},
     {S::stopping, E::ready, false, S::stopping, {}, true},
+    {S::stopping, E::adopted, false, S::stopping, {}, true},
     {S::stopping, E::ready_timeout, false, S::stopping, {}, true},
     // exited
     {S::exited, E::start, false, S::starting, {A::spawn}, false},
@@ -82,6 +86,7 @@ const Row kTable[] = {
     {S::exited, E::stop_timeout, false, S::exited, {}, true},
     {S::exited, E::unhealthy, false, S::exited, {}, true},
     {S::exited, E::ready, false, S::exited, {}, true},
+    {S::exited, E::adopted, false, S::exited, {}, true},
     {S::exited, E::ready_timeout, false, S::exited, {}, true},
     // backoff
     {S::backoff, E::start, false, S::starting, {A::cancel_timer, A::spawn}, false},
@@ -94,6 +99,7 @@ const Row kTable[] = {
     {S::backoff, E::stop_timeout, false, S::backoff, {}, true},
     {S::backoff, E::unhealthy, false, S::backoff, {}, true},
     {S::backoff, E::ready, false, S::backoff, {}, true},
+    {S::backoff, E::adopted, false, S::backoff, {}, true},
     {S::backoff, E::ready_timeout, false, S::backoff, {}, true},
     // failed
     {S::failed, E::start, false, S::starting, {A::spawn}, false},
@@ -106,6 +112,7 @@ const Row kTable[] = {
     {S::failed, E::stop_timeout, false, S::failed, {}, true},
     {S::failed, E::unhealthy, false, S::failed, {}, true},
     {S::failed, E::ready, false, S::failed, {}, true},
+    {S::failed, E::adopted, false, S::failed, {}, true},
     {S::failed, E::ready_timeout, false, S::failed, {}, true},
 };
 static_assert(std::size(kTable) == kAllStates.size() * kAllEvents.size(),
@@ -193,6 +200,42 @@ TEST(Policy, ReadyTimeoutRestartsPerPolicyUntilTheCrashLoopLimit) {
     }
     t += 1ms;
   }
+}
+
+// A taken-over instance keeps the previous daemon's restart count, and its uptime
+// counts toward the backoff reset: a stable service adopted after a crash that then
+// dies gets the first delay, not a doubled one.
+TEST(Policy, AdoptedKeepsRestartsAndUptime) {
+  Policy p;
+  p.delay = 100ms;
+  p.reset_after = 60s;
+  ServiceMachine m(p);
+  const auto t = Clock::now();
+  ServiceEvent adopt{E::adopted, false, t};
+  adopt.restarts = 3;
+  adopt.uptime = 120s;
+  Step s = m.handle(adopt);
+  EXPECT_EQ(s.next, S::running);
+  EXPECT_TRUE(s.actions.empty());
+  EXPECT_EQ(m.restarts(), 3);
+  // An adopted instance's exit status may be unknown: fed as a failed exit.
+  Step died = m.handle({E::exited, false, t + 1s});
+  EXPECT_EQ(died.next, S::backoff);
+  EXPECT_EQ(died.delay, 100ms);
+  EXPECT_EQ(m.restarts(), 4);
+}
+
+// Only a fresh actor adopts: an adopted event for a service the daemon already
+// runs (a duplicate from a stale record) must not reset its record.
+TEST(Policy, AdoptedIsIgnoredOnceRunning) {
+  ServiceMachine m(Policy{});
+  const auto t = Clock::now();
+  m.handle({E::start, false, t});
+  m.handle({E::spawned, false, t});
+  ServiceEvent adopt{E::adopted, false, t};
+  adopt.restarts = 9;
+  EXPECT_TRUE(m.handle(adopt).ignored);
+  EXPECT_EQ(m.restarts(), 0);
 }
 
 TEST(Table, EveryPairIsCovered) {

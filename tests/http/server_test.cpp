@@ -393,6 +393,55 @@ TEST(Server, StopFinishesInFlightRequestAndClosesIdle) {
   EXPECT_EQ(slow_reply, "slow done|close");
 }
 
+// The upgrade's hand-over: released listeners stay open (a client connecting
+// meanwhile waits in the backlog, its unix path is not unlinked) and another server
+// resuming on them (the new image) answers that client.
+TEST(Server, ReleasedListenersKeepTheirBacklogForTheNextServer) {
+  const std::string dir = std::filesystem::temp_directory_path() / ("dockless-release-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/api.sock";
+  std::string reply;
+  std::string unix_reply;
+  run_loop([&]() -> Task<void> {
+    auto old_image = std::make_unique<http::Server>(fast_limits());
+    routes(*old_image);
+    auto port = old_image->listen_tcp("127.0.0.1", 0);
+    EXPECT_TRUE(old_image->listen_unix(path, 0660).ok());
+    std::vector<http::ReleasedListener> released = co_await old_image->release_listeners();
+    co_await old_image->stop(100ms);
+    old_image.reset();
+    EXPECT_EQ(released.size(), 2u);
+    EXPECT_TRUE(std::filesystem::exists(path)) << "unlinked while handed over";
+    // Nobody accepts now: the connection completes in the backlog and waits.
+    const int fd = connect_tcp(*port);
+    EXPECT_GE(fd, 0);
+    send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    http::Server new_image(fast_limits());
+    routes(new_image);
+    new_image.resume(std::move(released));
+    const int efd = ::eventfd(0, EFD_CLOEXEC);
+    std::thread t([&] {
+      Reader r(fd);
+      if (auto got = r.response())
+        reply = std::to_string(got->status) + (got->body.find("\"hello\":\"world\"") != std::string::npos ? " hello" : " " + got->body);
+      unix_reply = run("curl -sS --unix-socket " + path + " http://localhost/hello");
+      const std::uint64_t one = 1;
+      (void)!::write(efd, &one, sizeof one);
+    });
+    std::uint64_t buf = 0;
+    (void)co_await runtime::read(efd, std::as_writable_bytes(std::span(&buf, 1)));
+    t.join();
+    ::close(efd);
+    ::close(fd);
+    co_await new_image.stop(100ms);
+  });
+  EXPECT_EQ(reply, "200 hello");
+  EXPECT_NE(unix_reply.find("\"unix\":true"), std::string::npos) << unix_reply;
+  // The resumed server owns the path again and removes it at its stop.
+  EXPECT_FALSE(std::filesystem::exists(path));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Server, DestroyedWithoutStopWindsDownSafely) {
   // The actors share the server's state: destroying the Server mid-connection
   // cancels them, and they end without touching freed memory (ASan checks).

@@ -12,7 +12,9 @@ import uuid
 from sd_harness import ApiDaemon, NotifySink, TestCase, environ_of, main, service, sh
 
 # The only datagrams the daemon may send; anything else fails the test.
-ALLOWED = re.compile(r"^(READY=1|STOPPING=1|WATCHDOG=1|STATUS=[^\n]*|RELOADING=1\nMONOTONIC_USEC=\d+)$")
+# FDSTORE: a service's pipe ends (fdstore_test.py has the details).
+ALLOWED = re.compile(r"^(READY=1|STOPPING=1|WATCHDOG=1|STATUS=[^\n]*|RELOADING=1\nMONOTONIC_USEC=\d+"
+                     r"|FDSTORE(REMOVE)?=1\nFDNAME=svc\.[\w.-]+\.(stdout|stderr|stdin))$")
 
 # A service that speaks the protocol itself: READY=1 after a delay.
 NOTIFY_SERVICE = r"""
