@@ -1,15 +1,14 @@
 #include "actors/service_env.hpp"
 
 #include <arpa/inet.h>
-#include <grp.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "runtime/fd.hpp"
+#include "runtime/user_db.hpp"
 
 extern char** environ;
 
@@ -132,34 +131,25 @@ std::optional<std::vector<std::uint16_t>> resolve_ports(const config::ServiceSpe
 bool apply_identity(const std::string& user, const std::string& group, runtime::SpawnOptions& o,
                     std::string* error) {
   if (user.empty() && group.empty()) return true;
-  std::vector<char> buf(16384);
+  auto numeric = [](const std::string& s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos && s.size() <= 9;
+  };
   if (!user.empty()) {
-    passwd pw{};
-    passwd* found = nullptr;
-    int rc = ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
-    if (!found && !user.empty() && std::isdigit(static_cast<unsigned char>(user[0]))) {
+    if (auto pw = runtime::find_user(user)) {
+      o.uid = pw->uid;
+      o.gid = pw->gid;
+      o.groups = runtime::user_groups(user, pw->gid);
+    } else if (numeric(user)) {
       o.uid = static_cast<uid_t>(std::stoul(user));
       o.gid = o.gid.value_or(static_cast<gid_t>(*o.uid));
-    } else if (!found) {
-      *error = "user \"" + user + "\" not found" + (rc ? std::string(": ") + std::strerror(rc) : "");
-      return false;
     } else {
-      o.uid = pw.pw_uid;
-      o.gid = pw.pw_gid;
-      int n = 64;
-      std::vector<gid_t> groups(static_cast<std::size_t>(n));
-      if (::getgrouplist(user.c_str(), pw.pw_gid, groups.data(), &n) >= 0) {
-        groups.resize(static_cast<std::size_t>(n));
-        o.groups = groups;
-      }
+      *error = "user \"" + user + "\" not found";
+      return false;
     }
   }
   if (!group.empty()) {
-    ::group gr{};
-    ::group* found = nullptr;
-    ::getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &found);
-    if (found) o.gid = gr.gr_gid;
-    else if (std::isdigit(static_cast<unsigned char>(group[0]))) o.gid = static_cast<gid_t>(std::stoul(group));
+    if (auto gid = runtime::find_group(group)) o.gid = *gid;
+    else if (numeric(group)) o.gid = static_cast<gid_t>(std::stoul(group));
     else {
       *error = "group \"" + group + "\" not found";
       return false;

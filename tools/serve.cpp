@@ -24,6 +24,7 @@
 #include "http/dashboard/dashboard.hpp"
 #include "http/server.hpp"
 #include "runtime/fd.hpp"
+#include "runtime/user_db.hpp"
 #include "runtime/fs.hpp"
 #include "runtime/reactor.hpp"
 #include "runtime/scope.hpp"
@@ -282,8 +283,8 @@ http::ServerLimits server_limits(const config::Config& cfg) {
 // the CLI without a key), mode 0660 (set by listen_unix). Returns a note for the log.
 std::string trust_unix_socket(const std::string& path) {
   if (::geteuid() != 0) return " (owned by this user)";
-  const ::group* g = ::getgrnam("dockless");
-  const gid_t gid = g ? g->gr_gid : 0;
+  const std::optional<gid_t> g = runtime::find_group("dockless");
+  const gid_t gid = g.value_or(0);
   if (::chown(path.c_str(), 0, gid) != 0)
     return std::string(" (chown failed: ") + std::strerror(errno) + ")";
   return g ? " (root:dockless 0660)" : " (root:root 0660; create group dockless to share it)";

@@ -1,0 +1,32 @@
+#pragma once
+// User and group lookups for `user =`/`group =` and the CLI socket's group.
+//
+// A fully static glibc (the -Dstatic aarch64 build) still dlopens the NSS modules
+// /etc/nsswitch.conf names, and with libnss-systemd installed (Debian, Raspberry Pi OS)
+// the mismatched module crashes the process inside getgrnam. So the static build reads
+// /etc/passwd and /etc/group itself (fgetpwent_r/fgetgrent_r parse a stream without
+// NSS); the dynamic build asks NSS, which also sees LDAP/sssd users.
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace runtime {
+
+struct UserEntry {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+std::optional<UserEntry> find_user(const std::string& name);
+std::optional<gid_t> find_group(const std::string& name);
+// The primary group first, then every group whose member list names the user.
+std::vector<gid_t> user_groups(const std::string& name, gid_t primary);
+
+// The files-only lookups the static build uses, on any passwd/group file (tests).
+std::optional<UserEntry> find_user_in_file(const std::string& passwd_path, const std::string& name);
+std::optional<gid_t> find_group_in_file(const std::string& group_path, const std::string& name);
+std::vector<gid_t> user_groups_in_file(const std::string& group_path, const std::string& name, gid_t primary);
+
+}  // namespace runtime
