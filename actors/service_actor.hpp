@@ -79,6 +79,7 @@ struct ServiceContext {
   // Ports of other services, for ${services.NAME.port} (auto ports are picked at start).
   std::function<std::optional<std::uint16_t>(const std::string&)> port_of;
   std::vector<std::string> base_env;  // the daemon's environment, "K=V"
+  std::string supervisor_id;          // LaunchRequest::supervisor_id
 };
 
 class ServiceActor {

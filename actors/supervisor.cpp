@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <set>
 
 #include "actors/event_log.hpp"
 #include "actors/docker_executor.hpp"
 #include "actors/log_store.hpp"
+#include "actors/orphan_scan.hpp"
 #include "config/graph.hpp"
 #include "runtime/fs.hpp"
 #include "runtime/ops_wait.hpp"
@@ -41,7 +43,11 @@ std::int64_t now_unix_ms() {
 }  // namespace
 
 Supervisor::Supervisor(Options opts, EventLog& events)
-    : opts_(std::move(opts)), events_(events), store_(opts_.data_dir + "/services") {}
+    : opts_(std::move(opts)), events_(events), store_(opts_.data_dir + "/services") {
+  std::error_code ec;
+  auto canonical = std::filesystem::weakly_canonical(opts_.data_dir, ec);
+  supervisor_id_ = ec ? opts_.data_dir : canonical.string();
+}
 
 Supervisor::~Supervisor() = default;
 
@@ -81,6 +87,7 @@ void Supervisor::create_entry(config::ServiceSpec spec, bool from_config) {
     return o->status.ports.front();
   };
   ctx.base_env = opts_.base_env;
+  ctx.supervisor_id = supervisor_id_;
   e->actor = std::make_unique<ServiceActor>(std::move(spec), std::move(ctx));
   e->status = e->actor->status();
   Entry* raw = e.get();
@@ -155,21 +162,59 @@ Task<void> Supervisor::stop_orphans() {
     // The start time matched, so this is that very process, not a recycled pid.
     auto proc = runtime::Process::attach(*s.pid);
     if (!proc) continue;
-    const config::ServiceSpec* sp = config_.find(name);
-    const int sig = sp ? sp->stop_signal : SIGTERM;
-    const auto timeout = sp ? sp->stop_timeout : config::Duration{10'000};
-    (void)proc->signal_group(sig);
-    (void)proc->signal(sig);
-    Result<int> gone = co_await runtime::poll(proc->pidfd(), POLLIN).deadline(timeout);
-    if (!gone) {
-      (void)proc->signal_group(SIGKILL);
-      (void)proc->signal(SIGKILL);
-      (void)co_await runtime::poll(proc->pidfd(), POLLIN).deadline(5s);
-    }
+    const bool forced = co_await stop_orphan(name, *proc);
     events_.append(name, "orphan_stopped",
-                   {{"pid", *s.pid}, {"forced", !gone.ok()},
+                   {{"pid", *s.pid}, {"forced", forced},
                     {"reason", "left running by a previous daemon"}});
   }
+  co_await stop_marked_orphans();
+}
+
+// The service's stop signal to the orphan's group and leader, its stop_timeout, then
+// SIGKILL. True when it had to be forced.
+Task<bool> Supervisor::stop_orphan(const std::string& name, runtime::Process& proc) {
+  const config::ServiceSpec* sp = config_.find(name);
+  const int sig = sp ? sp->stop_signal : SIGTERM;
+  const auto timeout = sp ? sp->stop_timeout : config::Duration{10'000};
+  (void)proc.signal_group(sig);
+  (void)proc.signal(sig);
+  Result<int> gone = co_await runtime::poll(proc.pidfd(), POLLIN).deadline(timeout);
+  if (!gone) {
+    (void)proc.signal_group(SIGKILL);
+    (void)proc.signal(SIGKILL);
+    (void)co_await runtime::poll(proc.pidfd(), POLLIN).deadline(5s);
+  }
+  co_return !gone.ok();
+}
+
+// What state.json did not name: an instance spawned after its last write (a daemon
+// killed within the snapshot delay, or during its own boot), or what is left of a
+// group whose leader died with the daemon. Found by DOCKLESS_SUPERVISOR; group leaders
+// get the graceful stop, the rest (their leader gone) the SIGKILL the daemon would have
+// sent when the leader exited.
+Task<void> Supervisor::stop_marked_orphans() {
+  const std::vector<MarkedProcess> found = find_marked_processes(supervisor_id_, ::getpid());
+  std::set<pid_t> leaders;
+  for (const auto& m : found)
+    if (m.pid == m.pgid) leaders.insert(m.pid);
+  for (const auto& m : found) {
+    if (m.pid != m.pgid) continue;
+    auto proc = runtime::Process::attach(m.pid);
+    if (!proc) continue;
+    const bool forced = co_await stop_orphan(m.service, *proc);
+    events_.append(m.service.empty() ? std::nullopt : std::optional<std::string>(m.service), "orphan_stopped",
+                   {{"pid", m.pid}, {"forced", forced},
+                    {"reason", "left running by a previous daemon, not in state.json"}});
+  }
+  int killed = 0;
+  for (const auto& m : found) {
+    if (leaders.count(m.pgid)) continue;  // its group was signalled with its leader
+    if (::kill(m.pid, SIGKILL) == 0) ++killed;
+  }
+  if (killed > 0)
+    events_.append(std::nullopt, "orphan_stopped",
+                   {{"processes", killed}, {"forced", true},
+                    {"reason", "left by a previous daemon's service whose main process is gone"}});
 }
 
 // Containers outlive the daemon. Those of services that will start are adopted by

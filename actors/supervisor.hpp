@@ -96,9 +96,12 @@ class Supervisor {
   std::vector<config::ServiceSpec> all_specs() const;
   Snapshot make_snapshot() const;
   runtime::Task<void> stop_orphans();
+  runtime::Task<bool> stop_orphan(const std::string& name, runtime::Process& proc);
+  runtime::Task<void> stop_marked_orphans();
   runtime::Task<void> sweep_containers(Snapshot previous, std::stop_token stop);
 
   Options opts_;
+  std::string supervisor_id_;  // the canonical data_dir: services' DOCKLESS_SUPERVISOR
   EventLog& events_;
   ServiceStore store_;
   config::Config config_;
