@@ -118,7 +118,7 @@ class DiskFullTest(faultlib.TestCase):
         d.stop()
         # The clean shutdown wrote its state: nothing lost but the log bytes.
         self.assertEqual(d.state()["services"]["steady"]["state"], "stopped")
-        self.assertEqual(d.survivors(), [])
+        self.assertNothingLeft(d)
         sys.stderr.write("\n  full for %.1f s: %d log bytes dropped (counted), %d events kept\n"
                          % (full_for, dropped, len(evs)))
 

@@ -129,8 +129,11 @@ def cpu_seconds(pid):
 
 
 def count_marked(marker):
-    """Live (non-zombie) processes whose argv contains `marker`."""
-    return [p for p in harness.processes().values() if p.state != "Z" and marker in p.cmdline]
+    """Service instances whose argv contains `marker`: live process-group leaders (each
+    service leads its own group; a shell's child between fork and exec shows the shell's
+    argv for a moment and is no instance)."""
+    return [p for p in harness.processes().values()
+            if p.state != "Z" and p.pid == p.pgid and marker in p.cmdline]
 
 
 class Daemon(harness.Daemon):
@@ -147,6 +150,12 @@ class Daemon(harness.Daemon):
 
 
 class TestCase(harness.TestCase):
+    def assertNothingLeft(self, d, timeout=2.0):
+        """No process of the daemon's is left. Waited for, briefly: a group member that the
+        daemon SIGKILLed as it exited may still be runnable (state R, re-parented to init)
+        until the scheduler lets it die — seen on this loaded 2-vCPU VM."""
+        d.wait_for(lambda: d.survivors() == [], timeout, what="no process left")
+
     def daemon(self, config_text, start=True, **kw):
         d = Daemon(config_text, **kw)
         self.addCleanup(self._cleanup_daemon, d)

@@ -91,7 +91,7 @@ class FdExhaustionTest(faultlib.TestCase):
                             "while full" if restarted_while_full else "after release",
                             len(spawn_failures)))
         d.stop()
-        self.assertEqual(d.survivors(), [])
+        self.assertNothingLeft(d)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ class HostileTest(faultlib.TestCase):
         for name, leader in leaders.items():
             d.wait_for(lambda: group(leader) == [], 30, what="%s's process group gone" % name)
         self.assertEqual(c.services(), {})
-        self.assertEqual(d.survivors(), [])
+        self.assertNothingLeft(d)
         self.assertLess(rss_kib(d.pid), RSS_BOUND_KIB)
         d.stop()
 

@@ -174,10 +174,7 @@ class Kill9Test(faultlib.TestCase):
         sys.stderr.write("  chatty: %d lines from %d incarnations, %d cut\n" % (lines, pids, odd))
         check_events(self, log)
         self.assertEqual(count_marked(STEADY) + count_marked(TOGGLED), [])
-        # Rarely a `sleep 0.05` of flappy, forked as the shutdown stopped its shell, outlives
-        # the daemon by its 50 ms (seen once in ~10 runs; docs/reliability.md): bounded, so
-        # waited for here rather than failed on.
-        d.wait_for(lambda: d.survivors() == [], 2, what="no process left")
+        self.assertNothingLeft(d)
 
 
 if __name__ == "__main__":
