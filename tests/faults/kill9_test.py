@@ -176,6 +176,38 @@ class Kill9Test(faultlib.TestCase):
         self.assertEqual(count_marked(STEADY) + count_marked(TOGGLED), [])
         self.assertNothingLeft(d)
 
+    def test_instance_spawned_after_the_last_snapshot_is_stopped(self):
+        """Regression: state.json is rewritten 200 ms after a spawn. A daemon killed inside
+        that window left an instance that no file named, and the next daemon started a
+        second one beside it. Now it is found by DOCKLESS_SUPERVISOR in its environment."""
+        d = self.daemon(service("steady", ["sh", "-c", HOLD, STEADY]))
+        client = self.client(d)
+        for attempt in range(5):
+            old = d.wait_running("steady")
+            d.wait_for(lambda: (d.service_state("steady") or {}).get("pid") == old, 3, what="snapshot")
+            self.assertEqual(client.request("POST", "/v1/services/steady/restart")[0], 202)
+            new = d.wait_for(lambda: (lambda s: s["pid"] if s["state"] == "running" and s["pid"] != old
+                                      else None)(client.services()["steady"]), 5, what="restarted")
+            d.kill9()
+            client.close()
+            if (d.service_state("steady") or {}).get("pid") != new:
+                break  # killed inside the window: state.json does not name `new`
+            d.start()
+        else:
+            self.skipTest("never killed the daemon inside the 200 ms snapshot delay")
+        self.assertTrue(harness.alive(new))
+        self.assertEqual([p.pid for p in count_marked(STEADY)], [new])
+        d.start()
+        stopped = d.wait_event("orphan_stopped", "steady", timeout=15,
+                               where=lambda e: e.get("pid") == new)
+        self.assertIn("not in state.json", stopped[0]["reason"])
+        d.wait_for(lambda: not harness.alive(new), 5, what="the unnamed orphan gone")
+        newest = d.wait_running("steady")
+        self.assertEqual([p.pid for p in count_marked(STEADY)], [newest])
+        self.assertEqual(harness.processes()[newest].ppid, d.pid)
+        d.stop()
+        self.assertNothingLeft(d)
+
 
 if __name__ == "__main__":
     faultlib.main()
