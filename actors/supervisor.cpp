@@ -167,7 +167,7 @@ Task<void> Supervisor::stop_orphans() {
                    {{"pid", *s.pid}, {"forced", forced},
                     {"reason", "left running by a previous daemon"}});
   }
-  co_await stop_marked_orphans();
+  co_await stop_marked_orphans(snap);
 }
 
 // The service's stop signal to the orphan's group and leader, its stop_timeout, then
@@ -192,13 +192,18 @@ Task<bool> Supervisor::stop_orphan(const std::string& name, runtime::Process& pr
 // group whose leader died with the daemon. Found by DOCKLESS_SUPERVISOR; group leaders
 // get the graceful stop, the rest (their leader gone) the SIGKILL the daemon would have
 // sent when the leader exited.
-Task<void> Supervisor::stop_marked_orphans() {
+Task<void> Supervisor::stop_marked_orphans(const Snapshot& named) {
+  // Groups state.json names are the pass above's business, whatever it decided for them.
+  std::set<pid_t> handled;
+  for (const auto& [name, s] : named.services)
+    if (s.pid && s.pid_start_ticks != 0 && process_start_ticks(*s.pid) == s.pid_start_ticks)
+      handled.insert(*s.pid);
   const std::vector<MarkedProcess> found = find_marked_processes(supervisor_id_, ::getpid());
   std::set<pid_t> leaders;
   for (const auto& m : found)
     if (m.pid == m.pgid) leaders.insert(m.pid);
   for (const auto& m : found) {
-    if (m.pid != m.pgid) continue;
+    if (m.pid != m.pgid || handled.count(m.pid)) continue;
     auto proc = runtime::Process::attach(m.pid);
     if (!proc) continue;
     const bool forced = co_await stop_orphan(m.service, *proc);
@@ -208,7 +213,7 @@ Task<void> Supervisor::stop_marked_orphans() {
   }
   int killed = 0;
   for (const auto& m : found) {
-    if (leaders.count(m.pgid)) continue;  // its group was signalled with its leader
+    if (leaders.count(m.pgid) || handled.count(m.pgid)) continue;  // signalled with its leader
     if (::kill(m.pid, SIGKILL) == 0) ++killed;
   }
   if (killed > 0)

@@ -97,7 +97,7 @@ class Supervisor {
   Snapshot make_snapshot() const;
   runtime::Task<void> stop_orphans();
   runtime::Task<bool> stop_orphan(const std::string& name, runtime::Process& proc);
-  runtime::Task<void> stop_marked_orphans();
+  runtime::Task<void> stop_marked_orphans(const Snapshot& named);
   runtime::Task<void> sweep_containers(Snapshot previous, std::stop_token stop);
 
   Options opts_;
