@@ -128,6 +128,16 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def sanitized(pid):
+    """True when the process runs with AddressSanitizer (its RSS then holds the quarantine
+    of freed memory, so RSS bounds mean nothing; LeakSanitizer checks at exit instead)."""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            return "libasan" in f.read()
+    except OSError:
+        return False
+
+
 def count_marked(marker):
     """Service instances whose argv contains `marker`: live process-group leaders (each
     service leads its own group; a shell's child between fork and exec shows the shell's

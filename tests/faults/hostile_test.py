@@ -64,8 +64,11 @@ class HostileTest(faultlib.TestCase):
                          "max %.1f ms; daemon RSS %.1f MiB; %d crash-loop exits so far\n"
                          % (len(lat), p50, p99, max(lat), rss / 1024.0, crashes))
         self.assertGreater(len(lat), 50)
-        self.assertLess(p99, P99_BOUND_MS, "the loop looks wedged")
-        self.assertLess(rss, RSS_BOUND_KIB)
+        asan = faultlib.sanitized(d.pid)
+        # ASan's instrumentation and quarantine: a slower loop and an RSS that means nothing.
+        self.assertLess(p99, P99_BOUND_MS * (5 if asan else 1), "the loop looks wedged")
+        if not asan:
+            self.assertLess(rss, RSS_BOUND_KIB)
 
         # The closer runs on without its output; the daemon still supervises it.
         svcs = c.services()
@@ -92,7 +95,8 @@ class HostileTest(faultlib.TestCase):
             d.wait_for(lambda: group(leader) == [], 30, what="%s's process group gone" % name)
         self.assertEqual(c.services(), {})
         self.assertNothingLeft(d)
-        self.assertLess(rss_kib(d.pid), RSS_BOUND_KIB)
+        if not asan:
+            self.assertLess(rss_kib(d.pid), RSS_BOUND_KIB)
         d.stop()
 
 
