@@ -36,6 +36,9 @@ struct LaunchRequest {
   std::vector<std::string> base_env;            // the daemon's environment, "K=V"
   std::vector<std::uint16_t> ports;             // resolved
   bool capture_output = true;                   // false: stdout/stderr to /dev/null
+  // Native processes only: DOCKLESS_SUPERVISOR's value (orphan_scan.hpp), so a daemon
+  // killed before state.json named this process can still find it. Empty: unmarked.
+  std::string supervisor_id;
   // Native processes only: the actor's readiness plumbing (NOTIFY_SOCKET, the fd:N
   // pipe) added to the spawn. Executors that cannot honour it refuse ready modes.
   std::function<void(runtime::SpawnOptions&)> adjust_spawn;

@@ -6,6 +6,7 @@
 
 #include "actors/executor.hpp"
 #include "actors/docker_executor.hpp"
+#include "actors/orphan_scan.hpp"
 #include "actors/service_env.hpp"
 #include "actors/state_store.hpp"
 
@@ -80,6 +81,11 @@ class ProcessExecutor final : public Executor {
     o.argv = std::move(req.argv);
     std::map<std::string, std::string> env = merge_env(req.base_env, {});
     for (auto& [k, v] : req.env) env[k] = v;
+    // Last, so a service's own env cannot unmark it (orphan_scan.hpp says why).
+    if (!req.supervisor_id.empty()) {
+      env[kSupervisorEnv] = req.supervisor_id;
+      env[kServiceEnv] = req.spec->name;
+    }
     for (const auto& [k, v] : env) o.env.push_back(k + "=" + v);
     o.working_dir = req.spec->working_dir;
     if (!apply_identity(req.spec->user, req.spec->group, o, error)) co_return nullptr;

@@ -207,6 +207,7 @@ std::optional<LaunchRequest> ServiceActor::build_launch(std::string* error) {
     r.base_env.push_back(std::move(kv));
   }
   r.capture_output = ctx_.logs != nullptr;
+  r.supervisor_id = ctx_.supervisor_id;
   return r;
 }
 

@@ -100,6 +100,7 @@ struct ServiceContext {
   // instance is gone), for systemd's fd store: a daemon restarted after a crash
   // gets them back, so writers never meet a pipe without a reader.
   std::function<void(int out, int err, int in)> pipes_changed;
+  std::string supervisor_id;          // LaunchRequest::supervisor_id
 };
 
 class ServiceActor {

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <set>
 
 #include "actors/event_log.hpp"
 #include "actors/docker_executor.hpp"
 #include "actors/log_store.hpp"
+#include "actors/orphan_scan.hpp"
 #include "config/graph.hpp"
 #include "runtime/fs.hpp"
 #include "runtime/ops_wait.hpp"
@@ -42,7 +44,11 @@ std::int64_t now_unix_ms() {
 }  // namespace
 
 Supervisor::Supervisor(Options opts, EventLog& events)
-    : opts_(std::move(opts)), events_(events), store_(opts_.data_dir + "/services") {}
+    : opts_(std::move(opts)), events_(events), store_(opts_.data_dir + "/services") {
+  std::error_code ec;
+  auto canonical = std::filesystem::weakly_canonical(opts_.data_dir, ec);
+  supervisor_id_ = ec ? opts_.data_dir : canonical.string();
+}
 
 Supervisor::~Supervisor() = default;
 
@@ -84,6 +90,7 @@ void Supervisor::create_entry(config::ServiceSpec spec, bool from_config) {
   ctx.base_env = opts_.base_env;
   if (opts_.pipes_changed)
     ctx.pipes_changed = [this, name = spec.name](int out, int err, int in) { opts_.pipes_changed(name, out, err, in); };
+  ctx.supervisor_id = supervisor_id_;
   e->actor = std::make_unique<ServiceActor>(std::move(spec), std::move(ctx));
   e->status = e->actor->status();
   Entry* raw = e.get();
@@ -159,11 +166,17 @@ Task<void> Supervisor::stop_orphans(const Snapshot& snap, const std::set<std::st
     // The start time matched, so this is that very process, not a recycled pid.
     auto proc = runtime::Process::attach(*s.pid);
     if (!proc) continue;
-    co_await stop_orphan(name, std::move(proc).value());
+    const bool forced = co_await stop_orphan(name, *proc);
+    events_.append(name, "orphan_stopped",
+                   {{"pid", *s.pid}, {"forced", forced},
+                    {"reason", "left running by a previous daemon, and no such service now"}});
   }
+  co_await stop_marked_orphans(snap);
 }
 
-Task<void> Supervisor::stop_orphan(std::string name, runtime::Process proc) {
+// The service's stop signal to the orphan's group and leader, its stop_timeout, then
+// SIGKILL. True when it had to be forced.
+Task<bool> Supervisor::stop_orphan(const std::string& name, runtime::Process& proc) {
   const config::ServiceSpec* sp = config_.find(name);
   const int sig = sp ? sp->stop_signal : SIGTERM;
   const auto timeout = sp ? sp->stop_timeout : config::Duration{10'000};
@@ -177,9 +190,42 @@ Task<void> Supervisor::stop_orphan(std::string name, runtime::Process proc) {
   }
   // A handed-over child of ours: reaped here (after a crash init reaps it).
   (void)proc.try_reap();
-  events_.append(name, "orphan_stopped",
-                 {{"pid", proc.pid()}, {"forced", !gone.ok()},
-                  {"reason", "left running by a previous daemon, and no such service now"}});
+  co_return !gone.ok();
+}
+
+// What state.json did not name: an instance spawned after its last write (a daemon
+// killed within the snapshot delay, or during its own boot), or what is left of a
+// group whose leader died with the daemon. Found by DOCKLESS_SUPERVISOR; group leaders
+// get the graceful stop, the rest (their leader gone) the SIGKILL the daemon would have
+// sent when the leader exited.
+Task<void> Supervisor::stop_marked_orphans(const Snapshot& named) {
+  // Groups state.json names are the pass above's business, whatever it decided for them.
+  std::set<pid_t> handled;
+  for (const auto& [name, s] : named.services)
+    if (s.pid && s.pid_start_ticks != 0 && process_start_ticks(*s.pid) == s.pid_start_ticks)
+      handled.insert(*s.pid);
+  const std::vector<MarkedProcess> found = find_marked_processes(supervisor_id_, ::getpid());
+  std::set<pid_t> leaders;
+  for (const auto& m : found)
+    if (m.pid == m.pgid) leaders.insert(m.pid);
+  for (const auto& m : found) {
+    if (m.pid != m.pgid || handled.count(m.pid)) continue;
+    auto proc = runtime::Process::attach(m.pid);
+    if (!proc) continue;
+    const bool forced = co_await stop_orphan(m.service, *proc);
+    events_.append(m.service.empty() ? std::nullopt : std::optional<std::string>(m.service), "orphan_stopped",
+                   {{"pid", m.pid}, {"forced", forced},
+                    {"reason", "left running by a previous daemon, not in state.json"}});
+  }
+  int killed = 0;
+  for (const auto& m : found) {
+    if (leaders.count(m.pgid) || handled.count(m.pgid)) continue;  // signalled with its leader
+    if (::kill(m.pid, SIGKILL) == 0) ++killed;
+  }
+  if (killed > 0)
+    events_.append(std::nullopt, "orphan_stopped",
+                   {{"processes", killed}, {"forced", true},
+                    {"reason", "left by a previous daemon's service whose main process is gone"}});
 }
 
 // A crash: services still running with the pid and start time state.json recorded
@@ -316,8 +362,10 @@ Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> in
   if (inherited) skip = adopt_inherited(*inherited, &orphans);
   else skip = adopt_after_crash(previous);
   for (auto& p : orphans) {
-    const std::string name = "(removed service, pid " + std::to_string(p.pid()) + ")";
-    co_await stop_orphan(name, std::move(p));
+    const bool forced = co_await stop_orphan("", p);
+    events_.append(std::nullopt, "orphan_stopped",
+                   {{"pid", p.pid()}, {"forced", forced},
+                    {"reason", "handed over by the previous image, and no such service now"}});
   }
   if (!inherited) co_await stop_orphans(previous, skip);
   // Stored pipes nobody adopted belong to instances that are gone: out of the store.

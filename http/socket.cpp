@@ -4,10 +4,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "http/connection.hpp"
@@ -82,6 +85,18 @@ Task<void> serve_counted(std::shared_ptr<Core> core, runtime::Fd fd, std::string
 }
 // At most this many 503/429 answers in flight; beyond, a client is closed unanswered.
 constexpr std::uint64_t kMaxRejecters = 64;
+
+// The fds clients may never take: a service's restart needs pipes, a pidfd, log files
+// and a readiness socket, and a snapshot write a temp file. Without a reserve, clients
+// holding every fd made each restart fail (EMFILE) until the service was parked in
+// `failed` for a crash loop it never had (tests/faults/fd_exhaustion_test.py).
+int fd_reserve_floor() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return INT32_MAX;
+  const auto limit = static_cast<int>(std::min<rlim_t>(rl.rlim_cur, INT32_MAX));
+  const int reserve = std::clamp(limit / 8, 16, 64);
+  return std::max(limit - reserve, 0);
+}
 }  // namespace
 
 Task<void> accept_loop(std::shared_ptr<Core> core, runtime::Fd listen_fd, bool is_unix,
@@ -91,6 +106,7 @@ Task<void> accept_loop(std::shared_ptr<Core> core, runtime::Fd listen_fd, bool i
   struct stat created {};
   const bool have_inode = !unlink_path.empty() && ::stat(unlink_path.c_str(), &created) == 0;
   const std::stop_token stop = core->accept_stop.get_token();
+  const int fd_floor = fd_reserve_floor();
   while (!stop.stop_requested()) {
     runtime::AcceptOp op = runtime::accept(listen_fd.get());
     Result<int> r = co_await op.stop_on(stop);
@@ -102,6 +118,13 @@ Task<void> accept_loop(std::shared_ptr<Core> core, runtime::Fd listen_fd, bool i
     }
     runtime::Fd fd(*r);
     ++core->stats.accepted;
+    // The kernel hands out the lowest free number, so every fd below this one is taken:
+    // at the floor, fewer than the reserve are left. Closed unanswered (an answer would
+    // hold the fd longer); the client sees the connection end and may retry.
+    if (*r >= fd_floor) {
+      ++core->stats.rejected[503];
+      continue;
+    }
     if (!is_unix) {
       // Small heads and stream chunks must leave now, not wait for Nagle.
       const int one = 1;
