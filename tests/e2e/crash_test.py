@@ -123,7 +123,9 @@ class CrashTest(harness.TestCase):
         d.write_config(service("other", ["sleep", "1054"]))
         d.wait_for(lambda: harness.port_is_free(d.port), 10, what="port free again")
         d.start()
-        orphan = d.wait_event("orphan_stopped", "stubborn", timeout=10)[0]
+        # The service is gone from the config, so its stop_timeout is too: the default 10 s
+        # passes before the SIGKILL.
+        orphan = d.wait_event("orphan_stopped", "stubborn", timeout=30)[0]
         self.assertEqual((orphan["pid"], orphan["forced"]), (leader, True))
         d.wait_for(lambda: not any(alive(p) for p in group), 3, what="the orphan's whole group gone")
         d.wait_running("other")

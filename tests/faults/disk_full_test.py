@@ -88,13 +88,16 @@ class DiskFullTest(faultlib.TestCase):
         os.kill(steady, signal.SIGKILL)
         new_steady = d.wait_for(lambda: (lambda s: s["pid"] if s["state"] == "running" and s["pid"] != steady
                                          else None)(c.services()["steady"]), 10, what="steady restarted")
-        self.assertEqual([p.pid for p in count_marked(STEADY)], [new_steady])
+        # Running is published at spawn; the argv carries the marker once the child has exec'd.
+        d.wait_for(lambda: [p.pid for p in count_marked(STEADY)] == [new_steady], 5,
+                   what="exactly one steady instance, the new one")
         # The API keeps answering: listing, one service, metrics, a control call.
         self.assertEqual(c.request("GET", "/v1/services/writer")[0], 200)
         self.assertEqual(c.request("POST", "/v1/services/steady/restart")[0], 202)
         newer = d.wait_for(lambda: (lambda s: s["pid"] if s["state"] == "running" and s["pid"] != new_steady
                                     else None)(c.services()["steady"]), 10, what="steady restarted by API")
-        self.assertEqual([p.pid for p in count_marked(STEADY)], [newer])
+        d.wait_for(lambda: [p.pid for p in count_marked(STEADY)] == [newer], 5,
+                   what="exactly one steady instance, the newer one")
         self.assertEqual(c.services()["writer"]["state"], "running")
         full_for = time.monotonic() - t_full
 

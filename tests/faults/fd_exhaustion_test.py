@@ -82,7 +82,9 @@ class FdExhaustionTest(faultlib.TestCase):
         self.assertEqual(status, 200)
         new_steady = restarted_while_full or replaced(d, steady, 15)
         self.assertNotEqual(new_steady, steady)
-        self.assertEqual([p.pid for p in count_marked(STEADY)], [new_steady])
+        # Running is published at spawn; the argv carries the marker once the child has exec'd.
+        d.wait_for(lambda: [p.pid for p in count_marked(STEADY)] == [new_steady], 5,
+                   what="exactly one steady instance, the new one")
         self.assertEqual(c.services()["ticker"]["state"], "running")
         spawn_failures = d.events_of("steady", "spawn_failed")
         sys.stderr.write("\n  NOFILE %d: %d fds idle, %d full; %.2f s CPU in %.1f s while full; "

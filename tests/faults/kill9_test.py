@@ -211,7 +211,8 @@ class Kill9Test(faultlib.TestCase):
         self.assertIn("not in state.json", stopped[0]["reason"])
         d.wait_for(lambda: not harness.alive(new), 5, what="the unnamed orphan gone")
         newest = d.wait_running("steady")
-        self.assertEqual([p.pid for p in count_marked(STEADY)], [newest])
+        d.wait_for(lambda: [p.pid for p in count_marked(STEADY)] == [newest], 5,
+                   what="exactly one steady instance, the newest")
         self.assertEqual(harness.processes()[newest].ppid, d.pid)
         d.stop()
         self.assertNothingLeft(d)
