@@ -11,7 +11,8 @@
 
 #include "runtime/fd.hpp"
 
-extern char** environ;
+// POSIX: the program declares environ itself (unistd.h does only under _GNU_SOURCE).
+extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace actors {
 
