@@ -23,7 +23,8 @@
 #include "runtime/process.hpp"
 #include "runtime/reactor.hpp"
 
-extern char** environ;
+// POSIX: the program declares environ itself (unistd.h does only under _GNU_SOURCE).
+extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace actors {
 namespace {

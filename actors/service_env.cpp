@@ -10,7 +10,8 @@
 #include "runtime/fd.hpp"
 #include "runtime/user_db.hpp"
 
-extern char** environ;
+// POSIX: the program declares environ itself (unistd.h does only under _GNU_SOURCE).
+extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace actors {
 

@@ -507,6 +507,7 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
 
 void Supervisor::reload_failed(const std::vector<config::Error>& errors) {
   std::vector<std::string> text;
+  text.reserve(errors.size());
   for (const auto& e : errors) text.push_back(e.to_string());
   events_.append(std::nullopt, "reload_failed",
                  {{"errors", text}, {"reason", "config invalid; the running config stays"}});

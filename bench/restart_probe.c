@@ -32,7 +32,8 @@ static int append_stamp(int fd, const char* word) {
   uint64_t ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
   char line[48];
   size_t n = strlen(word);
-  memcpy(line, word, n);
+  // `line` is written with its length, never read as a C string.
+  memcpy(line, word, n);  // NOLINT(bugprone-not-null-terminated-result)
   line[n++] = ' ';
   char digits[24];
   size_t d = 0;

@@ -29,7 +29,7 @@ constexpr const char* kTrue = "/bin/true";
 struct Phases {
   double spawn_s = 0;
   std::uint64_t children = 0;
-  double per_child_us() const { return children ? spawn_s / children * 1e6 : 0; }
+  double per_child_us() const { return children ? spawn_s / static_cast<double>(children) * 1e6 : 0; }
 };
 
 struct Shared {

@@ -45,7 +45,7 @@ class Reader {
   std::string key_path(std::string_view key) const { return path_.empty() ? std::string(key) : path_ + "." + std::string(key); }
 
   const toml::node* find(std::string_view key) const { return table_.get(key); }
-  void error(const toml::node& at, std::string_view key, std::string message) {
+  void error(const toml::node& at, std::string_view key, const std::string& message) {
     sink_.add(at, key_path(key) + ": " + message);
   }
   void type_error(const toml::node& at, std::string_view key, std::string_view expected) {

@@ -108,7 +108,7 @@ Resolution ServiceParser::resolve(std::string_view name, bool env_stage) {
 std::optional<std::string> ServiceParser::subst(const toml::node& at, std::string_view key,
                                                 std::string_view text, bool env_stage) {
   Substituted s = substitute(text, [&](std::string_view n) { return resolve(n, env_stage); });
-  for (std::string& e : s.errors) r_.error(at, key, std::move(e));
+  for (const std::string& e : s.errors) r_.error(at, key, e);
   if (!s.errors.empty()) return std::nullopt;
   return std::move(s.text);
 }

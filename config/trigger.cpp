@@ -110,7 +110,7 @@ class TriggerReader {
         if (auto v = env_(name)) return Resolution::of(*v);
       return Resolution::failed("undefined variable ${" + std::string(name) + "}; set it in the daemon's environment");
     });
-    for (std::string& e : s.errors) r_.error(*n, "secret", std::move(e));
+    for (const std::string& e : s.errors) r_.error(*n, "secret", e);
     if (!s.errors.empty()) return;
     if (s.text.empty()) {
       r_.error(*n, "secret", "must not be empty (after substitution)");

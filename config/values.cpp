@@ -40,7 +40,7 @@ bool mul_overflows(std::uint64_t a, std::uint64_t b) {
 
 // "100ms", "5s", "2m", "1h", combined as "1h2m3s500ms"; "0" alone is zero.
 std::optional<Duration> parse_duration(std::string_view text, std::string* error) {
-  auto fail = [&](std::string why) -> std::optional<Duration> {
+  auto fail = [&](const std::string& why) -> std::optional<Duration> {
     if (error) *error = "invalid duration \"" + std::string(text) + "\": " + why;
     return std::nullopt;
   };
@@ -72,7 +72,7 @@ std::optional<Duration> parse_duration(std::string_view text, std::string* error
 
 // "4096", "512B", "100KB" (1000), "512K"/"512KiB" (1024), "10M"/"10MiB", "10MB", "1G"/"1GiB", "1GB".
 std::optional<std::uint64_t> parse_size(std::string_view text, std::string* error) {
-  auto fail = [&](std::string why) -> std::optional<std::uint64_t> {
+  auto fail = [&](const std::string& why) -> std::optional<std::uint64_t> {
     if (error) *error = "invalid size \"" + std::string(text) + "\": " + why;
     return std::nullopt;
   };

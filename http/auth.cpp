@@ -39,7 +39,7 @@ std::string_view origin_authority(std::string_view origin) {
 }
 
 // One reason code per refusal: clients (and tests) branch on `reason`, people read `error`.
-Response unauthorized(std::string_view reason, std::string message) {
+Response unauthorized(std::string_view reason, std::string_view message) {
   nlohmann::json detail = nlohmann::json::object();
   detail["reason"] = reason;
   Response r = Response::error(401, message, std::move(detail));

@@ -34,7 +34,7 @@ struct LoadedKeys {
 };
 
 // nullopt with *error set (one clear sentence) when a source is unusable.
-std::optional<LoadedKeys> load_keys(const KeySource& source, std::string* error);
+std::optional<LoadedKeys> load_keys(const KeySource& src, std::string* error);
 
 // Parses a keys file's text; `file` names it in errors ("keys:3: ...").
 std::optional<std::vector<Key>> parse_keys_file(std::string_view text, const std::string& file, std::string* error);

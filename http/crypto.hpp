@@ -12,9 +12,9 @@ namespace http::crypto {
 std::string sha256(std::string_view data);
 std::string hmac_sha256(std::string_view key, std::string_view data);
 
-std::string hex(std::string_view bytes);            // lowercase
+std::string hex(std::string_view in);               // lowercase
 std::optional<std::string> unhex(std::string_view text);  // either case; nullopt on bad input
-std::string base64(std::string_view bytes);         // standard alphabet, padded
+std::string base64(std::string_view in);            // standard alphabet, padded
 // Standard alphabet, padding required; nullopt on any malformed input.
 std::optional<std::string> unbase64(std::string_view text);
 

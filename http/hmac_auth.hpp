@@ -21,7 +21,7 @@ struct Credentials {
 // Parses the value of an Authorization header. nullopt with *why set when the
 // scheme is not HMAC-SHA256 or the parameters are malformed, missing, repeated or
 // unknown.
-std::optional<Credentials> parse(std::string_view authorization, std::string* why);
+std::optional<Credentials> parse(std::string_view value, std::string* why);
 
 std::string canonical_string(std::string_view method, std::string_view path, std::string_view timestamp,
                              std::string_view body);

@@ -155,8 +155,9 @@ std::string find_in_path(const std::string& name, const std::vector<std::string>
 char* child_stack_top() {
   static std::unique_ptr<char[]> stack(new char[kChildStackSize]);
   // Stacks grow down on every architecture we target; keep 16-byte alignment.
-  auto top = reinterpret_cast<std::uintptr_t>(stack.get() + kChildStackSize);
-  return reinterpret_cast<char*>(top & ~std::uintptr_t{15});
+  // Rounded down by pointer arithmetic, so the result keeps `stack`'s provenance.
+  char* top = stack.get() + kChildStackSize;
+  return top - (reinterpret_cast<std::uintptr_t>(top) & std::uintptr_t{15});
 }
 
 Result<std::pair<Fd, Fd>> make_pipe() {

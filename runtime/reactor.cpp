@@ -148,7 +148,7 @@ void Reactor::unlink_actor(ActorNode* n) noexcept {
   --stats_.actors;
 }
 
-void Reactor::report_failure(const std::string& actor, std::exception_ptr e) {
+void Reactor::report_failure(const std::string& actor, const std::exception_ptr& e) {
   ++stats_.actor_failures;
   if (failure_handler_) {
     failure_handler_(actor, e);
@@ -227,7 +227,9 @@ void Reactor::reap() {
     ++count;
     const std::uint64_t data = io_uring_cqe_get_data64(cqe);
     if (data == kCancelUserData) continue;  // cancel outcome; the target's own CQE follows
-    auto* target = reinterpret_cast<Completion*>(data & ~std::uint64_t{7});
+    // user_data is the Completion's address (tag bits below its alignment): io_uring hands
+    // back an integer, so this cast is the design, not an accident.
+    auto* target = reinterpret_cast<Completion*>(data & ~std::uint64_t{7});  // NOLINT(performance-no-int-to-ptr)
     if (data & kLinkedTimeoutTag) target->complete_linked_timeout(cqe->res);
     else target->complete(cqe->res, cqe->flags);
   }

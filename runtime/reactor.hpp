@@ -109,7 +109,7 @@ class Reactor {
 
   using FailureHandler = std::function<void(const std::string& actor, std::exception_ptr)>;
   void on_actor_failure(FailureHandler h) { failure_handler_ = std::move(h); }
-  void report_failure(const std::string& actor, std::exception_ptr e);
+  void report_failure(const std::string& actor, const std::exception_ptr& e);
 
   // Detached actors alive, so shutdown can destroy those that never finished.
   struct ActorNode {

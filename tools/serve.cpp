@@ -464,7 +464,8 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
     log(Level::info, std::string(sigabbrev_np(*sig)) + ": stopping services");
     break;
   }
-  stopping = true;
+  // Read by run_manager_link, which holds a reference (the analyzer cannot see across the coroutine).
+  stopping = true;  // NOLINT(clang-analyzer-deadcode.DeadStores)
   sd.stopping();
   // Stop accepting and drain in-flight requests (streams end at once), then stop
   // the services: nothing can reach the supervisor once it is shutting down.

@@ -3,9 +3,10 @@
 # AddressSanitizer+UBSan build (warnings are errors in both), runs `meson test`
 # in each, runs the libFuzzer targets for a bounded time in a clang build, then the C++
 # test programs cross-built for aarch64 on two ARM kernels under qemu-system-aarch64
-# (tools/arm-test.sh), and ends with one line "N passed, N failed, N skipped".
-#   tools/test.sh            both builds, fuzzing and the ARM run
-#   tools/test.sh --fast     release build only (no ASan, no fuzzing, no ARM)
+# (tools/arm-test.sh), runs clang-tidy (tools/tidy.sh), and ends with one line
+# "N passed, N failed, N skipped".
+#   tools/test.sh            both builds, fuzzing, clang-tidy and the ARM run
+#   tools/test.sh --fast     release build only (no ASan, no fuzzing, no clang-tidy, no ARM)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 fast=0
@@ -64,6 +65,16 @@ if [ $fast -eq 0 ]; then
   builds+=("$fuzz_dir:")
 fi
 
+# clang-tidy (tools/tidy.sh, .clang-tidy): every project source, two at a time, every
+# warning an error. Counts as one test below; a crash of the phase (no result) is a failure.
+tidy_result=build-tidy/tidy-result
+if [ $fast -eq 0 ]; then
+  echo "=== build-tidy (clang-tidy)"
+  rm -f "$tidy_result"
+  if bash tools/tidy.sh -j 2; then verdict=PASS; else verdict=FAIL; status=1; fi
+  mkdir -p build-tidy && echo "$verdict" > "$tidy_result"
+fi
+
 # aarch64: static cross build, tests booted on a 6.1 and a 6.12 arm64 kernel; every
 # (kernel, test) pair counts below. A failed setup leaves no results file: one failure.
 arm_results=build-arm/arm-results.tsv
@@ -73,9 +84,17 @@ if [ $fast -eq 0 ]; then
   bash tools/arm-test.sh || status=1
 fi
 
+TIDY_RESULT="$([ $fast -eq 0 ] && echo "$tidy_result")" \
 python3 - "$([ $fast -eq 0 ] && echo "$arm_results")" "${builds[@]}" <<'PY'
 import json, os, sys
 passed = failed = skipped = 0
+tidy = os.environ.get("TIDY_RESULT")
+if tidy:
+    verdict = open(tidy).read().strip() if os.path.exists(tidy) else "missing"
+    if verdict == "PASS": passed += 1
+    else:
+        failed += 1
+        print(f"clang-tidy: {verdict}")
 arm = sys.argv[1]
 if arm:
     if not os.path.exists(arm):

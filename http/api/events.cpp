@@ -99,7 +99,7 @@ Task<void> events(ApiContext& ctx, Request& req, ResponseStream& out) {
       continue;
     }
     if (!q->follow) break;
-    if (!out.started() && !co_await out.write(std::string_view("", 0))) co_return;
+    if (!out.started() && !co_await out.write(std::string_view(""))) co_return;
     if (!co_await ctx.events->wait_after(after, stop)) break;
   }
 }

@@ -162,7 +162,7 @@ Task<void> logs(ApiContext& ctx, Request& req, ResponseStream& out) {
   }
   if (!q->follow) co_return;
   // The head goes out now, so a client sees 200 before the first new byte.
-  if (!out.started() && !co_await out.write(std::string_view("", 0))) co_return;
+  if (!out.started() && !co_await out.write(std::string_view(""))) co_return;
 
   Follow f;
   f.store = store;

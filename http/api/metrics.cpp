@@ -9,8 +9,6 @@
 
 namespace http::api {
 
-using runtime::Task;
-
 namespace {
 
 // Label values escape backslash, quote and newline (the format's only escapes).
@@ -47,6 +45,7 @@ Response metrics(ApiContext& ctx) {
     std::optional<actors::ProcStats> stats;
   };
   std::vector<Proc> procs;
+  procs.reserve(all.size());
   for (const auto& s : all)
     procs.push_back({s.pid ? ctx.proc_stats.get(*s.pid, s.pid_start_ticks) : std::nullopt});
   const std::int64_t now = now_unix_ms();

@@ -39,9 +39,10 @@ void push(toml::array& a, const json& v) {
 void put(toml::table& t, const std::string& key, const json& v) {
   if (v.is_string()) t.insert_or_assign(key, v.get<std::string>());
   else if (v.is_boolean()) t.insert_or_assign(key, v.get<bool>());
-  else if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
-    t.insert_or_assign(key, v.get<double>());
-  else if (v.is_number_integer()) t.insert_or_assign(key, v.get<std::int64_t>());
+  // An unsigned too big for int64 falls through to the double branch instead of truncating.
+  else if (v.is_number_integer() &&
+           !(v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)))
+    t.insert_or_assign(key, v.get<std::int64_t>());
   else if (v.is_number()) t.insert_or_assign(key, v.get<double>());
   else if (v.is_array()) {
     toml::array a;

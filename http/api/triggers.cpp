@@ -197,7 +197,7 @@ void TriggerDispatcher::attach(Router& router) {
 }
 
 Response TriggerDispatcher::finish(const TriggerDef& t, const std::string& delivery, const std::string& event,
-                                   std::string outcome, int status, std::string reason) {
+                                   const std::string& outcome, int status, const std::string& reason) {
   nlohmann::json ev = nlohmann::json::object();
   ev["trigger"] = t.spec.id;
   ev["delivery"] = delivery.empty() ? nlohmann::json(nullptr) : nlohmann::json(delivery);

@@ -88,7 +88,7 @@ class TriggerDispatcher {
 
   runtime::Task<Response> handle(Request& req);
   Response finish(const TriggerDef& t, const std::string& delivery, const std::string& event,
-                  std::string outcome, int status, std::string reason);
+                  const std::string& outcome, int status, const std::string& reason);
   TriggerState& state(const std::string& id);
   std::string dir_of(const std::string& id) const;
   void remember(const std::string& id, TriggerState& st, const std::string& delivery);

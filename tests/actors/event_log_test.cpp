@@ -19,7 +19,6 @@
 #include "run_loop.hpp"
 #include "runtime/ops_wait.hpp"
 
-using actors::EventRecord;
 using actors::EventLog;
 using runtime::Task;
 

@@ -36,6 +36,7 @@ TEST(HealthHttp, OnlyTwoHundredsAreHealthy) {
     auto s = start_server();
     s->script = {204, 299, 503, 301, 404, 199};
     std::vector<HealthReport> out;
+    out.reserve(7);
     for (int i = 0; i < 6; ++i) out.push_back(co_await once(http_check(s->port)));
     out.push_back(HealthReport{false, std::to_string(s->port), 0});
     co_await stop_server(s);

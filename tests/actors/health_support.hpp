@@ -85,7 +85,7 @@ std::uint16_t closed_port(Fd& holder) {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
-  ::bind(holder.get(), reinterpret_cast<sockaddr*>(&a), len);
+  if (::bind(holder.get(), reinterpret_cast<sockaddr*>(&a), len) != 0) return 0;
   ::getsockname(holder.get(), reinterpret_cast<sockaddr*>(&a), &len);
   return ntohs(a.sin_port);
 }

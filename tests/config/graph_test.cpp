@@ -5,7 +5,7 @@
 
 namespace {
 
-config::ServiceSpec svc(std::string name, std::vector<std::string> deps, int line = 1) {
+config::ServiceSpec svc(std::string name, const std::vector<std::string>& deps, int line = 1) {
   config::ServiceSpec s;
   s.name = std::move(name);
   s.pos = {line, 1};

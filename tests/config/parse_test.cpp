@@ -26,7 +26,7 @@ void write(const std::filesystem::path& path, std::string_view text) {
 }
 
 config::ParseResult parse(std::string_view text, std::map<std::string, std::string> env = {},
-                          std::string base_dir = "/nonexistent") {
+                          const std::string& base_dir = "/nonexistent") {
   return config::parse_string(text, "config.toml", base_dir, config::map_environment(std::move(env)));
 }
 

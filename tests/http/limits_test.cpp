@@ -234,6 +234,7 @@ TEST(Limits, PerClientCapAnswers429AndSparesOtherClients) {
   l.header_timeout = 5000ms;
   serve(l, routes, [](std::uint16_t port) {
     std::vector<int> held;
+    held.reserve(3);
     for (int i = 0; i < 3; ++i) held.push_back(connect_tcp(port, 5000ms, "127.0.0.1"));
     for (int fd : held) ASSERT_GE(fd, 0);
     std::this_thread::sleep_for(50ms);  // all accepted and counted

@@ -126,7 +126,7 @@ TEST(Spawn, FailureIsReportedNotTerminate) {
   std::string who, what;
   std::uint64_t failures = 0;
   run_loop([&]() -> Task<void> {
-    reactor().on_actor_failure([&](const std::string& actor, std::exception_ptr e) {
+    reactor().on_actor_failure([&](const std::string& actor, const std::exception_ptr& e) {
       who = actor;
       try {
         std::rethrow_exception(e);
