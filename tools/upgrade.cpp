@@ -22,8 +22,6 @@
 #include "runtime/process.hpp"
 #include "tools/daemon_log.hpp"
 
-extern char** environ;
-
 namespace tools {
 
 std::string installed_binary() {

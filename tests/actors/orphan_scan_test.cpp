@@ -20,6 +20,7 @@ pid_t spawn_sleep(std::vector<std::string> env) {
   if (pid == 0) {
     ::setpgid(0, 0);
     std::vector<char*> envp;
+    envp.reserve(env.size() + 1);
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
     char sleep_path[] = "/bin/sleep";
