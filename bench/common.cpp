@@ -3,8 +3,8 @@
 #include <stdexcept>
 #include <algorithm>
 
-#include "bench/bench.hpp"
-#include "bench/ring_loop.hpp"
+#include "bench.hpp"
+#include "ring_loop.hpp"
 
 namespace bench {
 

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench/bench.hpp"
+#include "bench.hpp"
 #include "runtime/channel.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/ops_rw.hpp"

@@ -1,7 +1,7 @@
 // Benchmark 1: IORING_OP_NOP round trips, one at a time. This is the cost of one
 // trip through the reactor (SQE, submit+wait, CQ walk, ready queue, resume)
 // against the bare syscall-and-ring cost of the same trip.
-#include "bench/ring_loop.hpp"
+#include "ring_loop.hpp"
 #include "runtime/ops_wait.hpp"
 
 namespace bench {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "bench/bench.hpp"
+#include "bench.hpp"
 
 namespace bench {
 

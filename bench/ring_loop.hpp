@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "bench/bench.hpp"
+#include "bench.hpp"
 #include "runtime/channel.hpp"
 #include "runtime/reactor.hpp"
 

@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "bench/bench.hpp"
+#include "bench.hpp"
 #include "runtime/channel.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/process.hpp"

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/bench.hpp"
+#include "bench.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/ops_rw.hpp"
 #include "runtime/ops_wait.hpp"

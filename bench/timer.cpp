@@ -3,7 +3,7 @@
 // every deadline the daemon sets.
 #include <chrono>
 
-#include "bench/ring_loop.hpp"
+#include "ring_loop.hpp"
 #include "runtime/ops_wait.hpp"
 
 namespace bench {
