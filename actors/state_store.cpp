@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "actors/docker_executor.hpp"
 #include "actors/proc_stats.hpp"
+#include "actors/service_actor.hpp"
 #include "runtime/fs.hpp"
 
 namespace actors {
@@ -93,6 +95,21 @@ Snapshot read_snapshot(const std::string& path) {
     s.services[name] = e;
   }
   return s;
+}
+
+SnapshotEntry snapshot_entry(const ServiceStatus& status, const config::ServiceSpec& spec) {
+  SnapshotEntry se;
+  se.state = std::string(to_string(status.state));
+  se.pid = status.pid;
+  se.pid_start_ticks = status.pid_start_ticks;
+  se.restarts = status.restarts;
+  if (status.executor != "process") se.executor = status.executor;  // empty: process
+  if (spec.image) se.docker_cli = docker_cli_of(spec);
+  se.ports = status.ports;
+  if (status.pid && status.started_at)
+    se.started_unix_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(status.started_at->time_since_epoch()).count();
+  return se;
 }
 
 std::uint64_t process_start_ticks(pid_t pid) {

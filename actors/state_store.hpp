@@ -53,6 +53,10 @@ struct Snapshot {
   std::map<std::string, SnapshotEntry> services;
 };
 
+struct ServiceStatus;
+// What state.json keeps of one service's published status.
+SnapshotEntry snapshot_entry(const ServiceStatus& status, const config::ServiceSpec& spec);
+
 std::string snapshot_to_json(const Snapshot& s);
 // Missing or unreadable → empty snapshot (a first boot, or a torn write that the
 // atomic rename makes impossible anyway).

@@ -122,14 +122,6 @@ class Supervisor {
   void announce() noexcept;
   std::vector<config::ServiceSpec> all_specs() const;
   Snapshot make_snapshot() const;
-  runtime::Task<void> stop_orphans(const Snapshot& snap, const std::set<std::string>& adopted);
-  runtime::Task<bool> stop_orphan(const std::string& name, runtime::Process& proc);
-  runtime::Task<void> stop_marked_orphans(const Snapshot& named);
-  std::set<std::string> adopt_after_crash(const Snapshot& snap);
-  bool take_stored_pipes(const std::string& name, AdoptInfo& info);
-  std::set<std::string> adopt_inherited(Inheritance& inherited, std::vector<runtime::Process>* orphans);
-  runtime::Task<void> sweep_containers(Snapshot previous, std::stop_token stop);
-
   Options opts_;
   std::string supervisor_id_;  // the canonical data_dir: services' DOCKLESS_SUPERVISOR
   EventLog& events_;
