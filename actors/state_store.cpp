@@ -40,6 +40,29 @@ ServiceStore::Loaded ServiceStore::load(const config::ServiceContext& ctx) const
   return out;
 }
 
+ServiceStore::Fitting ServiceStore::load_beside(const config::ServiceContext& ctx, const config::Config& running) const {
+  Fitting out;
+  Loaded stored = load(ctx);
+  for (const auto& err : stored.errors) out.rejected.emplace_back(std::nullopt, err.to_string());
+  auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
+  for (auto& spec : stored.services) {
+    if (running.find(spec.name)) {
+      out.rejected.emplace_back(spec.name, "a registered service has the name of a config.toml service; the config wins");
+      continue;
+    }
+    config::Config trial = running;
+    trial.services.insert(trial.services.end(), out.services.begin(), out.services.end());
+    std::sort(trial.services.begin(), trial.services.end(), by_name);
+    trial.services.push_back(spec);
+    if (auto errs = config::validate_services(trial); !errs.empty()) {
+      out.rejected.emplace_back(spec.name, errs.front().to_string());
+      continue;
+    }
+    out.services.push_back(std::move(spec));
+  }
+  return out;
+}
+
 runtime::Task<runtime::Result<void>> ServiceStore::save(std::string name, std::string toml_text) {
   if (auto r = runtime::make_dirs(dir_); !r) co_return r;
   co_return co_await runtime::atomic_write(path_of(name), std::move(toml_text), 0644);

@@ -154,42 +154,20 @@ Task<void> Supervisor::start_when_ready(std::string name, std::stop_token stop) 
 Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> inherited) {
   config_ = std::move(config);
   for (const auto& spec : config_.services) create_entry(spec, true);
-  ServiceStore::Loaded stored = store_.load(service_context());
-  for (const auto& err : stored.errors)
-    events_.append(std::nullopt, "service_store_error", {{"error", err.to_string()}});
-  for (auto& spec : stored.services) {
-    if (find(spec.name)) {
-      events_.append(spec.name, "service_store_error",
-                     {{"error", "a registered service has the name of a config.toml service; the config wins"}});
-      continue;
-    }
-    config::Config trial = config_;
-    trial.services = all_specs();
-    trial.services.push_back(spec);
-    if (auto errs = config::validate_services(trial); !errs.empty()) {
-      events_.append(spec.name, "service_store_error", {{"error", errs.front().to_string()}});
-      continue;
-    }
-    create_entry(std::move(spec), false);
-  }
+  ServiceStore::Fitting stored = store_.load_beside(service_context(), config_);
+  for (const auto& [name, error] : stored.rejected) events_.append(name, "service_store_error", {{"error", error}});
+  for (auto& spec : stored.services) create_entry(std::move(spec), false);
   // Entries exist now: what the previous daemon (or image) left running is surveyed,
   // planned for and adopted or stopped before anything is started (reconciler.hpp).
-  SurveyInput in;
-  in.data_dir = opts_.data_dir;
-  in.supervisor_id = supervisor_id_;
-  for (const auto& [name, e] : entries_) in.services.push_back(facts_of(e->spec, e->from_config));
-  in.inherited = inherited ? &*inherited : nullptr;
-  in.stored_pipes = &stored_pipes_;
-  in.capture_logs = opts_.capture_logs;
-  const Plan plan = plan_recovery(survey(in));
-  RecoveryContext ctx;
-  ctx.events = &events_;
-  ctx.adopt = [this](const std::string& name, std::shared_ptr<AdoptInfo> info) {
+  std::vector<ServiceFacts> facts;
+  for (const auto& [name, e] : entries_) facts.push_back(facts_of(e->spec, e->from_config));
+  Inheritance* handed = inherited ? &*inherited : nullptr;
+  const Plan plan = plan_recovery(
+      survey({opts_.data_dir, supervisor_id_, std::move(facts), handed, &stored_pipes_, opts_.capture_logs}));
+  auto adopt = [this](const std::string& name, std::shared_ptr<AdoptInfo> info) {
     if (Entry* e = find(name)) e->actor->post(Command::adopting(std::move(info)));
   };
-  ctx.pipes_changed = opts_.pipes_changed;
-  ctx.inherited = inherited ? &*inherited : nullptr;
-  ctx.stored_pipes = &stored_pipes_;
+  RecoveryContext ctx{&events_, adopt, opts_.pipes_changed, handed, &stored_pipes_};
   co_await execute_recovery(plan, std::move(ctx));
   for (const auto& name : plan.start) request_start(*find(name));
   background_.spawn(snapshot_writer(background_.token()), "snapshot");
@@ -278,6 +256,16 @@ Task<void> Supervisor::stop_entries(std::vector<std::string> names) {
   }
 }
 
+// A running (or starting) service restarts with its new spec; true when it did.
+bool Supervisor::update_entry(Entry& e, const config::ServiceSpec& spec) {
+  const bool was_active = !settled(e.status.state);
+  e.spec = spec;
+  if (e.logs) e.logs->set_limits(spec.log_max_size, spec.log_keep);
+  e.actor->post(Command::update(spec));
+  if (was_active) e.actor->post(Command::of(Command::Kind::restart));
+  return was_active;
+}
+
 Task<ReloadOutcome> Supervisor::apply(config::Config next) {
   ReloadOutcome out;
   std::map<std::string, const config::ServiceSpec*> wanted;
@@ -302,13 +290,8 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
       continue;
     }
     if (e->spec == s && e->from_config) continue;
-    const bool was_active = !settled(e->status.state);
-    e->spec = s;
     e->from_config = true;
-    if (e->logs) e->logs->set_limits(s.log_max_size, s.log_keep);
-    e->actor->post(Command::update(s));
-    if (was_active) e->actor->post(Command::of(Command::Kind::restart));
-    else if (s.autostart) request_start(*e);
+    if (!update_entry(*e, s) && s.autostart) request_start(*e);
     out.changed.push_back(s.name);
   }
   out.ok = true;
@@ -348,11 +331,7 @@ Task<Result<void>> Supervisor::add(config::ServiceSpec spec, std::string toml_te
   }
   if (auto saved = co_await store_.save(spec.name, std::move(toml_text)); !saved) co_return saved;
   if (existing && !existing->actor_done) {
-    const bool was_active = !settled(existing->status.state);
-    existing->spec = spec;
-    if (existing->logs) existing->logs->set_limits(spec.log_max_size, spec.log_keep);
-    existing->actor->post(Command::update(spec));
-    if (was_active) existing->actor->post(Command::of(Command::Kind::restart));
+    (void)update_entry(*existing, spec);
     events_.append(spec.name, "service_updated", {});
   } else {
     if (existing) entries_.erase(spec.name);
@@ -384,9 +363,7 @@ Task<Result<void>> Supervisor::remove(std::string name) {
 Snapshot Supervisor::make_snapshot() const {
   Snapshot s;
   s.written_unix_ms = now_unix_ms();
-  for (const auto& [name, e] : entries_) {
-    s.services[name] = snapshot_entry(e->status, e->spec);
-  }
+  for (const auto& [name, e] : entries_) s.services[name] = snapshot_entry(e->status, e->spec);
   return s;
 }
 
@@ -449,7 +426,7 @@ Task<void> Supervisor::shutdown() {
   background_.request_stop();
   co_await background_.join();
   co_await actors_.join();
-  (void)co_await runtime::atomic_write(opts_.data_dir + "/state.json", snapshot_to_json(make_snapshot()), 0644);
+  co_await write_snapshot();
 }
 
 std::vector<ServiceStatus> Supervisor::list() const {
