@@ -104,6 +104,7 @@ std::vector<pid_t> kills(const Plan& p) {
 
 std::vector<std::string> keys(const std::map<std::string, std::string>& m) {
   std::vector<std::string> out;
+  out.reserve(m.size());
   for (const auto& [k, v] : m) out.push_back(k);
   return out;
 }
