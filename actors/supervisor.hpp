@@ -120,6 +120,7 @@ class Supervisor {
   void announce() noexcept;
   std::vector<config::ServiceSpec> all_specs() const;
   Snapshot make_snapshot() const;
+
   Options opts_;
   std::string supervisor_id_;  // the canonical data_dir: services' DOCKLESS_SUPERVISOR
   EventLog& events_;
