@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "actors/docker_executor.hpp"
 #include "actors/proc_stats.hpp"
+#include "actors/service_actor.hpp"
 #include "runtime/fs.hpp"
 
 namespace actors {
@@ -34,6 +36,29 @@ ServiceStore::Loaded ServiceStore::load(const config::ServiceContext& ctx) const
     config::ServiceResult r = config::parse_service_string(text.str(), c);
     if (r.ok()) out.services.push_back(std::move(*r.service));
     for (auto& e : r.errors) out.errors.push_back(std::move(e));
+  }
+  return out;
+}
+
+ServiceStore::Fitting ServiceStore::load_beside(const config::ServiceContext& ctx, const config::Config& running) const {
+  Fitting out;
+  Loaded stored = load(ctx);
+  for (const auto& err : stored.errors) out.rejected.emplace_back(std::nullopt, err.to_string());
+  auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
+  for (auto& spec : stored.services) {
+    if (running.find(spec.name)) {
+      out.rejected.emplace_back(spec.name, "a registered service has the name of a config.toml service; the config wins");
+      continue;
+    }
+    config::Config trial = running;
+    trial.services.insert(trial.services.end(), out.services.begin(), out.services.end());
+    std::sort(trial.services.begin(), trial.services.end(), by_name);
+    trial.services.push_back(spec);
+    if (auto errs = config::validate_services(trial); !errs.empty()) {
+      out.rejected.emplace_back(spec.name, errs.front().to_string());
+      continue;
+    }
+    out.services.push_back(std::move(spec));
   }
   return out;
 }
@@ -93,6 +118,21 @@ Snapshot read_snapshot(const std::string& path) {
     s.services[name] = e;
   }
   return s;
+}
+
+SnapshotEntry snapshot_entry(const ServiceStatus& status, const config::ServiceSpec& spec) {
+  SnapshotEntry se;
+  se.state = std::string(to_string(status.state));
+  se.pid = status.pid;
+  se.pid_start_ticks = status.pid_start_ticks;
+  se.restarts = status.restarts;
+  if (status.executor != "process") se.executor = status.executor;  // empty: process
+  if (spec.image) se.docker_cli = docker_cli_of(spec);
+  se.ports = status.ports;
+  if (status.pid && status.started_at)
+    se.started_unix_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(status.started_at->time_since_epoch()).count();
+  return se;
 }
 
 std::uint64_t process_start_ticks(pid_t pid) {

@@ -25,6 +25,13 @@ class ServiceStore {
     std::vector<config::Error> errors;
   };
   Loaded load(const config::ServiceContext& ctx) const;
+  // The stored services that fit beside `running` (config.toml's): one that has the
+  // name of a config.toml service, or does not validate with the rest, is rejected.
+  struct Fitting {
+    std::vector<config::ServiceSpec> services;
+    std::vector<std::pair<std::optional<std::string>, std::string>> rejected;  // (service, error)
+  };
+  Fitting load_beside(const config::ServiceContext& ctx, const config::Config& running) const;
   // The TOML text of one [services.NAME] table, written atomically.
   runtime::Task<runtime::Result<void>> save(std::string name, std::string toml_text);
   runtime::Result<void> remove(const std::string& name);
@@ -52,6 +59,10 @@ struct Snapshot {
   std::int64_t written_unix_ms = 0;
   std::map<std::string, SnapshotEntry> services;
 };
+
+struct ServiceStatus;
+// What state.json keeps of one service's published status.
+SnapshotEntry snapshot_entry(const ServiceStatus& status, const config::ServiceSpec& spec);
 
 std::string snapshot_to_json(const Snapshot& s);
 // Missing or unreadable → empty snapshot (a first boot, or a torn write that the

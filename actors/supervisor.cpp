@@ -1,21 +1,16 @@
 #include "actors/supervisor.hpp"
 
-#include <poll.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <set>
 
 #include "actors/event_log.hpp"
-#include "actors/docker_executor.hpp"
 #include "actors/log_store.hpp"
-#include "actors/orphan_scan.hpp"
+#include "actors/recovery.hpp"
 #include "config/graph.hpp"
 #include "runtime/fs.hpp"
 #include "runtime/ops_wait.hpp"
-#include "runtime/process.hpp"
 
 namespace actors {
 
@@ -156,231 +151,27 @@ Task<void> Supervisor::start_when_ready(std::string name, std::stop_token stop) 
   }
 }
 
-// Still running from before this daemon started (it was killed, or crashed), and
-// no service of that name exists any more: stopped like a service, whole group.
-Task<void> Supervisor::stop_orphans(const Snapshot& snap, const std::set<std::string>& adopted) {
-  for (const auto& [name, s] : snap.services) {
-    if (!s.executor.empty() && s.executor != "process") continue;  // containers: sweep_containers
-    if (adopted.count(name)) continue;
-    if (!s.pid || s.pid_start_ticks == 0 || process_start_ticks(*s.pid) != s.pid_start_ticks) continue;
-    // The start time matched, so this is that very process, not a recycled pid.
-    auto proc = runtime::Process::attach(*s.pid);
-    if (!proc) continue;
-    const bool forced = co_await stop_orphan(name, *proc);
-    events_.append(name, "orphan_stopped",
-                   {{"pid", *s.pid}, {"forced", forced},
-                    {"reason", "left running by a previous daemon, and no such service now"}});
-  }
-  co_await stop_marked_orphans(snap);
-}
-
-// The service's stop signal to the orphan's group and leader, its stop_timeout, then
-// SIGKILL. True when it had to be forced.
-Task<bool> Supervisor::stop_orphan(const std::string& name, runtime::Process& proc) {
-  const config::ServiceSpec* sp = config_.find(name);
-  const int sig = sp ? sp->stop_signal : SIGTERM;
-  const auto timeout = sp ? sp->stop_timeout : config::Duration{10'000};
-  (void)proc.signal_group(sig);
-  (void)proc.signal(sig);
-  Result<int> gone = co_await runtime::poll(proc.pidfd(), POLLIN).deadline(timeout);
-  if (!gone) {
-    (void)proc.signal_group(SIGKILL);
-    (void)proc.signal(SIGKILL);
-    (void)co_await runtime::poll(proc.pidfd(), POLLIN).deadline(5s);
-  }
-  // A handed-over child of ours: reaped here (after a crash init reaps it).
-  (void)proc.try_reap();
-  co_return !gone.ok();
-}
-
-// What state.json did not name: an instance spawned after its last write (a daemon
-// killed within the snapshot delay, or during its own boot), or what is left of a
-// group whose leader died with the daemon. Found by DOCKLESS_SUPERVISOR; group leaders
-// get the graceful stop, the rest (their leader gone) the SIGKILL the daemon would have
-// sent when the leader exited.
-Task<void> Supervisor::stop_marked_orphans(const Snapshot& named) {
-  // Groups state.json names are the pass above's business, whatever it decided for them.
-  std::set<pid_t> handled;
-  for (const auto& [name, s] : named.services)
-    if (s.pid && s.pid_start_ticks != 0 && process_start_ticks(*s.pid) == s.pid_start_ticks)
-      handled.insert(*s.pid);
-  const std::vector<MarkedProcess> found = find_marked_processes(supervisor_id_, ::getpid());
-  std::set<pid_t> leaders;
-  for (const auto& m : found)
-    if (m.pid == m.pgid) leaders.insert(m.pid);
-  for (const auto& m : found) {
-    if (m.pid != m.pgid || handled.count(m.pid)) continue;
-    auto proc = runtime::Process::attach(m.pid);
-    if (!proc) continue;
-    const bool forced = co_await stop_orphan(m.service, *proc);
-    events_.append(m.service.empty() ? std::nullopt : std::optional<std::string>(m.service), "orphan_stopped",
-                   {{"pid", m.pid}, {"forced", forced},
-                    {"reason", "left running by a previous daemon, not in state.json"}});
-  }
-  int killed = 0;
-  for (const auto& m : found) {
-    if (leaders.count(m.pgid) || handled.count(m.pgid)) continue;  // signalled with its leader
-    if (::kill(m.pid, SIGKILL) == 0) ++killed;
-  }
-  if (killed > 0)
-    events_.append(std::nullopt, "orphan_stopped",
-                   {{"processes", killed}, {"forced", true},
-                    {"reason", "left by a previous daemon's service whose main process is gone"}});
-}
-
-// A crash: services still running with the pid and start time state.json recorded
-// are adopted by their actor. Without the daemon's pipe ends the output is recovered
-// through /proc (see adopt.hpp); what the service wrote meanwhile met a pipe with no
-// reader (EPIPE/SIGPIPE).
-std::set<std::string> Supervisor::adopt_after_crash(const Snapshot& snap) {
-  std::set<std::string> adopted;
-  for (const auto& [name, s] : snap.services) {
-    if (!s.executor.empty() && s.executor != "process") continue;
-    Entry* e = find(name);
-    if (!e || e->spec.image || !s.pid || s.pid_start_ticks == 0) continue;
-    if (process_start_ticks(*s.pid) != s.pid_start_ticks) continue;
-    auto info = std::make_shared<AdoptInfo>();
-    info->pid = *s.pid;
-    info->start_ticks = s.pid_start_ticks;
-    info->restarts = s.restarts;
-    info->ports = s.ports;
-    info->started_unix_ms = s.started_unix_ms;
-    info->origin = "crash";
-    info->command = e->spec.command;
-    if (!opts_.capture_logs) info->output = "not captured";
-    else if (!take_stored_pipes(name, *info)) recover_pipes(*info, e->spec.stdin);
-    e->actor->post(Command::adopting(std::move(info)));
-    adopted.insert(name);
-  }
-  return adopted;
-}
-
-namespace {
-// The same pipe: the stored end and the instance's fd N name one inode.
-bool same_pipe(const runtime::Fd& stored, pid_t pid, int n) {
-  struct stat a {}, b {};
-  const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(n);
-  return stored && ::fstat(stored.get(), &a) == 0 && ::stat(path.c_str(), &b) == 0 && S_ISFIFO(a.st_mode) &&
-         a.st_ino == b.st_ino && a.st_dev == b.st_dev;
-}
-}  // namespace
-
-// systemd kept the pipes' daemon ends across the crash (FDSTORE): nothing the
-// service wrote met a pipe without a reader, and it waits in the pipe now. Each
-// stored end is checked against the instance's own fd, so a stale store entry is
-// never mistaken for the service's output.
-bool Supervisor::take_stored_pipes(const std::string& name, AdoptInfo& info) {
-  auto take = [&](const char* stream, int n) -> runtime::Fd {
-    auto it = stored_pipes_.find("svc." + name + "." + stream);
-    if (it == stored_pipes_.end() || !same_pipe(it->second, info.pid, n)) return {};
-    runtime::Fd fd = std::move(it->second);
-    stored_pipes_.erase(it);
-    return fd;
-  };
-  info.out = take("stdout", 1);
-  info.err = take("stderr", 2);
-  info.in = take("stdin", 0);
-  if (!info.out && !info.err) return false;
-  info.output = std::string(info.out ? "stdout" : "") + (info.out && info.err ? " " : "") +
-                (info.err ? "stderr" : "") + " from the service manager's fd store";
-  return true;
-}
-
-// An upgrade: the previous image's instances, with their pidfds and pipes. One whose
-// service no longer exists (the config changed on disk) is stopped.
-std::set<std::string> Supervisor::adopt_inherited(Inheritance& inherited, std::vector<runtime::Process>* orphans) {
-  std::set<std::string> handled;
-  for (auto& [name, h] : inherited) {
-    Entry* e = find(name);
-    if (h.instance) {
-      if (e && !e->spec.image) {
-        h.instance->command = e->spec.command;
-        e->actor->post(Command::adopting(h.instance));
-        handled.insert(name);
-      } else if (auto p = runtime::Process::attach(h.instance->pid, std::move(h.instance->pidfd))) {
-        orphans->push_back(std::move(p).value());
-      }
-      continue;
-    }
-    // Stopped on purpose (or parked by the crash-loop limit): stays so.
-    const bool was_wanted = h.pending_start || h.state == "running" || h.state == "starting" ||
-                            h.state == "backoff" || h.executor == "docker";
-    if (e && !was_wanted && (h.state == "stopped" || h.state == "exited" || h.state == "failed"))
-      handled.insert(name);
-  }
-  return handled;
-}
-
-// Containers outlive the daemon. Those of services that will start are adopted by
-// their executor; the rest (services removed, or not autostarted) are stopped and
-// removed here, in the background: an engine that is slow or absent must not hold
-// up the boot. Nothing runs unless a container service exists or existed.
-Task<void> Supervisor::sweep_containers(Snapshot previous, std::stop_token stop) {
-  std::set<std::string> clis, keep;
-  for (const auto& [name, e] : entries_) {
-    if (!e->spec.image) continue;
-    clis.insert(docker_cli_of(e->spec));
-    if (e->spec.autostart) keep.insert(name);
-  }
-  for (const auto& [name, s] : previous.services)
-    if (s.executor == "docker") clis.insert(s.docker_cli.empty() ? std::string("docker") : s.docker_cli);
-  for (const auto& cli : clis) {
-    std::vector<SweptContainer> swept = co_await sweep_orphan_containers(cli, keep, stop);
-    for (const auto& s : swept)
-      events_.append(s.service, "orphan_stopped",
-                     {{"container", s.container}, {"ok", s.error.empty()}, {"error", s.error},
-                      {"reason", "container of a service that is gone or not started"}});
-  }
-}
-
 Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> inherited) {
   config_ = std::move(config);
   for (const auto& spec : config_.services) create_entry(spec, true);
-  ServiceStore::Loaded stored = store_.load(service_context());
-  for (const auto& err : stored.errors)
-    events_.append(std::nullopt, "service_store_error", {{"error", err.to_string()}});
-  for (auto& spec : stored.services) {
-    if (find(spec.name)) {
-      events_.append(spec.name, "service_store_error",
-                     {{"error", "a registered service has the name of a config.toml service; the config wins"}});
-      continue;
-    }
-    config::Config trial = config_;
-    trial.services = all_specs();
-    trial.services.push_back(spec);
-    if (auto errs = config::validate_services(trial); !errs.empty()) {
-      events_.append(spec.name, "service_store_error", {{"error", errs.front().to_string()}});
-      continue;
-    }
-    create_entry(std::move(spec), false);
-  }
-  // Entries exist now: what the previous daemon (or image) left running is adopted
-  // before anything is started, so nothing runs twice.
-  const Snapshot previous = read_snapshot(opts_.data_dir + "/state.json");
-  std::set<std::string> skip;
-  std::vector<runtime::Process> orphans;
-  if (inherited) skip = adopt_inherited(*inherited, &orphans);
-  else skip = adopt_after_crash(previous);
-  for (auto& p : orphans) {
-    const bool forced = co_await stop_orphan("", p);
-    events_.append(std::nullopt, "orphan_stopped",
-                   {{"pid", p.pid()}, {"forced", forced},
-                    {"reason", "handed over by the previous image, and no such service now"}});
-  }
-  if (!inherited) co_await stop_orphans(previous, skip);
-  // Stored pipes nobody adopted belong to instances that are gone: out of the store.
-  std::set<std::string> stale;
-  for (const auto& [fdname, fd] : stored_pipes_)
-    for (const auto& [name, e] : entries_)
-      if (fdname.rfind("svc." + name + ".", 0) == 0) stale.insert(name);
-  stored_pipes_.clear();
-  if (opts_.pipes_changed)
-    for (const auto& name : stale) opts_.pipes_changed(name, -1, -1, -1);
-  for (auto& [name, e] : entries_)
-    if (e->spec.autostart && !skip.count(name)) request_start(*e);
+  ServiceStore::Fitting stored = store_.load_beside(service_context(), config_);
+  for (const auto& [name, error] : stored.rejected) events_.append(name, "service_store_error", {{"error", error}});
+  for (auto& spec : stored.services) create_entry(std::move(spec), false);
+  // Entries exist now: what the previous daemon (or image) left running is surveyed,
+  // planned for and adopted or stopped before anything is started (reconciler.hpp).
+  std::vector<ServiceFacts> facts;
+  for (const auto& [name, e] : entries_) facts.push_back(facts_of(e->spec, e->from_config));
+  Inheritance* handed = inherited ? &*inherited : nullptr;
+  const Plan plan = plan_recovery(
+      survey({opts_.data_dir, supervisor_id_, std::move(facts), handed, &stored_pipes_, opts_.capture_logs}));
+  auto adopt = [this](const std::string& name, std::shared_ptr<AdoptInfo> info) {
+    if (Entry* e = find(name)) e->actor->post(Command::adopting(std::move(info)));
+  };
+  RecoveryContext ctx{&events_, adopt, opts_.pipes_changed, handed, &stored_pipes_};
+  co_await execute_recovery(plan, std::move(ctx));
+  for (const auto& name : plan.start) request_start(*find(name));
   background_.spawn(snapshot_writer(background_.token()), "snapshot");
-  background_.spawn(sweep_containers(previous, background_.token()),
-                    "sweep-containers");
+  background_.spawn(sweep_containers(plan.sweep, events_, background_.token()), "sweep-containers");
   ready_ = true;
   announce();
 }
@@ -465,6 +256,16 @@ Task<void> Supervisor::stop_entries(std::vector<std::string> names) {
   }
 }
 
+// A running (or starting) service restarts with its new spec; true when it did.
+bool Supervisor::update_entry(Entry& e, const config::ServiceSpec& spec) {
+  const bool was_active = !settled(e.status.state);
+  e.spec = spec;
+  if (e.logs) e.logs->set_limits(spec.log_max_size, spec.log_keep);
+  e.actor->post(Command::update(spec));
+  if (was_active) e.actor->post(Command::of(Command::Kind::restart));
+  return was_active;
+}
+
 Task<ReloadOutcome> Supervisor::apply(config::Config next) {
   ReloadOutcome out;
   std::map<std::string, const config::ServiceSpec*> wanted;
@@ -489,13 +290,8 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
       continue;
     }
     if (e->spec == s && e->from_config) continue;
-    const bool was_active = !settled(e->status.state);
-    e->spec = s;
     e->from_config = true;
-    if (e->logs) e->logs->set_limits(s.log_max_size, s.log_keep);
-    e->actor->post(Command::update(s));
-    if (was_active) e->actor->post(Command::of(Command::Kind::restart));
-    else if (s.autostart) request_start(*e);
+    if (!update_entry(*e, s) && s.autostart) request_start(*e);
     out.changed.push_back(s.name);
   }
   out.ok = true;
@@ -535,11 +331,7 @@ Task<Result<void>> Supervisor::add(config::ServiceSpec spec, std::string toml_te
   }
   if (auto saved = co_await store_.save(spec.name, std::move(toml_text)); !saved) co_return saved;
   if (existing && !existing->actor_done) {
-    const bool was_active = !settled(existing->status.state);
-    existing->spec = spec;
-    if (existing->logs) existing->logs->set_limits(spec.log_max_size, spec.log_keep);
-    existing->actor->post(Command::update(spec));
-    if (was_active) existing->actor->post(Command::of(Command::Kind::restart));
+    (void)update_entry(*existing, spec);
     events_.append(spec.name, "service_updated", {});
   } else {
     if (existing) entries_.erase(spec.name);
@@ -571,20 +363,7 @@ Task<Result<void>> Supervisor::remove(std::string name) {
 Snapshot Supervisor::make_snapshot() const {
   Snapshot s;
   s.written_unix_ms = now_unix_ms();
-  for (const auto& [name, e] : entries_) {
-    SnapshotEntry se;
-    se.state = std::string(to_string(e->status.state));
-    se.pid = e->status.pid;
-    se.pid_start_ticks = e->status.pid_start_ticks;
-    se.restarts = e->status.restarts;
-    if (e->status.executor != "process") se.executor = e->status.executor;  // empty: process
-    if (e->spec.image) se.docker_cli = docker_cli_of(e->spec);
-    se.ports = e->status.ports;
-    if (e->status.pid && e->status.started_at)
-      se.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               e->status.started_at->time_since_epoch()).count();
-    s.services[name] = se;
-  }
+  for (const auto& [name, e] : entries_) s.services[name] = snapshot_entry(e->status, e->spec);
   return s;
 }
 
@@ -618,22 +397,7 @@ Task<std::map<std::string, std::shared_ptr<HandoverRecord>>> Supervisor::handove
     records[name] = rec;
     e->actor->post(Command::handing_over(rec));
   }
-  auto all_done = [&records] {
-    for (const auto& [n, r] : records)
-      if (!r->done) return false;
-    return true;
-  };
-  // Bounded: an actor that does not answer fails the upgrade rather than hang it.
-  std::stop_source expired;
-  runtime::Scope timer;
-  timer.spawn([](std::chrono::milliseconds d, std::stop_source* s, std::stop_token st) -> Task<void> {
-    if ((co_await runtime::sleep_for(d).stop_on(st)).ok()) s->request_stop();
-  }(limit, &expired, timer.token()), "handover-limit");
-  while (!all_done())
-    if (!co_await changed_.wait(expired.get_token())) break;
-  timer.request_stop();
-  co_await timer.join();
-  const bool ok = all_done();
+  const bool ok = co_await await_handover(records, changed_, limit);
   for (auto& [name, r] : records) {
     Entry* e = find(name);
     if (e) r->pending_start = e->starter.has_value();
@@ -662,7 +426,7 @@ Task<void> Supervisor::shutdown() {
   background_.request_stop();
   co_await background_.join();
   co_await actors_.join();
-  (void)co_await runtime::atomic_write(opts_.data_dir + "/state.json", snapshot_to_json(make_snapshot()), 0644);
+  co_await write_snapshot();
 }
 
 std::vector<ServiceStatus> Supervisor::list() const {

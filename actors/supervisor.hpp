@@ -48,16 +48,13 @@ class Supervisor {
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
-  // Stops what a previous daemon left running (per state.json), then starts every
-  // autostart service from `config` and the service store in dependency order.
+  // Recovers what a previous daemon (crash) or image (upgrade: `inherited`, the
+  // hand-over with its pidfds and pipes) left running, then starts every autostart
+  // service from `config` and the service store in dependency order. Recovery is a
+  // plan (reconciler.hpp): surveyed, planned, then executed and logged here, so that
+  // instances are adopted or stopped before anything starts and nothing runs twice.
   // Returns once every start has been requested (not awaited: a service waiting for
   // a dependency keeps waiting in the background).
-  //
-  // After a crash, instances still running (pid and start time as state.json
-  // recorded them) are adopted instead: native ones by their ServiceActor, with the
-  // output pipes reopened through /proc. After an upgrade `inherited` (the previous
-  // image's hand-over) says what ran, with its pidfds and pipes, and which services
-  // were stopped on purpose (those are not autostarted).
   runtime::Task<void> boot(config::Config config, std::optional<Inheritance> inherited = std::nullopt);
   // True after boot() has run: /readyz.
   bool ready() const noexcept { return ready_; }
@@ -114,6 +111,7 @@ class Supervisor {
   Entry* find(const std::string& name) const;
   void create_entry(config::ServiceSpec spec, bool from_config);
   void request_start(Entry& e);
+  bool update_entry(Entry& e, const config::ServiceSpec& spec);
   runtime::Task<void> start_when_ready(std::string name, std::stop_token stop);
   runtime::Task<void> run_actor(Entry* e);
   runtime::Task<void> stop_entries(std::vector<std::string> names);
@@ -122,13 +120,6 @@ class Supervisor {
   void announce() noexcept;
   std::vector<config::ServiceSpec> all_specs() const;
   Snapshot make_snapshot() const;
-  runtime::Task<void> stop_orphans(const Snapshot& snap, const std::set<std::string>& adopted);
-  runtime::Task<bool> stop_orphan(const std::string& name, runtime::Process& proc);
-  runtime::Task<void> stop_marked_orphans(const Snapshot& named);
-  std::set<std::string> adopt_after_crash(const Snapshot& snap);
-  bool take_stored_pipes(const std::string& name, AdoptInfo& info);
-  std::set<std::string> adopt_inherited(Inheritance& inherited, std::vector<runtime::Process>* orphans);
-  runtime::Task<void> sweep_containers(Snapshot previous, std::stop_token stop);
 
   Options opts_;
   std::string supervisor_id_;  // the canonical data_dir: services' DOCKLESS_SUPERVISOR
