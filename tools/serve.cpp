@@ -197,7 +197,7 @@ void log_keys(const http::auth::LoadedKeys& keys) {
 // SIGHUP and POST /v1/reload: reparse the config file and apply it as a diff. An
 // invalid config keeps the running one.
 Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Supervisor& supervisor,
-                                   http::LogFollowers& followers, http::Server& server, actors::EventLog& events,
+                                   http::Server& server, actors::EventLog& events,
                                    http::auth::Gate& gate, http::TriggerDispatcher& triggers) {
   const http::Router& router = server.router();
   log(Level::info, "reloading " + opts.config_path);
@@ -247,13 +247,7 @@ Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Supervisor&
   } else {
     log(Level::warn, "API keys not reloaded (the running ones stay): " + key_error);
   }
-  // Config services the reload drops lose their LogStore: end their log followers first.
-  std::vector<std::string> dropped;
-  for (const auto& s : supervisor.list())
-    if (supervisor.from_config(s.name) && !next.config->find(s.name)) dropped.push_back(s.name);
-  for (const auto& name : dropped) followers.end(name);
   actors::ReloadOutcome out = co_await supervisor.apply(std::move(*next.config));
-  for (const auto& name : dropped) followers.forget(name);
   log(Level::info, "reload applied: " + std::to_string(out.added.size()) + " added, " +
                        std::to_string(out.removed.size()) + " removed, " +
                        std::to_string(out.changed.size()) + " changed");
@@ -400,8 +394,8 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   // Webhook deliveries carry their own signatures (checked by the dispatcher), not API keys.
   gate.set_public_matcher(
       [&triggers](std::string_view method, std::string_view path) { return triggers.claims(method, path); });
-  api.reload = [&opts, &supervisor, &api, &server, &events, &gate, &triggers, &sd]() {
-    return announced_reload(sd, reload_config(opts, supervisor, api.followers, server, *events, gate, triggers));
+  api.reload = [&opts, &supervisor, &server, &events, &gate, &triggers, &sd]() {
+    return announced_reload(sd, reload_config(opts, supervisor, server, *events, gate, triggers));
   };
   http::register_api(server.router(), api);
   server.router().post("/v1/upgrade", [&supervisor, &upgrade_state](http::Request&) {
