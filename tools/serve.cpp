@@ -15,6 +15,7 @@
 #include "actors/event_log.hpp"
 #include "actors/service_env.hpp"
 #include "actors/supervisor.hpp"
+#include "actors/trigger_dispatcher.hpp"
 #include "config/config.hpp"
 #include "dockless_config.h"
 #include "http/api/api.hpp"
@@ -198,7 +199,7 @@ void log_keys(const http::auth::LoadedKeys& keys) {
 // invalid config keeps the running one.
 Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Supervisor& supervisor,
                                    http::Server& server, actors::EventLog& events,
-                                   http::auth::Gate& gate, http::TriggerDispatcher& triggers) {
+                                   http::auth::Gate& gate, http::TriggerRoutes& triggers) {
   const http::Router& router = server.router();
   log(Level::info, "reloading " + opts.config_path);
   Loaded next = load_config(opts);
@@ -390,8 +391,9 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   api.supervisor = &supervisor;
   api.events = events.get();
   api.server = &server;
-  http::TriggerDispatcher triggers({cfg.data_dir, actors::current_environment()}, supervisor, *events);
-  // Webhook deliveries carry their own signatures (checked by the dispatcher), not API keys.
+  actors::TriggerDispatcher dispatcher({cfg.data_dir, actors::current_environment()}, supervisor, *events);
+  http::TriggerRoutes triggers(dispatcher);
+  // Webhook deliveries carry their own signatures (checked by TriggerRoutes), not API keys.
   gate.set_public_matcher(
       [&triggers](std::string_view method, std::string_view path) { return triggers.claims(method, path); });
   api.reload = [&opts, &supervisor, &server, &events, &gate, &triggers, &sd]() {
@@ -464,7 +466,7 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   // Stop accepting and drain in-flight requests (streams end at once), then stop
   // the services: nothing can reach the supervisor once it is shutting down.
   co_await server.stop();
-  co_await triggers.shutdown();
+  co_await dispatcher.shutdown();
   events->append(std::nullopt, "daemon_stopping", {});
   co_await supervisor.shutdown();
   events->append(std::nullopt, "daemon_stopped", {});
