@@ -18,7 +18,7 @@ using runtime::Task;
 
 namespace {
 
-config::Trigger run_trigger(std::string id, std::vector<std::string> argv) {
+config::Trigger run_trigger(const std::string& id, std::vector<std::string> argv) {
   config::Trigger t;
   t.id = id;
   t.provider = "hmac";
