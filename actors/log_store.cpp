@@ -354,11 +354,18 @@ std::uint64_t LogStore::position_of_time(Stream s, std::int64_t unix_ms) const {
 
 Task<Result<void>> LogStore::wait_growth(Stream s, std::uint64_t known_end, std::stop_token stop) {
   while (end(s) <= known_end) {
+    if (closed_) co_return Result<void>::failure(ESHUTDOWN);
     if (stop.stop_requested()) co_return Result<void>::failure(ECANCELED);
     auto r = co_await st(s).waiters.wait(stop);
     if (!r) co_return r;
   }
   co_return Result<void>{};
+}
+
+void LogStore::close() {
+  closed_ = true;
+  // Only schedules the waiters: each re-checks closed_ when it runs, after close() returned.
+  for (auto& ss : streams_) ss->waiters.notify_all();
 }
 
 void LogStore::set_limits(std::uint64_t max_size, int keep) {

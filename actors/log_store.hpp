@@ -1,6 +1,6 @@
 #pragma once
 // LogStore: one service's captured output under <data_dir>/logs/<service>/, kept across
-// the service's restarts (one store per service, owned by the Supervisor).
+// the service's restarts (one store per service, or per trigger for its jobs).
 //
 // Files, per stream (stdout, stderr):
 //   stdout.log, stdout.log.1 ... stdout.log.<keep-1>     current first, oldest last
@@ -19,8 +19,12 @@
 // Threading: one reactor thread. The capturer (LogActor) is the only writer of a stream:
 // it splices into current_fd() at current_offset() and then calls commit(). Readers
 // (HTTP) call read() in a loop and wait_growth() when caught up.
-// The store must outlive every capture and follower that uses it (the Supervisor keeps
-// it for the service's whole registration; a removed service stops those first).
+//
+// Lifetime: owners (the Supervisor for a service, the TriggerDispatcher for a job) and
+// followers share the store (shared_ptr), so it lives while anyone is parked in it. The owner
+// calls close() when it drops the store: every follower wakes, sees closed(), and ends its
+// stream; nobody else has to remember to end them first. Writes go on after close(): a
+// service's store closes when its removal starts, its capture ends once it has stopped.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -101,9 +105,15 @@ class LogStore {
   // Start of the last `n` lines (an unterminated last line counts as one), looking back
   // across rotated files; begin() when there are fewer lines.
   std::uint64_t position_of_tail_lines(Stream s, std::size_t n) const;
-  // Resolves once end(s) > known_end; ECANCELED on stop. Every follower is woken after
-  // each captured chunk.
+  // Resolves once end(s) > known_end; ECANCELED on stop, ESHUTDOWN once the store is
+  // closed (at once when it already is). Every follower is woken after each captured chunk.
   Task<Result<void>> wait_growth(Stream s, std::uint64_t known_end, std::stop_token stop);
+
+  // ---- owner side ----
+  // The owner is done with the store (the service is being removed): wakes every follower
+  // and makes each later wait_growth() fail. Reads still work. Idempotent.
+  void close();
+  bool closed() const noexcept { return closed_; }
 
   // Reload: new limits apply from the next rotation; files beyond a smaller `keep` go now.
   void set_limits(std::uint64_t max_size, int keep);
@@ -125,6 +135,7 @@ class LogStore {
   std::string dir_;
   std::uint64_t max_size_;
   int keep_;
+  bool closed_ = false;
   std::array<std::unique_ptr<StreamState>, 2> streams_;
 };
 

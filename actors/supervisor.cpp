@@ -21,12 +21,15 @@ using namespace std::chrono_literals;
 struct Supervisor::Entry {
   config::ServiceSpec spec;
   bool from_config = false;
-  std::unique_ptr<LogStore> logs;
+  std::shared_ptr<LogStore> logs;  // shared with log followers; closed when the entry goes
   std::unique_ptr<ServiceActor> actor;
   ServiceStatus status;
   bool actor_done = false;
   std::optional<std::stop_source> starter;  // a pending wait for dependencies
   bool waiting_recorded = false;
+  ~Entry() {
+    if (logs) logs->close();
+  }
 };
 
 namespace {
@@ -273,7 +276,10 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
   std::vector<std::string> to_remove;
   for (const auto& [name, e] : entries_) {
     if (e->actor_done) continue;
-    if (e->from_config && !wanted.count(name)) to_remove.push_back(name);
+    if (e->from_config && !wanted.count(name)) {
+      to_remove.push_back(name);
+      if (e->logs) e->logs->close();  // its followers end now, not after the stop
+    }
   }
   config_ = next;
   if (!to_remove.empty()) {
@@ -352,6 +358,7 @@ Task<Result<void>> Supervisor::remove(std::string name) {
   // TRICKY: GCC 12 cannot put an initializer_list's array in a coroutine frame
   // ("array used as initializer"), so the vector is built outside the co_await.
   std::vector<std::string> just_this(1, name);
+  if (e->logs) e->logs->close();  // its followers end now, not after the stop
   co_await stop_entries(std::move(just_this));
   entries_.erase(name);
   auto r = store_.remove(name);
@@ -451,9 +458,9 @@ bool Supervisor::from_config(const std::string& name) const {
   return e && e->from_config;
 }
 
-LogStore* Supervisor::logs(const std::string& name) const {
+std::shared_ptr<LogStore> Supervisor::logs(const std::string& name) const {
   Entry* e = find(name);
-  return e ? e->logs.get() : nullptr;
+  return e ? e->logs : nullptr;
 }
 
 }  // namespace actors

@@ -98,7 +98,7 @@ class Supervisor {
   std::optional<ServiceStatus> status(const std::string& name) const;
   const config::ServiceSpec* spec(const std::string& name) const;
   bool from_config(const std::string& name) const;
-  LogStore* logs(const std::string& name) const;
+  std::shared_ptr<LogStore> logs(const std::string& name) const;
   const config::Config& config() const noexcept { return config_; }
   runtime::Notify& changed() noexcept { return changed_; }
   // Bumped with every change a client could see (status, spec, the set of services):

@@ -15,6 +15,7 @@
 #include "actors/event_log.hpp"
 #include "actors/service_env.hpp"
 #include "actors/supervisor.hpp"
+#include "actors/trigger_dispatcher.hpp"
 #include "config/config.hpp"
 #include "dockless_config.h"
 #include "http/api/api.hpp"
@@ -197,8 +198,8 @@ void log_keys(const http::auth::LoadedKeys& keys) {
 // SIGHUP and POST /v1/reload: reparse the config file and apply it as a diff. An
 // invalid config keeps the running one.
 Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Supervisor& supervisor,
-                                   http::LogFollowers& followers, http::Server& server, actors::EventLog& events,
-                                   http::auth::Gate& gate, http::TriggerDispatcher& triggers) {
+                                   http::Server& server, actors::EventLog& events,
+                                   http::auth::Gate& gate, http::TriggerRoutes& triggers) {
   const http::Router& router = server.router();
   log(Level::info, "reloading " + opts.config_path);
   Loaded next = load_config(opts);
@@ -247,13 +248,7 @@ Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Supervisor&
   } else {
     log(Level::warn, "API keys not reloaded (the running ones stay): " + key_error);
   }
-  // Config services the reload drops lose their LogStore: end their log followers first.
-  std::vector<std::string> dropped;
-  for (const auto& s : supervisor.list())
-    if (supervisor.from_config(s.name) && !next.config->find(s.name)) dropped.push_back(s.name);
-  for (const auto& name : dropped) followers.end(name);
   actors::ReloadOutcome out = co_await supervisor.apply(std::move(*next.config));
-  for (const auto& name : dropped) followers.forget(name);
   log(Level::info, "reload applied: " + std::to_string(out.added.size()) + " added, " +
                        std::to_string(out.removed.size()) + " removed, " +
                        std::to_string(out.changed.size()) + " changed");
@@ -396,12 +391,13 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   api.supervisor = &supervisor;
   api.events = events.get();
   api.server = &server;
-  http::TriggerDispatcher triggers({cfg.data_dir, actors::current_environment()}, supervisor, *events);
-  // Webhook deliveries carry their own signatures (checked by the dispatcher), not API keys.
+  actors::TriggerDispatcher dispatcher({cfg.data_dir, actors::current_environment()}, supervisor, *events);
+  http::TriggerRoutes triggers(dispatcher);
+  // Webhook deliveries carry their own signatures (checked by TriggerRoutes), not API keys.
   gate.set_public_matcher(
       [&triggers](std::string_view method, std::string_view path) { return triggers.claims(method, path); });
-  api.reload = [&opts, &supervisor, &api, &server, &events, &gate, &triggers, &sd]() {
-    return announced_reload(sd, reload_config(opts, supervisor, api.followers, server, *events, gate, triggers));
+  api.reload = [&opts, &supervisor, &server, &events, &gate, &triggers, &sd]() {
+    return announced_reload(sd, reload_config(opts, supervisor, server, *events, gate, triggers));
   };
   http::register_api(server.router(), api);
   server.router().post("/v1/upgrade", [&supervisor, &upgrade_state](http::Request&) {
@@ -470,7 +466,7 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   // Stop accepting and drain in-flight requests (streams end at once), then stop
   // the services: nothing can reach the supervisor once it is shutting down.
   co_await server.stop();
-  co_await triggers.shutdown();
+  co_await dispatcher.shutdown();
   events->append(std::nullopt, "daemon_stopping", {});
   co_await supervisor.shutdown();
   events->append(std::nullopt, "daemon_stopped", {});

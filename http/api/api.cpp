@@ -7,12 +7,6 @@ namespace http {
 using nlohmann::json;
 using runtime::Task;
 
-std::stop_token LogFollowers::token(const std::string& name) { return sources_[name].get_token(); }
-
-void LogFollowers::end(const std::string& name) { sources_[name].request_stop(); }
-
-void LogFollowers::forget(const std::string& name) { sources_.erase(name); }
-
 std::optional<actors::ProcStats> ProcStatsCache::get(pid_t pid, std::uint64_t start_ticks) {
   const auto now = std::chrono::steady_clock::now();
   auto it = samples_.find(pid);

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <stop_token>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -15,27 +14,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 
-namespace actors {
-class LogStore;
-}
-
 namespace http {
-
-// Log followers park inside a service's LogStore (its runtime::Notify). The Supervisor
-// destroys that store synchronously when it forgets the service (DELETE, a reload
-// that drops it), and a waiter left in a destroyed Notify is never resumed. So
-// whoever is about to remove a service first calls end(name): every follower of it
-// is woken and leaves the store alone; followers arriving meanwhile get a stopped
-// token. forget(name) afterwards lets a service of the same name be followed again.
-class LogFollowers {
- public:
-  std::stop_token token(const std::string& name);
-  void end(const std::string& name);
-  void forget(const std::string& name);
-
- private:
-  std::map<std::string, std::stop_source> sources_;
-};
 
 // /proc reads cost a few syscalls per service (expensive on small boards and VMs);
 // a listing polled by dashboards reuses a sample for up to `max_age`.
@@ -70,7 +49,6 @@ struct ApiContext {
   // "removed": [...], "changed": [...]} or {"ok": false, "errors": ["config.toml:3:1: ..."]}.
   std::function<runtime::Task<nlohmann::json>()> reload;
   const Server* server = nullptr;  // connection stats for /metrics
-  LogFollowers followers;
   ProcStatsCache proc_stats;
   ListingCache listing;
 };

@@ -6,6 +6,7 @@
 // follow part interleaves by arrival: one reader per stream appends what it reads
 // to a shared buffer, the handler sends the buffer as one chunk.
 #include <ctime>
+#include <memory>
 
 #include "actors/log_store.hpp"
 #include "http/api/handlers.hpp"
@@ -80,9 +81,10 @@ std::uint64_t start_of(const LogStore& store, Stream s, const LogQuery& q) {
 }
 
 // What the readers and the sender share; lives in the handler's frame, which
-// outlives the readers (joined before it returns).
+// outlives the readers (joined before it returns). The store is shared with its owner:
+// a service removed meanwhile closes it, and it stays valid until the readers are gone.
 struct Follow {
-  LogStore* store = nullptr;
+  std::shared_ptr<LogStore> store;
   std::string buf;
   runtime::Notify ready;    // buf grew, or a reader ended
   runtime::Notify drained;  // the sender took buf
@@ -93,6 +95,11 @@ struct Follow {
 Task<void> reader(Follow& f, Stream s, std::uint64_t pos) {
   const std::stop_token stop = f.stop.get_token();
   while (!stop.stop_requested()) {
+    if (f.store->closed()) {
+      // The service is being removed: the whole follow ends now, unsent bytes included.
+      f.stop.request_stop();
+      break;
+    }
     if (f.buf.size() >= kMaxBuffered) {
       if (!co_await f.drained.wait(stop)) break;
       continue;
@@ -103,7 +110,8 @@ Task<void> reader(Follow& f, Stream s, std::uint64_t pos) {
       // Caught up. A follower that fell behind past the oldest file was moved to
       // begin() by read() (chunk->pos); a rotation does not move logical positions.
       pos = std::max(pos, chunk->pos);
-      if (!co_await f.store->wait_growth(s, pos, stop)) break;
+      // Fails on stop or close; the loop's checks tell which.
+      (void)co_await f.store->wait_growth(s, pos, stop);
       continue;
     }
     pos = chunk->pos + chunk->data.size();
@@ -129,7 +137,7 @@ Task<bool> send_range(ResponseStream& out, LogStore& store, Stream s, std::uint6
 
 Task<void> logs(ApiContext& ctx, Request& req, ResponseStream& out) {
   const std::string name(req.param("name"));
-  LogStore* store = ctx.supervisor->logs(name);
+  const std::shared_ptr<LogStore> store = ctx.supervisor->logs(name);
   if (!ctx.supervisor->spec(name)) {
     out.respond(no_such_service(name));
     co_return;
@@ -144,9 +152,8 @@ Task<void> logs(ApiContext& ctx, Request& req, ResponseStream& out) {
     out.respond(bad_query(why));
     co_return;
   }
-  // Registered before anything suspends: a DELETE arriving later ends us first.
-  const std::stop_token removed = ctx.followers.token(name);
-  if (removed.stop_requested()) {
+  // Closed: a removal of this service has begun.
+  if (store->closed()) {
     out.respond(no_such_service(name));
     co_return;
   }
@@ -158,7 +165,7 @@ Task<void> logs(ApiContext& ctx, Request& req, ResponseStream& out) {
   for (Stream s : {Stream::out, Stream::err}) {
     const auto i = static_cast<std::size_t>(s);
     if (!q->streams[i]) continue;
-    if (removed.stop_requested() || !co_await send_range(out, *store, s, from[i], end[i])) co_return;
+    if (store->closed() || !co_await send_range(out, *store, s, from[i], end[i])) co_return;
   }
   if (!q->follow) co_return;
   // The head goes out now, so a client sees 200 before the first new byte.
@@ -167,7 +174,6 @@ Task<void> logs(ApiContext& ctx, Request& req, ResponseStream& out) {
   Follow f;
   f.store = store;
   std::stop_callback on_client(out.stop_token(), [&f] { f.stop.request_stop(); });
-  std::stop_callback on_removed(removed, [&f] { f.stop.request_stop(); });
   runtime::Scope readers;
   for (Stream s : {Stream::out, Stream::err}) {
     const auto i = static_cast<std::size_t>(s);

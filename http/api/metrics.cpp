@@ -78,7 +78,7 @@ Response metrics(ApiContext& ctx) {
     if (procs[i].stats) w.sample("dockless_service_memory_rss_bytes", svc(all[i].name), procs[i].stats->rss_bytes);
   w.family("dockless_service_log_bytes_total", "counter", "Bytes of output captured (logical log position).");
   for (const auto& s : all) {
-    if (const actors::LogStore* store = ctx.supervisor->logs(s.name)) {
+    if (const auto store = ctx.supervisor->logs(s.name)) {
       for (actors::Stream st : {actors::Stream::out, actors::Stream::err})
         w.sample("dockless_service_log_bytes_total",
                  svc(s.name) + ",stream=\"" + std::string(actors::stream_name(st)) + "\"", store->end(st));
@@ -86,7 +86,7 @@ Response metrics(ApiContext& ctx) {
   }
   w.family("dockless_service_log_dropped_bytes_total", "counter", "Output thrown away because the disk refused it.");
   for (const auto& s : all) {
-    if (const actors::LogStore* store = ctx.supervisor->logs(s.name)) {
+    if (const auto store = ctx.supervisor->logs(s.name)) {
       for (actors::Stream st : {actors::Stream::out, actors::Stream::err})
         w.sample("dockless_service_log_dropped_bytes_total",
                  svc(s.name) + ",stream=\"" + std::string(actors::stream_name(st)) + "\"",

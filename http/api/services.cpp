@@ -102,9 +102,8 @@ Task<Response> delete_service(ApiContext& ctx, Request& req) {
   const std::string name(req.param("name"));
   if (!ctx.supervisor->spec(name)) co_return no_such_service(name);
   if (ctx.supervisor->from_config(name)) co_return config_owned(ctx, name);
-  ctx.followers.end(name);  // before the LogStore goes (see LogFollowers)
+  // Its log followers end by themselves: the supervisor closes the service's LogStore.
   auto r = co_await ctx.supervisor->remove(name);
-  ctx.followers.forget(name);
   if (!r && r.error() == ENOENT) co_return no_such_service(name);
   co_return removed(name);
 }

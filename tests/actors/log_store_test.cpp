@@ -183,4 +183,40 @@ TEST_F(LogStoreTest, WaitGrowthWakesEveryFollowerAndStops) {
   EXPECT_EQ(cancelled, 1);
 }
 
+// A removed service's followers used to depend on someone ending them before the store
+// was destroyed; now the owner's close() wakes them, and a store shared with a follower
+// stays valid after its owner let go.
+TEST_F(LogStoreTest, CloseWakesEveryFollowerAndLaterWaitsFailAtOnce) {
+  std::shared_ptr<LogStore> s = open(1 << 20, 2);
+  int shut = 0;
+  run_loop([&]() -> Task<void> {
+    std::stop_source never;
+    auto follower = [&](std::shared_ptr<LogStore> own) -> Task<void> {
+      auto r = co_await own->wait_growth(Stream::out, own->end(Stream::out), never.get_token());
+      if (!r.ok() && r.error() == ESHUTDOWN) ++shut;
+    };
+    for (int i = 0; i < 5; ++i) runtime::spawn(follower(s));
+    co_await runtime::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(shut, 0);
+    EXPECT_FALSE(s->closed());
+    std::weak_ptr<LogStore> alive = s;
+    s->close();
+    s.reset();  // the owner drops it: the parked followers keep it
+    EXPECT_FALSE(alive.expired());
+    for (int i = 0; i < 20 && shut < 5; ++i) co_await runtime::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_TRUE(alive.expired());
+  });
+  EXPECT_EQ(shut, 5);
+  auto again = open(1 << 20, 2);
+  put(*again, Stream::out, "x");
+  again->close();
+  run_loop([&]() -> Task<void> {
+    // Growth already there still resolves (a reader drains); a wait beyond it fails.
+    EXPECT_TRUE((co_await again->wait_growth(Stream::out, 0, {})).ok());
+    auto r = co_await again->wait_growth(Stream::out, 1, {});
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), ESHUTDOWN);
+  });
+}
+
 }  // namespace

@@ -1,6 +1,6 @@
 """GET /v1/services/{name}/logs: tail/since/stream, follow across restarts and
 rotations, 200 concurrent followers, a client leaving mid-stream, a service removed
-while followed."""
+(DELETE or a reload that drops it) while followed."""
 import datetime
 import selectors
 import time
@@ -110,6 +110,19 @@ class Logs(TestCase):
         g = Follower(d.base + "/v1/services/gone/logs?follow=1&tail=0")
         self.addCleanup(g.close)
         g.wait_for_text("out ")
+
+    def test_follow_ends_when_a_reload_drops_the_service(self):
+        d = self.daemon(service("kept", TICKER) + service("dropped", TICKER))
+        d.wait_running("dropped")
+        f = Follower(d.base + "/v1/services/dropped/logs?follow=1")
+        self.addCleanup(f.close)
+        f.wait_for_text("out ")
+        d.write_config(service("kept", TICKER))
+        self.assertStatus(d.json("POST", "/v1/reload"), 200)
+        f.proc.wait(10)  # the stream ended: curl exits by itself
+        self.assertEqual(f.proc.returncode, 0)
+        d.wait_for(lambda: d.metric("dockless_http_streams_open") == 0, 10, what="no stream left")
+        self.assertStatus(d.json("GET", "/v1/services/dropped/logs"), 404)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,270 @@
+#include "actors/trigger_dispatcher.hpp"
+
+#include <chrono>
+#include <fstream>
+
+#include "actors/trigger_job.hpp"
+#include "runtime/fs.hpp"
+
+namespace actors {
+namespace {
+
+using runtime::Task;
+using TriggerAction = config::Trigger::Action;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string_view action_name(TriggerAction a) {
+  switch (a) {
+    case TriggerAction::restart: return "restart";
+    case TriggerAction::start: return "start";
+    case TriggerAction::stop: return "stop";
+    case TriggerAction::run: return "run";
+  }
+  return "?";
+}
+
+nlohmann::json job_event(const std::string& trigger, const std::string& delivery, const JobOutcome& out) {
+  nlohmann::json j = nlohmann::json::object();
+  j["trigger"] = trigger;
+  j["delivery"] = delivery;
+  j["duration_ms"] = out.duration.count();
+  if (!out.spawned) {
+    j["outcome"] = "spawn_failed";
+    j["error"] = out.spawn_error;
+    return j;
+  }
+  j["pid"] = out.pid;
+  j["outcome"] = out.timed_out ? "timed_out" : out.stopped ? "stopped" : out.status.success() ? "succeeded" : "failed";
+  if (out.status.signaled) j["signal"] = runtime::signal_name(out.status.code);
+  else j["exit_code"] = out.status.code;
+  return j;
+}
+
+}  // namespace
+
+std::string_view outcome_name(DeliveryOutcome o) {
+  switch (o) {
+    case DeliveryOutcome::accepted: return "accepted";
+    case DeliveryOutcome::duplicate: return "duplicate";
+    case DeliveryOutcome::busy: return "busy";
+    case DeliveryOutcome::failed: return "failed";
+    case DeliveryOutcome::rejected: return "rejected";
+    case DeliveryOutcome::ignored: return "ignored";
+    case DeliveryOutcome::ping: return "ping";
+  }
+  return "?";
+}
+
+const config::Trigger* TriggerSet::find_path(std::string_view path) const {
+  auto it = by_path.find(path);
+  return it == by_path.end() ? nullptr : &triggers[it->second];
+}
+
+const config::Trigger* TriggerSet::find_id(std::string_view id) const {
+  for (const config::Trigger& t : triggers)
+    if (t.id == id) return &t;
+  return nullptr;
+}
+
+TriggerDispatcher::TriggerDispatcher(Options opts, Supervisor& supervisor, EventLog& events)
+    : opts_(std::move(opts)), supervisor_(supervisor), events_(events),
+      current_(std::make_shared<const TriggerSet>()) {}
+
+// Nothing reads a job's log after this (shutdown() joined the jobs); closing still wakes
+// anyone left waiting in one instead of leaving them parked forever.
+TriggerDispatcher::~TriggerDispatcher() {
+  for (auto& [id, st] : states_)
+    if (st->logs) st->logs->close();
+}
+
+std::string TriggerDispatcher::dir_of(const std::string& id) const { return opts_.data_dir + "/triggers/" + id; }
+
+TriggerDispatcher::TriggerState& TriggerDispatcher::state(const std::string& id) {
+  auto it = states_.find(id);
+  if (it != states_.end()) return *it->second;
+  auto st = std::make_unique<TriggerState>();
+  // Start-up or reload, once per trigger id: a small file, read like the config itself.
+  std::ifstream in(dir_of(id) + "/deliveries");
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && st->id_set.insert(line).second) st->ids.push_back(line);
+  while (st->ids.size() > kRememberedIds) {
+    st->id_set.erase(st->ids.front());
+    st->ids.pop_front();
+  }
+  return *states_.emplace(id, std::move(st)).first->second;
+}
+
+std::vector<std::string> TriggerDispatcher::install(const std::vector<config::Trigger>& triggers) {
+  std::vector<std::string> errors;
+  auto next = std::make_shared<TriggerSet>();
+  next->version = current_->version + 1;
+  for (const config::Trigger& t : triggers) {
+    next->by_path[t.path] = next->triggers.size();
+    next->triggers.push_back(t);
+  }
+  for (const config::Trigger& t : next->triggers) {
+    if (auto r = runtime::make_dirs(dir_of(t.id), 0700); !r)
+      errors.push_back("trigger " + t.id + ": cannot create " + dir_of(t.id) + ": " + r.message());
+    (void)state(t.id);
+  }
+  if (!errors.empty()) return errors;
+  current_ = std::move(next);
+  return errors;
+}
+
+const TriggerActivity* TriggerDispatcher::activity(std::string_view id) const {
+  auto it = states_.find(id);
+  return it == states_.end() ? nullptr : &it->second->activity;
+}
+
+void TriggerDispatcher::record(const config::Trigger& t, const std::string& delivery, const std::string& event,
+                               const DeliveryAnswer& a) {
+  nlohmann::json ev = nlohmann::json::object();
+  ev["trigger"] = t.id;
+  ev["delivery"] = delivery.empty() ? nlohmann::json(nullptr) : nlohmann::json(delivery);
+  ev["provider"] = t.provider;
+  if (!event.empty()) ev["event"] = event;
+  ev["outcome"] = outcome_name(a.outcome);
+  ev["status"] = a.status;
+  if (!a.reason.empty()) ev["reason"] = a.reason;
+  TriggerActivity& act = state(t.id).activity;
+  act.last_delivery = ev;
+  act.last_delivery["time_unix"] = unix_now();
+  events_.append(std::nullopt, "trigger_delivery", ev);
+}
+
+void TriggerDispatcher::refused(const config::Trigger& trigger, const std::string& delivery, const std::string& event,
+                                const DeliveryAnswer& answer) {
+  record(trigger, delivery, event, answer);
+}
+
+DeliveryAnswer TriggerDispatcher::answer(const TriggerDelivery& d, DeliveryOutcome outcome, int status,
+                                         std::string reason) {
+  DeliveryAnswer a{outcome, status, std::move(reason)};
+  record(*d.trigger, d.id, d.event, a);
+  return a;
+}
+
+DeliveryAnswer TriggerDispatcher::dispatch(const TriggerDelivery& d) {
+  const config::Trigger& t = *d.trigger;
+  TriggerState& st = state(t.id);
+  if (!d.id.empty() && st.id_set.count(d.id))
+    return answer(d, DeliveryOutcome::duplicate, 200, "delivery already handled; not run again");
+  if (t.action != TriggerAction::run) return act(d, st);
+
+  if (st.activity.running)
+    return answer(d, DeliveryOutcome::busy, 409, "a job of this trigger is still running");
+  auto logs = job_logs(t.id);
+  if (!logs) return answer(d, DeliveryOutcome::failed, 500, "cannot open the job's logs: " + logs.message());
+  st.activity.running = true;
+  remember(t.id, st, d.id);
+  DeliveryAnswer a = answer(d, DeliveryOutcome::accepted, 202, "");
+  // Spawned actors first run on the next loop round: the answer is recorded before the job's events.
+  jobs_.spawn(run(d, std::move(logs).value()), "trigger/" + t.id);
+  return a;
+}
+
+// restart/start/stop: posted to the supervisor, which acts on its own time (non-blocking, like
+// the API's control calls).
+DeliveryAnswer TriggerDispatcher::act(const TriggerDelivery& d, TriggerState& st) {
+  const config::Trigger& t = *d.trigger;
+  runtime::Result<void> done = t.action == TriggerAction::restart ? supervisor_.restart(t.service)
+                               : t.action == TriggerAction::start ? supervisor_.start(t.service)
+                                                           : supervisor_.stop(t.service);
+  nlohmann::json ev = nlohmann::json::object();
+  ev["trigger"] = t.id;
+  ev["delivery"] = d.id;
+  ev["action"] = action_name(t.action);
+  ev["target"] = t.service;  // "service" is the event log's own field
+  ev["ok"] = done.ok();
+  if (!done) ev["error"] = done.message();
+  if (!done) {
+    // Not remembered: a redelivery may succeed once the service is back.
+    DeliveryAnswer a = answer(d, DeliveryOutcome::failed, 500,
+                              std::string(action_name(t.action)) + " " + t.service + ": " + done.message());
+    events_.append(std::nullopt, "trigger_action", ev);
+    return a;
+  }
+  remember(t.id, st, d.id);
+  DeliveryAnswer a = answer(d, DeliveryOutcome::accepted, 202, "");
+  events_.append(std::nullopt, "trigger_action", ev);
+  st.activity.last_action = ev;
+  return a;
+}
+
+void TriggerDispatcher::remember(const std::string& id, TriggerState& st, const std::string& delivery) {
+  if (delivery.empty()) return;
+  st.ids.push_back(delivery);
+  st.id_set.insert(delivery);
+  while (st.ids.size() > kRememberedIds) {
+    st.id_set.erase(st.ids.front());
+    st.ids.pop_front();
+  }
+  st.dirty = true;
+  if (!st.persisting) {
+    st.persisting = true;
+    jobs_.spawn(persist(id), "trigger/" + id + "/deliveries");
+  }
+}
+
+// One writer per trigger at a time (atomic_write's temp file is per path); ids remembered
+// while it writes are picked up by its next round.
+Task<void> TriggerDispatcher::persist(std::string id) {
+  TriggerState& st = state(id);
+  while (st.dirty) {
+    st.dirty = false;
+    std::string text;
+    for (const std::string& d : st.ids) {
+      text += d;
+      text += '\n';
+    }
+    runtime::Result<void> r = co_await runtime::atomic_write(dir_of(id) + "/deliveries", std::move(text), 0600);
+    if (!r) {
+      nlohmann::json ev = nlohmann::json::object();
+      ev["trigger"] = id;
+      ev["error"] = r.message();
+      events_.append(std::nullopt, "trigger_deliveries_not_saved", ev);
+    }
+  }
+  st.persisting = false;
+}
+
+runtime::Result<std::shared_ptr<LogStore>> TriggerDispatcher::job_logs(const std::string& id) {
+  using R = runtime::Result<std::shared_ptr<LogStore>>;
+  TriggerState& st = state(id);
+  if (!st.logs) {
+    auto store = LogStore::open(dir_of(id) + "/logs", 10u << 20, 3);
+    if (!store) return R::failure(store.error());
+    st.logs = std::move(store).value();
+  }
+  return R(st.logs);
+}
+
+// `delivery` holds the pinned set, which keeps *delivery.trigger alive for the job's whole run,
+// whatever reloads happen meanwhile.
+Task<void> TriggerDispatcher::run(TriggerDelivery delivery, std::shared_ptr<LogStore> logs) {
+  const config::Trigger& t = *delivery.trigger;
+  std::vector<std::string> env = opts_.base_env;
+  env.push_back("DOCKLESS_TRIGGER=" + t.id);
+  env.push_back("DOCKLESS_DELIVERY=" + delivery.id);
+  env.push_back("DOCKLESS_EVENT=" + delivery.event);
+  TriggerState& st = state(t.id);
+  JobOutcome out = co_await run_job(t.run, std::move(env), t.timeout, *logs, jobs_.token());
+  nlohmann::json ev = job_event(t.id, delivery.id, out);
+  ev["timeout_ms"] = t.timeout.count();
+  events_.append(std::nullopt, "trigger_job_finished", ev);
+  ev["time_unix"] = unix_now();
+  st.activity.last_action = std::move(ev);
+  st.activity.running = false;
+}
+
+Task<void> TriggerDispatcher::shutdown() {
+  jobs_.request_stop();
+  co_await jobs_.join();
+}
+
+}  // namespace actors

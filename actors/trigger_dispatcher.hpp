@@ -1,0 +1,145 @@
+#pragma once
+// TriggerDispatcher: what the node does with a webhook delivery once the front end (http/api,
+// which checks the method, the signature and `match`) has verified it.
+//
+// The set of triggers is an immutable snapshot (shared_ptr<const TriggerSet>) swapped whole on
+// install. A delivery carries the snapshot that judged it, so a delivery verified under the old
+// set during a reload runs the old action, and the set stays alive for its job's whole run.
+//
+// What outlives a snapshot is kept per trigger id: the delivery ids already run (the last
+// kRememberedIds, persisted in data_dir/triggers/<id>/deliveries so a daemon restart does not
+// re-run a redelivered hook), whether a job runs, the last delivery and action, and the job's
+// LogStore (data_dir/triggers/<id>/logs). At most one job per trigger runs at a time; a delivery
+// meanwhile is refused as busy and not remembered, so the sender's retry can run it.
+//
+// Every delivery's answer is recorded once (the trigger's last delivery, a trigger_delivery
+// event): by dispatch() for the deliveries it decides, by refused() for the ones the front end
+// turned away before. The answer's status is the HTTP status the sender gets; it is part of the
+// recorded delivery, which is why the dispatcher's own outcomes come with theirs.
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/event_log.hpp"
+#include "actors/log_store.hpp"
+#include "actors/supervisor.hpp"
+#include "config/config.hpp"
+#include "runtime/result.hpp"
+#include "runtime/scope.hpp"
+#include "runtime/task.hpp"
+
+namespace actors {
+
+struct TriggerSet {
+  std::uint64_t version = 0;
+  std::vector<config::Trigger> triggers;
+  std::map<std::string, std::size_t, std::less<>> by_path;  // path -> index in triggers
+  const config::Trigger* find_path(std::string_view path) const;
+  const config::Trigger* find_id(std::string_view id) const;
+};
+
+// A delivery whose signature and match have been checked: everything the action needs.
+struct TriggerDelivery {
+  std::shared_ptr<const TriggerSet> set;   // the version that judged it; owns *trigger
+  const config::Trigger* trigger = nullptr;
+  std::string id;     // the sender's delivery id; "" when it sent none (then never deduplicated)
+  std::string event;  // the provider's event name ("" when it has none)
+};
+
+enum class DeliveryOutcome {
+  accepted,   // the action was posted or the job started
+  duplicate,  // this delivery id ran already
+  busy,       // a job of this trigger still runs
+  failed,     // the action could not be done (not remembered: a redelivery may succeed)
+  rejected,   // refused by the front end: method, signature, malformed body
+  ignored,    // verified, but `match` does not apply
+  ping,       // GitHub's ping: acknowledged, no action
+};
+std::string_view outcome_name(DeliveryOutcome o);
+
+struct DeliveryAnswer {
+  DeliveryOutcome outcome = DeliveryOutcome::accepted;
+  int status = 0;      // the HTTP status the sender is answered with
+  std::string reason;  // why, for the sender and the event log ("" when nothing to say)
+};
+
+// What GET /v1/triggers shows of a trigger besides its spec.
+// (The implicit noexcept constructor builds two null json values, which cannot throw;
+// clang-tidy 14 cannot see that through nlohmann's invariant checks.)
+struct TriggerActivity {  // NOLINT(bugprone-exception-escape)
+  bool running = false;
+  nlohmann::json last_delivery;  // null until the first one
+  nlohmann::json last_action;    // null until the first action or job
+};
+
+class TriggerDispatcher {
+ public:
+  static constexpr std::size_t kRememberedIds = 1000;
+
+  struct Options {
+    std::string data_dir;
+    std::vector<std::string> base_env;  // jobs' environment ("KEY=VALUE"), before DOCKLESS_*
+  };
+  TriggerDispatcher(Options opts, Supervisor& supervisor, EventLog& events);
+  ~TriggerDispatcher();
+  TriggerDispatcher(const TriggerDispatcher&) = delete;
+  TriggerDispatcher& operator=(const TriggerDispatcher&) = delete;
+
+  // Swaps in a set of triggers the front end has checked (providers, paths free), unless a
+  // trigger's directory cannot be created (errors returned, nothing swapped). Loads the
+  // remembered delivery ids of triggers seen for the first time.
+  std::vector<std::string> install(const std::vector<config::Trigger>& triggers);
+  std::shared_ptr<const TriggerSet> snapshot() const { return current_; }
+
+  // Decides duplicate / busy / run, acts (posts to the supervisor or starts the job) and
+  // records the answer. Never suspends: the job runs as an actor of this dispatcher.
+  DeliveryAnswer dispatch(const TriggerDelivery& delivery);
+  // Records the answer to a delivery the front end refused (`delivery` is the id the sender
+  // claims, for tracing only).
+  void refused(const config::Trigger& trigger, const std::string& delivery, const std::string& event,
+               const DeliveryAnswer& answer);
+
+  // Null for an id never installed.
+  const TriggerActivity* activity(std::string_view id) const;
+  // The job's output, opened on first use; shared, so a reader may keep it across suspensions.
+  runtime::Result<std::shared_ptr<LogStore>> job_logs(const std::string& id);
+
+  // Kills running jobs (their process groups), waits for them and pending writes.
+  runtime::Task<void> shutdown();
+
+ private:
+  struct TriggerState {
+    std::deque<std::string> ids;  // oldest first
+    std::set<std::string, std::less<>> id_set;
+    TriggerActivity activity;
+    std::shared_ptr<LogStore> logs;
+    bool persisting = false;
+    bool dirty = false;
+  };
+
+  void record(const config::Trigger& t, const std::string& delivery, const std::string& event,
+              const DeliveryAnswer& answer);
+  DeliveryAnswer answer(const TriggerDelivery& d, DeliveryOutcome outcome, int status, std::string reason);
+  DeliveryAnswer act(const TriggerDelivery& d, TriggerState& st);
+  TriggerState& state(const std::string& id);
+  std::string dir_of(const std::string& id) const;
+  void remember(const std::string& id, TriggerState& st, const std::string& delivery);
+  runtime::Task<void> persist(std::string id);
+  runtime::Task<void> run(TriggerDelivery delivery, std::shared_ptr<LogStore> logs);
+
+  Options opts_;
+  Supervisor& supervisor_;
+  EventLog& events_;
+  std::shared_ptr<const TriggerSet> current_;
+  std::map<std::string, std::unique_ptr<TriggerState>, std::less<>> states_;
+  runtime::Scope jobs_;
+};
+
+}  // namespace actors
