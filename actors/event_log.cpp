@@ -11,18 +11,13 @@
 #include "runtime/ops_fs.hpp"
 #include "runtime/ops_rw.hpp"
 #include "runtime/ops_wait.hpp"
+#include "runtime/clock.hpp"
 
 namespace actors {
 
 // ---- helpers -----------------------------------------------------------------------
 
 namespace {
-
-std::int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool reserved_key(const std::string& k) {
   return k == "seq" || k == "time" || k == "service" || k == "kind";
@@ -138,12 +133,16 @@ Result<std::unique_ptr<EventLog>> EventLog::open(std::string path, std::size_t r
 
 // ---- append ------------------------------------------------------------------------
 
+std::uint64_t EventLog::append(std::optional<std::string> service, EventType type, nlohmann::json details) {
+  return append(std::move(service), std::string(to_string(type)), std::move(details));
+}
+
 std::uint64_t EventLog::append(std::optional<std::string> service, std::string kind,
                                nlohmann::json details) {
   const std::uint64_t seq = ++last_seq_;
   nlohmann::ordered_json o;
   o["seq"] = seq;
-  o["time"] = format_utc_ms(now_unix_ms());
+  o["time"] = format_utc_ms(runtime::now_unix_ms());
   if (service) o["service"] = std::move(*service);
   else o["service"] = nullptr;
   o["kind"] = std::move(kind);

@@ -10,7 +10,7 @@
 // Usage (one reactor thread):
 //   auto log = EventLog::open(data_dir + "/events.log");   // start-up, synchronous
 //   spawn((*log)->run(stop_token), "event-log");
-//   (*log)->append("web", "restarted", {{"exit_code", 3}});
+//   (*log)->append("web", EventType::exited, {{"code", 3}});
 //   ... shutdown: co_await log.flush(); request stop; the writer drains what is queued.
 #include <coroutine>
 #include <cstdint>
@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/event_type.hpp"
 #include "runtime/notify.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/reactor.hpp"
@@ -73,6 +74,9 @@ class EventLog {
   // Non-blocking, from any actor on the reactor thread. Assigns the next seq, stamps the
   // time (UTC, ms), merges `details` (an object; anything else is stored under "detail")
   // flat into the line. Detail keys seq/time/service/kind are renamed "detail_<key>".
+  std::uint64_t append(std::optional<std::string> service, EventType type,
+                       nlohmann::json details = nlohmann::json::object());
+  // TRANSITIONAL (removed once every caller is typed).
   std::uint64_t append(std::optional<std::string> service, std::string kind,
                        nlohmann::json details = nlohmann::json::object());
 

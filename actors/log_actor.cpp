@@ -9,6 +9,7 @@
 #include "runtime/ops_rw.hpp"
 #include "runtime/ops_wait.hpp"
 #include "runtime/reactor.hpp"
+#include "runtime/clock.hpp"
 
 namespace actors {
 
@@ -26,12 +27,6 @@ constexpr unsigned kSpliceFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
 constexpr auto kRetryFile = std::chrono::seconds(1);
 // After a stop, at most this many splices drain what is already in the pipe.
 constexpr int kDrainSteps = 8;
-
-std::int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class Capturer {
  public:
@@ -56,7 +51,7 @@ class Capturer {
       if (r.ok()) {
         if (r.value() == 0) co_return 0;
         const auto n = static_cast<std::uint64_t>(r.value());
-        store_.commit(stream_, n, now_unix_ms());
+        store_.commit(stream_, n, runtime::now_unix_ms());
         result.captured += n;
         if (dropping_) {
           dropping_ = false;

@@ -174,7 +174,7 @@ nlohmann::json describe(const Plan& plan) {
 }  // namespace
 
 Task<void> execute_recovery(const Plan& plan, RecoveryContext ctx) {
-  if (plan.eventful()) ctx.events->append(std::nullopt, "recovery_plan", describe(plan));
+  if (plan.eventful()) ctx.events->append(std::nullopt, EventType::recovery_plan, describe(plan));
   // Adopted before anything is started, so nothing runs twice.
   for (const auto& a : plan.adopt)
     if (auto info = adopt_info(a, ctx)) ctx.adopt(a.service, std::move(info));
@@ -182,13 +182,13 @@ Task<void> execute_recovery(const Plan& plan, RecoveryContext ctx) {
     std::optional<runtime::Process> proc = pin(s, ctx);
     if (!proc) continue;
     const bool forced = co_await stop_process(*proc, s.signal, s.timeout);
-    ctx.events->append(s.service, "orphan_stopped", {{"pid", s.pid}, {"forced", forced}, {"reason", s.reason}});
+    ctx.events->append(s.service, EventType::orphan_stopped, {{"pid", s.pid}, {"forced", forced}, {"reason", s.reason}});
   }
   int killed = 0;
   for (const auto& [pid, ticks] : plan.kill)
     if (ticks != 0 && process_start_ticks(pid) == ticks && ::kill(pid, SIGKILL) == 0) ++killed;
   if (killed > 0)
-    ctx.events->append(std::nullopt, "orphan_stopped",
+    ctx.events->append(std::nullopt, EventType::orphan_stopped,
                        {{"processes", killed}, {"forced", true}, {"reason", plan.kill_reason}});
   // What nobody adopted is closed; the manager forgets the pipes of instances gone.
   if (ctx.stored_pipes) ctx.stored_pipes->clear();
@@ -200,7 +200,7 @@ Task<void> sweep_containers(ContainerSweep sweep, EventLog& events, std::stop_to
   for (const auto& cli : sweep.clis) {
     std::vector<SweptContainer> swept = co_await sweep_orphan_containers(cli, sweep.keep, stop);
     for (const auto& s : swept)
-      events.append(s.service, "orphan_stopped",
+      events.append(s.service, EventType::orphan_stopped,
                     {{"container", s.container}, {"ok", s.error.empty()}, {"error", s.error},
                      {"reason", "container of a service that is gone or not started"}});
   }

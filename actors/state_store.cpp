@@ -13,6 +13,7 @@
 #include "actors/proc_stats.hpp"
 #include "actors/service_actor.hpp"
 #include "runtime/fs.hpp"
+#include "runtime/clock.hpp"
 
 namespace actors {
 
@@ -130,8 +131,7 @@ SnapshotEntry snapshot_entry(const ServiceStatus& status, const config::ServiceS
   if (spec.image) se.docker_cli = docker_cli_of(spec);
   se.ports = status.ports;
   if (status.pid && status.started_at)
-    se.started_unix_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(status.started_at->time_since_epoch()).count();
+    se.started_unix_ms = runtime::unix_ms(*status.started_at);
   return se;
 }
 

@@ -11,6 +11,7 @@
 #include "config/graph.hpp"
 #include "runtime/fs.hpp"
 #include "runtime/ops_wait.hpp"
+#include "runtime/clock.hpp"
 
 namespace actors {
 
@@ -34,11 +35,6 @@ struct Supervisor::Entry {
 
 namespace {
 bool settled(State s) { return s == State::stopped || s == State::exited || s == State::failed; }
-std::int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 }  // namespace
 
 Supervisor::Supervisor(Options opts, EventLog& events)
@@ -74,7 +70,7 @@ void Supervisor::create_entry(config::ServiceSpec spec, bool from_config) {
   if (opts_.capture_logs) {
     auto store = LogStore::open(opts_.data_dir + "/logs/" + spec.name, spec.log_max_size, spec.log_keep);
     if (store) e->logs = std::move(store).value();
-    else events_.append(spec.name, "log_unavailable", {{"error", store.message()}});
+    else events_.append(spec.name, EventType::log_unavailable, {{"error", store.message()}});
   }
   ServiceContext ctx;
   ctx.events = &events_;
@@ -148,7 +144,7 @@ Task<void> Supervisor::start_when_ready(std::string name, std::stop_token stop) 
     }
     if (!e->waiting_recorded) {
       e->waiting_recorded = true;
-      events_.append(name, "waiting", {{"for", missing}});
+      events_.append(name, EventType::waiting, {{"for", missing}});
     }
     if (!co_await changed_.wait(stop)) co_return;
   }
@@ -158,7 +154,7 @@ Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> in
   config_ = std::move(config);
   for (const auto& spec : config_.services) create_entry(spec, true);
   ServiceStore::Fitting stored = store_.load_beside(service_context(), config_);
-  for (const auto& [name, error] : stored.rejected) events_.append(name, "service_store_error", {{"error", error}});
+  for (const auto& [name, error] : stored.rejected) events_.append(name, EventType::service_store_error, {{"error", error}});
   for (auto& spec : stored.services) create_entry(std::move(spec), false);
   // Entries exist now: what the previous daemon (or image) left running is surveyed,
   // planned for and adopted or stopped before anything is started (reconciler.hpp).
@@ -183,7 +179,7 @@ Result<void> Supervisor::start(const std::string& name) {
   Entry* e = find(name);
   if (!e || e->actor_done) return Result<void>::failure(ENOENT);
   request_start(*e);
-  events_.append(name, "start_requested", {});
+  events_.append(name, EventType::start_requested, {});
   return {};
 }
 
@@ -192,7 +188,7 @@ Result<void> Supervisor::stop(const std::string& name) {
   if (!e || e->actor_done) return Result<void>::failure(ENOENT);
   if (e->starter) e->starter->request_stop();
   e->starter.reset();
-  events_.append(name, "stop_requested", {});
+  events_.append(name, EventType::stop_requested, {});
   e->actor->post(Command::of(Command::Kind::stop));
   return {};
 }
@@ -200,7 +196,7 @@ Result<void> Supervisor::stop(const std::string& name) {
 Result<void> Supervisor::restart(const std::string& name) {
   Entry* e = find(name);
   if (!e || e->actor_done) return Result<void>::failure(ENOENT);
-  events_.append(name, "restart_requested", {});
+  events_.append(name, EventType::restart_requested, {});
   if (settled(e->status.state)) request_start(*e);
   else e->actor->post(Command::of(Command::Kind::restart));
   return {};
@@ -302,7 +298,7 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
   }
   out.ok = true;
   announce();
-  events_.append(std::nullopt, "reload_succeeded",
+  events_.append(std::nullopt, EventType::reload_succeeded,
                  {{"added", out.added}, {"removed", out.removed}, {"changed", out.changed}});
   co_return out;
 }
@@ -311,7 +307,7 @@ void Supervisor::reload_failed(const std::vector<config::Error>& errors) {
   std::vector<std::string> text;
   text.reserve(errors.size());
   for (const auto& e : errors) text.push_back(e.to_string());
-  events_.append(std::nullopt, "reload_failed",
+  events_.append(std::nullopt, EventType::reload_failed,
                  {{"errors", text}, {"reason", "config invalid; the running config stays"}});
 }
 
@@ -338,13 +334,13 @@ Task<Result<void>> Supervisor::add(config::ServiceSpec spec, std::string toml_te
   if (auto saved = co_await store_.save(spec.name, std::move(toml_text)); !saved) co_return saved;
   if (existing && !existing->actor_done) {
     (void)update_entry(*existing, spec);
-    events_.append(spec.name, "service_updated", {});
+    events_.append(spec.name, EventType::service_updated, {});
   } else {
     if (existing) entries_.erase(spec.name);
     const bool autostart = spec.autostart;
     const std::string name = spec.name;
     create_entry(std::move(spec), false);
-    events_.append(name, "service_registered", {});
+    events_.append(name, EventType::service_registered, {});
     if (autostart) request_start(*find(name));
   }
   announce();
@@ -362,14 +358,14 @@ Task<Result<void>> Supervisor::remove(std::string name) {
   co_await stop_entries(std::move(just_this));
   entries_.erase(name);
   auto r = store_.remove(name);
-  events_.append(name, "service_removed", {});
+  events_.append(name, EventType::service_removed, {});
   announce();
   co_return r;
 }
 
 Snapshot Supervisor::make_snapshot() const {
   Snapshot s;
-  s.written_unix_ms = now_unix_ms();
+  s.written_unix_ms = runtime::now_unix_ms();
   for (const auto& [name, e] : entries_) s.services[name] = snapshot_entry(e->status, e->spec);
   return s;
 }

@@ -5,17 +5,13 @@
 
 #include "actors/trigger_job.hpp"
 #include "runtime/fs.hpp"
+#include "runtime/clock.hpp"
 
 namespace actors {
 namespace {
 
 using runtime::Task;
 using TriggerAction = config::Trigger::Action;
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string_view action_name(TriggerAction a) {
   switch (a) {
@@ -133,8 +129,8 @@ void TriggerDispatcher::record(const config::Trigger& t, const std::string& deli
   if (!a.reason.empty()) ev["reason"] = a.reason;
   TriggerActivity& act = state(t.id).activity;
   act.last_delivery = ev;
-  act.last_delivery["time_unix"] = unix_now();
-  events_.append(std::nullopt, "trigger_delivery", ev);
+  act.last_delivery["time_unix"] = runtime::now_unix_s();
+  events_.append(std::nullopt, EventType::trigger_delivery, ev);
 }
 
 void TriggerDispatcher::refused(const config::Trigger& trigger, const std::string& delivery, const std::string& event,
@@ -186,12 +182,12 @@ DeliveryAnswer TriggerDispatcher::act(const TriggerDelivery& d, TriggerState& st
     // Not remembered: a redelivery may succeed once the service is back.
     DeliveryAnswer a = answer(d, DeliveryOutcome::failed, 500,
                               std::string(action_name(t.action)) + " " + t.service + ": " + done.message());
-    events_.append(std::nullopt, "trigger_action", ev);
+    events_.append(std::nullopt, EventType::trigger_action, ev);
     return a;
   }
   remember(t.id, st, d.id);
   DeliveryAnswer a = answer(d, DeliveryOutcome::accepted, 202, "");
-  events_.append(std::nullopt, "trigger_action", ev);
+  events_.append(std::nullopt, EventType::trigger_action, ev);
   st.activity.last_action = ev;
   return a;
 }
@@ -227,7 +223,7 @@ Task<void> TriggerDispatcher::persist(std::string id) {
       nlohmann::json ev = nlohmann::json::object();
       ev["trigger"] = id;
       ev["error"] = r.message();
-      events_.append(std::nullopt, "trigger_deliveries_not_saved", ev);
+      events_.append(std::nullopt, EventType::trigger_deliveries_not_saved, ev);
     }
   }
   st.persisting = false;
@@ -256,8 +252,8 @@ Task<void> TriggerDispatcher::run(TriggerDelivery delivery, std::shared_ptr<LogS
   JobOutcome out = co_await run_job(t.run, std::move(env), t.timeout, *logs, jobs_.token());
   nlohmann::json ev = job_event(t.id, delivery.id, out);
   ev["timeout_ms"] = t.timeout.count();
-  events_.append(std::nullopt, "trigger_job_finished", ev);
-  ev["time_unix"] = unix_now();
+  events_.append(std::nullopt, EventType::trigger_job_finished, ev);
+  ev["time_unix"] = runtime::now_unix_s();
   st.activity.last_action = std::move(ev);
   st.activity.running = false;
 }

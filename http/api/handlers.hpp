@@ -63,6 +63,5 @@ void register_metrics(Router& router, ApiContext& ctx);
 bool truthy(std::string_view v);  // "1", "true", "yes", "" (bare ?follow)
 // RFC 3339 ("2026-11-23T13:30:00Z", fractions, offsets) or a duration ago ("10m").
 std::optional<std::int64_t> parse_time_arg(std::string_view text, std::int64_t now_ms, std::string* error);
-std::int64_t now_unix_ms();
 
 }  // namespace http::api

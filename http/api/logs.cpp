@@ -13,6 +13,7 @@
 #include "http/stream.hpp"
 #include "runtime/notify.hpp"
 #include "runtime/scope.hpp"
+#include "runtime/clock.hpp"
 
 namespace http::api {
 
@@ -56,7 +57,7 @@ std::optional<LogQuery> parse_query(const Request& req, std::string* why) {
     }
   }
   if (auto s = req.query_param("since")) {
-    q.since_ms = parse_time_arg(*s, now_unix_ms(), why);
+    q.since_ms = parse_time_arg(*s, runtime::now_unix_ms(), why);
     if (!q.since_ms) {
       *why = "since: " + *why;
       return std::nullopt;

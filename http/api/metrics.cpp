@@ -6,6 +6,7 @@
 #include "actors/proc_stats.hpp"
 #include "http/api/handlers.hpp"
 #include "runtime/reactor.hpp"
+#include "runtime/clock.hpp"
 
 namespace http::api {
 
@@ -48,7 +49,7 @@ Response metrics(ApiContext& ctx) {
   procs.reserve(all.size());
   for (const auto& s : all)
     procs.push_back({s.pid ? ctx.proc_stats.get(*s.pid, s.pid_start_ticks) : std::nullopt});
-  const std::int64_t now = now_unix_ms();
+  const std::int64_t now = runtime::now_unix_ms();
 
   Writer w;
   w.out.precision(15);
@@ -65,7 +66,7 @@ Response metrics(ApiContext& ctx) {
   for (const auto& s : all) {
     double up = 0;
     if (s.pid && s.started_at) {
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(s.started_at->time_since_epoch()).count();
+      const auto ms = runtime::unix_ms(*s.started_at);
       up = static_cast<double>(now - ms) / 1000.0;
     }
     w.sample("dockless_service_uptime_seconds", svc(s.name), up);

@@ -4,16 +4,11 @@
 #include "actors/proc_stats.hpp"
 #include "http/api/handlers.hpp"
 #include "runtime/process.hpp"
+#include "runtime/clock.hpp"
 
 namespace http::api {
 
 using nlohmann::json;
-
-std::int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string duration_text(config::Duration d) {
   const auto ms = d.count();
@@ -43,10 +38,10 @@ json service_json(const actors::ServiceStatus& s, ApiContext& ctx) {
   j["started_at"] = nullptr;
   j["uptime_seconds"] = nullptr;
   if (s.started_at) {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(s.started_at->time_since_epoch()).count();
+    const auto ms = runtime::unix_ms(*s.started_at);
     j["started_at"] = actors::format_utc_ms(ms);
     // Uptime only while a process of this start is alive.
-    if (s.pid) j["uptime_seconds"] = static_cast<double>(now_unix_ms() - ms) / 1000.0;
+    if (s.pid) j["uptime_seconds"] = static_cast<double>(runtime::now_unix_ms() - ms) / 1000.0;
   }
   j["exit_code"] = nullptr;
   j["exit_signal"] = nullptr;

@@ -8,6 +8,7 @@
 #include "actors/log_store.hpp"
 #include "http/api/handlers.hpp"
 #include "http/webhook.hpp"
+#include "runtime/clock.hpp"
 
 namespace http {
 namespace {
@@ -15,11 +16,6 @@ namespace {
 using runtime::Task;
 using Action = config::Trigger::Action;
 using actors::DeliveryOutcome;
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 nlohmann::json action_json(const config::Trigger& t) {
   nlohmann::json a = nlohmann::json::object();
@@ -154,7 +150,7 @@ Task<Response> TriggerRoutes::handle(Request& req) {
 
   // install() admitted only known providers.
   const webhook::Provider provider = webhook::provider_from(t.provider).value_or(webhook::Provider::github);
-  webhook::Verdict v = webhook::verify(provider, t.secret, req, unix_now());
+  webhook::Verdict v = webhook::verify(provider, t.secret, req, runtime::now_unix_s());
   if (!v.ok) {
     // The id of a refused delivery is what the sender claims; logged for tracing only.
     std::string claimed(req.headers.get("X-GitHub-Delivery").value_or(req.headers.get("webhook-id").value_or("")));
