@@ -5,13 +5,14 @@
 #include <filesystem>
 #include <set>
 
+#include "actors/config_inputs.hpp"
 #include "actors/event_log.hpp"
 #include "actors/log_store.hpp"
 #include "actors/recovery.hpp"
 #include "config/graph.hpp"
+#include "runtime/clock.hpp"
 #include "runtime/fs.hpp"
 #include "runtime/ops_wait.hpp"
-#include "runtime/clock.hpp"
 
 namespace actors {
 
@@ -52,7 +53,7 @@ Supervisor::Entry* Supervisor::find(const std::string& name) const {
 }
 
 config::ServiceContext Supervisor::service_context() const {
-  config::ServiceContext ctx = config::ServiceContext::from(config_, config::process_environment());
+  config::ServiceContext ctx = config::ServiceContext::from(config_, host_config_inputs());
   for (const auto& [name, e] : entries_) ctx.ports.emplace(name, e->spec.port);
   return ctx;
 }

@@ -1,8 +1,10 @@
 // config: the Dockless configuration schema and its parser.
 //
-// TOML in, a typed Config or a complete list of precise errors out. The only I/O this folder
-// does is reading the config file itself and the env files it names. Exceptions stop at the
-// parse boundary: every public function returns values.
+// TOML in, a typed Config or a complete list of precise errors out. This folder opens
+// nothing itself: the config file, the env files it names and the environment it substitutes
+// reach it through Inputs, which the daemon fills from the host (actors/config_inputs.hpp)
+// and tests fill from maps. Exceptions stop at the parse boundary: every public function
+// returns values.
 #pragma once
 
 #include <chrono>
@@ -20,10 +22,20 @@ namespace config {
 
 using Duration = std::chrono::milliseconds;
 
-// Looks up a variable of the daemon's environment (tests pass a map, the daemon getenv).
+// Looks up a variable of the daemon's environment, for ${VAR}.
 using Environment = std::function<std::optional<std::string>(std::string_view)>;
-Environment process_environment();
+// Reads a whole file (the config, an env_file): its text, or nullopt and the reason
+// ("No such file or directory") in *error.
+using FileReader = std::function<std::optional<std::string>(const std::string& path, std::string* error)>;
+
+// Everything a parse may read besides the text it is handed.
+struct Inputs {
+  Environment env;
+  FileReader read_file;
+};
 Environment map_environment(std::map<std::string, std::string> vars);
+// Files by path; any other path reads as "No such file or directory".
+FileReader map_files(std::map<std::string, std::string> files);
 
 struct SourcePos {
   int line = 0;
@@ -166,19 +178,19 @@ struct ParseResult {
   bool ok() const { return config.has_value() && errors.empty(); }
 };
 
-ParseResult parse_file(const std::string& path, const Environment& env);
+ParseResult parse_file(const std::string& path, const Inputs& in);
 ParseResult parse_string(std::string_view toml_text, const std::string& source_name,
-                         const std::string& base_dir, const Environment& env);
+                         const std::string& base_dir, const Inputs& in);
 
 // What a single service's parse needs to know of the rest of the config.
 struct ServiceContext {
   std::string source_name;  // file name used in messages
   std::string base_dir;     // env_file paths are relative to it
-  Environment env;
+  Inputs inputs;
   // Every known service and its primary port (nullopt: none), for ${services.NAME.port}.
   std::map<std::string, std::optional<Port>, std::less<>> ports;
 
-  static ServiceContext from(const Config& config, const Environment& env);
+  static ServiceContext from(const Config& config, const Inputs& in);
 };
 
 struct ServiceResult {

@@ -3,9 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "config/detail.hpp"
 #include "config/service_parse.hpp"
@@ -136,16 +134,16 @@ ParseResult finish(Sink& sink, Config config, const std::set<std::string>& faile
 
 }  // namespace
 
-ServiceContext ServiceContext::from(const Config& config, const Environment& env) {
+ServiceContext ServiceContext::from(const Config& config, const Inputs& in) {
   ServiceContext ctx;
   ctx.source_name = config.source_file;
-  ctx.env = env;
+  ctx.inputs = in;
   for (const ServiceSpec& s : config.services) ctx.ports[s.name] = s.port;
   return ctx;
 }
 
 ParseResult parse_string(std::string_view toml_text, const std::string& source_name,
-                         const std::string& base_dir, const Environment& env) {
+                         const std::string& base_dir, const Inputs& in) {
   Sink sink{source_name, {}};
   toml::table root;
   try {
@@ -165,27 +163,23 @@ ParseResult parse_string(std::string_view toml_text, const std::string& source_n
   ServiceContext ctx;
   ctx.source_name = source_name;
   ctx.base_dir = base_dir;
-  ctx.env = env;
+  ctx.inputs = in;
   if (const toml::table* services = root.get_as<toml::table>("services"))
     for (auto&& [key, node] : *services) ctx.ports[std::string(key.str())] = primary_port_of(node);
   std::set<std::string> failed;
   parse_services(top, config, ctx, &failed);
   std::sort(config.services.begin(), config.services.end(),
             [](const ServiceSpec& a, const ServiceSpec& b) { return a.name < b.name; });
-  detail::interpret_triggers(config, root, env, sink);
+  detail::interpret_triggers(config, root, in.env, sink);
   return finish(sink, std::move(config), failed);
 }
 
-ParseResult parse_file(const std::string& path, const Environment& env) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int err = errno;
-    return ParseResult{std::nullopt, {{path, 0, 0, "cannot read config file: " + std::string(std::strerror(err))}}};
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
+ParseResult parse_file(const std::string& path, const Inputs& in) {
+  std::string error = "no file reader given";
+  std::optional<std::string> text = in.read_file ? in.read_file(path, &error) : std::nullopt;
+  if (!text) return ParseResult{std::nullopt, {{path, 0, 0, "cannot read config file: " + error}}};
   std::string base_dir = std::filesystem::path(path).parent_path().string();
-  return parse_string(text.str(), path, base_dir.empty() ? "." : base_dir, env);
+  return parse_string(*text, path, base_dir.empty() ? "." : base_dir, in);
 }
 
 ServiceResult parse_service(std::string_view name, const toml::table& table, const ServiceContext& ctx) {

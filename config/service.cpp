@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "config/detail.hpp"
@@ -100,8 +99,8 @@ Resolution ServiceParser::resolve(std::string_view name, bool env_stage) {
   }
   const auto& local = env_stage ? file_env_ : spec_.env;
   if (auto it = local.find(std::string(name)); it != local.end()) return Resolution::of(it->second);
-  if (ctx_.env)
-    if (auto v = ctx_.env(name)) return Resolution::of(*v);
+  if (ctx_.inputs.env)
+    if (auto v = ctx_.inputs.env(name)) return Resolution::of(*v);
   return Resolution::failed("undefined variable ${" + std::string(name) + "}" + std::string(kUndefinedHint));
 }
 
@@ -168,15 +167,13 @@ void ServiceParser::env_files() {
     }
     std::filesystem::path path = item->as_string()->get();
     if (path.is_relative() && !ctx_.base_dir.empty()) path = std::filesystem::path(ctx_.base_dir) / path;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      int err = errno;
-      r_.error(*item, "env_file", "cannot read " + quote(path.string()) + ": " + std::strerror(err));
+    std::string error = "no file reader given";
+    std::optional<std::string> text = ctx_.inputs.read_file ? ctx_.inputs.read_file(path.string(), &error) : std::nullopt;
+    if (!text) {
+      r_.error(*item, "env_file", "cannot read " + quote(path.string()) + ": " + error);
       continue;
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    EnvFileContents contents = parse_env_file_text(text.str());
+    EnvFileContents contents = parse_env_file_text(*text);
     for (EnvFileLineError& e : contents.errors)
       r_.sink().errors.push_back({path.string(), e.line, e.col, std::move(e.message)});
     for (auto& [k, v] : contents.vars) file_env_[k] = std::move(v);

@@ -11,20 +11,20 @@ std::string Error::to_string() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
 }
 
-Environment process_environment() {
-  return [](std::string_view name) -> std::optional<std::string> {
-    // getenv needs a terminated string; the copy is cheap next to parsing TOML.
-    const char* v = std::getenv(std::string(name).c_str());
-    if (!v) return std::nullopt;
-    return std::string(v);
-  };
-}
-
 Environment map_environment(std::map<std::string, std::string> vars) {
   return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
     auto it = vars.find(std::string(name));
     if (it == vars.end()) return std::nullopt;
     return it->second;
+  };
+}
+
+FileReader map_files(std::map<std::string, std::string> files) {
+  return [files = std::move(files)](const std::string& path, std::string* error) -> std::optional<std::string> {
+    auto it = files.find(path);
+    if (it != files.end()) return it->second;
+    *error = "No such file or directory";
+    return std::nullopt;
   };
 }
 

@@ -1,8 +1,10 @@
 #include "runtime/fs.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <span>
 
@@ -20,6 +22,20 @@ std::string parent_dir(const std::string& path) {
   return path.substr(0, slash);
 }
 }  // namespace
+
+Result<std::string> read_file(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Result<std::string>::failure(errno);
+  std::string text;
+  char buf[16 * 1024];
+  while (true) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Result<std::string>::failure(errno);
+    if (n == 0) return text;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+}
 
 Task<Result<void>> atomic_write(std::string path, std::string content, unsigned mode) {
   // The pid in the name keeps two daemons (an upgrade in progress) from sharing a temp file.

@@ -13,6 +13,10 @@ namespace runtime {
 // fsync it, rename it over `path`, fsync the directory. Runs on the ring.
 Task<Result<void>> atomic_write(std::string path, std::string content, unsigned mode = 0644);
 
+// Reads a whole regular file; synchronous, for start-up and reload (config, env files,
+// keys). Errors are errno values.
+Result<std::string> read_file(const std::string& path);
+
 // Creates `path` and its parents (mode 0755) if missing; synchronous (start-up only).
 Result<void> make_dirs(std::string_view path, unsigned mode = 0755);
 

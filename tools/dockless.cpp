@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/config_inputs.hpp"
 #include "config/config.hpp"
 #include "dockless_config.h"
 #include "tools/cli.hpp"
@@ -20,7 +21,7 @@ const char* env_or(const char* name, const char* fallback) {
 
 int check_config(const std::vector<std::string>& args) {
   std::string path = args.empty() ? env_or("DOCKLESS_CONFIG", DOCKLESS_DEFAULT_CONFIG) : args[0];
-  config::ParseResult r = config::parse_file(path, config::process_environment());
+  config::ParseResult r = config::parse_file(path, actors::host_config_inputs());
   if (!r.ok()) {
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), r.errors.size());

@@ -12,6 +12,7 @@
 #include <optional>
 #include <ctime>
 
+#include "actors/config_inputs.hpp"
 #include "actors/event_log.hpp"
 #include "actors/service_env.hpp"
 #include "actors/supervisor.hpp"
@@ -55,7 +56,7 @@ Loaded load_config(const ServeOptions& opts) {
   if (::stat(opts.config_path.c_str(), &st) != 0 && errno == ENOENT && !opts.config_explicit) {
     out.config = config::embedded_defaults();
   } else {
-    config::ParseResult r = config::parse_file(opts.config_path, config::process_environment());
+    config::ParseResult r = config::parse_file(opts.config_path, actors::host_config_inputs());
     if (!r.ok()) {
       out.errors = std::move(r.errors);
       return out;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config/config.hpp"
+#include "test_inputs.hpp"
 
 namespace {
 
@@ -16,7 +17,7 @@ struct Case {
 };
 
 std::vector<std::string> errors_of(std::string_view text) {
-  auto r = config::parse_string(text, "config.toml", "/nonexistent", config::map_environment({{"HOME", "/root"}}));
+  auto r = config::parse_string(text, "config.toml", "/nonexistent", test_inputs({{"HOME", "/root"}}));
   std::vector<std::string> out;
   for (const auto& e : r.errors) out.push_back(e.to_string());
   EXPECT_EQ(r.config.has_value(), out.empty());
@@ -183,7 +184,7 @@ TEST(Errors, EnvFileLineErrorsNameTheEnvFile) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "bad.env") << "GOOD=1\nthis is not an assignment\n";
   auto r = config::parse_string("[services.web]\ncommand = \"web\"\nenv_file = \"bad.env\"\n", "config.toml",
-                                dir.string(), config::map_environment({}));
+                                dir.string(), test_inputs({}));
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].to_string(), (dir / "bad.env").string() + ":2:1: expected KEY=VALUE");
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config/config.hpp"
+#include "test_inputs.hpp"
 
 using namespace std::chrono_literals;
 using config::Duration;
@@ -27,7 +28,7 @@ void write(const std::filesystem::path& path, std::string_view text) {
 
 config::ParseResult parse(std::string_view text, std::map<std::string, std::string> env = {},
                           const std::string& base_dir = "/nonexistent") {
-  return config::parse_string(text, "config.toml", base_dir, config::map_environment(std::move(env)));
+  return config::parse_string(text, "config.toml", base_dir, test_inputs(std::move(env)));
 }
 
 std::string errors_of(const config::ParseResult& r) {
@@ -318,14 +319,14 @@ TEST(Parse, FileAndEnvFileRelativeToIt) {
   write(dir / "env" / "a.env", "A=1\n");
   write(dir / "env" / "b.env", "B=2\nA=3\n");
   write(dir / "config.toml", "[services.x]\ncommand = \"x ${A} ${B}\"\nenv_file = [\"env/a.env\", \"env/b.env\"]\n");
-  auto r = config::parse_file((dir / "config.toml").string(), config::map_environment({}));
+  auto r = config::parse_file((dir / "config.toml").string(), test_inputs({}));
   ASSERT_TRUE(r.ok()) << errors_of(r);
   EXPECT_EQ(r.config->source_file, (dir / "config.toml").string());
   EXPECT_EQ(r.config->services[0].command, (std::vector<std::string>{"x", "3", "2"}));
 }
 
 TEST(Parse, MissingFile) {
-  auto r = config::parse_file("/nonexistent/dockless.toml", config::map_environment({}));
+  auto r = config::parse_file("/nonexistent/dockless.toml", test_inputs({}));
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].to_string(), "/nonexistent/dockless.toml: cannot read config file: No such file or directory");
 }
@@ -333,7 +334,7 @@ TEST(Parse, MissingFile) {
 TEST(ParseService, SingleServiceAgainstExistingConfig) {
   auto base = parse("[services.db]\ncommand = \"db\"\nport = 5432\n");
   ASSERT_TRUE(base.ok());
-  auto ctx = config::ServiceContext::from(*base.config, config::map_environment({}));
+  auto ctx = config::ServiceContext::from(*base.config, test_inputs({}));
   ctx.source_name = "api.toml";
   auto r = config::parse_service_string(
       "[services.api]\ncommand = \"api --db=${services.db.port}\"\ndepends_on = [\"db\"]\nport = 5432\n", ctx);

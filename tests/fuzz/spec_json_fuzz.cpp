@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   req.body.assign(reinterpret_cast<const char*>(data + 1), size - 1);
   config::ServiceContext ctx;
   ctx.base_dir = "/nonexistent";
-  ctx.env = [](std::string_view) -> std::optional<std::string> { return std::nullopt; };
+  ctx.inputs.env = [](std::string_view) -> std::optional<std::string> { return std::nullopt; };
+  ctx.inputs.read_file = config::map_files({});
   config::Port db;
   db.number = 5432;
   ctx.ports["db"] = db;
