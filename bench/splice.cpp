@@ -161,7 +161,8 @@ std::vector<Row> run_splice(const Config& cfg) {
       [&] { return copy_loop(cfg, mib); }, Goal::ratio(1.5));
   row.note = count_note("splice, 1 MiB pipe", c, mib);
   rows.push_back(std::move(row));
-  // Not the runtime's op: the alternative the LogActor could take (see README).
+  // Not the runtime's op: the alternative the LogActor could take (see bench/README.md,
+  // and the splice row in docs/develop.md, "Benchmarks").
   row = compare(
       "splice(2)+ring poll, 1 MiB pipe, MiB/s", Unit::mib_per_s, cfg,
       [&] { return dockless_splice(cfg, mib, 1 << 20, true, &c); }, "read/write 64 KiB loop",

@@ -152,7 +152,7 @@ class ConfigEnvironmentTest(harness.TestCase):
         self.assertEqual((env.get("FROM_FILE"), env.get("BOTH"), env.get("ARG")), ("file", "table", "1061"))
         self.assertEqual(env.get("E2E_TAG"), d.tag)  # the daemon's environment is the base
         # The daemon's own DOCKLESS_* settings stay out; the two markers it sets on purpose
-        # (README "Process model": how a restarted daemon finds what a crash left) are in.
+        # (docs/config.md "Process model": how a restarted daemon finds what a crash left) are in.
         markers = {"DOCKLESS_SERVICE", "DOCKLESS_SUPERVISOR"}
         self.assertFalse([k for k in env if k.startswith("DOCKLESS_") and k not in markers],
                          "daemon settings leaked")
