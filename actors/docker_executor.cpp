@@ -170,7 +170,7 @@ Result<runtime::Process> spawn_cli(const std::string& cli, const std::vector<std
   o.argv.push_back(cli);
   o.argv.insert(o.argv.end(), args.begin(), args.end());
   // The daemon's environment: DOCKER_HOST, CONTAINERS_CONF and friends select the engine.
-  o.env = current_environment();
+  o.env = runtime::process_environment();
   if (!capture) {
     o.stdout_mode = runtime::SpawnOptions::Stdio::null;
     o.stderr_mode = runtime::SpawnOptions::Stdio::null;

@@ -23,8 +23,6 @@
 #include "runtime/process.hpp"
 #include "runtime/reactor.hpp"
 
-// POSIX: the program declares environ itself (unistd.h does only under _GNU_SOURCE).
-extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace actors {
 namespace {
@@ -218,11 +216,9 @@ bool drain(int fd, std::string& captured) {
   return true;
 }
 
-std::vector<std::string> check_environment(std::uint16_t port) {
-  std::vector<std::string> env;
-  for (char** e = environ; e && *e; ++e)
-    if (port == 0 || std::strncmp(*e, "PORT=", 5) != 0) env.emplace_back(*e);
-  if (port != 0) env.push_back("PORT=" + std::to_string(port));
+runtime::Environment check_environment(std::uint16_t port) {
+  runtime::Environment env = runtime::process_environment();
+  if (port != 0) env["PORT"] = std::to_string(port);
   return env;
 }
 

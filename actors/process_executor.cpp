@@ -79,14 +79,14 @@ class ProcessExecutor final : public Executor {
   runtime::Task<std::unique_ptr<Execution>> launch(LaunchRequest req, std::string* error) override {
     runtime::SpawnOptions o;
     o.argv = std::move(req.argv);
-    std::map<std::string, std::string> env = merge_env(req.base_env, {});
-    for (auto& [k, v] : req.env) env[k] = v;
+    runtime::Environment env = std::move(req.base_env);
+    for (auto& [k, v] : req.env) env.insert_or_assign(k, std::move(v));
     // Last, so a service's own env cannot unmark it (orphan_scan.hpp says why).
     if (!req.supervisor_id.empty()) {
       env[kSupervisorEnv] = req.supervisor_id;
       env[kServiceEnv] = req.spec->name;
     }
-    for (const auto& [k, v] : env) o.env.push_back(k + "=" + v);
+    o.env = std::move(env);
     o.working_dir = req.spec->working_dir;
     if (!apply_identity(req.spec->user, req.spec->group, o, error)) co_return nullptr;
     o.stdin_mode = req.spec->stdin ? runtime::SpawnOptions::Stdio::pipe : runtime::SpawnOptions::Stdio::null;

@@ -136,8 +136,7 @@ Result<std::optional<ReadinessChannel>> ReadinessChannel::open(const config::Ser
 
 void ReadinessChannel::apply(runtime::SpawnOptions& opts) const {
   if (mode_ == config::ReadyMode::notify) {
-    std::erase_if(opts.env, [](const std::string& kv) { return kv.rfind("NOTIFY_SOCKET=", 0) == 0; });
-    opts.env.push_back("NOTIFY_SOCKET=" + notify_socket_);
+    opts.env["NOTIFY_SOCKET"] = notify_socket_;
   } else if (mode_ == config::ReadyMode::fd) {
     opts.extra_fds.emplace_back(child_end_.get(), child_fd_number_);
   }

@@ -95,7 +95,7 @@ struct ServiceContext {
   std::function<void(const ServiceStatus&)> publish;
   // Ports of other services, for ${services.NAME.port} (auto ports are picked at start).
   std::function<std::optional<std::uint16_t>(const std::string&)> port_of;
-  std::vector<std::string> base_env;  // the daemon's environment, "K=V"
+  runtime::Environment base_env;  // the daemon's environment
   // The daemon's ends of the current instance's pipes (-1: none; all -1: the
   // instance is gone), for systemd's fd store: a daemon restarted after a crash
   // gets them back, so writers never meet a pipe without a reader.

@@ -10,30 +10,15 @@
 #include "runtime/fd.hpp"
 #include "runtime/user_db.hpp"
 
-// POSIX: the program declares environ itself (unistd.h does only under _GNU_SOURCE).
-extern char** environ;  // NOLINT(readability-redundant-declaration)
-
 namespace actors {
 
-std::vector<std::string> current_environment() {
-  std::vector<std::string> env;
-  for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
-  return env;
-}
-
-std::map<std::string, std::string> merge_env(const std::vector<std::string>& base,
-                                             const std::map<std::string, std::string>& service_env) {
-  std::map<std::string, std::string> env;
-  for (const auto& kv : base) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) continue;
-    // The daemon's own settings are not the service's business.
-    if (kv.rfind("DOCKLESS_", 0) == 0 || kv.rfind("NOTIFY_SOCKET=", 0) == 0 ||
-        kv.rfind("LISTEN_", 0) == 0 || kv.rfind("WATCHDOG_", 0) == 0)
-      continue;
-    env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  for (const auto& [k, v] : service_env) env[k] = v;
+runtime::Environment inheritable_environment(const runtime::Environment& daemon) {
+  runtime::Environment env = daemon;
+  std::erase_if(env, [](const auto& entry) {
+    const std::string& name = entry.first;
+    return name.starts_with("DOCKLESS_") || name == "NOTIFY_SOCKET" || name.starts_with("LISTEN_") ||
+           name.starts_with("WATCHDOG_");
+  });
   return env;
 }
 

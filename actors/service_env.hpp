@@ -13,9 +13,9 @@
 
 namespace actors {
 
-// The daemon's environment with the service's `env` on top (later wins).
-std::map<std::string, std::string> merge_env(const std::vector<std::string>& base,
-                                             const std::map<std::string, std::string>& service_env);
+// What a service inherits of the daemon's environment: all of it but the daemon's own
+// settings (DOCKLESS_*, NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*), which are not its business.
+runtime::Environment inheritable_environment(const runtime::Environment& daemon);
 
 // Replaces $PORT / ${PORT} with `port` (when non-zero) and ${services.NAME.port} with
 // what `port_of` says; unknown references stay as written.
@@ -33,8 +33,5 @@ std::optional<std::vector<std::uint16_t>> resolve_ports(const config::ServiceSpe
 // supplementary groups unless `group` says otherwise.
 bool apply_identity(const std::string& user, const std::string& group, runtime::SpawnOptions& o,
                     std::string* error);
-
-// The daemon's own environment as "K=V" strings.
-std::vector<std::string> current_environment();
 
 }  // namespace actors

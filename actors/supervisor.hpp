@@ -34,7 +34,7 @@ class Supervisor {
  public:
   struct Options {
     std::string data_dir;
-    std::vector<std::string> base_env;  // the services' base environment
+    runtime::Environment base_env;  // the daemon's environment, which services inherit (filtered)
     bool capture_logs = true;
     // systemd's fd store (tools/serve.cpp): called with a service's pipe ends when an
     // instance starts or is adopted, and with -1s when it is gone.

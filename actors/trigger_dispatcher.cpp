@@ -244,10 +244,10 @@ runtime::Result<std::shared_ptr<LogStore>> TriggerDispatcher::job_logs(const std
 // whatever reloads happen meanwhile.
 Task<void> TriggerDispatcher::run(TriggerDelivery delivery, std::shared_ptr<LogStore> logs) {
   const config::Trigger& t = *delivery.trigger;
-  std::vector<std::string> env = opts_.base_env;
-  env.push_back("DOCKLESS_TRIGGER=" + t.id);
-  env.push_back("DOCKLESS_DELIVERY=" + delivery.id);
-  env.push_back("DOCKLESS_EVENT=" + delivery.event);
+  runtime::Environment env = opts_.base_env;
+  env["DOCKLESS_TRIGGER"] = t.id;
+  env["DOCKLESS_DELIVERY"] = delivery.id;
+  env["DOCKLESS_EVENT"] = delivery.event;
   TriggerState& st = state(t.id);
   JobOutcome out = co_await run_job(t.run, std::move(env), t.timeout, *logs, jobs_.token());
   nlohmann::json ev = job_event(t.id, delivery.id, out);

@@ -85,7 +85,7 @@ class TriggerDispatcher {
 
   struct Options {
     std::string data_dir;
-    std::vector<std::string> base_env;  // jobs' environment ("KEY=VALUE"), before DOCKLESS_*
+    runtime::Environment base_env;  // jobs' environment, before DOCKLESS_TRIGGER and friends
   };
   TriggerDispatcher(Options opts, Supervisor& supervisor, EventLog& events);
   ~TriggerDispatcher();

@@ -33,7 +33,7 @@ Task<void> capture_stream(LogStore* store, Stream s, runtime::Fd fd, std::stop_t
 
 }  // namespace
 
-Task<JobOutcome> run_job(std::vector<std::string> argv, std::vector<std::string> env,
+Task<JobOutcome> run_job(std::vector<std::string> argv, runtime::Environment env,
                          std::chrono::milliseconds timeout, LogStore& logs, std::stop_token stop) {
   JobOutcome out;
   runtime::SpawnOptions opts;

@@ -25,7 +25,7 @@ struct JobOutcome {
 
 // Runs argv with `env` (the complete environment) until it exits, `timeout` passes, or `stop`
 // is requested; returns once the child is reaped and its output captured.
-runtime::Task<JobOutcome> run_job(std::vector<std::string> argv, std::vector<std::string> env,
+runtime::Task<JobOutcome> run_job(std::vector<std::string> argv, runtime::Environment env,
                                   std::chrono::milliseconds timeout, LogStore& logs, std::stop_token stop);
 
 }  // namespace actors

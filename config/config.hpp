@@ -18,22 +18,24 @@
 
 #include <toml++/toml.h>
 
+#include "runtime/environment.hpp"
+
 namespace config {
 
 using Duration = std::chrono::milliseconds;
 
 // Looks up a variable of the daemon's environment, for ${VAR}.
-using Environment = std::function<std::optional<std::string>(std::string_view)>;
+using VariableLookup = std::function<std::optional<std::string>(std::string_view)>;
 // Reads a whole file (the config, an env_file): its text, or nullopt and the reason
 // ("No such file or directory") in *error.
 using FileReader = std::function<std::optional<std::string>(const std::string& path, std::string* error)>;
 
 // Everything a parse may read besides the text it is handed.
 struct Inputs {
-  Environment env;
+  VariableLookup env;
   FileReader read_file;
 };
-Environment map_environment(std::map<std::string, std::string> vars);
+VariableLookup map_environment(std::map<std::string, std::string> vars);
 // Files by path; any other path reads as "No such file or directory".
 FileReader map_files(std::map<std::string, std::string> files);
 
@@ -88,7 +90,7 @@ struct ServiceSpec {
   SourcePos pos;  // of the [services.NAME] table
   std::vector<std::string> command;
   // env_file entries first (in order), then the env table on top.
-  std::map<std::string, std::string> env;
+  runtime::Environment env;
   std::vector<std::string> env_files;  // as resolved against the config file's directory
   std::string working_dir;
   std::string user;

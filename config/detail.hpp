@@ -76,6 +76,6 @@ class Reader {
 
 // Checks and interprets every [[triggers]] table (after the services are known, since an
 // action names one). config/trigger.cpp.
-void interpret_triggers(Config& config, const toml::table& root, const Environment& env, Sink& sink);
+void interpret_triggers(Config& config, const toml::table& root, const VariableLookup& env, Sink& sink);
 
 }  // namespace config::detail

@@ -11,7 +11,7 @@ std::string Error::to_string() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
 }
 
-Environment map_environment(std::map<std::string, std::string> vars) {
+VariableLookup map_environment(std::map<std::string, std::string> vars) {
   return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
     auto it = vars.find(std::string(name));
     if (it == vars.end()) return std::nullopt;

@@ -36,7 +36,7 @@ bool path_chars_valid(std::string_view path) {
 class TriggerReader {
  public:
   // `table` is the one in the parsed document: copies of toml++ nodes lose their positions.
-  TriggerReader(Trigger& t, const toml::table& table, const Config& config, const Environment& env, Sink& sink)
+  TriggerReader(Trigger& t, const toml::table& table, const Config& config, const VariableLookup& env, Sink& sink)
       : t_(t), config_(config), env_(env), r_(table, "triggers." + t.id, sink) {}
 
   void read() {
@@ -206,13 +206,13 @@ class TriggerReader {
 
   Trigger& t_;
   const Config& config_;
-  const Environment& env_;
+  const VariableLookup& env_;
   Reader r_;
 };
 
 }  // namespace
 
-void interpret_triggers(Config& config, const toml::table& root, const Environment& env, Sink& sink) {
+void interpret_triggers(Config& config, const toml::table& root, const VariableLookup& env, Sink& sink) {
   std::map<std::string, const toml::table*, std::less<>> tables;  // id -> table in `root`
   if (const toml::array* items = root.get_as<toml::array>("triggers"))
     for (const toml::node& item : *items)

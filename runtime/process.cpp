@@ -127,17 +127,13 @@ __attribute__((no_sanitize("address", "undefined"))) int child_main(void* arg) {
   child_fail(plan, "exec");
 }
 
-std::string find_in_path(const std::string& name, const std::vector<std::string>& env) {
+std::string find_in_path(const std::string& name, const Environment& env) {
   if (name.find('/') != std::string::npos) return name;
   std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  bool from_env = false;
-  for (const auto& e : env)
-    if (e.rfind("PATH=", 0) == 0) {
-      path = e.substr(5);
-      from_env = true;
-    }
-  if (!from_env)
-    if (const char* p = ::getenv("PATH")) path = p;
+  if (auto it = env.find("PATH"); it != env.end())
+    path = it->second;
+  else if (const char* p = ::getenv("PATH"))
+    path = p;
   std::size_t start = 0;
   while (start <= path.size()) {
     std::size_t end = path.find(':', start);
@@ -213,7 +209,8 @@ Result<Process> Process::spawn(const SpawnOptions& opts, std::string* detail) {
   std::vector<char*> argv, envp;
   for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  for (const auto& e : opts.env) envp.push_back(const_cast<char*>(e.c_str()));
+  const std::vector<std::string> env_entries = environment_entries(opts.env);
+  for (const auto& e : env_entries) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
   Process proc;

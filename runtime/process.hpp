@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runtime/fd.hpp"
+#include "runtime/environment.hpp"
 #include "runtime/result.hpp"
 #include "runtime/task.hpp"
 
@@ -21,7 +22,7 @@ struct SpawnOptions {
   enum class Stdio { null, pipe, inherit };
   // argv[0] without a '/' is looked up in PATH (from `env`, else the daemon's).
   std::vector<std::string> argv;
-  std::vector<std::string> env;  // "KEY=VALUE"; the complete environment
+  Environment env;               // the complete environment
   std::string working_dir;       // empty: the daemon's
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;

@@ -374,7 +374,7 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   if (!sd.error().empty()) log(Level::warn, sd.error());
   actors::Supervisor::Options sopts;
   sopts.data_dir = cfg.data_dir;
-  sopts.base_env = actors::current_environment();
+  sopts.base_env = runtime::process_environment();
   // Under systemd the pipes' daemon ends also live in the manager's fd store, so a
   // crash of the daemon leaves every service's output a reader (README).
   if (sd.enabled())
@@ -392,7 +392,7 @@ Task<int> daemon_main(const ServeOptions& opts, config::Config cfg, bool from_fi
   api.supervisor = &supervisor;
   api.events = events.get();
   api.server = &server;
-  actors::TriggerDispatcher dispatcher({cfg.data_dir, actors::current_environment()}, supervisor, *events);
+  actors::TriggerDispatcher dispatcher({cfg.data_dir, runtime::process_environment()}, supervisor, *events);
   http::TriggerRoutes triggers(dispatcher);
   // Webhook deliveries carry their own signatures (checked by TriggerRoutes), not API keys.
   gate.set_public_matcher(

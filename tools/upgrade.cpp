@@ -39,7 +39,7 @@ runtime::Task<std::string> preflight(std::string binary, std::chrono::millisecon
   if (binary.empty()) co_return "cannot tell where the running binary is (/proc/self/exe)";
   runtime::SpawnOptions o;
   o.argv = {binary, "help"};
-  for (char** e = environ; *e; ++e) o.env.emplace_back(*e);
+  o.env = runtime::process_environment();
   o.stdout_mode = runtime::SpawnOptions::Stdio::null;
   o.stderr_mode = runtime::SpawnOptions::Stdio::null;
   std::string detail;
@@ -125,11 +125,9 @@ std::string exec_new_image(const Handover& h) {
 
   std::vector<std::string> argv = own_argv();
   if (argv.empty()) return "cannot read /proc/self/cmdline";
-  std::vector<std::string> env;
-  const std::string key = std::string(kUpgradeFdEnv) + "=";
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, key.c_str(), key.size()) != 0) env.emplace_back(*e);
-  env.push_back(key + std::to_string(blob.get()));
+  runtime::Environment next_env = runtime::process_environment();
+  next_env[std::string(kUpgradeFdEnv)] = std::to_string(blob.get());
+  std::vector<std::string> env = runtime::environment_entries(next_env);
   std::vector<char*> argp, envp;
   for (auto& a : argv) argp.push_back(a.data());
   argp.push_back(nullptr);

@@ -97,7 +97,7 @@ void write_all(const char* p, std::size_t n) {
 runtime::Process spawn_writer(const std::string& spec) {
   runtime::SpawnOptions o;
   o.argv = {"/proc/self/exe"};
-  o.env = {"DL_WRITER=" + spec};
+  o.env = {{"DL_WRITER", spec}};
   o.stderr_mode = runtime::SpawnOptions::Stdio::inherit;
   std::string detail;
   auto p = runtime::Process::spawn(o, &detail);

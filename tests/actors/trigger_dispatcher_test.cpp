@@ -49,7 +49,7 @@ class TriggerDispatcherTest : public ::testing::Test {
       so.data_dir = dir_;
       so.capture_logs = false;
       actors::Supervisor sup(so, **events);
-      TriggerDispatcher d({dir_, {"PATH=/usr/bin:/bin"}}, sup, **events);
+      TriggerDispatcher d({dir_, {{"PATH", "/usr/bin:/bin"}}}, sup, **events);
       co_await body(d);
       co_await d.shutdown();
     });

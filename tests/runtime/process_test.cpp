@@ -65,7 +65,7 @@ Task<std::string> read_all(int fd) {
 SpawnOptions sh(const std::string& script) {
   SpawnOptions o;
   o.argv = {"/bin/sh", "-c", script};
-  o.env = {"PATH=/usr/bin:/bin"};
+  o.env = {{"PATH", "/usr/bin:/bin"}};
   return o;
 }
 
@@ -199,7 +199,7 @@ TEST_P(ProcessTest, ExecAndChdirFailuresAreDetailed) {
     EXPECT_EQ(detail, "chdir /nonexistent-dir: No such file or directory");
     SpawnOptions n;
     n.argv = {"no-such-program-here"};
-    n.env = {"PATH=/usr/bin:/bin"};
+    n.env = {{"PATH", "/usr/bin:/bin"}};
     Result<Process> r = Process::spawn(n, &detail);
     EXPECT_EQ(r.error(), ENOENT);
     EXPECT_EQ(detail, "exec no-such-program-here: No such file or directory");
@@ -213,9 +213,10 @@ TEST_P(ProcessTest, PathEnvAndWorkingDir) {
   run([&]() -> Task<void> {
     SpawnOptions o;
     o.argv = {"env"};  // found through PATH
-    o.env = {"PATH=/usr/bin:/bin", "A=1", "B=two words"};
+    o.env = {{"PATH", "/usr/bin:/bin"}, {"A", "1"}, {"B", "two words"}};
     Outcome e = co_await run_capture(o);
-    EXPECT_EQ(e.out, "PATH=/usr/bin:/bin\nA=1\nB=two words\n");
+    // execve gets the map in name order.
+    EXPECT_EQ(e.out, "A=1\nB=two words\nPATH=/usr/bin:/bin\n");
     SpawnOptions w;
     w.argv = {"/bin/pwd"};
     w.working_dir = dir.path();
@@ -346,7 +347,7 @@ TEST_P(ProcessTest, Splice256MiBFromChildIsByteExact) {
   run([&]() -> Task<void> {
     SpawnOptions o;
     o.argv = {"/proc/self/exe"};
-    o.env = {"DOCKLESS_TEST_PATTERN_CHILD=1"};
+    o.env = {{"DOCKLESS_TEST_PATTERN_CHILD", "1"}};
     o.stderr_mode = SpawnOptions::Stdio::inherit;
     std::string detail;
     Result<Process> p = Process::spawn(o, &detail);
