@@ -5,7 +5,6 @@
 // table, so a kind cannot be added, renamed or dropped without the reference saying so.
 #include <array>
 #include <cstdint>
-#include <optional>
 #include <string_view>
 
 namespace actors {
@@ -51,13 +50,6 @@ constexpr std::string_view to_string(EventType type) {
 #undef DOCKLESS_EVENT_NAME
   }
   return "?";
-}
-
-// For filters given by name (GET /v1/events?kind=...): nullopt for an unknown name.
-constexpr std::optional<EventType> event_type_named(std::string_view name) {
-  for (EventType t : kAllEventTypes)
-    if (to_string(t) == name) return t;
-  return std::nullopt;
 }
 
 }  // namespace actors
