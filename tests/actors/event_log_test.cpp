@@ -69,9 +69,11 @@ TEST_F(EventLogTest, AppendAndReadBack) {
   auto log = open_log();
   ASSERT_TRUE(log);
   with_writer(*log, [&]() -> Task<void> {
-    EXPECT_EQ(log->append("web", "started", {{"pid", 42}}), 1u);
-    EXPECT_EQ(log->append(std::nullopt, "reload", {{"seq", 99}, {"kind", "x"}, {"ok", true}}), 2u);
-    EXPECT_EQ(log->append("db", "note", "just a string"), 3u);
+    EXPECT_EQ(log->append("web", actors::EventType::started, {{"pid", 42}}), 1u);
+    EXPECT_EQ(log->append(std::nullopt, actors::EventType::reload_succeeded,
+                          {{"seq", 99}, {"kind", "x"}, {"ok", true}}),
+              2u);
+    EXPECT_EQ(log->append("db", actors::EventType::health, "just a string"), 3u);
     co_return;
   });
   EXPECT_EQ(log->durable_seq(), 3u);
@@ -87,7 +89,7 @@ TEST_F(EventLogTest, AppendAndReadBack) {
   auto b = events[1].parse();
   EXPECT_TRUE(b["service"].is_null());
   EXPECT_EQ(b["seq"], 2);  // reserved keys cannot be overridden by details
-  EXPECT_EQ(b["kind"], "reload");
+  EXPECT_EQ(b["kind"], "reload_succeeded");
   EXPECT_EQ(b["detail_seq"], 99);
   EXPECT_EQ(b["detail_kind"], "x");
   EXPECT_EQ(events[2].parse()["detail"], "just a string");
@@ -99,7 +101,7 @@ TEST_F(EventLogTest, SeqContinuesAfterReopen) {
   {
     auto log = open_log();
     with_writer(*log, [&]() -> Task<void> {
-      for (int i = 0; i < 5; ++i) log->append("s", "k");
+      for (int i = 0; i < 5; ++i) log->append("s", actors::EventType::health);
       co_return;
     });
   }
@@ -107,7 +109,7 @@ TEST_F(EventLogTest, SeqContinuesAfterReopen) {
   EXPECT_EQ(log->last_seq(), 5u);
   EXPECT_EQ(log->since(0, 100).size(), 5u);  // the tail is back in memory
   with_writer(*log, [&]() -> Task<void> {
-    EXPECT_EQ(log->append("s", "k"), 6u);
+    EXPECT_EQ(log->append("s", actors::EventType::health), 6u);
     co_return;
   });
   auto events = actors::read_events(path_, 0);
@@ -123,12 +125,12 @@ TEST_F(EventLogTest, TornLastLineIsTruncatedOnOpen) {
   EXPECT_EQ(slurp(), good);
   EXPECT_EQ(log->last_seq(), 2u);
   with_writer(*log, [&]() -> Task<void> {
-    EXPECT_EQ(log->append("x", "c"), 3u);
+    EXPECT_EQ(log->append("x", actors::EventType::exited), 3u);
     co_return;
   });
   auto events = actors::read_events(path_, 0);
   ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(events[2].parse()["kind"], "c");
+  EXPECT_EQ(events[2].parse()["kind"], "exited");
 }
 
 TEST_F(EventLogTest, TornOnlyLineLeavesEmptyFile) {
@@ -156,7 +158,7 @@ TEST_F(EventLogTest, BurstIsGroupCommitted) {
   constexpr int kEvents = 10'000;
   with_writer(*log, [&]() -> Task<void> {
     for (int i = 0; i < kEvents; ++i) {
-      log->append("svc", "tick", {{"i", i}});
+      log->append("svc", actors::EventType::health, {{"i", i}});
       // Let the writer run now and then, so batches form while fsyncs are in flight.
       if (i % 500 == 0) co_await runtime::yield();
     }
@@ -175,7 +177,7 @@ TEST_F(EventLogTest, BurstIsGroupCommitted) {
 TEST_F(EventLogTest, IdleWriterDoesNoIo) {
   auto log = open_log();
   with_writer(*log, [&]() -> Task<void> {
-    log->append("a", "b");
+    log->append("a", actors::EventType::health);
     co_await log->flush();
     const auto before = log->stats().fsyncs;
     co_await runtime::sleep_for(std::chrono::milliseconds(100));
@@ -204,7 +206,7 @@ TEST_F(EventLogTest, FollowersAreWokenAndCancelled) {
     co_await runtime::sleep_for(std::chrono::milliseconds(20));
     EXPECT_EQ(woken, 0);
     cancel.request_stop();
-    log->append("svc", "up");
+    log->append("svc", actors::EventType::started);
     for (int i = 0; i < 10 && woken < 20; ++i) co_await runtime::sleep_for(std::chrono::milliseconds(5));
   });
   EXPECT_EQ(woken, 20);
@@ -214,7 +216,7 @@ TEST_F(EventLogTest, FollowersAreWokenAndCancelled) {
 TEST_F(EventLogTest, SinceReadsOlderEventsFromTheFile) {
   auto log = open_log(/*ring=*/10);
   with_writer(*log, [&]() -> Task<void> {
-    for (int i = 0; i < 50; ++i) log->append("s", "k", {{"i", i}});
+    for (int i = 0; i < 50; ++i) log->append("s", actors::EventType::health, {{"i", i}});
     co_return;
   });
   auto ev = log->since(5, 1000);
@@ -249,7 +251,7 @@ TEST_F(EventLogTest, FullDiskKeepsEventsAndRetries) {
   with_writer(*log, [&]() -> Task<void> {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < kEvents; ++i) {
-      log->append("svc", "big", {{"pad", std::string(100, 'p')}, {"i", i}});
+      log->append("svc", actors::EventType::health, {{"pad", std::string(100, 'p')}, {"i", i}});
       if (i % 20 == 0) co_await runtime::yield();
     }
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));
@@ -288,7 +290,8 @@ TEST_F(EventLogTest, SurvivesKillMinus9MidWrite) {
         runtime::spawn(log.run(stop.get_token()), "writer");
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
-          log.append("svc", "spam", {{"payload", std::string(static_cast<std::size_t>(i % 300), 'x')}});
+          log.append("svc", actors::EventType::health,
+                     {{"payload", std::string(static_cast<std::size_t>(i % 300), 'x')}});
           if (i % 64 == 0) co_await runtime::yield();
         }
       }());
