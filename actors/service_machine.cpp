@@ -77,8 +77,12 @@ struct Row {
 };
 
 // An unconditional row, a guarded one, and "the event means nothing here".
-constexpr Row on(S from, E ev, S next, Actions a = nothing, F f = F::none) { return {from, ev, G::none, next, a, f, false}; }
-constexpr Row when(S from, E ev, G g, S next, Actions a = nothing, F f = F::none) { return {from, ev, g, next, a, f, false}; }
+constexpr Row on(S from, E ev, S next, Actions a = nothing, F f = F::none) {
+  return {from, ev, G::none, next, a, f, false};
+}
+constexpr Row when(S from, E ev, G g, S next, Actions a = nothing, F f = F::none) {
+  return {from, ev, g, next, a, f, false};
+}
 constexpr Row ignore(S from, E ev) { return {from, ev, G::none, from, nothing, F::none, true}; }
 
 // The policy. One block per state, one line per event in kAllEvents order; where
