@@ -1,27 +1,17 @@
+// The ServiceActor's mailbox and the lifecycle's actions (spawn, stop, kill,
+// timers, exits); see service_actor.hpp for the other two files.
+//
 // GCC 12 at -O3 reports HealthReport::healthy as maybe-uninitialized inside
 // std::variant's move of Message (a known false positive: every member has an
 // initializer). The warning is located in the headers, so the pragma comes before
-// them; this file only, GCC only.
+// them; this file and service_actor_watchers.cpp only, GCC only.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #include "actors/service_actor.hpp"
 
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-#include <fcntl.h>
-
-#include <cstring>
-
-
 #include "actors/event_log.hpp"
-#include "actors/log_actor.hpp"
-#include "actors/log_store.hpp"
 #include "actors/service_env.hpp"
-#include "actors/state_store.hpp"
-#include "runtime/ops_rw.hpp"
 #include "runtime/ops_wait.hpp"
 
 namespace actors {
@@ -55,8 +45,8 @@ void ServiceActor::publish() {
   if (ctx_.publish) ctx_.publish(status_);
 }
 
-void ServiceActor::record(std::string kind, nlohmann::json details) {
-  if (ctx_.events) ctx_.events->append(spec_.name, std::move(kind), std::move(details));
+void ServiceActor::record(EventType type, nlohmann::json details) {
+  if (ctx_.events) ctx_.events->append(spec_.name, type, std::move(details));
 }
 
 Task<void> ServiceActor::run() {
@@ -65,8 +55,9 @@ Task<void> ServiceActor::run() {
     runtime::Result<Message> msg = co_await mailbox_.recv();
     if (!msg) break;
     co_await handle(*msg);
+    if (settled(machine_.state())) co_await feed_custody(CustodyEvent::settled);
     publish();
-    if (shutting_down_ && (detached_ || settled(machine_.state()))) break;
+    if (custody_.state() == Custody::released) break;
   }
   mailbox_.close();
   cancel_timer();
@@ -77,57 +68,51 @@ Task<void> ServiceActor::run() {
 }
 
 Task<void> ServiceActor::handle(Message& m) {
-  if (handed_over_) {
-    // Between the hand-over and the exec nothing may change what the blob says.
-    if (auto* c = std::get_if<Command>(&m); c && c->kind == Command::Kind::resume) co_await resume_after_handover();
-    co_return;
+  auto* c = std::get_if<Command>(&m);
+  if (c) {
+    switch (c->kind) {
+      case Command::Kind::shutdown: co_await feed_custody(CustodyEvent::shutdown); co_return;
+      case Command::Kind::detach: co_await feed_custody(CustodyEvent::detach); co_return;
+      case Command::Kind::handover:
+        if (c->handover) co_await feed_custody(CustodyEvent::handover, c->handover.get());
+        co_return;
+      case Command::Kind::resume: co_await feed_custody(CustodyEvent::resume); co_return;
+      default: break;
+    }
   }
-  if (auto* c = std::get_if<Command>(&m)) {
+  // Between the hand-over and the exec nothing may change what the record says.
+  if (!custody_.supervising()) co_return;
+  if (c) {
     switch (c->kind) {
       case Command::Kind::adopt:
         if (c->adopt) co_await do_adopt(*c->adopt);
         break;
-      case Command::Kind::handover:
-        if (c->handover) co_await hand_over(*c->handover);
-        break;
-      case Command::Kind::resume: break;
       case Command::Kind::start: co_await feed({EventKind::start}); break;
       case Command::Kind::stop: co_await feed({EventKind::stop}); break;
       case Command::Kind::restart: co_await feed({EventKind::restart}); break;
-      case Command::Kind::shutdown:
-        shutting_down_ = true;
-        co_await feed({EventKind::stop});
-        break;
-      case Command::Kind::detach:
-        shutting_down_ = true;
-        if (execution_ && running_ && execution_->can_detach()) {
-          cancel_timer();
-          record("detached", execution_->describe());
-          execution_->detach();
-          detached_ = true;
-        } else {
-          co_await feed({EventKind::stop});
-        }
-        break;
       case Command::Kind::signal:
-        if (execution_ && running_) {
+        if (alive()) {
           auto r = execution_->signal(c->signal);
-          record("signal", {{"signal", runtime::signal_name(c->signal)},
-                            {"ok", r.ok()}, {"error", r.ok() ? "" : r.message()}});
+          record(EventType::signal, {{"signal", runtime::signal_name(c->signal)},
+                                     {"ok", r.ok()}, {"error", r.ok() ? "" : r.message()}});
         }
         break;
       case Command::Kind::stdin:
         if (stdin_queue_ && !stdin_queue_->try_send(std::move(c->data)))
-          record("stdin_dropped", {{"reason", "stdin queue full: the service is not reading"}});
+          record(EventType::stdin_dropped, {{"reason", "stdin queue full: the service is not reading"}});
         break;
       case Command::Kind::update_spec:
         if (c->spec) {
           spec_ = std::move(*c->spec);
           machine_.set_policy(Policy::from(spec_));
-          if (!running_)
+          if (!alive())
             status_.health = spec_.health ? Health::unknown : Health::none;
         }
         break;
+      case Command::Kind::shutdown:
+      case Command::Kind::detach:
+      case Command::Kind::handover:
+      case Command::Kind::resume: break;  // custody events, above
     }
   } else if (auto* ex = std::get_if<ProcessExited>(&m)) {
     if (ex->generation == status_.generation) on_exit(*ex), co_await feed({EventKind::exited, ex->known && ex->status.success()});
@@ -143,7 +128,7 @@ Task<void> ServiceActor::handle(Message& m) {
       on_health(*h);
       if (!h->report.healthy && spec_.health && spec_.health->restart_on_unhealthy &&
           machine_.state() == State::running) {
-        record("restart_unhealthy", {{"reason", h->report.reason}});
+        record(EventType::restart_unhealthy, {{"reason", h->report.reason}});
         co_await feed({EventKind::unhealthy});
       }
     }
@@ -162,27 +147,27 @@ Task<void> ServiceActor::feed(ServiceEvent e) {
       case Action::cancel_timer: cancel_timer(); break;
       case Action::send_stop_signal: do_stop_signal(); break;
       case Action::kill:
-        do_kill(e.kind == EventKind::ready_timeout ? "ready_timeout expired" : "stop_timeout expired");
+        do_kill(e.kind == EventKind::ready_timeout ? KillReason::ready_timeout : KillReason::stop_timeout);
         break;
       case Action::arm_ready_timer:
-        record("awaiting_ready", {{"ready", spec_.ready == config::ReadyMode::notify ? "notify" : "fd"},
-                                  {"timeout_ms", step.delay.count()}});
+        record(EventType::awaiting_ready, {{"ready", spec_.ready == config::ReadyMode::notify ? "notify" : "fd"},
+                                           {"timeout_ms", step.delay.count()}});
         arm_timer(step.delay, EventKind::ready_timeout);
         break;
       case Action::arm_backoff:
         status_.next_restart_in = step.delay;
-        record("backoff", {{"delay_ms", step.delay.count()}, {"restarts", machine_.restarts()}});
+        record(EventType::backoff, {{"delay_ms", step.delay.count()}, {"restarts", machine_.restarts()}});
         arm_timer(step.delay, EventKind::backoff_elapsed);
         break;
       case Action::spawn: co_await do_spawn(); break;
     }
   }
   if (step.crash_loop)
-    record("failed", {{"reason", "crash loop: restart limit reached"},
-                      {"restart_limit", spec_.restart_limit},
-                      {"restart_window_ms", spec_.restart_window.count()}});
+    record(EventType::failed, {{"reason", "crash loop: restart limit reached"},
+                               {"restart_limit", spec_.restart_limit},
+                               {"restart_window_ms", spec_.restart_window.count()}});
   else if (step.next == State::stopped && before != State::stopped)
-    record("stopped", {});
+    record(EventType::stopped, {});
 }
 
 std::string ServiceActor::substitute(std::string text) const {
@@ -225,7 +210,7 @@ Task<void> ServiceActor::do_spawn() {
   if (req) launched = co_await executor_->launch(std::move(*req), &error);
   if (!launched) {
     status_.last_error = error;
-    record("spawn_failed", {{"error", error}});
+    record(EventType::spawn_failed, {{"error", error}});
     co_await feed({EventKind::spawn_failed});
     co_return;
   }
@@ -239,13 +224,12 @@ Task<void> ServiceActor::do_spawn() {
   nlohmann::json details = execution_->describe();
   if (!status_.ports.empty()) details["ports"] = status_.ports;
   // Adopted: a workload that outlived the previous daemon, taken over, not restarted.
-  record(execution_->adopted() ? "attached" : "started", std::move(details));
+  record(execution_->adopted() ? EventType::attached : EventType::started, std::move(details));
   co_await feed({EventKind::spawned});
 }
 
 void ServiceActor::begin_incarnation(std::unique_ptr<Execution> ex) {
   execution_ = std::move(ex);
-  running_ = true;
   ++status_.generation;
   status_.pid = execution_->pid() > 0 ? std::optional<pid_t>(execution_->pid()) : std::nullopt;
   status_.pid_start_ticks = execution_->pid_start_ticks();
@@ -257,191 +241,6 @@ void ServiceActor::begin_incarnation(std::unique_ptr<Execution> ex) {
   status_.notify_status.clear();
 }
 
-namespace {
-runtime::Fd dup_fd(const runtime::Fd& fd) {
-  return fd ? runtime::Fd(::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3)) : runtime::Fd();
-}
-}  // namespace
-
-// The incarnation's children: readiness watch, exit waiter, log capture, stdin
-// writer, health checks. Also what a failed upgrade restarts.
-void ServiceActor::start_watchers(std::optional<ReadinessChannel>* readiness, runtime::Fd out, runtime::Fd err,
-                                  runtime::Fd in) {
-  incarnation_ = std::make_unique<runtime::Scope>();
-  if (readiness && *readiness) {
-    (*readiness)->spawned();
-    const std::uint64_t gen = status_.generation;
-    incarnation_->spawn(ReadinessChannel::watch(std::move(**readiness), execution_->pid(), incarnation_->token(),
-                                                [this, gen](ReadinessReport r) { post(ReadySignal{gen, std::move(r)}); }),
-                        spec_.name + "/ready");
-  }
-  incarnation_->spawn(wait_for_exit(status_.generation), spec_.name + "/wait");
-  start_log_capture(std::move(out), std::move(err));
-  start_stdin_writer(std::move(in));
-  if (spec_.health) {
-    const std::uint64_t gen = status_.generation;
-    incarnation_->spawn(
-        run_health_checks(executor_->health_check(*spec_.health), status_.ports.empty() ? 0 : status_.ports.front(),
-                          incarnation_->token(),
-                          [this, gen](const HealthReport& r) { post(HealthChanged{gen, r}); }),
-        spec_.name + "/health");
-  }
-}
-
-// Takes over an instance that outlived the previous daemon (crash) or image
-// (upgrade). Only a fresh actor adopts; when the instance turns out to be gone the
-// service starts as it would have without it.
-Task<void> ServiceActor::do_adopt(AdoptInfo& info) {
-  if (machine_.state() != State::stopped || execution_) co_return;
-  executor_ = make_executor(spec_);
-  status_.executor = executor_->kind();
-  std::string error;
-  std::unique_ptr<Execution> ex = adopt_execution(info, &error);
-  if (!ex) {
-    record("adopt_failed", {{"pid", info.pid}, {"from", info.origin}, {"error", error}});
-    if (spec_.autostart) co_await feed({EventKind::start});
-    co_return;
-  }
-  if (!info.ports.empty()) status_.ports = info.ports;
-  else if (auto ports = resolve_ports(spec_, &error)) status_.ports = *ports;
-  begin_incarnation(std::move(ex));
-  using namespace std::chrono;
-  const auto now = system_clock::now();
-  if (info.started_unix_ms > 0) {
-    const auto started = system_clock::time_point(milliseconds(info.started_unix_ms));
-    if (started <= now) status_.started_at = started;
-  }
-  start_watchers(nullptr, execution_->take_stdout(), execution_->take_stderr(), execution_->take_stdin());
-  if (ctx_.pipes_changed) ctx_.pipes_changed(out_copy_.get(), err_copy_.get(), in_copy_.get());
-  nlohmann::json details = execution_->describe();
-  if (!status_.ports.empty()) details["ports"] = status_.ports;
-  details["output"] = info.output;
-  details["restarts"] = info.restarts;
-  record("attached", std::move(details));
-  ServiceEvent ev{EventKind::adopted};
-  ev.restarts = info.restarts;
-  ev.uptime = duration_cast<milliseconds>(now - *status_.started_at);
-  co_await feed(ev);
-}
-
-// The upgrade: stop watching, leave the instance alone. The exit waiter ends
-// through suspend_wait(); capture drains what is in the pipes and stops, so what a
-// service writes from now on waits in the pipe for the next image's capture.
-Task<void> ServiceActor::hand_over(HandoverRecord& rec) {
-  cancel_timer();  // a backoff timer must not spawn an instance the blob does not name
-  rec.executor = status_.executor;
-  if (execution_ && running_ && execution_->handover_pidfd() >= 0) {
-    execution_->suspend_wait();
-    if (incarnation_) {
-      incarnation_->request_stop();
-      co_await incarnation_->join();
-      incarnation_.reset();
-    }
-    stdin_queue_.reset();
-    // The exit may have won the race with suspend_wait(): then it is reaped and its
-    // ProcessExited is in the mailbox, and nothing is handed over.
-    if (execution_->handover_pidfd() >= 0) {
-      rec.pid = execution_->pid();
-      rec.start_ticks = execution_->pid_start_ticks();
-      rec.pidfd = execution_->handover_pidfd();
-      rec.out = out_copy_.get();
-      rec.err = err_copy_.get();
-      rec.in = in_copy_.get();
-    }
-  } else if (execution_ && running_ && execution_->can_detach()) {
-    // A container: the next image's launch adopts it as after a restart.
-    record("detached", execution_->describe());
-    execution_->detach();
-    co_await drain_incarnation();
-    running_ = false;
-    detached_for_handover_ = true;
-  }
-  rec.state = std::string(to_string(machine_.state()));
-  rec.restarts = machine_.restarts();
-  rec.ports = status_.ports;
-  if (status_.started_at)
-    rec.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              status_.started_at->time_since_epoch()).count();
-  handed_over_ = true;
-  rec.done = true;
-}
-
-// The exec failed: this image goes on supervising what it handed over.
-Task<void> ServiceActor::resume_after_handover() {
-  if (!handed_over_) co_return;
-  handed_over_ = false;
-  if (detached_for_handover_) {
-    detached_for_handover_ = false;
-    co_await do_spawn();  // the executor's launch adopts the running container
-  } else if (execution_ && running_ && !incarnation_) {
-    start_watchers(nullptr, dup_fd(out_copy_), dup_fd(err_copy_), dup_fd(in_copy_));
-  }
-  if (machine_.state() == State::backoff) arm_timer(std::max(status_.next_restart_in, std::chrono::milliseconds(1)),
-                                                    EventKind::backoff_elapsed);
-}
-
-// stdout and stderr are spliced into the service's LogStore by two child actors
-// of this incarnation. They end on EOF, i.e. when the service and everything it
-// forked have closed the pipe (the group is killed when the leader exits).
-void ServiceActor::start_log_capture(runtime::Fd out, runtime::Fd err) {
-  out_copy_ = dup_fd(out);
-  err_copy_ = dup_fd(err);
-  if (!ctx_.logs) return;
-  auto body = [](ServiceActor* self, LogStore* store, Stream s, runtime::Fd fd,
-                 std::stop_token st) -> Task<void> {
-    CaptureResult r = co_await capture(*store, s, std::move(fd), st, [self](const DropEpisode& d) {
-      nlohmann::json details = {{"stream", stream_name(d.stream)}, {"error", std::strerror(d.error)}};
-      if (d.resumed) details["dropped_bytes"] = d.dropped;
-      self->record(d.resumed ? "log_resumed" : "log_dropped", std::move(details));
-    });
-    if (r.error != 0)
-      self->record("log_capture_failed", {{"stream", stream_name(s)}, {"error", std::strerror(r.error)}});
-  };
-  if (out)
-    incarnation_->spawn(body(this, ctx_.logs, Stream::out, std::move(out), incarnation_->token()),
-                        spec_.name + "/stdout");
-  if (err)
-    incarnation_->spawn(body(this, ctx_.logs, Stream::err, std::move(err), incarnation_->token()),
-                        spec_.name + "/stderr");
-}
-
-// The pipe is non-blocking (the service must never be able to block the daemon),
-// so a full pipe means waiting for POLLOUT through the ring, then writing again.
-void ServiceActor::start_stdin_writer(runtime::Fd in) {
-  stdin_queue_.reset();
-  in_copy_ = dup_fd(in);
-  if (!in) return;
-  stdin_queue_ = std::make_unique<runtime::Channel<std::string>>(256);
-  auto body = [](runtime::Channel<std::string>* queue, runtime::Fd fd, std::stop_token st) -> Task<void> {
-    while (true) {
-      runtime::Result<std::string> chunk = co_await queue->recv(st);
-      if (!chunk) co_return;
-      std::string_view rest = *chunk;
-      while (!rest.empty()) {
-        runtime::Result<int> w = co_await runtime::write(fd.get(), std::as_bytes(std::span(rest.data(), rest.size())));
-        if (w.ok()) {
-          rest.remove_prefix(static_cast<std::size_t>(w.value()));
-        } else if (w.error() == EAGAIN) {
-          if (!co_await runtime::poll(fd.get(), POLLOUT).stop_on(st)) co_return;
-        } else {
-          co_return;  // EPIPE: the service closed its stdin
-        }
-      }
-    }
-  };
-  incarnation_->spawn(body(stdin_queue_.get(), std::move(in), incarnation_->token()),
-                      spec_.name + "/stdin");
-}
-
-Task<void> ServiceActor::wait_for_exit(std::uint64_t generation) {
-  // Not stop_on(incarnation token): the exit waiter must see the exit, and the
-  // incarnation is only drained after the exit has been handled.
-  runtime::Result<runtime::ExitStatus> st = co_await execution_->wait();
-  if (!st && st.error() == ECANCELED) co_return;  // detached: the workload runs on
-  ProcessExited ex{generation, st.ok() ? *st : runtime::ExitStatus{}, st.ok()};
-  post(ex);
-}
-
 void ServiceActor::on_exit(const ProcessExited& ex) {
   status_.last_exit = ex.known ? std::optional(ex.status) : std::nullopt;
   status_.last_exit_unknown = !ex.known;
@@ -451,8 +250,10 @@ void ServiceActor::on_exit(const ProcessExited& ex) {
   err_copy_.reset();
   in_copy_.reset();
   // What the workload left behind goes with it (its process group, its container).
-  if (execution_) execution_->exited();
-  running_ = false;
+  if (execution_) {
+    execution_->exited();
+    retired_ = std::move(execution_);
+  }
   status_.pid.reset();
   status_.pid_start_ticks = 0;
   nlohmann::json d;
@@ -467,7 +268,7 @@ void ServiceActor::on_exit(const ProcessExited& ex) {
     d["exit_status"] = "unknown";
     d["reason"] = "adopted after a daemon restart: not the daemon's child, so its status cannot be read";
   }
-  record("exited", std::move(d));
+  record(EventType::exited, std::move(d));
 }
 
 void ServiceActor::on_health(const HealthChanged& h) {
@@ -475,29 +276,29 @@ void ServiceActor::on_health(const HealthChanged& h) {
   status_.health_reason = h.report.reason;
   if (now == status_.health) return;
   status_.health = now;
-  record("health", {{"health", to_string(now)}, {"reason", h.report.reason}});
+  record(EventType::health, {{"health", to_string(now)}, {"reason", h.report.reason}});
 }
 
 Task<void> ServiceActor::on_ready(const ReadySignal& r) {
   if (r.report.status) status_.notify_status = *r.report.status;
   if (!r.report.ready || machine_.state() != State::starting) co_return;
-  record("ready", {{"status", status_.notify_status}});
+  record(EventType::ready, {{"status", status_.notify_status}});
   co_await feed({EventKind::ready});
 }
 
 void ServiceActor::do_stop_signal() {
-  if (!execution_ || !running_) return;
-  record("stopping", {{"signal", runtime::signal_name(spec_.stop_signal)},
-                      {"timeout_ms", spec_.stop_timeout.count()}});
+  if (!alive()) return;
+  record(EventType::stopping, {{"signal", runtime::signal_name(spec_.stop_signal)},
+                               {"timeout_ms", spec_.stop_timeout.count()}});
   execution_->stop(spec_.stop_signal, spec_.stop_timeout);
   arm_timer(spec_.stop_timeout, EventKind::stop_timeout);
 }
 
-void ServiceActor::do_kill(const char* reason) {
-  if (!execution_ || !running_) return;
-  const bool ready_timeout = std::strcmp(reason, "ready_timeout expired") == 0;
-  record("killed", {{"reason", reason},
-                    {"timeout_ms", (ready_timeout ? spec_.ready_timeout : spec_.stop_timeout).count()}});
+void ServiceActor::do_kill(KillReason reason) {
+  if (!alive()) return;
+  const bool ready_timeout = reason == KillReason::ready_timeout;
+  record(EventType::killed, {{"reason", ready_timeout ? "ready_timeout expired" : "stop_timeout expired"},
+                             {"timeout_ms", (ready_timeout ? spec_.ready_timeout : spec_.stop_timeout).count()}});
   execution_->kill();
 }
 
@@ -525,6 +326,10 @@ Task<void> ServiceActor::drain_incarnation() {
     incarnation_.reset();
   }
   stdin_queue_.reset();
+  if (retired_) {
+    co_await retired_->close();
+    retired_.reset();
+  }
   if (execution_) {
     co_await execution_->close();
     execution_.reset();

@@ -1,8 +1,11 @@
 #pragma once
 // ServiceActor: one per managed service. It owns the service's process, its
 // timers, its health checker and its log capture (as child actors in a Scope),
-// feeds everything that happens into its ServiceMachine through one mailbox, and
-// performs the actions the machine returns.
+// feeds everything that happens through one mailbox into its two machines — the
+// lifecycle (ServiceMachine) and who holds the workload (CustodyMachine: shutdown,
+// detach, the upgrade's hand-over and resume) — and performs the actions they return.
+// service_actor.cpp: the mailbox, the lifecycle's actions; service_actor_watchers.cpp:
+// an incarnation's child actors; service_actor_handover.cpp: custody's actions, adoption.
 #include <sys/types.h>
 
 #include <chrono>
@@ -17,9 +20,11 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/adopt.hpp"
+#include "actors/event_type.hpp"
 #include "actors/executor.hpp"
 #include "actors/health.hpp"
 #include "actors/readiness.hpp"
+#include "actors/service_actor_custody.hpp"
 #include "actors/service_machine.hpp"
 #include "config/config.hpp"
 #include "runtime/channel.hpp"
@@ -118,23 +123,35 @@ class ServiceActor {
   const ServiceStatus& status() const noexcept { return status_; }
 
  private:
+  // Why the workload is killed: the stop or the ready timer expired.
+  enum class KillReason : std::uint8_t { stop_timeout, ready_timeout };
+
   runtime::Task<void> handle(Message& m);
   runtime::Task<void> feed(ServiceEvent e);
+  runtime::Task<void> feed_custody(CustodyEvent e, HandoverRecord* rec = nullptr);
+  // An incarnation is alive from its start until its exit has been seen; the
+  // exited one waits in retired_ until it is closed.
+  bool alive() const noexcept { return execution_ != nullptr; }
+  Workload workload() const;
   runtime::Task<void> do_spawn();
   void begin_incarnation(std::unique_ptr<Execution> ex);
   void start_watchers(std::optional<ReadinessChannel>* readiness, runtime::Fd out, runtime::Fd err, runtime::Fd in);
   runtime::Task<void> do_adopt(AdoptInfo& info);
-  runtime::Task<void> hand_over(HandoverRecord& rec);
-  runtime::Task<void> resume_after_handover();
+  void detach_workload();
+  runtime::Task<void> suspend_watching(HandoverRecord& rec);
+  runtime::Task<void> detach_for_handover();
+  void fill_record(HandoverRecord& rec);
+  void resume_watching();
+  void rearm_backoff();
   void do_stop_signal();
-  void do_kill(const char* reason);
+  void do_kill(KillReason reason);
   void arm_timer(std::chrono::milliseconds delay, EventKind kind);
   void cancel_timer();
   void on_exit(const ProcessExited& ex);
   void on_health(const HealthChanged& h);
   runtime::Task<void> on_ready(const ReadySignal& r);
   void publish();
-  void record(std::string kind, nlohmann::json details);
+  void record(EventType type, nlohmann::json details);
   runtime::Task<void> wait_for_exit(std::uint64_t generation);
   runtime::Task<void> drain_incarnation();
   std::optional<LaunchRequest> build_launch(std::string* error);
@@ -145,13 +162,14 @@ class ServiceActor {
   config::ServiceSpec spec_;
   ServiceContext ctx_;
   ServiceMachine machine_;
+  CustodyMachine custody_;
   ServiceStatus status_;
   runtime::Channel<Message> mailbox_{4096};
-  // How the service runs (picked from the spec at each start) and the running
-  // incarnation; `running_` until its exit has been seen.
+  // How the service runs (picked from the spec at each start), the live
+  // incarnation, and the last one whose exit was seen, until it is closed.
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<Execution> execution_;
-  bool running_ = false;
+  std::unique_ptr<Execution> retired_;
   // Children of the current incarnation (exit waiter, log capture, health): all
   // joined before the next spawn, so two incarnations never write one log.
   std::unique_ptr<runtime::Scope> incarnation_;
@@ -160,14 +178,10 @@ class ServiceActor {
   runtime::Scope timers_;
   std::optional<std::stop_source> timer_stop_;
   std::uint64_t timer_id_ = 0;
-  bool shutting_down_ = false;
-  bool detached_ = false;
   // Copies of the current incarnation's pipe ends (the capture actors own the
   // originals): what an upgrade hands over, and what capture restarts from when a
   // failed exec resumes supervision.
   runtime::Fd out_copy_, err_copy_, in_copy_;
-  bool handed_over_ = false;
-  bool detached_for_handover_ = false;  // a container left to the next image
 };
 
 }  // namespace actors

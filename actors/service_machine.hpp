@@ -1,8 +1,10 @@
 #pragma once
 // The supervision policy of one service as a pure state machine: (state, event)
-// in, next state and a list of actions out. No I/O here, so every row of the
-// table has a unit test (tests/actors/service_machine_test.cpp); the ServiceActor
-// performs the actions.
+// in, next state and a list of actions out. The policy is a table of constexpr rows
+// in service_machine.cpp (s6 style), one row per (state, event) pair, more where a
+// named guard picks between them; handle() only looks rows up. No I/O here, so every
+// row has a unit test (tests/actors/service_machine_test.cpp keeps its own rows);
+// the ServiceActor performs the actions.
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -89,6 +91,28 @@ struct Policy {
 
 class ServiceMachine {
  public:
+  // What a row may require besides its (state, event): the rows of one pair are
+  // tried in order, the first whose guard holds applies, and the last has `none`.
+  enum class Guard : std::uint8_t {
+    none,
+    awaits_ready,     // ready = notify / fd:N: `spawned` is not enough
+    restart_pending,  // a start or restart arrived while stopping
+    crash_loop,       // the restart policy says restart, but `limit` restarts are inside `window`
+    policy_restarts,  // the restart policy says restart after this exit
+    crashed,          // the exit is a failure (spawn_failed, a signal, a non-zero code)
+  };
+  // The machine's own bookkeeping a row does (the actor never sees it).
+  enum class Effect : std::uint8_t {
+    none,
+    take_over_record,  // adopted: restarts and uptime continue from the previous daemon
+    clear_record,      // a manual start after a crash loop starts with a clean record
+    mark_started,      // uptime (for the backoff reset) counts from here
+    want_restart,      // the stop in progress is on the way to a start
+    drop_restart,      // ... no longer (a stop, or the exit that ends it)
+    count_restart,     // an automatic restart: the crash-loop window, the count, the next delay
+    park,              // the crash-loop limit parks the service in failed
+  };
+
   explicit ServiceMachine(Policy p) : policy_(p) {}
 
   Step handle(const ServiceEvent& e);
@@ -101,8 +125,10 @@ class ServiceMachine {
   void force_state(State s) { state_ = s; }
 
  private:
-  Step on_exit(const ServiceEvent& e, bool crashed);
-  Step schedule_restart(const ServiceEvent& e);
+  bool holds(Guard g, const ServiceEvent& e) const;
+  void apply(Effect f, const ServiceEvent& e, Step& step);
+  bool restart_wanted(const ServiceEvent& e) const;
+  bool crash_loop_limit_reached(const ServiceEvent& e) const;
 
   Policy policy_;
   State state_ = State::stopped;

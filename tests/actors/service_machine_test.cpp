@@ -357,4 +357,85 @@ TEST(Policy, StopDuringStoppingCancelsAPendingRestart) {
   EXPECT_EQ(m.handle({E::exited, false, t}).next, S::stopped);
 }
 
+// The pairs whose row a guard picks (the restart policy, the exit's success), with
+// every policy: the rows the on-failure table above cannot reach.
+struct PolicyRow {
+  config::RestartPolicy restart;
+  S from;
+  E event;
+  bool success;
+  S to;
+  std::vector<A> actions;
+};
+
+using RP = config::RestartPolicy;
+const PolicyRow kPolicyTable[] = {
+    {RP::no, S::running, E::exited, true, S::exited, {}},
+    {RP::no, S::running, E::exited, false, S::failed, {}},
+    {RP::on_failure, S::running, E::exited, true, S::exited, {}},
+    {RP::on_failure, S::running, E::exited, false, S::backoff, {A::arm_backoff}},
+    {RP::always, S::running, E::exited, true, S::backoff, {A::arm_backoff}},
+    {RP::always, S::running, E::exited, false, S::backoff, {A::arm_backoff}},
+    {RP::no, S::starting, E::exited, true, S::exited, {}},
+    {RP::no, S::starting, E::exited, false, S::failed, {}},
+    {RP::on_failure, S::starting, E::exited, true, S::exited, {}},
+    {RP::always, S::starting, E::exited, true, S::backoff, {A::arm_backoff}},
+    {RP::no, S::starting, E::spawn_failed, false, S::failed, {}},
+    {RP::on_failure, S::starting, E::spawn_failed, true, S::backoff, {A::arm_backoff}},
+    {RP::always, S::starting, E::spawn_failed, false, S::backoff, {A::arm_backoff}},
+    // An exit the operator asked for is never a crash, whatever the policy.
+    {RP::always, S::stopping, E::exited, false, S::stopped, {A::cancel_timer}},
+    {RP::no, S::stopping, E::exited, false, S::stopped, {A::cancel_timer}},
+};
+
+class PolicyTable : public testing::TestWithParam<PolicyRow> {};
+
+TEST_P(PolicyTable, Row) {
+  const PolicyRow& row = GetParam();
+  Policy p;
+  p.restart = row.restart;
+  ServiceMachine m(p);
+  m.force_state(row.from);
+  Step s = m.handle(ServiceEvent{row.event, row.success, Clock::now()});
+  EXPECT_EQ(s.next, row.to) << to_string(row.from) << " x " << to_string(row.event);
+  EXPECT_EQ(s.actions, row.actions) << to_string(row.from) << " x " << to_string(row.event);
+  EXPECT_FALSE(s.ignored);
+  EXPECT_EQ(s.counted_restart, row.to == S::backoff);
+  EXPECT_FALSE(s.crash_loop);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, PolicyTable, testing::ValuesIn(kPolicyTable),
+                         [](const testing::TestParamInfo<PolicyRow>& info) { return std::to_string(info.index); });
+
+// A failed spawn counts toward the crash-loop limit like a crash.
+TEST(Policy, SpawnFailuresParkInFailedAtTheLimit) {
+  Policy p;
+  p.limit = 1;
+  ServiceMachine m(p);
+  const auto t = Clock::now();
+  m.handle({E::start, false, t});
+  Step first = m.handle({E::spawn_failed, false, t});
+  EXPECT_EQ(first.next, S::backoff);
+  EXPECT_TRUE(first.counted_restart);
+  m.handle({E::backoff_elapsed, false, t});
+  Step second = m.handle({E::spawn_failed, false, t});
+  EXPECT_EQ(second.next, S::failed);
+  EXPECT_TRUE(second.crash_loop);
+  EXPECT_TRUE(second.actions.empty());
+  EXPECT_EQ(m.restarts(), 1);
+}
+
+// A start while stopping is remembered: the exit then spawns at once, uncounted.
+TEST(Policy, StartDuringStoppingRespawnsOnTheExit) {
+  ServiceMachine m(Policy{});
+  const auto t = Clock::now();
+  run_at(m, t);
+  m.handle({E::stop, false, t});
+  EXPECT_FALSE(m.handle({E::start, false, t}).ignored);
+  Step s = m.handle({E::exited, false, t});
+  EXPECT_EQ(s.next, S::starting);
+  EXPECT_EQ(s.actions, (std::vector<A>{A::cancel_timer, A::spawn}));
+  EXPECT_EQ(m.restarts(), 0);
+}
+
 }  // namespace
