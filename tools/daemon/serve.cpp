@@ -1,4 +1,4 @@
-#include "tools/serve.hpp"
+#include "tools/daemon/serve.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -31,10 +31,10 @@
 #include "runtime/reactor.hpp"
 #include "runtime/scope.hpp"
 #include "runtime/signals.hpp"
-#include "tools/daemon_log.hpp"
-#include "tools/sd_env.hpp"
-#include "tools/sd_notify.hpp"
-#include "tools/upgrade.hpp"
+#include "tools/daemon/daemon_log.hpp"
+#include "tools/daemon/sd_env.hpp"
+#include "tools/daemon/sd_notify.hpp"
+#include "tools/daemon/upgrade.hpp"
 
 namespace tools {
 

@@ -1,4 +1,4 @@
-#include "tools/upgrade.hpp"
+#include "tools/daemon/upgrade.hpp"
 
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -20,7 +20,7 @@
 #include "actors/event_log.hpp"
 #include "actors/supervisor.hpp"
 #include "runtime/process.hpp"
-#include "tools/daemon_log.hpp"
+#include "tools/daemon/daemon_log.hpp"
 
 namespace tools {
 

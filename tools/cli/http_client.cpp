@@ -1,4 +1,4 @@
-#include "tools/http_client.hpp"
+#include "tools/cli/http_client.hpp"
 
 #include <arpa/inet.h>
 #include <llhttp.h>
