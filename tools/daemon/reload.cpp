@@ -1,9 +1,14 @@
 #include "tools/daemon/reload.hpp"
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "actors/event_type.hpp"
 #include "config/config.hpp"
+#include "http/auth_keys.hpp"
+#include "http/tls.hpp"
 #include "tools/daemon/daemon_log.hpp"
 #include "tools/daemon/load.hpp"
 
@@ -11,22 +16,10 @@ namespace tools {
 
 namespace {
 
+using actors::Reload;
 using runtime::Task;
 
-// SIGHUP's certificate reload, done before anything else of the reload: a
-// certificate that does not load fails the reload as a config error would, and
-// the running certificate stays. TLS is switched on or off only at start.
-// Returns the new context (null: none to install) or an error.
-http::TlsContext::Loaded reload_tls(const http::Server& server, const config::HttpConfig& http) {
-  if (!server.tls()) {
-    if (!http.cert.empty() || !http.key.empty()) log(Level::warn, "TLS is switched on only at start; still plain HTTP");
-    return {};
-  }
-  http::TlsContext::Loaded next = load_tls(http);
-  if (!next.context && next.error.empty())
-    next.error = "no certificate configured; TLS is switched off only at start";
-  return next;
-}
+constexpr const char* kTls = "TLS";
 
 nlohmann::json tls_event(const http::TlsContext& tls) {
   nlohmann::json j = nlohmann::json::object();
@@ -35,87 +28,110 @@ nlohmann::json tls_event(const http::TlsContext& tls) {
   return j;
 }
 
-// JSON for the reload outcome, built outside the coroutine (GCC 12 cannot compile a
-// braced list of string literals inside one).
-nlohmann::json reload_json(const actors::ReloadOutcome& out) {
-  nlohmann::json j = nlohmann::json::object();
-  j["ok"] = out.ok;
-  j["added"] = out.added;
-  j["removed"] = out.removed;
-  j["changed"] = out.changed;
-  return j;
+Reload::Participant trigger_routes(const ReloadTargets& t) {
+  return {"triggers", [&opts = t.opts, &triggers = t.triggers, &server = t.server](const config::Config& next) {
+            Reload::Prepared part;
+            actors::TriggerDispatcher::Prepared set = triggers.prepare(next.triggers, server.router());
+            for (std::string& e : set.errors) part.errors.push_back({opts.config_path, 0, 0, std::move(e)});
+            if (part.errors.empty())
+              part.commit = [&triggers, set = std::move(set)]() mutable { triggers.commit(std::move(set)); };
+            return part;
+          }};
 }
 
-nlohmann::json reload_failed_json(const std::vector<config::Error>& errors) {
-  nlohmann::json j = nlohmann::json::object();
-  j["ok"] = false;
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& e : errors) list.push_back(e.to_string());
-  j["errors"] = std::move(list);
-  return j;
+// TLS is switched on or off only at start; a running one takes the new certificate, or
+// refuses the reload when it does not load (the running certificate stays).
+Reload::Participant tls_certificate(const ReloadTargets& t) {
+  return {kTls, [&server = t.server, &events = t.events](const config::Config& next) {
+            Reload::Prepared part;
+            if (!server.tls()) {
+              if (!next.http.cert.empty() || !next.http.key.empty())
+                part.commit = [] { log(Level::warn, "TLS is switched on only at start; still plain HTTP"); };
+              return part;
+            }
+            http::TlsContext::Loaded tls = load_tls(next.http);
+            if (!tls.context && tls.error.empty())
+              tls.error = "no certificate configured; TLS is switched off only at start";
+            if (!tls.error.empty()) {
+              part.errors.push_back({kTls, 0, 0, tls.error});
+              return part;
+            }
+            part.answer["tls"] = tls_event(*tls.context);
+            part.commit = [&server, &events, context = tls.context] {
+              log_tls(*context, "TLS certificate reloaded:");
+              events.append(std::nullopt, actors::EventType::tls_reloaded, tls_event(*context));
+              server.set_tls(context);
+            };
+            return part;
+          }};
+}
+
+Reload::Participant restart_only_limits(const ReloadTargets& t) {
+  return {"limits", [&supervisor = t.supervisor](const config::Config& next) {
+            Reload::Prepared part;
+            const config::HttpConfig& running = supervisor.config().http;
+            if (next.http.max_body_bytes != running.max_body_bytes ||
+                next.http.max_connections_per_client != running.max_connections_per_client)
+              part.commit = [] {
+                log(Level::warn, "[http] max_body_bytes and max_connections_per_client change only on restart");
+              };
+            return part;
+          }};
+}
+
+// Keys and the access policy follow the new config; unusable keys keep the running ones.
+Reload::Participant api_keys(const ReloadTargets& t) {
+  return {"API keys", [&opts = t.opts, &gate = t.gate](const config::Config& next) {
+            Reload::Prepared part;
+            std::string error;
+            std::optional<http::auth::LoadedKeys> keys = load_api_keys(opts, next, &error);
+            part.commit = [&gate, policy = auth_policy(next), keys = std::move(keys), error]() mutable {
+              gate.set_policy(std::move(policy));
+              if (keys) {
+                log_keys(*keys);
+                gate.set_keys(std::move(keys->keys));
+              } else {
+                log(Level::warn, "API keys not reloaded (the running ones stay): " + error);
+              }
+            };
+            return part;
+          }};
+}
+
+config::ParseResult read_config(const ServeOptions& opts) {
+  LoadedConfig loaded = load_config(opts);
+  return {std::move(loaded.config), std::move(loaded.errors)};
+}
+
+// The log lines of a reload's outcome, and its answer.
+nlohmann::json report(const Reload::Outcome& out) {
+  if (!out.ok) {
+    log_errors(out.errors);
+    log(Level::warn, out.refused_by == kTls ? "reload failed; the running config and certificate stay"
+                                            : "reload failed; the running config stays");
+    return out.to_json();
+  }
+  if (out.restart_only_changed) log(Level::warn, "data_dir and listen settings change only on restart");
+  log(Level::info, "reload applied: " + std::to_string(out.services.added.size()) + " added, " +
+                       std::to_string(out.services.removed.size()) + " removed, " +
+                       std::to_string(out.services.changed.size()) + " changed");
+  return out.to_json();
 }
 
 }  // namespace
 
-Task<nlohmann::json> reload_config(const ServeOptions& opts, ReloadTargets t) {
-  actors::Supervisor& supervisor = t.supervisor;
-  http::Server& server = t.server;
-  http::auth::Gate& gate = t.gate;
-  const http::Router& router = server.router();
+void add_http_participants(Reload& reload, const ReloadTargets& targets) {
+  reload.add(trigger_routes(targets));
+  reload.add(tls_certificate(targets));
+  reload.add(restart_only_limits(targets));
+  reload.add(api_keys(targets));
+}
+
+Task<nlohmann::json> reload_config(const ServeOptions& opts, Reload& reload) {
   log(Level::info, "reloading " + opts.config_path);
-  LoadedConfig next = load_config(opts);
-  // The trigger set is swapped before the services change: a trigger that cannot be installed
-  // fails the reload as a whole, like any other config error.
-  if (next.config)
-    for (std::string& e : t.triggers.install(next.config->triggers, router)) {
-      next.errors.push_back({opts.config_path, 0, 0, std::move(e)});
-      next.config.reset();
-    }
-  if (!next.config) {
-    log_errors(next.errors);
-    supervisor.reload_failed(next.errors);
-    log(Level::warn, "reload failed; the running config stays");
-    co_return reload_failed_json(next.errors);
-  }
-  if (next.config->data_dir != supervisor.config().data_dir ||
-      next.config->listen_port != supervisor.config().listen_port ||
-      next.config->listen_address != supervisor.config().listen_address)
-    log(Level::warn, "data_dir and listen settings change only on restart");
-  if (next.config->http.max_body_bytes != supervisor.config().http.max_body_bytes ||
-      next.config->http.max_connections_per_client != supervisor.config().http.max_connections_per_client)
-    log(Level::warn, "[http] max_body_bytes and max_connections_per_client change only on restart");
-  http::TlsContext::Loaded tls = reload_tls(server, next.config->http);
-  if (!tls.error.empty()) {
-    const std::vector<config::Error> errors{{"TLS", 0, 0, tls.error}};
-    log_errors(errors);
-    supervisor.reload_failed(errors);
-    log(Level::warn, "reload failed; the running config and certificate stay");
-    co_return reload_failed_json(errors);
-  }
-  if (tls.context) {
-    log_tls(*tls.context, "TLS certificate reloaded:");
-    t.events.append(std::nullopt, "tls_reloaded", tls_event(*tls.context));
-    server.set_tls(tls.context);
-  }
-  next.config->data_dir = supervisor.config().data_dir;
-  next.config->listen_port = supervisor.config().listen_port;
-  next.config->listen_address = supervisor.config().listen_address;
-  // Keys and the access policy follow the new config; unusable keys keep the old ones.
-  gate.set_policy(auth_policy(*next.config));
-  std::string key_error;
-  if (auto keys = load_api_keys(opts, *next.config, &key_error)) {
-    log_keys(*keys);
-    gate.set_keys(std::move(keys->keys));
-  } else {
-    log(Level::warn, "API keys not reloaded (the running ones stay): " + key_error);
-  }
-  actors::ReloadOutcome out = co_await supervisor.apply(std::move(*next.config));
-  log(Level::info, "reload applied: " + std::to_string(out.added.size()) + " added, " +
-                       std::to_string(out.removed.size()) + " removed, " +
-                       std::to_string(out.changed.size()) + " changed");
-  nlohmann::json j = reload_json(out);
-  if (tls.context) j["tls"] = tls_event(*tls.context);
-  co_return j;
+  config::ParseResult next = read_config(opts);
+  Reload::Outcome out = co_await reload.run(std::move(next));
+  co_return report(out);
 }
 
 Task<nlohmann::json> announced_reload(SdNotifier& sd, Task<nlohmann::json> reload) {

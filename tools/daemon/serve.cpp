@@ -14,6 +14,7 @@
 
 #include "actors/event_log.hpp"
 #include "actors/event_type.hpp"
+#include "actors/reload.hpp"
 #include "actors/service_env.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/trigger_dispatcher.hpp"
@@ -93,8 +94,8 @@ class Daemon {
     return true;
   }
 
-  // The supervisor, the trigger dispatcher and every route. Routes go in before boot:
-  // /readyz answers 503 while boot restores services.
+  // The supervisor, the trigger dispatcher, the reload and its participants, and every
+  // route. Routes go in before boot: /readyz answers 503 while boot restores services.
   void create_supervisor(const config::Config& cfg);
 
   Task<void> boot_supervisor(config::Config cfg, bool from_file);
@@ -134,6 +135,7 @@ class Daemon {
   http::ApiContext api_;
   std::optional<actors::TriggerDispatcher> dispatcher_;
   std::optional<http::TriggerRoutes> triggers_;
+  std::optional<actors::Reload> reload_;
   bool stopping_ = false;  // read by the manager link
   runtime::Scope manager_link_;
 };
@@ -157,6 +159,8 @@ void Daemon::create_supervisor(const config::Config& cfg) {
   dispatcher_.emplace(actors::TriggerDispatcher::Options{cfg.data_dir, actors::current_environment()}, *supervisor_,
                       *events_);
   triggers_.emplace(*dispatcher_);
+  reload_.emplace(*supervisor_);
+  add_http_participants(*reload_, {opts_, *supervisor_, *events_, server_, gate_, *triggers_});
   register_routes(cfg);
 }
 
@@ -168,9 +172,7 @@ void Daemon::register_routes(const config::Config& cfg) {
   // Webhook deliveries carry their own signatures (checked by TriggerRoutes), not API keys.
   gate_.set_public_matcher(
       [this](std::string_view method, std::string_view path) { return triggers_->claims(method, path); });
-  api_.reload = [this]() {
-    return announced_reload(sd_, reload_config(opts_, {*supervisor_, server_, *events_, gate_, *triggers_}));
-  };
+  api_.reload = [this]() { return announced_reload(sd_, reload_config(opts_, *reload_)); };
   http::register_api(router, api_);
   router.post("/v1/upgrade", [this](http::Request&) { return upgrade_request(*supervisor_, upgrade_); });
   router.get("/v1/upgrade", [this](http::Request&) -> Task<http::Response> {
