@@ -18,6 +18,7 @@
 #include "dockless_config.h"
 #include "runtime/ops_wait.hpp"
 #include "actors/event_log.hpp"
+#include "actors/event_type.hpp"
 #include "actors/supervisor.hpp"
 #include "runtime/process.hpp"
 #include "tools/daemon/daemon_log.hpp"
@@ -289,7 +290,7 @@ runtime::Task<std::string> upgrade(http::Server& server, actors::Supervisor& sup
   nlohmann::json ev = nlohmann::json::object();
   ev["binary"] = binary;
   ev["image"] = state.image;
-  events.append(std::nullopt, "upgrade_exec", ev);
+  events.append(std::nullopt, actors::EventType::upgrade_exec, ev);
   co_await events.flush();
   Handover h;
   h.binary = binary;
