@@ -75,6 +75,9 @@ class Daemon {
       return gate_.check(req, static_cast<std::int64_t>(std::time(nullptr)), extra);
     });
   }
+  // Routes, filters and actors hold `this`.
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
 
   // The API's sockets, before boot (a port clash fails the daemon before any service runs);
   // the fd store's pipes come back with the listeners (LISTEN_FDS) and are taken out first.
