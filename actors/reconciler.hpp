@@ -125,7 +125,7 @@ struct Plan {
   }
 };
 
-// FDNAME of a service's stored pipe end: "svc.NAME.stdout" (tools/sd_env.hpp uses it).
+// FDNAME of a service's stored pipe end: "svc.NAME.stdout" (tools/daemon/sd_env.hpp uses it).
 std::string stored_pipe_fdname(const std::string& service, const char* stream);
 
 Plan plan_recovery(const BootFacts& facts);

@@ -36,12 +36,12 @@ class Supervisor {
     std::string data_dir;
     runtime::Environment base_env;  // the daemon's environment, which services inherit (filtered)
     bool capture_logs = true;
-    // systemd's fd store (tools/serve.cpp): called with a service's pipe ends when an
+    // systemd's fd store (tools/daemon/serve.cpp): called with a service's pipe ends when an
     // instance starts or is adopted, and with -1s when it is gone.
     std::function<void(const std::string& service, int out, int err, int in)> pipes_changed;
   };
   // Pipe ends the manager handed back from its fd store (by FDNAME, see
-  // tools/sd_env.hpp), used by boot() to adopt after a crash; set before boot().
+  // tools/daemon/sd_env.hpp), used by boot() to adopt after a crash; set before boot().
   void set_stored_pipes(std::map<std::string, runtime::Fd> pipes) { stored_pipes_ = std::move(pipes); }
   Supervisor(Options opts, EventLog& events);
   ~Supervisor();

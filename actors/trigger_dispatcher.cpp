@@ -94,22 +94,32 @@ TriggerDispatcher::TriggerState& TriggerDispatcher::state(const std::string& id)
   return *states_.emplace(id, std::move(st)).first->second;
 }
 
-std::vector<std::string> TriggerDispatcher::install(const std::vector<config::Trigger>& triggers) {
-  std::vector<std::string> errors;
+TriggerDispatcher::Prepared TriggerDispatcher::prepare(const std::vector<config::Trigger>& triggers) const {
+  Prepared out;
   auto next = std::make_shared<TriggerSet>();
-  next->version = current_->version + 1;
   for (const config::Trigger& t : triggers) {
     next->by_path[t.path] = next->triggers.size();
     next->triggers.push_back(t);
   }
-  for (const config::Trigger& t : next->triggers) {
+  for (const config::Trigger& t : next->triggers)
     if (auto r = runtime::make_dirs(dir_of(t.id), 0700); !r)
-      errors.push_back("trigger " + t.id + ": cannot create " + dir_of(t.id) + ": " + r.message());
-    (void)state(t.id);
-  }
-  if (!errors.empty()) return errors;
-  current_ = std::move(next);
-  return errors;
+      out.errors.push_back("trigger " + t.id + ": cannot create " + dir_of(t.id) + ": " + r.message());
+  if (out.errors.empty()) out.set = std::move(next);
+  return out;
+}
+
+void TriggerDispatcher::install(Prepared prepared) {
+  // Numbered here, not in prepare(): sets are installed in the order they are committed.
+  prepared.set->version = current_->version + 1;
+  for (const config::Trigger& t : prepared.set->triggers) (void)state(t.id);
+  current_ = std::move(prepared.set);
+}
+
+std::vector<std::string> TriggerDispatcher::install(const std::vector<config::Trigger>& triggers) {
+  Prepared prepared = prepare(triggers);
+  if (!prepared.errors.empty()) return std::move(prepared.errors);
+  install(std::move(prepared));
+  return {};
 }
 
 const TriggerActivity* TriggerDispatcher::activity(std::string_view id) const {

@@ -92,9 +92,19 @@ class TriggerDispatcher {
   TriggerDispatcher(const TriggerDispatcher&) = delete;
   TriggerDispatcher& operator=(const TriggerDispatcher&) = delete;
 
-  // Swaps in a set of triggers the front end has checked (providers, paths free), unless a
-  // trigger's directory cannot be created (errors returned, nothing swapped). Loads the
-  // remembered delivery ids of triggers seen for the first time.
+  // A set of triggers ready to swap in, or why it cannot be.
+  struct Prepared {
+    std::vector<std::string> errors;
+    std::shared_ptr<TriggerSet> set;  // null when errors
+  };
+  // Phase one of installing a set the front end has checked (providers, paths free): builds it
+  // and creates every trigger's directory, the one step that can fail, without swapping
+  // anything in. A reload (actors/reload.hpp) prepares before it decides.
+  Prepared prepare(const std::vector<config::Trigger>& triggers) const;
+  // Phase two: swaps in a set prepare() accepted (never fails). Loads the remembered delivery
+  // ids of triggers seen for the first time.
+  void install(Prepared prepared);
+  // Both phases at once (start-up): errors, and nothing swapped, when prepare() refuses.
   std::vector<std::string> install(const std::vector<config::Trigger>& triggers);
   std::shared_ptr<const TriggerSet> snapshot() const { return current_; }
 

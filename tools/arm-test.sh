@@ -168,7 +168,7 @@ done
 ninja -C "$build" "${targets[@]}" || die "aarch64 build failed"
 echo "arm-test: cross build $((SECONDS - build_start)) s"
 aarch64-linux-gnu-strip -o "$build/dockless.stripped" "$build/tools/dockless" &&
-  echo "arm-test: static aarch64 dockless, stripped: $(stat -c %s "$build/dockless.stripped") bytes (README: goal 3 MiB)"
+  echo "arm-test: static aarch64 dockless, stripped: $(stat -c %s "$build/dockless.stripped") bytes (docs/develop.md "Binary size": goal 3 MiB)"
 
 # --- 4. initramfs -------------------------------------------------------------------------
 rm -rf "$run_dir"

@@ -1,5 +1,5 @@
 // The dockless binary: `serve` runs the daemon; the other subcommands are clients
-// (tools/cli*.cpp) of its HTTP API.
+// (tools/cli/) of its HTTP API.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -9,8 +9,8 @@
 #include "actors/config_inputs.hpp"
 #include "config/config.hpp"
 #include "dockless_config.h"
-#include "tools/cli.hpp"
-#include "tools/serve.hpp"
+#include "tools/cli/cli.hpp"
+#include "tools/daemon/serve.hpp"
 
 namespace {
 

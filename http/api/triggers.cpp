@@ -101,16 +101,24 @@ Response respond(const std::string& trigger, const std::string& delivery, const 
 
 }  // namespace
 
-std::vector<std::string> TriggerRoutes::install(const std::vector<config::Trigger>& triggers, const Router& router) {
-  std::vector<std::string> errors;
+actors::TriggerDispatcher::Prepared TriggerRoutes::prepare(const std::vector<config::Trigger>& triggers,
+                                                           const Router& router) const {
+  actors::TriggerDispatcher::Prepared out;
   for (const config::Trigger& t : triggers) {
     if (router.match("POST", t.path).kind != Router::Match::Kind::not_found)
-      errors.push_back("trigger " + t.id + ": path " + t.path + " collides with an API route");
+      out.errors.push_back("trigger " + t.id + ": path " + t.path + " collides with an API route");
     else if (!webhook::provider_from(t.provider))
-      errors.push_back("trigger " + t.id + ": unknown provider " + t.provider);
+      out.errors.push_back("trigger " + t.id + ": unknown provider " + t.provider);
   }
-  if (!errors.empty()) return errors;
-  return dispatcher_.install(triggers);
+  if (!out.errors.empty()) return out;
+  return dispatcher_.prepare(triggers);
+}
+
+std::vector<std::string> TriggerRoutes::install(const std::vector<config::Trigger>& triggers, const Router& router) {
+  actors::TriggerDispatcher::Prepared prepared = prepare(triggers, router);
+  if (!prepared.errors.empty()) return std::move(prepared.errors);
+  commit(std::move(prepared));
+  return {};
 }
 
 bool TriggerRoutes::claims(std::string_view, std::string_view path) const {

@@ -7,10 +7,11 @@
 // read (Router::Delegate), so a delivery whose body is still arriving when SIGHUP swaps the set
 // is judged by the version it started under (old secret, old action).
 //
-// Also here: the route-conflict check of install(), the auth gate's claims(), and
+// Also here: the route-conflict check of prepare() and install(), the auth gate's claims(), and
 // GET /v1/triggers and GET /v1/triggers/{id}/logs, which read the dispatcher's data.
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "actors/trigger_dispatcher.hpp"
@@ -26,8 +27,14 @@ class TriggerRoutes {
   TriggerRoutes(const TriggerRoutes&) = delete;
   TriggerRoutes& operator=(const TriggerRoutes&) = delete;
 
-  // Errors (nothing changed) when a path is also one of `router`'s routes or a provider is
-  // unknown; otherwise the dispatcher installs the set.
+  // Phase one of a reload (actors/reload.hpp): every check of install() — no path is one of
+  // `router`'s routes, every provider is known, the dispatcher can prepare the set — and
+  // nothing installed. commit() installs what prepare() accepted (errors empty).
+  actors::TriggerDispatcher::Prepared prepare(const std::vector<config::Trigger>& triggers,
+                                              const Router& router) const;
+  void commit(actors::TriggerDispatcher::Prepared prepared) { dispatcher_.install(std::move(prepared)); }
+
+  // Both at once (start-up): errors, and nothing changed, when prepare() refuses.
   std::vector<std::string> install(const std::vector<config::Trigger>& triggers, const Router& router);
 
   // Is this request a webhook delivery (any method: a wrong one is answered 405 here)? For

@@ -3,7 +3,7 @@
 
 #include <cstdlib>
 
-#include "tools/cli_format.hpp"
+#include "tools/cli/cli_format.hpp"
 
 using namespace tools::cli;
 using nlohmann::json;

@@ -19,7 +19,7 @@
 #include "actors/adopt.hpp"
 #include "http/server.hpp"
 #include "runtime/task.hpp"
-#include "tools/sd_env.hpp"
+#include "tools/daemon/sd_env.hpp"
 
 namespace actors {
 class EventLog;

@@ -1,4 +1,4 @@
-#include "tools/cli_format.hpp"
+#include "tools/cli/cli_format.hpp"
 
 #include <unistd.h>
 

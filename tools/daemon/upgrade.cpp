@@ -1,4 +1,4 @@
-#include "tools/upgrade.hpp"
+#include "tools/daemon/upgrade.hpp"
 
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -18,9 +18,10 @@
 #include "dockless_config.h"
 #include "runtime/ops_wait.hpp"
 #include "actors/event_log.hpp"
+#include "actors/event_type.hpp"
 #include "actors/supervisor.hpp"
 #include "runtime/process.hpp"
-#include "tools/daemon_log.hpp"
+#include "tools/daemon/daemon_log.hpp"
 
 namespace tools {
 
@@ -287,7 +288,7 @@ runtime::Task<std::string> upgrade(http::Server& server, actors::Supervisor& sup
   nlohmann::json ev = nlohmann::json::object();
   ev["binary"] = binary;
   ev["image"] = state.image;
-  events.append(std::nullopt, "upgrade_exec", ev);
+  events.append(std::nullopt, actors::EventType::upgrade_exec, ev);
   co_await events.flush();
   Handover h;
   h.binary = binary;

@@ -1,4 +1,4 @@
-#include "tools/sd_env.hpp"
+#include "tools/daemon/sd_env.hpp"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "http/server.hpp"
-#include "tools/daemon_log.hpp"
+#include "tools/daemon/daemon_log.hpp"
 
 namespace tools {
 

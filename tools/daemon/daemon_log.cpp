@@ -1,4 +1,4 @@
-#include "tools/daemon_log.hpp"
+#include "tools/daemon/daemon_log.hpp"
 
 #include <unistd.h>
 

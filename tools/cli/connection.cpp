@@ -1,10 +1,9 @@
-#include "tools/http_client.hpp"
+#include "tools/cli/connection.hpp"
 
 #include <arpa/inet.h>
-#include <llhttp.h>
+#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -16,30 +15,17 @@
 #include <cstring>
 #include <thread>
 
-#include "dockless_config.h"
-
 namespace tools {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = Connection::Clock;
 
 volatile sig_atomic_t g_interrupted = 0;
 bool g_handler_installed = false;
 sigset_t g_wait_mask;  // the mask ppoll() waits with: SIGINT/SIGTERM deliverable
 
 void on_interrupt(int) { g_interrupted = 1; }
-
-// Closes the fd on every path out of a request.
-struct Socket {
-  int fd = -1;
-  explicit Socket(int f) : fd(f) {}
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-  ~Socket() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 ClientError make_error(ClientError::Kind kind, int code, std::string message) {
   return ClientError{kind, code, std::move(message)};
@@ -103,8 +89,9 @@ std::string connect_message(const Endpoint& ep, int code) {
          " \u2014 is the daemon running? (dockless serve)";
 }
 
-std::pair<int, ClientError> open_connection(const Endpoint& ep) {
-  const auto deadline = Clock::now() + HttpClient::kConnectTimeout;
+// The connected socket, or -1 and why.
+std::pair<int, ClientError> connect_to(const Endpoint& ep) {
+  const auto deadline = Clock::now() + Connection::kConnectTimeout;
   if (!ep.tcp) {
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
@@ -152,99 +139,6 @@ std::pair<int, ClientError> open_connection(const Endpoint& ep) {
   return {fd, {}};
 }
 
-std::string serialize(const HttpRequest& req, const Endpoint& ep, const std::string& token) {
-  std::string out = req.method + " " + req.target + " HTTP/1.1\r\n";
-  out += "Host: " + ep.host_header() + "\r\n";
-  out += "User-Agent: dockless/" DOCKLESS_VERSION "\r\n";
-  // One request per connection: the response then ends at the latest when the
-  // daemon closes, and no connection state outlives a command.
-  out += "Connection: close\r\n";
-  if (!token.empty()) out += "Authorization: Bearer " + token + "\r\n";
-  for (const auto& [k, v] : req.headers) out += k + ": " + v + "\r\n";
-  if (!req.body.empty() || req.method == "POST" || req.method == "PUT")
-    out += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
-  out += "\r\n";
-  out += req.body;
-  return out;
-}
-
-// llhttp's callbacks write into this; `parser.data` points at it.
-struct ParseState {
-  HttpResponse* head = nullptr;
-  const BodySink* sink = nullptr;
-  std::string field, value;
-  bool headers_done = false;
-  bool complete = false;
-  bool sink_stopped = false;
-
-  // Bodies of error statuses are kept for the caller, never streamed to the sink.
-  bool streaming() const { return sink && head->status >= 200 && head->status < 300; }
-};
-
-ParseState* state_of(llhttp_t* p) { return static_cast<ParseState*>(p->data); }
-
-const llhttp_settings_t& parser_settings() {
-  static const llhttp_settings_t settings = [] {
-    llhttp_settings_t s;
-    llhttp_settings_init(&s);
-    s.on_header_field = [](llhttp_t* p, const char* at, size_t n) {
-      state_of(p)->field.append(at, n);
-      return 0;
-    };
-    s.on_header_value = [](llhttp_t* p, const char* at, size_t n) {
-      state_of(p)->value.append(at, n);
-      return 0;
-    };
-    s.on_header_value_complete = [](llhttp_t* p) {
-      ParseState* st = state_of(p);
-      st->head->headers.emplace_back(std::move(st->field), std::move(st->value));
-      st->field.clear();
-      st->value.clear();
-      return 0;
-    };
-    s.on_headers_complete = [](llhttp_t* p) {
-      ParseState* st = state_of(p);
-      st->head->status = llhttp_get_status_code(p);
-      st->headers_done = true;
-      return 0;
-    };
-    s.on_body = [](llhttp_t* p, const char* at, size_t n) {
-      ParseState* st = state_of(p);
-      if (!st->streaming()) {
-        st->head->body.append(at, n);
-        return 0;
-      }
-      if (!(*st->sink)(at, n)) {
-        st->sink_stopped = true;
-        return static_cast<int>(HPE_USER);
-      }
-      return 0;
-    };
-    s.on_message_complete = [](llhttp_t* p) {
-      state_of(p)->complete = true;
-      return static_cast<int>(HPE_PAUSED);  // one response per connection: ignore the rest
-    };
-    return s;
-  }();
-  return settings;
-}
-
-// https://: a blocking-style OpenSSL client over the non-blocking socket; each
-// WANT_READ/WANT_WRITE becomes a wait_fd on the fd (so deadlines and Ctrl-C work
-// as over plain TCP).
-struct Tls {
-  SSL_CTX* ctx = nullptr;
-  SSL* ssl = nullptr;
-  Tls() = default;
-  Tls(const Tls&) = delete;
-  Tls& operator=(const Tls&) = delete;
-  ~Tls() {
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-    ERR_clear_error();
-  }
-};
-
 std::string tls_reason() {
   const unsigned long e = ERR_peek_last_error();
   const char* r = e ? ERR_reason_error_string(e) : nullptr;
@@ -261,41 +155,74 @@ short tls_want(SSL* ssl, int ret) {
   }
 }
 
-std::optional<ClientError> tls_connect(Tls& tls, int fd, const Endpoint& ep, Clock::time_point deadline) {
+}  // namespace
+
+std::pair<std::optional<Connection>, ClientError> Connection::open(
+    const Endpoint& ep, std::optional<Clock::time_point> handshake_deadline) {
+  auto [fd, error] = connect_to(ep);
+  if (fd < 0) return {std::nullopt, std::move(error)};
+  Connection c(fd);
+  if (ep.tls) {
+    if (auto err = c.handshake(ep, handshake_deadline.value_or(Clock::now() + kConnectTimeout)))
+      return {std::nullopt, std::move(*err)};
+  }
+  return {std::optional<Connection>(std::move(c)), ClientError{}};
+}
+
+Connection::Connection(Connection&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      ctx_(std::exchange(other.ctx_, nullptr)),
+      ssl_(std::exchange(other.ssl_, nullptr)) {}
+
+Connection::~Connection() {
+  SSL_free(ssl_);
+  SSL_CTX_free(ctx_);
+  ERR_clear_error();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int Connection::wait(short events, std::optional<Clock::time_point> deadline) const {
+  return wait_fd(fd_, events, deadline);
+}
+
+// https://: a blocking-style OpenSSL client over the non-blocking socket; each
+// WANT_READ/WANT_WRITE becomes a wait() on the fd (so deadlines and Ctrl-C work
+// as over plain TCP).
+std::optional<ClientError> Connection::handshake(const Endpoint& ep, Clock::time_point deadline) {
   auto fail = [&](const std::string& why) {
     return make_error(ClientError::Kind::connect, EPROTO, "TLS with " + ep.describe() + " failed: " + why);
   };
   ERR_clear_error();
-  tls.ctx = SSL_CTX_new(TLS_client_method());
-  if (!tls.ctx) return fail(tls_reason());
-  SSL_CTX_set_min_proto_version(tls.ctx, TLS1_2_VERSION);
+  ctx_ = SSL_CTX_new(TLS_client_method());
+  if (!ctx_) return fail(tls_reason());
+  SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
   // A daemon that closes without close_notify ends a until-close body, not an error.
-  SSL_CTX_set_options(tls.ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-  SSL_CTX_set_mode(tls.ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  const int loaded = ep.cacert.empty() ? SSL_CTX_set_default_verify_paths(tls.ctx)
-                                       : SSL_CTX_load_verify_locations(tls.ctx, ep.cacert.c_str(), nullptr);
+  SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  const int loaded = ep.cacert.empty() ? SSL_CTX_set_default_verify_paths(ctx_)
+                                       : SSL_CTX_load_verify_locations(ctx_, ep.cacert.c_str(), nullptr);
   if (loaded != 1) return fail("cannot load CA certificates " + ep.cacert + ": " + tls_reason());
-  SSL_CTX_set_verify(tls.ctx, SSL_VERIFY_PEER, nullptr);
-  tls.ssl = SSL_new(tls.ctx);
-  if (!tls.ssl || SSL_set_fd(tls.ssl, fd) != 1) return fail(tls_reason());
+  SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+  ssl_ = SSL_new(ctx_);
+  if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return fail(tls_reason());
   // The certificate must name what the user typed: an IP address or a host name.
   in6_addr ip{};
   const bool is_ip = ::inet_pton(AF_INET, ep.host.c_str(), &ip) == 1 || ::inet_pton(AF_INET6, ep.host.c_str(), &ip) == 1;
-  X509_VERIFY_PARAM* param = SSL_get0_param(tls.ssl);
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
   if (is_ip) {
     X509_VERIFY_PARAM_set1_ip_asc(param, ep.host.c_str());
   } else {
-    SSL_set_tlsext_host_name(tls.ssl, ep.host.c_str());
+    SSL_set_tlsext_host_name(ssl_, ep.host.c_str());
     X509_VERIFY_PARAM_set1_host(param, ep.host.c_str(), 0);
   }
   static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  SSL_set_alpn_protos(tls.ssl, kAlpn, sizeof kAlpn);
+  SSL_set_alpn_protos(ssl_, kAlpn, sizeof kAlpn);
   for (;;) {
-    const int r = SSL_connect(tls.ssl);
+    const int r = SSL_connect(ssl_);
     if (r == 1) return std::nullopt;
-    const short want = tls_want(tls.ssl, r);
+    const short want = tls_want(ssl_, r);
     if (!want) {
-      const long verify = SSL_get_verify_result(tls.ssl);
+      const long verify = SSL_get_verify_result(ssl_);
       if (verify != X509_V_OK) {
         ERR_clear_error();
         return fail(std::string("certificate not trusted: ") + X509_verify_cert_error_string(verify) +
@@ -303,7 +230,7 @@ std::optional<ClientError> tls_connect(Tls& tls, int fd, const Endpoint& ep, Clo
       }
       return fail(tls_reason());
     }
-    if (int w = wait_fd(fd, want, deadline); w != 0) {
+    if (int w = wait(want, deadline); w != 0) {
       auto kind = w == EINTR ? ClientError::Kind::interrupted : ClientError::Kind::timeout;
       return make_error(kind, w == ETIME ? ETIMEDOUT : w, "TLS handshake with " + ep.describe() + ": " +
                                                                (w == ETIME ? "timed out" : std::strerror(w)));
@@ -311,123 +238,28 @@ std::optional<ClientError> tls_connect(Tls& tls, int fd, const Endpoint& ep, Clo
   }
 }
 
-// send(2)/recv(2) or their TLS counterparts, with the same contract: bytes, or -1
-// with errno (EAGAIN: wait for *want first).
-ssize_t send_some(int fd, SSL* ssl, const char* data, std::size_t n, short* want) {
+ssize_t Connection::send_some(const char* data, std::size_t n, short* want) {
   *want = POLLOUT;
-  if (!ssl) return ::send(fd, data, n, MSG_NOSIGNAL);
+  if (!ssl_) return ::send(fd_, data, n, MSG_NOSIGNAL);
   ERR_clear_error();
-  const int r = SSL_write(ssl, data, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+  const int r = SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
   if (r > 0) return r;
-  *want = tls_want(ssl, r);
+  *want = tls_want(ssl_, r);
   errno = *want ? EAGAIN : EPIPE;
   return -1;
 }
 
-ssize_t recv_some(int fd, SSL* ssl, char* buf, std::size_t n, short* want) {
+ssize_t Connection::recv_some(char* buf, std::size_t n, short* want) {
   *want = POLLIN;
-  if (!ssl) return ::recv(fd, buf, n, 0);
+  if (!ssl_) return ::recv(fd_, buf, n, 0);
   ERR_clear_error();
-  const int r = SSL_read(ssl, buf, static_cast<int>(n));
+  const int r = SSL_read(ssl_, buf, static_cast<int>(n));
   if (r > 0) return r;
-  if (SSL_get_error(ssl, r) == SSL_ERROR_ZERO_RETURN) return 0;
-  *want = tls_want(ssl, r);
+  if (SSL_get_error(ssl_, r) == SSL_ERROR_ZERO_RETURN) return 0;
+  *want = tls_want(ssl_, r);
   errno = *want ? EAGAIN : EPROTO;
   return -1;
 }
-
-// Sends the request, then reads and parses until the response is complete.
-// `total` bounds the whole exchange; `idle` each wait for bytes.
-std::optional<ClientError> exchange(const Endpoint& ep, const std::string& token,
-                                    const HttpRequest& req, HttpResponse* head,
-                                    const BodySink* sink, std::optional<Clock::time_point> total,
-                                    std::optional<std::chrono::milliseconds> idle) {
-  auto [fd, cerr] = open_connection(ep);
-  if (fd < 0) return cerr;
-  Socket sock(fd);
-  auto deadline = [&]() -> std::optional<Clock::time_point> {
-    std::optional<Clock::time_point> d = total;
-    if (idle) {
-      auto i = Clock::now() + *idle;
-      if (!d || i < *d) d = i;
-    }
-    return d;
-  };
-  auto wait_error = [&](int err, const char* what) {
-    if (err == EINTR) return make_error(ClientError::Kind::interrupted, EINTR, "interrupted");
-    if (err == ETIME)
-      return make_error(ClientError::Kind::timeout, ETIMEDOUT,
-                        std::string("no ") + what + " from " + ep.describe() + " in time");
-    return make_error(ClientError::Kind::io, err,
-                      std::string(what) + " from " + ep.describe() + ": " + std::strerror(err));
-  };
-
-  Tls tls;
-  if (ep.tls) {
-    if (auto err = tls_connect(tls, fd, ep, total.value_or(Clock::now() + HttpClient::kConnectTimeout))) return err;
-  }
-  short want = 0;
-  const std::string wire = serialize(req, ep, token);
-  for (std::size_t sent = 0; sent < wire.size();) {
-    ssize_t n = send_some(fd, tls.ssl, wire.data() + sent, wire.size() - sent, &want);
-    if (n >= 0) {
-      sent += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) {
-      // The daemon may have answered (e.g. 413) and closed before reading it all:
-      // its response, if any, is still worth reading.
-      if (errno == EPIPE || errno == ECONNRESET) break;
-      return make_error(ClientError::Kind::io, errno,
-                        "send to " + ep.describe() + ": " + std::strerror(errno));
-    }
-    if (int w = wait_fd(fd, want, deadline()); w != 0) return wait_error(w, "progress sending");
-  }
-
-  ParseState st;
-  st.head = head;
-  st.sink = sink;
-  llhttp_t parser;
-  llhttp_init(&parser, HTTP_RESPONSE, &parser_settings());
-  parser.data = &st;
-  char buf[64 * 1024];
-  while (!st.complete) {
-    ssize_t n = recv_some(fd, tls.ssl, buf, sizeof buf, &want);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) {
-        return make_error(ClientError::Kind::io, errno,
-                          "reading from " + ep.describe() + ": " + std::strerror(errno));
-      }
-      if (int w = wait_fd(fd, want, deadline()); w != 0) return wait_error(w, "response");
-      continue;
-    }
-    llhttp_errno_t e = n == 0 ? llhttp_finish(&parser) : llhttp_execute(&parser, buf, static_cast<std::size_t>(n));
-    if (st.sink_stopped) return std::nullopt;
-    // At EOF llhttp_finish() says HPE_INVALID_EOF_STATE for a body cut short.
-    if (n == 0 && !st.complete) {
-      return make_error(ClientError::Kind::protocol, 0,
-                        ep.describe() + " closed the connection before the response was complete");
-    }
-    if (e != HPE_OK && e != HPE_PAUSED) {
-      return make_error(ClientError::Kind::protocol, 0,
-                        "bad response from " + ep.describe() + ": " + llhttp_errno_name(e) + " (" +
-                            llhttp_get_error_reason(&parser) + ")");
-    }
-  }
-  return std::nullopt;
-}
-
-bool iequals(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-
-}  // namespace
 
 Endpoint Endpoint::unix_socket(std::string path) {
   Endpoint e;
@@ -499,28 +331,6 @@ std::string Endpoint::host_header() const {
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-std::string HttpResponse::header(const std::string& name) const {
-  for (const auto& [k, v] : headers)
-    if (iequals(k, name)) return v;
-  return "";
-}
-
-HttpClient::HttpClient(Endpoint endpoint, std::string token)
-    : endpoint_(std::move(endpoint)), token_(std::move(token)) {}
-
-std::pair<std::optional<HttpResponse>, ClientError> HttpClient::request(const HttpRequest& req) const {
-  HttpResponse resp;
-  auto err = exchange(endpoint_, token_, req, &resp, nullptr, Clock::now() + kRequestTimeout, std::nullopt);
-  if (err) return {std::nullopt, *err};
-  return {std::move(resp), {}};
-}
-
-std::optional<ClientError> HttpClient::stream(const HttpRequest& req, HttpResponse* head,
-                                              const BodySink& sink,
-                                              std::optional<std::chrono::milliseconds> idle) const {
-  return exchange(endpoint_, token_, req, head, &sink, std::nullopt, idle);
-}
-
 void install_interrupt_handler() {
   ::signal(SIGPIPE, SIG_IGN);
   struct sigaction sa{};
@@ -564,21 +374,6 @@ bool write_fully(int fd, const char* data, std::size_t size) {
   }
   if (g_handler_installed) ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   return ok;
-}
-
-std::string url_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 }  // namespace tools

@@ -1,4 +1,4 @@
-#include "tools/sd_notify.hpp"
+#include "tools/daemon/sd_notify.hpp"
 
 #include <time.h>
 
@@ -9,7 +9,7 @@
 #include "actors/supervisor.hpp"
 #include "runtime/ops_wait.hpp"
 #include "runtime/scope.hpp"
-#include "tools/daemon_log.hpp"
+#include "tools/daemon/daemon_log.hpp"
 
 namespace tools {
 

@@ -1,4 +1,4 @@
-#include "tools/cli.hpp"
+#include "tools/cli/cli.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dockless_config.h"
-#include "tools/cli_context.hpp"
+#include "tools/cli/cli_context.hpp"
 
 namespace tools::cli {
 

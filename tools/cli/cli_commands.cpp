@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tools/cli_context.hpp"
-#include "tools/cli_format.hpp"
+#include "tools/cli/cli_context.hpp"
+#include "tools/cli/cli_format.hpp"
 
 namespace tools::cli {
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "tools/cli.hpp"
-#include "tools/http_client.hpp"
+#include "tools/cli/cli.hpp"
+#include "tools/cli/http_client.hpp"
 
 namespace tools::cli {
 

@@ -1,0 +1,175 @@
+// actors::Reload: all or nothing. A real Supervisor with no services (apply() then only
+// swaps the config), participants that record what happened to them, and the event log
+// read back for reload_succeeded / reload_failed.
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "actors/event_log.hpp"
+#include "actors/reload.hpp"
+#include "actors/supervisor.hpp"
+#include "run_loop.hpp"
+
+using actors::Reload;
+using runtime::Task;
+
+namespace {
+
+class ReloadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/dockless-reload-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // A new config. TRICKY: made before the co_await, never inside it: built with GCC 12, a
+  // config::Config temporary in a co_await's full-expression was freed twice here.
+  static config::ParseResult parsed() { return {config::Config{}, {}}; }
+
+  // A participant that logs "<name>:prepare", "<name>:commit" into `log`, refusing with
+  // `error` when it is not empty.
+  static Reload::Participant recorder(const std::string& name, std::vector<std::string>& log,
+                                      const std::string& error = "") {
+    return {name, [name, &log, error](const config::Config&) {
+              log.push_back(name + ":prepare");
+              Reload::Prepared p;
+              if (!error.empty()) {
+                p.errors.push_back({name, 0, 0, error});
+                return p;
+              }
+              p.commit = [name, &log] { log.push_back(name + ":commit"); };
+              return p;
+            }};
+  }
+
+  // Runs `body` with a fresh event log, a supervisor (not booted: it runs the default
+  // config and no service) and a Reload over it; returns the kinds of the events recorded.
+  template <class F>
+  std::vector<std::string> with_reload(F body) {
+    auto events = actors::EventLog::open(dir_ + "/events.log");
+    EXPECT_TRUE(events.ok()) << events.message();
+    if (!events.ok()) return {};
+    run_loop([&]() -> Task<void> {
+      std::stop_source stop;
+      runtime::Scope writer;
+      writer.spawn((*events)->run(stop.get_token()), "event-log");
+      actors::Supervisor::Options so;
+      so.data_dir = dir_;
+      so.capture_logs = false;
+      actors::Supervisor sup(so, **events);
+      Reload reload(sup);
+      co_await body(reload, sup);
+      co_await sup.shutdown();
+      co_await (*events)->flush();
+      stop.request_stop();
+      co_await writer.join();
+    });
+    std::vector<std::string> kinds;
+    std::ifstream in(dir_ + "/events.log");
+    for (std::string line; std::getline(in, line);) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object()) kinds.push_back(j.value("kind", ""));
+    }
+    return kinds;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(ReloadTest, EveryParticipantPreparesThenAllCommitThenTheServices) {
+  std::vector<std::string> log;
+  Reload::Outcome out;
+  auto kinds = with_reload([&](Reload& reload, actors::Supervisor&) -> Task<void> {
+    reload.add(recorder("a", log));
+    reload.add(recorder("b", log));
+    config::ParseResult next = parsed();
+    out = co_await reload.run(std::move(next));
+  });
+  EXPECT_TRUE(out.ok);
+  EXPECT_EQ(log, (std::vector<std::string>{"a:prepare", "b:prepare", "a:commit", "b:commit"}));
+  EXPECT_EQ(out.to_json(), nlohmann::json::parse(R"({"ok":true,"added":[],"removed":[],"changed":[]})"));
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "reload_succeeded"), 1);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "reload_failed"), 0);
+}
+
+TEST_F(ReloadTest, ARefusalCommitsNothingAndAsksNoOneAfter) {
+  std::vector<std::string> log;
+  Reload::Outcome out;
+  auto kinds = with_reload([&](Reload& reload, actors::Supervisor& sup) -> Task<void> {
+    reload.add(recorder("a", log));
+    reload.add(recorder("b", log, "bad certificate"));
+    reload.add(recorder("c", log));
+    config::ParseResult next = parsed();
+    next.config->log_level = config::LogLevel::debug;  // would show if applied
+    out = co_await reload.run(std::move(next));
+    EXPECT_EQ(sup.config().log_level, config::LogLevel::info);
+  });
+  EXPECT_FALSE(out.ok);
+  EXPECT_EQ(out.refused_by, "b");
+  EXPECT_EQ(log, (std::vector<std::string>{"a:prepare", "b:prepare"}));
+  EXPECT_EQ(out.to_json(), nlohmann::json::parse(R"({"ok":false,"errors":["b: bad certificate"]})"));
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "reload_failed"), 1);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "reload_succeeded"), 0);
+}
+
+TEST_F(ReloadTest, AParseErrorAsksNoParticipant) {
+  std::vector<std::string> log;
+  Reload::Outcome out;
+  auto kinds = with_reload([&](Reload& reload, actors::Supervisor&) -> Task<void> {
+    reload.add(recorder("a", log));
+    config::ParseResult bad;
+    bad.errors.push_back({"config.toml", 3, 1, "unknown key \"x\""});
+    out = co_await reload.run(std::move(bad));
+  });
+  EXPECT_FALSE(out.ok);
+  EXPECT_EQ(out.refused_by, Reload::kParse);
+  EXPECT_TRUE(log.empty());
+  EXPECT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "reload_failed"), 1);
+}
+
+TEST_F(ReloadTest, RestartOnlySettingsArePinnedBeforeParticipantsSeeThem) {
+  std::string seen;
+  Reload::Outcome out;
+  with_reload([&](Reload& reload, actors::Supervisor& sup) -> Task<void> {
+    reload.add({"peek", [&seen](const config::Config& next) {
+                  seen = next.data_dir;
+                  return Reload::Prepared{};
+                }});
+    const std::string running = sup.config().data_dir;
+    config::ParseResult next = parsed();
+    next.config->data_dir = "/elsewhere";
+    out = co_await reload.run(std::move(next));
+    EXPECT_EQ(sup.config().data_dir, running);
+    EXPECT_EQ(seen, running);
+  });
+  EXPECT_TRUE(out.ok);
+  EXPECT_TRUE(out.restart_only_changed);
+  EXPECT_FALSE(seen.empty());
+}
+
+TEST_F(ReloadTest, ParticipantsAddToTheAnswer) {
+  Reload::Outcome out;
+  with_reload([&](Reload& reload, actors::Supervisor&) -> Task<void> {
+    reload.add({"tls", [](const config::Config&) {
+                  Reload::Prepared p;
+                  p.answer["tls"] = {{"fingerprint", "AB:CD"}};
+                  return p;
+                }});
+    config::ParseResult next = parsed();
+    out = co_await reload.run(std::move(next));
+  });
+  ASSERT_TRUE(out.ok);
+  EXPECT_EQ(out.to_json()["tls"]["fingerprint"], "AB:CD");
+  EXPECT_FALSE(out.restart_only_changed);
+}
+
+}  // namespace

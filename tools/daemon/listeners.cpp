@@ -1,0 +1,79 @@
+#include "tools/daemon/listeners.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <utility>
+
+#include "runtime/fs.hpp"
+#include "runtime/user_db.hpp"
+#include "tools/daemon/daemon_log.hpp"
+
+namespace tools {
+
+namespace {
+
+// The unix socket skips authentication: its owner and mode are the access
+// control. Root-owned, group "dockless" when that group exists (its members use
+// the CLI without a key), mode 0660 (set by listen_unix). Returns a note for the log.
+std::string trust_unix_socket(const std::string& path) {
+  if (::geteuid() != 0) return " (owned by this user)";
+  const std::optional<gid_t> g = runtime::find_group("dockless");
+  const gid_t gid = g.value_or(0);
+  if (::chown(path.c_str(), 0, gid) != 0)
+    return std::string(" (chown failed: ") + std::strerror(errno) + ")";
+  return g ? " (root:dockless 0660)" : " (root:root 0660; create group dockless to share it)";
+}
+
+bool bind_unix_listener(http::Server& server, const ServeOptions& opts) {
+  if (opts.socket_path.empty()) return true;
+  const std::string parent = std::filesystem::path(opts.socket_path).parent_path().string();
+  if (!parent.empty()) {
+    if (auto r = runtime::make_dirs(parent, 0755); !r) {
+      log(Level::warn, "cannot create " + parent + ": " + r.message() + "; no unix socket");
+      return true;
+    }
+  }
+  if (auto r = server.listen_unix(opts.socket_path, 0660); !r)
+    log(Level::warn, "cannot listen on " + opts.socket_path + ": " + r.message() + "; no unix socket");
+  else
+    log(Level::info, "API on unix:" + opts.socket_path + trust_unix_socket(opts.socket_path));
+  return true;
+}
+
+}  // namespace
+
+http::ServerLimits server_limits(const config::Config& cfg) {
+  http::ServerLimits limits;
+  limits.max_body_bytes = cfg.http.max_body_bytes;
+  limits.max_connections_per_client = cfg.http.max_connections_per_client;
+  return limits;
+}
+
+bool bind_listeners(http::Server& server, const ServeOptions& opts, const config::Config& cfg,
+                    ManagerEnvironment& manager, std::optional<Inheritance>& inherited) {
+  if (inherited && !inherited->listeners.empty()) {
+    // The same sockets the previous image listened on: never closed, so clients that
+    // connected during the exec are in their backlog and are served now.
+    log(Level::info, "API listeners handed over by the previous image: " +
+                         std::to_string(inherited->listeners.size()));
+    server.resume(std::exchange(inherited->listeners, {}));
+    return true;
+  }
+  const AdoptedListeners adopted = adopt_listeners(server, manager.listen_fds);
+  if (adopted.tcp) return adopted.unix_socket || bind_unix_listener(server, opts);
+  auto port = server.listen_tcp(cfg.listen_address, cfg.listen_port);
+  if (!port) {
+    log(Level::error, "cannot listen on " + cfg.listen_address + ":" + std::to_string(cfg.listen_port) +
+                          ": " + port.message());
+    return false;
+  }
+  log(Level::info, std::string(server.tls() ? "HTTPS API on " : "API on ") + cfg.listen_address + ":" +
+                       std::to_string(*port));
+  return adopted.unix_socket || bind_unix_listener(server, opts);
+}
+
+}  // namespace tools
