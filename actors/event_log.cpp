@@ -134,18 +134,13 @@ Result<std::unique_ptr<EventLog>> EventLog::open(std::string path, std::size_t r
 // ---- append ------------------------------------------------------------------------
 
 std::uint64_t EventLog::append(std::optional<std::string> service, EventType type, nlohmann::json details) {
-  return append(std::move(service), std::string(to_string(type)), std::move(details));
-}
-
-std::uint64_t EventLog::append(std::optional<std::string> service, std::string kind,
-                               nlohmann::json details) {
   const std::uint64_t seq = ++last_seq_;
   nlohmann::ordered_json o;
   o["seq"] = seq;
   o["time"] = format_utc_ms(runtime::now_unix_ms());
   if (service) o["service"] = std::move(*service);
   else o["service"] = nullptr;
-  o["kind"] = std::move(kind);
+  o["kind"] = to_string(type);
   if (details.is_object()) {
     for (auto& [k, v] : details.items()) {
       nlohmann::ordered_json value(v);

@@ -76,9 +76,6 @@ class EventLog {
   // flat into the line. Detail keys seq/time/service/kind are renamed "detail_<key>".
   std::uint64_t append(std::optional<std::string> service, EventType type,
                        nlohmann::json details = nlohmann::json::object());
-  // TRANSITIONAL (removed once every caller is typed).
-  std::uint64_t append(std::optional<std::string> service, std::string kind,
-                       nlohmann::json details = nlohmann::json::object());
 
   // The writer actor. Sleeps while nothing is queued. On stop it writes and syncs what is
   // already queued, then returns (unless the disk is failing: then it returns at once).
