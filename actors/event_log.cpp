@@ -12,6 +12,7 @@
 #include "runtime/ops_rw.hpp"
 #include "runtime/ops_wait.hpp"
 #include "runtime/clock.hpp"
+#include "runtime/fs.hpp"
 
 namespace actors {
 
@@ -63,8 +64,9 @@ EventLog::~EventLog() = default;
 Result<std::unique_ptr<EventLog>> EventLog::open(std::string path, std::size_t ring_capacity) {
   using R = Result<std::unique_ptr<EventLog>>;
   // No O_APPEND: the writer owns the end offset and writes there explicitly.
-  runtime::Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
-  if (!fd) return R::failure(errno);
+  Result<runtime::Fd> opened = runtime::open_data_file(path, O_RDWR | O_CREAT, 0640);
+  if (!opened) return R::failure(opened.error());
+  runtime::Fd fd = std::move(opened).value();
   struct stat st{};
   if (::fstat(fd.get(), &st) < 0) return R::failure(errno);
   auto size = static_cast<std::uint64_t>(st.st_size);

@@ -1,10 +1,13 @@
 // Reading events.log back: tolerant of what a crash leaves behind (a torn last line,
 // zero-filled blocks after a power cut on some file systems, garbage lines).
+#include <fcntl.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 
 #include "actors/event_log.hpp"
+#include "runtime/fs.hpp"
 
 namespace actors {
 
@@ -45,8 +48,12 @@ std::optional<EventRecord> parse_event_line(std::string_view line) {
 std::vector<EventRecord> read_events(const std::string& path, std::uint64_t after_seq, std::size_t max,
                                std::uint64_t* corrupt) {
   std::vector<EventRecord> out;
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rbe"), &std::fclose);
+  // Read-only 0640: open_data_file would chmod only a file that had more.
+  runtime::Result<runtime::Fd> opened = runtime::open_data_file(path, O_RDONLY, 0640);
+  if (!opened) return out;
+  std::unique_ptr<FILE, int (*)(FILE*)> f(::fdopen(opened.value().get(), "rb"), &std::fclose);
   if (!f) return out;
+  (void)opened.value().release();  // the FILE owns it now
   char* buf = nullptr;
   std::size_t cap = 0;
   ssize_t n;

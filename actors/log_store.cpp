@@ -65,8 +65,19 @@ bool write_header(int fd, std::uint64_t base) {
   return ::pwrite(fd, h, kHeaderSize, 0) == static_cast<ssize_t>(kHeaderSize);
 }
 
+// Every file of a log opens through open_data_file: never through a planted symlink, only
+// a regular file, 0640 at most. Failure leaves errno set, as ::open would.
+runtime::Fd open_log_file(const std::string& path, int flags) {
+  runtime::Result<runtime::Fd> r = runtime::open_data_file(path, flags, 0640);
+  if (!r) {
+    errno = r.error();
+    return runtime::Fd();
+  }
+  return std::move(r).value();
+}
+
 std::optional<std::uint64_t> read_header(const std::string& path) {
-  runtime::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  runtime::Fd fd = open_log_file(path, O_RDONLY);
   char h[kHeaderSize];
   if (!fd || pread_full(fd.get(), h, kHeaderSize, 0) != static_cast<ssize_t>(kHeaderSize)) return std::nullopt;
   if (std::memcmp(h, kIndexMagic, 8) != 0) return std::nullopt;
@@ -130,7 +141,7 @@ Result<void> LogStore::open_stream(Stream s) {
   std::vector<std::uint64_t> sizes(static_cast<std::size_t>(oldest) + 1);
   for (int g = 1; g <= oldest; ++g) sizes[static_cast<std::size_t>(g)] = file_size(file_path(s, g));
 
-  ss.fd.reset(::open(file_path(s, 0).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  ss.fd = open_log_file(file_path(s, 0), O_RDWR | O_CREAT);
   if (!ss.fd) return Result<void>::failure(errno);
   ss.size = sizes[0] = file_size(ss.fd.get());
 
@@ -147,7 +158,7 @@ Result<void> LogStore::open_stream(Stream s) {
   }
 
   const std::string idx_path = file_path(s, 0) + ".idx";
-  ss.idx.reset(::open(idx_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+  ss.idx = open_log_file(idx_path, O_RDWR | O_CREAT);
   if (!ss.idx) return Result<void>::failure(errno);
   ss.idx_size = file_size(ss.idx.get());
   if (ss.idx_size < kHeaderSize) {
@@ -194,9 +205,9 @@ void LogStore::rotate(Stream s) {
   ++ss.stats.rotations;
 
   ss.size = 0;
-  ss.fd.reset(::open(file_path(s, 0).c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  ss.fd = open_log_file(file_path(s, 0), O_RDWR | O_CREAT | O_TRUNC);
   if (!ss.fd) ++ss.stats.errors;  // current_fd() retries the open
-  ss.idx.reset(::open((file_path(s, 0) + ".idx").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  ss.idx = open_log_file(file_path(s, 0) + ".idx", O_RDWR | O_CREAT | O_TRUNC);
   ss.idx_size = 0;
   if (ss.idx && write_header(ss.idx.get(), new_base)) ss.idx_size = kHeaderSize;
   else ++ss.stats.errors;
@@ -209,7 +220,7 @@ int LogStore::current_fd(Stream s) {
   if (max_size_ && ss.size >= max_size_) rotate(s);
   if (!ss.fd) {
     // A rotation could not create the file (full disk, EMFILE): try again now.
-    ss.fd.reset(::open(file_path(s, 0).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
+    ss.fd = open_log_file(file_path(s, 0), O_RDWR | O_CREAT);
     if (ss.fd) ss.size = file_size(ss.fd.get());
   }
   return ss.fd.get();
@@ -275,7 +286,7 @@ Result<LogChunk> LogStore::read(Stream s, std::uint64_t pos, std::size_t max) co
   runtime::Fd rotated;
   int fd = ss.fd.get();
   if (g > 0) {
-    rotated.reset(::open(file_path(s, static_cast<int>(g)).c_str(), O_RDONLY | O_CLOEXEC));
+    rotated = open_log_file(file_path(s, static_cast<int>(g)), O_RDONLY);
     if (!rotated) return Result<LogChunk>::failure(errno);
     fd = rotated.get();
   }
@@ -316,7 +327,7 @@ std::uint64_t LogStore::position_of_time(Stream s, std::int64_t unix_ms) const {
     runtime::Fd own;
     int fd = ss.idx.get();
     if (g > 0) {
-      own.reset(::open((file_path(s, static_cast<int>(g)) + ".idx").c_str(), O_RDONLY | O_CLOEXEC));
+      own = open_log_file(file_path(s, static_cast<int>(g)) + ".idx", O_RDONLY);
       fd = own.get();
     }
     if (fd < 0) continue;

@@ -66,7 +66,7 @@ ServiceStore::Fitting ServiceStore::load_beside(const config::ServiceContext& ct
 
 runtime::Task<runtime::Result<void>> ServiceStore::save(std::string name, std::string toml_text) {
   if (auto r = runtime::make_dirs(dir_); !r) co_return r;
-  co_return co_await runtime::atomic_write(path_of(name), std::move(toml_text), 0644);
+  co_return co_await runtime::atomic_write(path_of(name), std::move(toml_text), 0600);
 }
 
 runtime::Result<void> ServiceStore::remove(const std::string& name) {

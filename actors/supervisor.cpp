@@ -381,7 +381,7 @@ Task<void> Supervisor::snapshot_writer(std::stop_token stop) {
       if (!co_await snapshot_dirty_.wait(stop)) co_return;
     if (!co_await runtime::sleep_for(200ms).stop_on(stop)) co_return;
     snapshot_pending_ = false;
-    (void)co_await runtime::atomic_write(path, snapshot_to_json(make_snapshot()), 0644);
+    (void)co_await runtime::atomic_write(path, snapshot_to_json(make_snapshot()), 0600);
   }
 }
 
@@ -419,7 +419,7 @@ void Supervisor::resume_after_handover() {
 }
 
 Task<void> Supervisor::write_snapshot() {
-  (void)co_await runtime::atomic_write(opts_.data_dir + "/state.json", snapshot_to_json(make_snapshot()), 0644);
+  (void)co_await runtime::atomic_write(opts_.data_dir + "/state.json", snapshot_to_json(make_snapshot()), 0600);
 }
 
 Task<void> Supervisor::shutdown() {

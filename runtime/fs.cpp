@@ -40,9 +40,22 @@ Result<std::string> read_file(const std::string& path) {
 Task<Result<void>> atomic_write(std::string path, std::string content, unsigned mode) {
   // The pid in the name keeps two daemons (an upgrade in progress) from sharing a temp file.
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  Result<int> opened = co_await openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  constexpr int kFresh = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+  Result<int> opened = co_await openat(AT_FDCWD, tmp, kFresh, mode);
+  if (!opened && opened.error() == EEXIST) {
+    // Left by a crash of an earlier daemon with this pid, or planted: either way not ours
+    // to write through. unlink removes a symlink itself, never its target.
+    ::unlink(tmp.c_str());
+    opened = co_await openat(AT_FDCWD, tmp, kFresh, mode);
+  }
   if (!opened) co_return Result<void>::failure(opened.error());
   Fd file(opened.value());
+  // The umask may only have taken bits away; this makes the mode exact.
+  if (::fchmod(file.get(), mode) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    co_return Result<void>::failure(err);
+  }
 
   auto bytes = std::as_bytes(std::span(content.data(), content.size()));
   while (!bytes.empty()) {
@@ -72,15 +85,34 @@ Task<Result<void>> atomic_write(std::string path, std::string content, unsigned 
   co_return Result<void>();
 }
 
-Result<void> make_dirs(std::string_view path, unsigned mode) {
+Result<Fd> open_data_file(const std::string& path, int flags, unsigned mode) {
+  // O_NONBLOCK only for the open itself: a FIFO would otherwise block it.
+  Fd fd(::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode));
+  if (!fd) return Result<Fd>::failure(errno);
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) return Result<Fd>::failure(errno);
+  if (!S_ISREG(st.st_mode)) return Result<Fd>::failure(EINVAL);
+  if ((flags & O_NONBLOCK) == 0 && ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK) != 0)
+    return Result<Fd>::failure(errno);
+  if ((st.st_mode & 07777 & ~mode) != 0 && ::fchmod(fd.get(), st.st_mode & mode & 07777) != 0)
+    return Result<Fd>::failure(errno);
+  return fd;
+}
+
+Result<void> make_dirs(std::string_view path, unsigned mode, bool may_be_symlink) {
   std::string p(path);
   for (std::size_t i = 1; i <= p.size(); ++i) {
     if (i != p.size() && p[i] != '/') continue;
     std::string part = p.substr(0, i);
     if (::mkdir(part.c_str(), mode) != 0 && errno != EEXIST) return Result<void>::failure(errno);
   }
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
   struct stat st{};
-  if (::stat(p.c_str(), &st) != 0) return Result<void>::failure(errno);
+  if (::lstat(p.c_str(), &st) != 0) return Result<void>::failure(errno);
+  if (S_ISLNK(st.st_mode)) {
+    if (!may_be_symlink) return Result<void>::failure(ELOOP);
+    if (::stat(p.c_str(), &st) != 0) return Result<void>::failure(errno);
+  }
   if (!S_ISDIR(st.st_mode)) return Result<void>::failure(ENOTDIR);
   return {};
 }

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "runtime/fd.hpp"
 #include "runtime/result.hpp"
 #include "runtime/task.hpp"
 
@@ -10,14 +11,25 @@ namespace runtime {
 
 // Replaces `path` with `content` so that after a crash or power cut the file is
 // either the old or the new version, never a mix: write a temp file beside it,
-// fsync it, rename it over `path`, fsync the directory. Runs on the ring.
-Task<Result<void>> atomic_write(std::string path, std::string content, unsigned mode = 0644);
+// fsync it, rename it over `path`, fsync the directory. Runs on the ring. The file
+// ends with exactly `mode` whatever the umask; the temp file is created fresh
+// (O_EXCL, O_NOFOLLOW), so a link planted under its name redirects nothing.
+Task<Result<void>> atomic_write(std::string path, std::string content, unsigned mode = 0600);
+
+// Opens a file the daemon keeps under its data directory: never through a symlink
+// (ELOOP), only a regular file (EINVAL: a planted FIFO or device is not opened for
+// real, so it cannot block the daemon), and with no permission beyond `mode`, whatever
+// the umask or an older version left (`flags` with O_CREAT creates with it).
+Result<Fd> open_data_file(const std::string& path, int flags, unsigned mode = 0600);
 
 // Reads a whole regular file; synchronous, for start-up and reload (config, env files,
 // keys). Errors are errno values.
 Result<std::string> read_file(const std::string& path);
 
 // Creates `path` and its parents (mode 0755) if missing; synchronous (start-up only).
-Result<void> make_dirs(std::string_view path, unsigned mode = 0755);
+// `path` itself must be a directory and, unless `may_be_symlink` (a data directory an
+// operator points elsewhere), not a symlink (ELOOP): a link planted where the daemon
+// keeps logs or state would send its writes anywhere.
+Result<void> make_dirs(std::string_view path, unsigned mode = 0755, bool may_be_symlink = false);
 
 }  // namespace runtime

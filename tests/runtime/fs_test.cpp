@@ -1,6 +1,8 @@
 // atomic_write and make_dirs on a real temp directory.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <set>
@@ -106,4 +108,74 @@ TEST(MakeDirs, FileInTheWayIsEnotdir) {
   std::ofstream(dir / "file") << "x";
   EXPECT_EQ(make_dirs(dir / "file").error(), ENOTDIR);
   EXPECT_EQ(make_dirs(dir / "file/sub").error(), ENOTDIR);
+}
+
+// A link planted under the temp file's name (a crash's leftover looks the same) is
+// replaced, never written through.
+TEST(AtomicWrite, APlantedTempLinkRedirectsNothing) {
+  testutil::TempDir dir;
+  const std::string path = dir / "state.json";
+  const std::string victim = dir / "victim";
+  std::ofstream(victim) << "untouched";
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  ASSERT_EQ(::symlink(victim.c_str(), tmp.c_str()), 0);
+  run_loop([&]() -> Task<void> { EXPECT_TRUE((co_await atomic_write(path, "new")).ok()); });
+  EXPECT_EQ(slurp(victim), "untouched");
+  EXPECT_EQ(slurp(path), "new");
+  EXPECT_TRUE(extra_entries(dir.path(), {"state.json", "victim"}).empty()) << "temp file left behind";
+}
+
+TEST(AtomicWrite, ModeIsExactWhateverTheUmask) {
+  testutil::TempDir dir;
+  const std::string path = dir / "state.json";
+  const mode_t old_umask = ::umask(0);
+  run_loop([&]() -> Task<void> { EXPECT_TRUE((co_await atomic_write(path, "k")).ok()); });
+  ::umask(old_umask);
+  struct stat st{};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "the default is private";
+}
+
+TEST(OpenDataFile, RefusesSymlinksAndNonRegularFiles) {
+  testutil::TempDir dir;
+  const std::string victim = dir / "victim";
+  std::ofstream(victim) << "untouched";
+  const std::string link = dir / "out.log";
+  ASSERT_EQ(::symlink(victim.c_str(), link.c_str()), 0);
+  EXPECT_EQ(open_data_file(link, O_RDWR | O_CREAT, 0640).error(), ELOOP);
+  EXPECT_EQ(open_data_file(link, O_RDONLY, 0640).error(), ELOOP);
+  EXPECT_EQ(slurp(victim), "untouched");
+  // A FIFO would block a plain open for reading until a writer came: refused at once.
+  const std::string fifo = dir / "err.log";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(open_data_file(fifo, O_RDONLY, 0640).error(), EINVAL);
+}
+
+TEST(OpenDataFile, CreatesWithTheModeAndNarrowsAWiderOne) {
+  testutil::TempDir dir;
+  const std::string path = dir / "events.log";
+  const mode_t old_umask = ::umask(0);
+  Result<Fd> created = open_data_file(path, O_RDWR | O_CREAT, 0640);
+  ::umask(old_umask);
+  ASSERT_TRUE(created.ok()) << created.message();
+  struct stat st{};
+  ASSERT_EQ(::fstat(created.value().get(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(::fcntl(created.value().get(), F_GETFL) & O_NONBLOCK, 0) << "blocking once opened";
+  ASSERT_EQ(::chmod(path.c_str(), 0666), 0);  // as an older version or a careless umask left it
+  Result<Fd> again = open_data_file(path, O_RDONLY, 0640);
+  ASSERT_TRUE(again.ok()) << again.message();
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+}
+
+TEST(MakeDirs, ASymlinkIsRefusedUnlessAllowed) {
+  testutil::TempDir dir;
+  const std::string real = dir / "real";
+  ASSERT_EQ(::mkdir(real.c_str(), 0755), 0);
+  const std::string link = dir / "logs";
+  ASSERT_EQ(::symlink(real.c_str(), link.c_str()), 0);
+  EXPECT_EQ(make_dirs(link).error(), ELOOP);
+  EXPECT_EQ(make_dirs(link + "/").error(), ELOOP);
+  EXPECT_TRUE(make_dirs(link, 0755, /*may_be_symlink=*/true).ok());
 }

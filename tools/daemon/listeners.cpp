@@ -32,7 +32,7 @@ bool bind_unix_listener(http::Server& server, const ServeOptions& opts) {
   if (opts.socket_path.empty()) return true;
   const std::string parent = std::filesystem::path(opts.socket_path).parent_path().string();
   if (!parent.empty()) {
-    if (auto r = runtime::make_dirs(parent, 0755); !r) {
+    if (auto r = runtime::make_dirs(parent, 0755, /*may_be_symlink=*/true); !r) {
       log(Level::warn, "cannot create " + parent + ": " + r.message() + "; no unix socket");
       return true;
     }

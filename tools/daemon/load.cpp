@@ -35,11 +35,12 @@ bool apply_listen(const std::string& listen, config::Config& cfg, std::vector<co
 }
 
 std::optional<runtime::Fd> lock_data_dir(const std::string& dir, std::string* error) {
-  runtime::Fd fd(::open((dir + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd) {
-    *error = "open " + dir + "/.lock: " + std::strerror(errno);
+  runtime::Result<runtime::Fd> opened = runtime::open_data_file(dir + "/.lock", O_RDWR | O_CREAT, 0600);
+  if (!opened) {
+    *error = "open " + dir + "/.lock: " + std::strerror(opened.error());
     return std::nullopt;
   }
+  runtime::Fd fd = std::move(opened).value();
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     *error = errno == EWOULDBLOCK ? "another dockless daemon is using " + dir
                                   : std::string("flock: ") + std::strerror(errno);
@@ -77,7 +78,7 @@ void log_errors(const std::vector<config::Error>& errors) {
 
 std::optional<runtime::Fd> open_data_dir(const std::string& dir) {
   for (const char* sub : {"", "/logs", "/services"}) {
-    if (auto r = runtime::make_dirs(dir + sub, 0755); !r) {
+    if (auto r = runtime::make_dirs(dir + sub, 0755, /*may_be_symlink=*/*sub == '\0'); !r) {
       log(Level::error, "cannot create " + dir + sub + ": " + r.message());
       return std::nullopt;
     }
