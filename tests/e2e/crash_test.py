@@ -4,6 +4,7 @@ lines; the next daemon on the same data_dir adopts the service instance still ru
 (no duplicate runs; adopt_test.py has the details) or stops it when its service is gone,
 and its events continue the sequence numbers."""
 import os
+import socket
 import sys
 import time
 
@@ -91,6 +92,37 @@ class CrashTest(harness.TestCase):
         self.assertEqual(evs[0]["seq"], old_max + 1)
         self.assertEqual([e for e in evs if e["kind"] == "orphan_stopped"], [])
         d.stop()
+
+    def test_a_restart_waits_briefly_for_its_port(self):
+        """What a crash leaves: the port still held for a moment (the old ring's accept).
+        The next daemon waits for it, a bounded while, instead of exiting."""
+        d = self.daemon(service("steady", ["sleep", "1052"]), start=False)
+        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(holder.close)
+        holder.bind(("127.0.0.1", d.port))
+        holder.listen(1)
+        d.start(wait=False)
+        d.wait_for(lambda: b"is still in use; waiting" in d.stderr_text().encode(), what="the wait said")
+        time.sleep(0.3)
+        self.assertIsNone(d.proc.poll(), "gave up on a port about to be free")
+        holder.close()
+        d.wait_event("daemon_started", timeout=5.0)
+        d.wait_running("steady")
+        d.stop()
+
+    def test_a_port_held_for_good_still_fails_clearly(self):
+        d = self.daemon(service("steady", ["sleep", "1053"]), start=False)
+        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(holder.close)
+        holder.bind(("127.0.0.1", d.port))
+        holder.listen(1)
+        started = time.monotonic()
+        d.start(wait=False)
+        rc = d.proc.wait(15)
+        self.assertEqual(rc, 1)
+        self.assertLess(time.monotonic() - started, 10, "the wait is bounded")
+        self.assertIn("cannot listen on 127.0.0.1:%d: Address already in use" % d.port, d.stderr_text())
+        self.assertEqual(d.survivors(), [])
 
     def test_one_daemon_per_data_dir(self):
         d = self.daemon(service("steady", ["sleep", "1051"]))

@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "runtime/fs.hpp"
@@ -44,6 +46,27 @@ bool bind_unix_listener(http::Server& server, const ServeOptions& opts) {
   return true;
 }
 
+// After a crash (or kill -9) the kernel tears the old ring down asynchronously, and
+// its pending accept holds the port for a moment: a restart by systemd 100 ms later
+// would fail with EADDRINUSE and give up. Waiting a bounded while is what nginx does
+// on a busy port; anything still holding it after that is really someone else.
+runtime::Result<std::uint16_t> listen_tcp_when_free(http::Server& server, const config::Config& cfg) {
+  constexpr auto kPatience = std::chrono::seconds(3);
+  constexpr auto kRetryEvery = std::chrono::milliseconds(50);
+  const auto give_up_at = std::chrono::steady_clock::now() + kPatience;
+  auto port = server.listen_tcp(cfg.listen_address, cfg.listen_port);
+  if (!port && port.error() == EADDRINUSE && cfg.listen_port != 0)
+    log(Level::info, "port " + std::to_string(cfg.listen_port) + " is still in use; waiting up to " +
+                         std::to_string(kPatience.count()) + " s for it (a previous daemon's socket closing)");
+  while (!port && port.error() == EADDRINUSE && cfg.listen_port != 0 &&
+         std::chrono::steady_clock::now() < give_up_at) {
+    // Start-up, before any service or client: nothing else is waiting on this thread.
+    std::this_thread::sleep_for(kRetryEvery);
+    port = server.listen_tcp(cfg.listen_address, cfg.listen_port);
+  }
+  return port;
+}
+
 }  // namespace
 
 http::ServerLimits server_limits(const config::Config& cfg) {
@@ -65,7 +88,7 @@ bool bind_listeners(http::Server& server, const ServeOptions& opts, const config
   }
   const AdoptedListeners adopted = adopt_listeners(server, manager.listen_fds);
   if (adopted.tcp) return adopted.unix_socket || bind_unix_listener(server, opts);
-  auto port = server.listen_tcp(cfg.listen_address, cfg.listen_port);
+  auto port = listen_tcp_when_free(server, cfg);
   if (!port) {
     log(Level::error, "cannot listen on " + cfg.listen_address + ":" + std::to_string(cfg.listen_port) +
                           ": " + port.message());
