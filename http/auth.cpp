@@ -51,7 +51,10 @@ bool same_origin(std::string_view origin, const Request& req) {
   if (origin.size() < scheme.size() || !iequals(origin.substr(0, scheme.size()), scheme)) return false;
   const auto [ohost, oport_raw] = split_host_port(without_trailing_slash(origin.substr(scheme.size())));
   const std::string_view oport = oport_raw.empty() ? (req.tls ? "443" : "80") : oport_raw;
-  const auto [lhost, lport] = split_host_port(req.local);
+  auto [lhost, lport] = split_host_port(req.local);
+  // A dual-stack listener ("::") sees IPv4 clients at "[::ffff:a.b.c.d]"; browsers say "a.b.c.d".
+  if (lhost.size() > 9 && iequals(lhost.substr(0, 8), "[::ffff:") && lhost.find('.') != std::string_view::npos)
+    lhost = lhost.substr(8, lhost.size() - 9);
   if (oport != lport) return false;
   return iequals(ohost, lhost) || (iequals(ohost, "localhost") && loopback(lhost));
 }

@@ -41,7 +41,7 @@ void RequestParser::next() {
   content_length_ = 0;
   head_bytes_ = extra_bytes_ = 0;
   line_.clear();
-  line_complete_ = url_seen_ = false;
+  line_complete_ = url_seen_ = method_pending_ = false;
 }
 
 int RequestParser::refuse(int status, std::string reason) {

@@ -142,6 +142,14 @@ TEST(AuthGate, OriginsAndPreflight) {
   EXPECT_EQ(check(g, with_origin("POST", "https://127.0.0.1:3080")), "403");    // another scheme
   EXPECT_EQ(check(g, with_origin("POST", "http://127.0.0.1:3081")), "403");     // another port
   {
+    http::Request r = with_origin("POST", "http://127.0.0.1:3080");
+    r.local = "[::ffff:127.0.0.1]:3080";  // a dual-stack listener
+    EXPECT_EQ(check(g, r), "passed");
+    r.local = "[::1]:3080";
+    r.headers.set("Origin", "http://[::1]:3080");
+    EXPECT_EQ(check(g, r), "passed");
+  }
+  {
     // DNS rebinding: evil.example resolves to 127.0.0.1, so the browser sends a Host
     // that matches its Origin; the listener is still 127.0.0.1, so it is foreign.
     http::Request r = with_origin("POST", "http://evil.example:3080");
