@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
 
 #include "http/crypto.hpp"
 #include "http/hmac_auth.hpp"
@@ -31,11 +32,31 @@ std::string_view without_trailing_slash(std::string_view s) {
   return s;
 }
 
-// "scheme://host[:port]" → "host[:port]"; empty when the origin has no scheme.
-std::string_view origin_authority(std::string_view origin) {
-  const auto sep = origin.find("://");
-  if (sep == std::string_view::npos) return {};
-  return without_trailing_slash(origin.substr(sep + 3));
+// "host:port" / "[v6]:port" → host (brackets kept) and port; port empty if absent.
+std::pair<std::string_view, std::string_view> split_host_port(std::string_view a) {
+  const auto colon = a.rfind(':');
+  if (colon == std::string_view::npos || a.find(']', colon) != std::string_view::npos) return {a, {}};
+  return {a.substr(0, colon), a.substr(colon + 1)};
+}
+
+bool loopback(std::string_view host) { return host.starts_with("127.") || host == "[::1]"; }
+
+// Is `origin` this very listener, as a browser names it? Decided against the
+// address the client actually reached and the connection's scheme, never against
+// Host: a DNS-rebound name (evil.example → 127.0.0.1) sends a matching Host.
+// "localhost" names a loopback listener; any other name must be listed.
+bool same_origin(std::string_view origin, const Request& req) {
+  if (req.local.empty()) return false;
+  const std::string_view scheme = req.tls ? "https://" : "http://";
+  if (origin.size() < scheme.size() || !iequals(origin.substr(0, scheme.size()), scheme)) return false;
+  const auto [ohost, oport_raw] = split_host_port(without_trailing_slash(origin.substr(scheme.size())));
+  const std::string_view oport = oport_raw.empty() ? (req.tls ? "443" : "80") : oport_raw;
+  auto [lhost, lport] = split_host_port(req.local);
+  // A dual-stack listener ("::") sees IPv4 clients at "[::ffff:a.b.c.d]"; browsers say "a.b.c.d".
+  if (lhost.size() > 9 && iequals(lhost.substr(0, 8), "[::ffff:") && lhost.find('.') != std::string_view::npos)
+    lhost = lhost.substr(8, lhost.size() - 9);
+  if (oport != lport) return false;
+  return iequals(ohost, lhost) || (iequals(ohost, "localhost") && loopback(lhost));
 }
 
 // One reason code per refusal: clients (and tests) branch on `reason`, people read `error`.
@@ -74,9 +95,7 @@ void Gate::set_policy(Policy policy) { policy_ = std::move(policy); }
 void Gate::set_public_matcher(PublicMatcher matcher) { public_matcher_ = std::move(matcher); }
 
 bool Gate::origin_allowed(std::string_view origin, const Request& req) const {
-  const std::string_view host = req.headers.get("Host").value_or("");
-  const std::string_view authority = origin_authority(origin);
-  if (!authority.empty() && iequals(authority, host)) return true;
+  if (same_origin(origin, req)) return true;
   const std::string_view bare = without_trailing_slash(origin);
   return std::any_of(policy_.allowed_origins.begin(), policy_.allowed_origins.end(),
                      [&](const std::string& o) { return o == "*" || iequals(without_trailing_slash(o), bare); });
@@ -136,7 +155,7 @@ std::optional<Response> Gate::authenticate(const Request& req, std::int64_t now_
     if (!creds) return unauthorized("malformed_header", "malformed HMAC-SHA256 Authorization header: " + why);
     // The window does not depend on the key: checked once, before any HMAC.
     hmac_auth::Verdict verdict = hmac_auth::Verdict::bad_signature;
-    bool match = false;
+    bool match = req.body_pending;  // the signature covers the body: judged once it is read
     for (const Key& k : keys_) {
       const auto v = hmac_auth::verify(k.secret, *creds, req.method, req.path, req.body, now_unix);
       if (v == hmac_auth::Verdict::stale || v == hmac_auth::Verdict::future) {
@@ -145,11 +164,11 @@ std::optional<Response> Gate::authenticate(const Request& req, std::int64_t now_
       }
       match |= v == hmac_auth::Verdict::ok;
     }
-    if (match) return std::nullopt;
     if (verdict == hmac_auth::Verdict::stale)
       return unauthorized("stale_timestamp", "HMAC " + std::string(hmac_auth::to_string(verdict)));
     if (verdict == hmac_auth::Verdict::future)
       return unauthorized("future_timestamp", "HMAC " + std::string(hmac_auth::to_string(verdict)));
+    if (match) return std::nullopt;
     return unauthorized("bad_signature", "HMAC signature does not match any key");
   }
 

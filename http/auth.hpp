@@ -5,7 +5,8 @@
 //
 //   - the unix socket is trusted through its file permissions: always passes;
 //   - CORS: a preflight is answered here; a mutating request whose Origin is
-//     neither the request's own (Host) nor listed is refused (403);
+//     neither the listener itself (the address and scheme the client reached,
+//     or localhost on loopback; never the client's Host) nor listed is refused (403);
 //   - public: /health, /healthz, /readyz, the dashboard's static shell, whatever
 //     the public matcher claims (webhook triggers check their own signatures),
 //     and with public_read every GET/HEAD of /v1/* and /metrics;

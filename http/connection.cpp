@@ -41,6 +41,16 @@ nlohmann::json detail_of(std::string_view k1, nlohmann::json v1, std::string_vie
   return {{k1, std::move(v1)}, {k2, std::move(v2)}};
 }
 
+// The parser's refusals, in words for the answer's "error".
+std::string_view refusal_message(int status) {
+  switch (status) {
+    case 413: return "request body too large";
+    case 431: return "request header fields too large";
+    case 501: return "not implemented";
+    default: return "malformed request";
+  }
+}
+
 // A header value must not smuggle a line break into the head.
 void append_clean(std::string& out, std::string_view s) {
   for (char c : s) out += (c == '\r' || c == '\n') ? ' ' : c;
@@ -86,10 +96,15 @@ std::string response_head(int status, const Headers& headers, bool keep_alive, c
 
 Connection::Connection(std::shared_ptr<Core> core, runtime::Fd fd, std::string peer, bool via_unix,
                        std::shared_ptr<const TlsContext> tls)
-    : core_(std::move(core)), fd_(std::move(fd)), transport_(fd_.get(), std::move(tls)), peer_(std::move(peer)),
-      via_unix_(via_unix),
+    : core_(std::move(core)), fd_(std::move(fd)), tls_(tls != nullptr),
+      transport_(fd_.get(), std::move(tls)), peer_(std::move(peer)), via_unix_(via_unix),
       accepted_at_(Clock::now()) {
   core_->connections.push_back(this);
+  if (!via_unix_) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0) local_ = describe_peer(addr);
+  }
 }
 
 Connection::~Connection() { std::erase(core_->connections, this); }
@@ -181,13 +196,38 @@ Task<bool> Connection::respond(Response r, bool by_server, bool keep_alive) {
 }
 
 Task<bool> Connection::reject(int status, std::string_view message, nlohmann::json detail) {
-  (void)co_await respond(Response::error(status, message, std::move(detail)), true, false);
+  co_return co_await refuse(Response::error(status, message, std::move(detail)));
+}
+
+Task<bool> Connection::refuse(Response r) {
+  (void)co_await respond(std::move(r), true, false);
   co_await linger_close();
   co_return false;
 }
 
+void Connection::prepare(Request& req) {
+  req.path = req.target.substr(0, req.target.find('?'));
+  req.peer = peer_;
+  req.via_unix = via_unix_;
+  req.local = local_;
+  req.tls = tls_;
+  req.stop = kill_.get_token();
+}
+
+// Before "100 Continue": a request the filter already refuses on its head alone
+// (no key, an unknown key, a foreign origin) is answered now, so the client never
+// sends a body that would only be dropped.
+bool Connection::refused_at_head(Request& req, std::optional<Response>& answer) {
+  if (!core_->filter || req.path.empty() || req.path.front() != '/') return false;
+  Headers ignored;
+  req.body_pending = true;
+  answer = core_->filter(req, ignored);
+  req.body_pending = false;
+  return answer && (answer->status == 401 || answer->status == 403);
+}
+
 Task<void> Connection::run() {
-  RequestParser parser(core_->limits.max_body_bytes);
+  RequestParser parser(core_->limits.max_body_bytes, core_->limits.max_header_bytes);
   // serve_one itself ends an idle connection once the server stops.
   while (co_await serve_one(parser)) parser.next();
   // An orderly TLS close, so the client can tell our close from a truncation.
@@ -223,7 +263,7 @@ Task<bool> Connection::serve_one(RequestParser& parser) {
     if (header_bytes > lim.max_header_bytes)
       co_return co_await reject(431, "request header fields too large", detail_of("limit", lim.max_header_bytes));
     if (step.event == RequestParser::Event::error)
-      co_return co_await reject(parser.error_status(), "malformed request", parser.error_reason());
+      co_return co_await reject(parser.error_status(), refusal_message(parser.error_status()), parser.error_reason());
     if (step.event != RequestParser::Event::need_more) break;
     const Read r = co_await read_more(header_until);
     if (r == Read::timeout) {
@@ -235,6 +275,7 @@ Task<bool> Connection::serve_one(RequestParser& parser) {
 
   // Phase 3: the body. A declared oversize body is refused before it is read.
   Request& req = parser.request();
+  prepare(req);
   head_only_ = req.method == "HEAD";
   req.pinned = core_->router.pin(req.target);
   if (parser.has_content_length() && parser.content_length() > lim.max_body_bytes)
@@ -243,6 +284,8 @@ Task<bool> Connection::serve_one(RequestParser& parser) {
   const bool expects_body = parser.chunked() || parser.content_length() > 0;
   if (expects_body && req.http_minor >= 1 && in_pos_ == in_.size() &&
       req.headers.has_token("Expect", "100-continue")) {
+    std::optional<Response> early;
+    if (refused_at_head(req, early)) co_return co_await refuse(std::move(*early));
     static constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
     const Result<void> sent = co_await send_all(k100);
     if (!sent) co_return false;
@@ -254,7 +297,7 @@ Task<bool> Connection::serve_one(RequestParser& parser) {
     if (step.event == RequestParser::Event::error) {
       if (parser.error_status() == 413)
         co_return co_await reject(413, "request body too large", detail_of("limit", lim.max_body_bytes));
-      co_return co_await reject(400, "malformed request", parser.error_reason());
+      co_return co_await reject(parser.error_status(), refusal_message(parser.error_status()), parser.error_reason());
     }
     if (step.event == RequestParser::Event::message_complete) break;
     const Read r = co_await read_more(body_until);
@@ -275,10 +318,6 @@ Task<bool> Connection::serve_one(RequestParser& parser) {
 
 Task<bool> Connection::dispatch(Request& req) {
   const auto q = req.target.find('?');
-  req.path = req.target.substr(0, q);
-  req.peer = peer_;
-  req.via_unix = via_unix_;
-  req.stop = kill_.get_token();
   if (req.path.empty() || req.path.front() != '/')
     co_return co_await respond(Response::error(400, "request target must be an absolute path", req.target),
                                true, req_keep_alive_);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stop_token>
 #include <string>
@@ -94,14 +95,19 @@ class Connection {
   runtime::Task<bool> dispatch(Request& req);
   runtime::Task<bool> respond(Response r, bool by_server, bool keep_alive);
   runtime::Task<bool> reject(int status, std::string_view message, nlohmann::json detail = nullptr);
+  runtime::Task<bool> refuse(Response r);
+  void prepare(Request& req);
+  bool refused_at_head(Request& req, std::optional<Response>& answer);
   runtime::Task<bool> run_stream(const StreamHandler& h, Request& req, const Headers& extra);
   runtime::Task<void> watch_peer(std::stop_token stop);
   runtime::Task<void> linger_close();
 
   std::shared_ptr<Core> core_;
   runtime::Fd fd_;
+  bool tls_;             // set before transport_ takes the context
   Transport transport_;  // over fd_
   std::string peer_;
+  std::string local_;  // our address on a TCP connection, for same-origin checks
   bool via_unix_;
   Clock::time_point accepted_at_;
   State state_ = State::idle;

@@ -50,6 +50,13 @@ struct Request {
   int http_minor = 1;
   std::string peer;        // "127.0.0.1:54321", "[::1]:54321" or "unix"
   bool via_unix = false;   // came over the unix socket: trusted by file permissions
+  // The listener's side of the TCP connection ("127.0.0.1:3080", "[::1]:3080") and
+  // its scheme: what same-origin checks compare with, never the client's Host.
+  std::string local;
+  bool tls = false;
+  // Set while a filter sees only the head (before "100 Continue"): whatever needs
+  // the body (an HMAC signature) is judged later, when the body is there.
+  bool body_pending = false;
   // Fires when the server is shut down hard (drain deadline passed) or the client
   // is gone while a streamed response is being written.
   std::stop_token stop;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "runtime/ops_net.hpp"
 
@@ -34,6 +35,24 @@ std::string unreadable(const std::string& path) {
   if (!f) return std::strerror(errno);
   std::fclose(f);
   return {};
+}
+
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+// A TLS connection starts with a handshake record (0x16; an SSLv2-style hello has
+// the top bit set); a letter is a plaintext request line: answered in plaintext,
+// since the client cannot read anything else.
+bool looks_like_plain_http(unsigned char first) { return first >= 'A' && first <= 'Z'; }
+
+const std::string& plain_refusal() {
+  static const std::string answer = [] {
+    const std::string body = R"({"error":"this port speaks HTTPS: plain HTTP was sent, use https://","detail":null})" "\n";
+    return "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  }();
+  return answer;
 }
 
 // Only HTTP/1.1 is spoken: a client offering h2 alone gets no match and falls back.
@@ -86,9 +105,14 @@ TlsContext::Loaded TlsContext::load(const std::string& cert_path, const std::str
     return out;
   }
   std::shared_ptr<TlsContext> ctx(new TlsContext(raw));
-  // TLS 1.2 is the oldest version without known protocol-level breaks; OpenSSL's
-  // default cipher list and security level are otherwise kept.
+  // TLS 1.2 is the oldest version without known protocol-level breaks. In 1.2 only
+  // forward-secret key exchange with AEAD ciphers: no static RSA (no forward
+  // secrecy), no CBC (LUCKY13 and its kin). TLS 1.3's suites are all AEAD and stay.
   SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
+  if (SSL_CTX_set_cipher_list(raw, kTls12Ciphers) != 1) {
+    out.error = "SSL_CTX_set_cipher_list: " + openssl_reason();
+    return out;
+  }
   SSL_CTX_set_options(raw, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // Idle keep-alive connections then hold no 34 KiB record buffers.
   SSL_CTX_set_mode(raw, SSL_MODE_RELEASE_BUFFERS);
@@ -189,6 +213,16 @@ Task<Result<int>> TlsSession::recv(std::span<std::byte> buf, Duration timeout, s
     Result<int> got = co_await runtime::recv(fd_, raw).deadline(left).stop_on(stop);
     if (!got) co_return Result<int>::failure(got.error());
     if (*got == 0) co_return 0;  // EOF without close_notify: the framing tells truncation
+    if (first_bytes_) {
+      first_bytes_ = false;
+      if (looks_like_plain_http(static_cast<unsigned char>(cipher_in_[0]))) {
+        failed_ = true;
+        const std::string& refusal = plain_refusal();
+        std::span<const std::byte> answer(reinterpret_cast<const std::byte*>(refusal.data()), refusal.size());
+        (void)co_await runtime::send(fd_, answer).deadline(left).stop_on(stop);
+        co_return Result<int>::failure(EPROTO);
+      }
+    }
     if (BIO_write(rbio_, cipher_in_.data(), *got) != *got) {
       failed_ = true;
       co_return Result<int>::failure(ENOMEM);

@@ -88,6 +88,7 @@ class TlsSession {
   std::string cipher_in_;   // one recv of ciphertext
   std::string cipher_out_;  // ciphertext on its way to the socket
   bool failed_ = false;
+  bool first_bytes_ = true;  // nothing received yet: a plaintext request is told apart
 };
 
 }  // namespace detail

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "http/api/handlers.hpp"
+#include "http/json_limits.hpp"
 
 namespace http::api {
 
@@ -17,7 +18,8 @@ namespace {
 constexpr std::string_view kSource = "request";
 
 // JSON → TOML. null means "not set" and is dropped; a JSON document has no other
-// value TOML cannot hold (TOML has no null).
+// value TOML cannot hold (TOML has no null). The recursion is bounded by
+// parse_json_body, which refuses a body nested deeper than kMaxJsonDepth.
 void put(toml::table& t, const std::string& key, const json& v);
 
 void push(toml::array& a, const json& v) {
@@ -138,6 +140,12 @@ json spec_error_detail(const std::vector<std::string>& texts) {
 }
 
 std::optional<Response> parse_json_body(const std::string& text, json* out) {
+  if (!json_depth_within(text)) {
+    json detail = json::object();
+    detail["limit"] = kMaxJsonDepth;
+    detail["message"] = "arrays and objects nest deeper than the limit";
+    return Response::error(400, "bad JSON", detail);
+  }
   try {
     *out = json::parse(text);
     return std::nullopt;

@@ -25,6 +25,7 @@ http::Request request(std::string method, std::string path, std::string auth = "
   r.path = std::move(path);
   r.target = r.path;
   r.headers.add("Host", "127.0.0.1:3080");
+  r.local = "127.0.0.1:3080";  // the listener the client reached
   if (!auth.empty()) r.headers.add("Authorization", std::move(auth));
   return r;
 }
@@ -137,6 +138,24 @@ TEST(AuthGate, OriginsAndPreflight) {
   };
   EXPECT_EQ(check(g, with_origin("POST", "http://evil.example")), "403");
   EXPECT_EQ(check(g, with_origin("POST", "http://127.0.0.1:3080")), "passed");  // same origin
+  EXPECT_EQ(check(g, with_origin("POST", "http://localhost:3080")), "passed");  // loopback's name
+  EXPECT_EQ(check(g, with_origin("POST", "https://127.0.0.1:3080")), "403");    // another scheme
+  EXPECT_EQ(check(g, with_origin("POST", "http://127.0.0.1:3081")), "403");     // another port
+  {
+    http::Request r = with_origin("POST", "http://127.0.0.1:3080");
+    r.local = "[::ffff:127.0.0.1]:3080";  // a dual-stack listener
+    EXPECT_EQ(check(g, r), "passed");
+    r.local = "[::1]:3080";
+    r.headers.set("Origin", "http://[::1]:3080");
+    EXPECT_EQ(check(g, r), "passed");
+  }
+  {
+    // DNS rebinding: evil.example resolves to 127.0.0.1, so the browser sends a Host
+    // that matches its Origin; the listener is still 127.0.0.1, so it is foreign.
+    http::Request r = with_origin("POST", "http://evil.example:3080");
+    r.headers.set("Host", "evil.example:3080");
+    EXPECT_EQ(check(g, r), "403");
+  }
   EXPECT_EQ(check(g, with_origin("GET", "http://evil.example")), "passed");     // read: no CORS headers
   http::Headers extra;
   EXPECT_FALSE(g.check(with_origin("POST", "https://ops.example/"), 0, extra));

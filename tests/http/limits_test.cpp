@@ -75,7 +75,7 @@ TEST(Limits, OversizeHeaderIs431) {
     ::close(fd);
     // Just under the limit is fine.
     const int ok = connect_tcp(port);
-    ASSERT_TRUE(send_str(ok, "GET /hello HTTP/1.1\r\nX-Big: " + std::string(900, 'b') + "\r\n\r\n"));
+    ASSERT_TRUE(send_str(ok, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(900, 'b') + "\r\n\r\n"));
     Reader rd2(ok);
     auto r2 = rd2.response();
     ASSERT_TRUE(r2);

@@ -87,7 +87,7 @@ TEST(Parser, PipelinedMessagesOneAtATime) {
   http::RequestParser p(100);
   const std::string in =
       "GET /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Two: a\r\nx-two: b\r\n\r\n"
-      "POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+      "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
       "GET /c HTTP/1.0\r\n\r\n";
   std::size_t off = 0;
   std::vector<std::string> seen;
@@ -113,7 +113,7 @@ TEST(Parser, PipelinedMessagesOneAtATime) {
 }
 
 TEST(Parser, ChunkedBodyDecodedAndLimited) {
-  const std::string in = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  const std::string in = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
   http::RequestParser p(100);
   auto st = p.feed(in.data(), in.size());
   ASSERT_EQ(st.event, http::RequestParser::Event::headers_complete);

@@ -182,7 +182,8 @@ class Https(TestCase):
         p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
                             "http://127.0.0.1:%d/health" % d.port], capture_output=True, text=True, timeout=15)
         self.assertNotEqual(p.stdout, "200")
-        # A raw plaintext request: the connection is closed promptly, not held.
+        # A raw plaintext request: answered at once with a plaintext 400 that says to
+        # use https, then closed.
         with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
             s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             t0 = time.monotonic()
@@ -196,9 +197,33 @@ class Https(TestCase):
             except ConnectionResetError:
                 pass
             self.assertLess(time.monotonic() - t0, 5)
-            self.assertNotIn(b"HTTP/1.1 200", data)
+            self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data)
+            head, _, body = data.partition(b"\r\n\r\n")
+            self.assertIn(b"https://", json.loads(body)["error"].encode())
+            self.assertIn(b"\r\nContent-Length: %d\r\n" % len(body), head)
         self.assertTrue(d.running())
         self.assertEqual(d.curl("GET", "/health")[0], 200)
+
+    def test_tls12_offers_only_ecdhe_aead(self):
+        # An RSA certificate, so static-RSA suites could be chosen if they were offered.
+        cert, key = os.path.join(self.certs, "rsa.crt"), os.path.join(self.certs, "rsa.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=dockless-rsa", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        d = self.tls_daemon("", cert=cert, key=key, cacert=cert)
+
+        def handshake(*args):
+            p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % d.port, *args],
+                               input="", capture_output=True, text=True, timeout=30)
+            m = re.search(r"Cipher is (\S+)", p.stdout)
+            return m.group(1) if m and m.group(1) != "(NONE)" else None
+
+        for cbc_or_static in ("AES128-SHA", "AES256-SHA256", "AES128-GCM-SHA256", "ECDHE-RSA-AES128-SHA",
+                              "ECDHE-RSA-AES256-SHA384"):
+            self.assertIsNone(handshake("-tls1_2", "-cipher", cbc_or_static), cbc_or_static)
+        self.assertEqual(handshake("-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"), "ECDHE-RSA-AES128-GCM-SHA256")
+        self.assertEqual(handshake("-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305"), "ECDHE-RSA-CHACHA20-POLY1305")
+        self.assertEqual(handshake("-tls1_3"), "TLS_AES_256_GCM_SHA384")
 
     def test_slow_clients_dropped_at_header_timeout(self):
         d = self.tls_daemon("")
