@@ -7,6 +7,7 @@
 
 #include "actors/log_store.hpp"
 #include "http/api/handlers.hpp"
+#include "http/json_limits.hpp"
 #include "http/webhook.hpp"
 #include "runtime/clock.hpp"
 
@@ -42,7 +43,8 @@ std::string mismatch(const config::Trigger& t, webhook::Provider provider, const
   const bool needs_body = !t.branch.empty() || (!github && !t.events.empty());
   nlohmann::json body;
   if (needs_body || !github) {
-    body = nlohmann::json::parse(req.body, nullptr, false);
+    // Too deep to be a webhook payload, and too deep to walk safely: not an object.
+    if (json_depth_within(req.body)) body = nlohmann::json::parse(req.body, nullptr, false);
     if (!body.is_object()) {
       if (needs_body) {
         *malformed = true;

@@ -117,6 +117,9 @@ class TriggersTest(api_harness.TestCase):
                            "deploy-web", "ignored")
         self.assertRefused(d, path, b"not json", github_headers(b"not json"), 400, "not a JSON object",
                            "deploy-web")
+        # Signed, but nested too deep to walk safely (copying it would overflow the stack).
+        deep = b'{"ref":' + b"[" * 60000 + b"]" * 60000 + b"}"
+        self.assertRefused(d, path, deep, github_headers(deep), 400, "not a JSON object", "deploy-web")
         st, js = self.post(d, path, b"{}", github_headers(b"{}", event="ping"))
         self.assertEqual((st, js["status"]), (200, "ping"))
         st, _ = d.json("GET", path)
