@@ -30,11 +30,17 @@ std::string next_socket_name(const std::string& service) {
   return "@dockless/" + std::to_string(::getpid()) + "/" + std::to_string(++counter) + "/" + service;
 }
 
-bool from_service(const ucred* cred, pid_t leader) {
+bool from_service(const ucred* cred, pid_t leader, uid_t service_uid) {
   if (!cred || cred->pid <= 0) return false;
   if (cred->pid == leader) return true;
   // A helper the service forked (sh -c wrappers, python's subprocess) is in its group.
-  return ::getpgid(cred->pid) == leader;
+  const pid_t group = ::getpgid(cred->pid);
+  if (group >= 0) return group == leader;
+  // The sender is gone before we looked: `systemd-notify --ready` in a shell script exits
+  // at once and is reaped. Its process group cannot be read any more, but the uid the
+  // kernel stamped at send time can: the service's own user sent it. (A live sender outside
+  // the group is refused above, whoever it is.)
+  return errno == ESRCH && cred->uid == service_uid;
 }
 
 void parse_datagram(std::string_view text, ReadinessReport* out) {
@@ -48,9 +54,11 @@ void parse_datagram(std::string_view text, ReadinessReport* out) {
   }
 }
 
-// Reads every queued datagram. Passed fds (FDSTORE=1 from a service) are closed: the
-// daemon keeps no fd store for services.
-void drain_notify_socket(int fd, pid_t leader, ReadinessReport* out) {
+// Reads every queued datagram, in order. Passed fds are closed: the daemon keeps no fd
+// store for services (FDSTORE=1), and closing the fd of BARRIER=1 is the barrier itself
+// (systemd-notify waits for the hang-up; every datagram before it has been read by then,
+// and its sender, still alive while it waits, was checked by its process group).
+void drain_notify_socket(int fd, pid_t leader, uid_t service_uid, ReadinessReport* out) {
   std::array<char, 4096> buf;
   alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * 16)> control;
   for (int i = 0; i < 256; ++i) {  // bounded: the rest waits for the next poll
@@ -79,7 +87,7 @@ void drain_notify_socket(int fd, pid_t leader, ReadinessReport* out) {
         }
       }
     }
-    if (!from_service(cred, leader)) continue;
+    if (!from_service(cred, leader, service_uid)) continue;
     parse_datagram(std::string_view(buf.data(), static_cast<std::size_t>(n)), out);
   }
 }
@@ -134,7 +142,8 @@ Result<std::optional<ReadinessChannel>> ReadinessChannel::open(const config::Ser
   return R(std::optional<ReadinessChannel>(std::move(ch)));
 }
 
-void ReadinessChannel::apply(runtime::SpawnOptions& opts) const {
+void ReadinessChannel::apply(runtime::SpawnOptions& opts) {
+  service_uid_ = opts.uid.value_or(::geteuid());
   if (mode_ == config::ReadyMode::notify) {
     opts.env["NOTIFY_SOCKET"] = notify_socket_;
   } else if (mode_ == config::ReadyMode::fd) {
@@ -152,7 +161,7 @@ Task<void> ReadinessChannel::watch(ReadinessChannel channel, pid_t leader, std::
     if (!polled) co_return;
     ReadinessReport r;
     if (channel.mode_ == config::ReadyMode::notify) {
-      drain_notify_socket(fd, leader, &r);
+      drain_notify_socket(fd, leader, channel.service_uid_, &r);
     } else {
       std::array<char, 512> buf;
       bool eof = false;

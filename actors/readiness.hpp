@@ -31,8 +31,9 @@ class ReadinessChannel {
   static runtime::Result<std::optional<ReadinessChannel>> open(const config::ServiceSpec& spec,
                                                                std::string* error);
 
-  // Adds NOTIFY_SOCKET to the environment (notify) or the pipe's write end as fd N.
-  void apply(runtime::SpawnOptions& opts) const;
+  // Adds NOTIFY_SOCKET to the environment (notify) or the pipe's write end as fd N, and
+  // notes the user the service runs as (`opts` has its identity applied).
+  void apply(runtime::SpawnOptions& opts);
   // After the spawn: the daemon's copy of the child's end is closed, so a service
   // that closes its end without a newline is seen (EOF), and nothing else holds it.
   void spawned() { child_end_.reset(); }
@@ -40,7 +41,9 @@ class ReadinessChannel {
   // Reports READY (once) and every STATUS= change until `stop` or the channel
   // closes. Only datagrams sent by the service's process group count (their
   // sender pid is checked with SO_PASSCRED), so another local process cannot mark
-  // it ready. `leader` is the service's pid (it leads its process group).
+  // it ready; a sender already gone when the datagram is read counts if the kernel
+  // stamped it with the service's uid. `leader` is the service's pid (it leads its
+  // process group).
   static runtime::Task<void> watch(ReadinessChannel channel, pid_t leader, std::stop_token stop,
                                    std::function<void(ReadinessReport)> report);
 
@@ -51,6 +54,7 @@ class ReadinessChannel {
   int child_fd_number_ = -1;
   runtime::Fd daemon_end_;  // the bound socket, or the pipe's read end (non-blocking)
   runtime::Fd child_end_;   // the pipe's write end until spawned()
+  uid_t service_uid_ = 0;   // set by apply()
   std::string notify_socket_;  // "@dockless/..." (abstract: no file to clean up or chmod)
 };
 

@@ -3,7 +3,10 @@ the daemon gives it) and ready = "fd:3" (s6's notification fd: a newline on fd 3
 service is `starting` until it signals, `running` after; one that never signals is
 killed at ready_timeout and its restart policy applies."""
 import os
+import shutil
+import signal
 import socket
+import tempfile
 import time
 
 from sd_harness import ApiDaemon, TestCase, environ_of, main, service, sh, wait_for
@@ -22,6 +25,42 @@ if os.fork() == 0:
     s.sendto(b"READY=1\nSTATUS=serving", addr)
     os._exit(0)
 os.wait()
+time.sleep(1000)
+"""
+
+# systemd-notify --ready in a shell script: a child sends READY=1 and is reaped before
+# the daemon reads it (made certain by the test stopping the daemon meanwhile).
+QUICK_SENDER = r"""
+import os, socket, sys, time
+addr = os.environ["NOTIFY_SOCKET"]
+addr = "\0" + addr[1:] if addr.startswith("@") else addr
+go, done = sys.argv[1], sys.argv[2]
+while not os.path.exists(go):
+    time.sleep(0.01)
+child = os.fork()
+if child == 0:
+    socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"READY=1", addr)
+    os._exit(0)
+os.waitpid(child, 0)
+open(done, "w").close()
+time.sleep(1000)
+"""
+
+# What systemd-notify (v254+) does: READY=1, then BARRIER=1 carrying a pipe's write end,
+# and waits for the hang-up that says everything before it was read.
+BARRIER_SENDER = r"""
+import array, os, select, socket, sys, time
+addr = os.environ["NOTIFY_SOCKET"]
+addr = "\0" + addr[1:] if addr.startswith("@") else addr
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"READY=1", addr)
+r, w = os.pipe()
+s.sendmsg([b"BARRIER=1"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [w]))], 0, addr)
+os.close(w)
+p = select.poll()
+p.register(r, select.POLLIN)
+with open(sys.argv[1], "w") as f:
+    f.write("hang-up" if p.poll(10000) else "timeout")
 time.sleep(1000)
 """
 
@@ -72,6 +111,57 @@ class Readiness(TestCase):
         # The dependent waits for `running`, i.e. for READY=1.
         after = d.wait_event("started", "after")[0]
         self.assertGreater(after["seq"], ready["seq"])
+        d.stop()
+
+    def test_notify_from_a_sender_gone_before_it_is_read(self):
+        tmp = tempfile.mkdtemp(prefix="dockless-ready-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        go, done = os.path.join(tmp, "go"), os.path.join(tmp, "done")
+        d = self.make(service("quick", ["python3", "-c", QUICK_SENDER, go, done], ready="notify",
+                              ready_timeout="30s"))
+        wait_for(lambda: self.states(d)["quick"]["pid"], 10, what="quick spawned", context=d.describe)
+        d.signal(signal.SIGSTOP)  # nothing is read until the sender is gone and reaped
+        try:
+            open(go, "w").close()
+            wait_for(lambda: os.path.exists(done), 10, what="the sender reaped")
+        finally:
+            d.signal(signal.SIGCONT)
+        self.watch(d, "quick", "running")
+        d.stop()
+
+    def test_a_gone_sender_of_another_user_does_not_count(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to send as another user")
+        d = self.make(service("mute", ["sleep", "1000"], ready="notify", ready_timeout="30s"))
+        pid = wait_for(lambda: self.states(d)["mute"]["pid"], 10, what="mute spawned", context=d.describe)
+        addr = "\0" + environ_of(pid)["NOTIFY_SOCKET"][1:]
+        d.signal(signal.SIGSTOP)
+        try:
+            child = os.fork()
+            if child == 0:
+                try:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"READY=1", addr)
+                finally:
+                    os._exit(0)
+            os.waitpid(child, 0)
+        finally:
+            d.signal(signal.SIGCONT)
+        time.sleep(1.0)
+        self.assertEqual(self.states(d)["mute"]["state"], "starting")
+        self.assertEqual(d.events_of("mute", "ready"), [])
+        d.stop()
+
+    def test_barrier_is_answered(self):
+        tmp = tempfile.mkdtemp(prefix="dockless-ready-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        out = os.path.join(tmp, "barrier")
+        d = self.make(service("b", ["python3", "-c", BARRIER_SENDER, out], ready="notify", ready_timeout="30s"))
+        self.watch(d, "b", "running")
+        wait_for(lambda: os.path.exists(out) and open(out).read(), 15, what="the barrier's answer")
+        with open(out) as f:
+            self.assertEqual(f.read(), "hang-up")
         d.stop()
 
     def test_fd3(self):
