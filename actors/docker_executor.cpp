@@ -256,10 +256,23 @@ class DockerExecution final : public Execution {
 std::string CliResult::message() const {
   if (!spawned) return error;
   if (timed_out) return "timed out";
-  std::string e = trim(err);
-  if (auto nl = e.rfind('\n'); nl != std::string::npos) e = e.substr(nl + 1);
-  if (e.empty()) e = "exited with " + std::to_string(exit_code);
-  return e;
+  // docker ends a failure with a pointer at its help ("See 'docker run --help'.", "Run
+  // 'docker COMMAND --help' ..."), which says nothing; the engine's own words come before
+  // it. The first line that reports an error wins, else the last line that is not help.
+  std::vector<std::string> lines;
+  std::string rest = trim(err);
+  while (!rest.empty()) {
+    const std::size_t nl = rest.find('\n');
+    std::string line = trim(rest.substr(0, nl));
+    rest = nl == std::string::npos ? std::string() : rest.substr(nl + 1);
+    const bool help = line.rfind("See '", 0) == 0 || line.rfind("Run '", 0) == 0 || line.rfind("Usage:", 0) == 0 ||
+                      line.find("--help") != std::string::npos;
+    if (!line.empty() && !help) lines.push_back(std::move(line));
+  }
+  for (const auto& line : lines)
+    if (line.find("rror") != std::string::npos || line.rfind("Cannot ", 0) == 0) return line;
+  if (!lines.empty()) return lines.back();
+  return "exited with " + std::to_string(exit_code);
 }
 
 std::string docker_cli_of(const config::ServiceSpec& spec) {

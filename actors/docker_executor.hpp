@@ -42,7 +42,8 @@ struct CliResult {
   int exit_code = -1;
   std::string out, err, error;
   bool ok() const { return spawned && !timed_out && exit_code == 0; }
-  // The CLI's own message (its stderr's last line), or why it did not run.
+  // The engine's or the CLI's own message from stderr (the first line reporting an error,
+  // never docker's "See '... --help'" pointer), or why it did not run.
   std::string message() const;
 };
 // Runs `cli args...` as a child of the daemon and awaits it through its pidfd.
