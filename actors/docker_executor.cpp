@@ -258,7 +258,8 @@ std::string CliResult::message() const {
   if (timed_out) return "timed out";
   // docker ends a failure with a pointer at its help ("See 'docker run --help'.", "Run
   // 'docker COMMAND --help' ..."), which says nothing; the engine's own words come before
-  // it. The first line that reports an error wins, else the last line that is not help.
+  // it. The first line that reports an error wins, else one that says what it cannot do,
+  // else the last line that is not help.
   std::vector<std::string> lines;
   std::string rest = trim(err);
   while (!rest.empty()) {
@@ -269,8 +270,12 @@ std::string CliResult::message() const {
                       line.find("--help") != std::string::npos;
     if (!line.empty() && !help) lines.push_back(std::move(line));
   }
+  // podman says "Cannot connect to Podman. Please verify ..." before the "Error: ..." line
+  // that names the socket, so an error line is preferred to a "Cannot" one.
   for (const auto& line : lines)
-    if (line.find("rror") != std::string::npos || line.rfind("Cannot ", 0) == 0) return line;
+    if (line.find("rror") != std::string::npos) return line;
+  for (const auto& line : lines)
+    if (line.rfind("Cannot ", 0) == 0) return line;
   if (!lines.empty()) return lines.back();
   return "exited with " + std::to_string(exit_code);
 }

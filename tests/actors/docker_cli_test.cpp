@@ -23,6 +23,11 @@ TEST(DockerCliMessage, TheEngineErrorNotTheHelpPointer) {
                 .message(),
             "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?");
   EXPECT_EQ(failed("unknown flag: --bogus\nSee 'docker run --help'.\n").message(), "unknown flag: --bogus");
+  EXPECT_EQ(failed("Cannot connect to Podman. Please verify your connection to the Linux system using "
+                   "`podman system connection list`, or try `podman machine init`\n"
+                   "Error: unable to connect to Podman socket: dial unix /run/no-engine.sock: connect: no such file\n")
+                .message(),
+            "Error: unable to connect to Podman socket: dial unix /run/no-engine.sock: connect: no such file");
   EXPECT_EQ(failed("Error: unable to connect to Podman socket: dial unix /run/x.sock: connect: no such file\n")
                 .message(),
             "Error: unable to connect to Podman socket: dial unix /run/x.sock: connect: no such file");
