@@ -82,8 +82,8 @@ class Execution {
   // group, the container). Returns at once; close() awaits the work.
   virtual void exited() = 0;
 
-  // Workloads that can outlive the daemon (containers) are left running when the
-  // daemon shuts down, and adopted again by the next launch(). detach() ends
+  // Workloads that can outlive the daemon (containers) are left running across an
+  // upgrade's exec, and adopted again by the next image's launch(). detach() ends
   // wait() and the log streams without touching the workload.
   virtual bool can_detach() const { return false; }
   virtual void detach() {}

@@ -72,7 +72,6 @@ Task<void> ServiceActor::handle(Message& m) {
   if (c) {
     switch (c->kind) {
       case Command::Kind::shutdown: co_await feed_custody(CustodyEvent::shutdown); co_return;
-      case Command::Kind::detach: co_await feed_custody(CustodyEvent::detach); co_return;
       case Command::Kind::handover:
         if (c->handover) co_await feed_custody(CustodyEvent::handover, c->handover.get());
         co_return;
@@ -110,7 +109,6 @@ Task<void> ServiceActor::handle(Message& m) {
         }
         break;
       case Command::Kind::shutdown:
-      case Command::Kind::detach:
       case Command::Kind::handover:
       case Command::Kind::resume: break;  // custody events, above
     }

@@ -3,7 +3,7 @@
 // timers, its health checker and its log capture (as child actors in a Scope),
 // feeds everything that happens through one mailbox into its two machines — the
 // lifecycle (ServiceMachine) and who holds the workload (CustodyMachine: shutdown,
-// detach, the upgrade's hand-over and resume) — and performs the actions they return.
+// the upgrade's hand-over and resume) — and performs the actions they return.
 // service_actor.cpp: the mailbox, the lifecycle's actions; service_actor_watchers.cpp:
 // an incarnation's child actors; service_actor_handover.cpp: custody's actions, adoption.
 #include <sys/types.h>
@@ -65,14 +65,11 @@ struct ServiceStatus {
 // Messages in the mailbox: commands from the supervisor, and what the actor's own
 // children report. Stale reports (an older generation) are dropped.
 struct Command {
-  // detach: the daemon is exiting. Like shutdown, except that a workload able to
-  // outlive the daemon (a container) is left running for the next daemon to adopt.
   // adopt: take over a running instance (boot after a crash or an upgrade).
   // handover: the daemon is about to exec a new image: stop watching (capture,
   // health, the exit wait) without touching the instance, fill the record, then
   // ignore everything until resume (the exec failed) — or until the exec.
-  enum class Kind { start, stop, restart, signal, update_spec, shutdown, stdin, detach, adopt, handover,
-                    resume } kind;
+  enum class Kind { start, stop, restart, signal, update_spec, shutdown, stdin, adopt, handover, resume } kind;
   int signal = 0;
   std::optional<config::ServiceSpec> spec;
   std::string data;  // Kind::stdin
@@ -137,7 +134,6 @@ class ServiceActor {
   void begin_incarnation(std::unique_ptr<Execution> ex);
   void start_watchers(std::optional<ReadinessChannel>* readiness, runtime::Fd out, runtime::Fd err, runtime::Fd in);
   runtime::Task<void> do_adopt(AdoptInfo& info);
-  void detach_workload();
   runtime::Task<void> suspend_watching(HandoverRecord& rec);
   runtime::Task<void> detach_for_handover();
   void fill_record(HandoverRecord& rec);

@@ -20,7 +20,6 @@ std::string_view to_string(Custody c) {
 std::string_view to_string(CustodyEvent e) {
   switch (e) {
     case CustodyEvent::shutdown: return "shutdown";
-    case CustodyEvent::detach: return "detach";
     case CustodyEvent::handover: return "handover";
     case CustodyEvent::resume: return "resume";
     case CustodyEvent::settled: return "settled";
@@ -57,8 +56,6 @@ constexpr Row ignore(C from, E ev) { return {from, ev, G::none, from, nothing, t
 constexpr Row kRows[] = {
     // held
     on(C::held, E::shutdown, C::leaving, act(A::stop)),
-    when(C::held, E::detach, G::detachable, C::released, act(A::cancel_timer, A::detach_workload)),
-    on(C::held, E::detach, C::leaving, act(A::stop)),
     when(C::held, E::handover, G::hands_over_pidfd, C::handed_over,
          act(A::cancel_timer, A::suspend_watching, A::fill_record)),
     when(C::held, E::handover, G::detachable, C::handed_over_detached,
@@ -71,29 +68,24 @@ constexpr Row kRows[] = {
     // still race a removal, the record stays unfilled, the upgrade gives up after its
     // limit and everything resumes — an instance being stopped is never handed over.
     on(C::leaving, E::shutdown, C::leaving, act(A::stop)),
-    when(C::leaving, E::detach, G::detachable, C::released, act(A::cancel_timer, A::detach_workload)),
-    on(C::leaving, E::detach, C::leaving, act(A::stop)),
     ignore(C::leaving, E::handover),
     ignore(C::leaving, E::resume),
     on(C::leaving, E::settled, C::released),
 
     // handed_over: between the hand-over and the exec nothing may change the record.
     ignore(C::handed_over, E::shutdown),
-    ignore(C::handed_over, E::detach),
     ignore(C::handed_over, E::handover),
     on(C::handed_over, E::resume, C::held, act(A::resume_watching, A::rearm_backoff)),
     ignore(C::handed_over, E::settled),
 
     // handed_over_detached
     ignore(C::handed_over_detached, E::shutdown),
-    ignore(C::handed_over_detached, E::detach),
     ignore(C::handed_over_detached, E::handover),
     on(C::handed_over_detached, E::resume, C::held, act(A::relaunch, A::rearm_backoff)),
     ignore(C::handed_over_detached, E::settled),
 
     // released: the actor's loop has ended.
     ignore(C::released, E::shutdown),
-    ignore(C::released, E::detach),
     ignore(C::released, E::handover),
     ignore(C::released, E::resume),
     ignore(C::released, E::settled),

@@ -18,26 +18,23 @@ enum class Custody : std::uint8_t {
   handed_over, // an upgrade holds the instance's record (a native one with its pidfd and
                // pipes): only resume counts, so nothing changes what the record says
   handed_over_detached,  // ... a container was left running for the next image instead
-  released,    // the actor ends now (its workload stopped, or detached and left running)
+  released,    // the actor ends now (its workload stopped)
 };
 inline constexpr std::array kAllCustodies = {Custody::held, Custody::leaving, Custody::handed_over,
                                              Custody::handed_over_detached, Custody::released};
 
 enum class CustodyEvent : std::uint8_t {
-  shutdown,  // the service is removed (or the daemon exits): stop it, then end
-  detach,    // the daemon exits: leave a workload able to outlive it running, else stop it
+  shutdown,  // the service is removed, or the daemon exits: stop it, then end
   handover,  // the daemon is about to exec a new image
   resume,    // that exec failed: this image supervises again
   settled,   // the lifecycle reached stopped, exited or failed
 };
-inline constexpr std::array kAllCustodyEvents = {CustodyEvent::shutdown, CustodyEvent::detach,
-                                                 CustodyEvent::handover, CustodyEvent::resume,
-                                                 CustodyEvent::settled};
+inline constexpr std::array kAllCustodyEvents = {CustodyEvent::shutdown, CustodyEvent::handover,
+                                                 CustodyEvent::resume, CustodyEvent::settled};
 
 enum class CustodyAction : std::uint8_t {
   stop,                 // feed `stop` to the lifecycle
   cancel_timer,         // no backoff may spawn, no stop timer kill, behind the new owner's back
-  detach_workload,      // leave the workload running (event "detached")
   suspend_watching,     // native hand-over: end the exit wait, capture and health; keep the instance
   detach_for_handover,  // container hand-over: detach it and drain the incarnation
   fill_record,          // the HandoverRecord: state, restarts, ports, done
@@ -67,7 +64,7 @@ class CustodyMachine {
   enum class Guard : std::uint8_t {
     none,
     hands_over_pidfd,  // alive, and a pidfd to pass through the exec
-    detachable,        // alive, and able to outlive the daemon
+    detachable,        // alive, and able to outlive the daemon (a container, at an upgrade)
   };
 
   CustodyStep handle(CustodyEvent e, const Workload& w);

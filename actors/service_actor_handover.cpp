@@ -1,5 +1,5 @@
 // Who holds the workload (CustodyMachine's actions) and taking one over: the
-// daemon exiting (shutdown, detach), the upgrade's hand-over and the resume after a
+// daemon exiting (shutdown), the upgrade's hand-over and the resume after a
 // failed exec, and adopting an instance a previous daemon or image left running.
 #include "actors/service_actor.hpp"
 
@@ -22,7 +22,6 @@ Task<void> ServiceActor::feed_custody(CustodyEvent e, HandoverRecord* rec) {
     switch (a) {
       case CustodyAction::stop: co_await feed({EventKind::stop}); break;
       case CustodyAction::cancel_timer: cancel_timer(); break;
-      case CustodyAction::detach_workload: detach_workload(); break;
       case CustodyAction::suspend_watching:
         if (rec) co_await suspend_watching(*rec);
         break;
@@ -35,12 +34,6 @@ Task<void> ServiceActor::feed_custody(CustodyEvent e, HandoverRecord* rec) {
       case CustodyAction::rearm_backoff: rearm_backoff(); break;
     }
   }
-}
-
-// A workload able to outlive the daemon (a container) is left for the next one.
-void ServiceActor::detach_workload() {
-  record(EventType::detached, execution_->describe());
-  execution_->detach();
 }
 
 // The upgrade, native: stop watching, leave the instance alone. The exit waiter
@@ -67,9 +60,11 @@ Task<void> ServiceActor::suspend_watching(HandoverRecord& rec) {
   }
 }
 
-// The upgrade, a container: the next image's launch adopts it as after a restart.
+// The upgrade, a container: left running, and the next image's launch adopts it as
+// after a crash.
 Task<void> ServiceActor::detach_for_handover() {
-  detach_workload();
+  record(EventType::detached, execution_->describe());
+  execution_->detach();
   co_await drain_incarnation();
 }
 

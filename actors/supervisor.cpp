@@ -243,8 +243,9 @@ Task<void> Supervisor::stop_entries(std::vector<std::string> names) {
           if (!blocked) {
             if (e->starter) e->starter->request_stop();
             e->starter.reset();
-            // The daemon exiting detaches containers; removing a service stops it.
-            e->actor->post(Command::of(shutting_down_ ? Command::Kind::detach : Command::Kind::shutdown));
+            // The daemon exiting stops containers like processes (systemctl stop means
+            // stop); only an upgrade's hand-over or a crash leaves one running.
+            e->actor->post(Command::of(Command::Kind::shutdown));
             posted.insert(*it);
           }
         }
@@ -423,7 +424,6 @@ Task<void> Supervisor::write_snapshot() {
 }
 
 Task<void> Supervisor::shutdown() {
-  shutting_down_ = true;
   std::vector<std::string> names;
   for (const auto& [name, e] : entries_) names.push_back(name);
   co_await stop_entries(names);

@@ -134,7 +134,6 @@ class Supervisor {
   runtime::Notify snapshot_dirty_;
   bool snapshot_pending_ = false;
   bool ready_ = false;
-  bool shutting_down_ = false;
   std::map<std::string, runtime::Fd> stored_pipes_;
 };
 

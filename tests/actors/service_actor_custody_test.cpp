@@ -31,9 +31,7 @@ struct Row {
 const Row kTable[] = {
     // held
     {C::held, E::shutdown, kNative, C::leaving, {A::stop}, false},
-    {C::held, E::detach, kContainer, C::released, {A::cancel_timer, A::detach_workload}, false},
-    {C::held, E::detach, kNative, C::leaving, {A::stop}, false},
-    {C::held, E::detach, kNothing, C::leaving, {A::stop}, false},
+    {C::held, E::shutdown, kContainer, C::leaving, {A::stop}, false},
     {C::held, E::handover, kNative, C::handed_over, {A::cancel_timer, A::suspend_watching, A::fill_record}, false},
     {C::held, E::handover, kContainer, C::handed_over_detached,
      {A::cancel_timer, A::detach_for_handover, A::fill_record}, false},
@@ -43,26 +41,21 @@ const Row kTable[] = {
     {C::held, E::settled, kNothing, C::held, {}, true},
     // leaving
     {C::leaving, E::shutdown, kNative, C::leaving, {A::stop}, false},
-    {C::leaving, E::detach, kContainer, C::released, {A::cancel_timer, A::detach_workload}, false},
-    {C::leaving, E::detach, kNative, C::leaving, {A::stop}, false},
     {C::leaving, E::handover, kNative, C::leaving, {}, true},
     {C::leaving, E::resume, kNative, C::leaving, {}, true},
     {C::leaving, E::settled, kNothing, C::released, {}, false},
     // handed_over
     {C::handed_over, E::shutdown, kNative, C::handed_over, {}, true},
-    {C::handed_over, E::detach, kContainer, C::handed_over, {}, true},
     {C::handed_over, E::handover, kNative, C::handed_over, {}, true},
     {C::handed_over, E::resume, kNative, C::held, {A::resume_watching, A::rearm_backoff}, false},
     {C::handed_over, E::settled, kNothing, C::handed_over, {}, true},
     // handed_over_detached
     {C::handed_over_detached, E::shutdown, kNothing, C::handed_over_detached, {}, true},
-    {C::handed_over_detached, E::detach, kNothing, C::handed_over_detached, {}, true},
     {C::handed_over_detached, E::handover, kNothing, C::handed_over_detached, {}, true},
     {C::handed_over_detached, E::resume, kNothing, C::held, {A::relaunch, A::rearm_backoff}, false},
     {C::handed_over_detached, E::settled, kNothing, C::handed_over_detached, {}, true},
     // released
     {C::released, E::shutdown, kNative, C::released, {}, true},
-    {C::released, E::detach, kContainer, C::released, {}, true},
     {C::released, E::handover, kNative, C::released, {}, true},
     {C::released, E::resume, kNative, C::released, {}, true},
     {C::released, E::settled, kNothing, C::released, {}, true},
@@ -120,12 +113,13 @@ TEST(Custody, HandOverResumeHandOver) {
   EXPECT_EQ(m.handle(E::handover, kNative).next, C::handed_over);
 }
 
-// The daemon exiting with a container running: it is left for the next daemon,
-// and a shutdown after that changes nothing.
-TEST(Custody, DetachedContainerIsReleasedAtOnce) {
+// The daemon exiting stops a container like a process: only an upgrade leaves it running.
+TEST(Custody, ShutdownStopsAContainer) {
   CustodyMachine m;
-  EXPECT_EQ(m.handle(E::detach, kContainer).next, C::released);
-  EXPECT_TRUE(m.handle(E::shutdown, kContainer).ignored);
+  const CustodyStep s = m.handle(E::shutdown, kContainer);
+  EXPECT_EQ(s.next, C::leaving);
+  EXPECT_EQ(s.actions, (std::vector<A>{A::stop}));
+  EXPECT_EQ(m.handle(E::settled, kNothing).next, C::released);
 }
 
 }  // namespace
