@@ -1,7 +1,10 @@
 #include "http/auth.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <string>
 #include <utility>
 
 #include "http/crypto.hpp"
@@ -41,10 +44,24 @@ std::pair<std::string_view, std::string_view> split_host_port(std::string_view a
 
 bool loopback(std::string_view host) { return host.starts_with("127.") || host == "[::1]"; }
 
+// The names this machine gives itself: the Pi opened as http://raspberrypi.local:3080
+// (mDNS) or by its bare hostname is the listener, whatever address that reached.
+// A rebinding attacker's name is never one of them. Read once: the hostname of a
+// running daemon does not change under it in practice, and a restart picks it up.
+bool own_name(std::string_view host) {
+  static const std::string hostname = [] {
+    char buf[256] = {};
+    return ::gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string();
+  }();
+  if (hostname.empty() || hostname == "localhost") return false;
+  return iequals(host, hostname) || iequals(host, hostname + ".local");
+}
+
 // Is `origin` this very listener, as a browser names it? Decided against the
 // address the client actually reached and the connection's scheme, never against
 // Host: a DNS-rebound name (evil.example → 127.0.0.1) sends a matching Host.
-// "localhost" names a loopback listener; any other name must be listed.
+// "localhost" names a loopback listener, the machine's hostname (and its .local)
+// any listener; any other name must be listed.
 bool same_origin(std::string_view origin, const Request& req) {
   if (req.local.empty()) return false;
   const std::string_view scheme = req.tls ? "https://" : "http://";
@@ -56,7 +73,7 @@ bool same_origin(std::string_view origin, const Request& req) {
   if (lhost.size() > 9 && iequals(lhost.substr(0, 8), "[::ffff:") && lhost.find('.') != std::string_view::npos)
     lhost = lhost.substr(8, lhost.size() - 9);
   if (oport != lport) return false;
-  return iequals(ohost, lhost) || (iequals(ohost, "localhost") && loopback(lhost));
+  return iequals(ohost, lhost) || (iequals(ohost, "localhost") && loopback(lhost)) || own_name(ohost);
 }
 
 // One reason code per refusal: clients (and tests) branch on `reason`, people read `error`.

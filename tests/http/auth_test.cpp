@@ -156,6 +156,18 @@ TEST(AuthGate, OriginsAndPreflight) {
     r.headers.set("Host", "evil.example:3080");
     EXPECT_EQ(check(g, r), "403");
   }
+  {
+    // The machine's own name (and its mDNS .local) is this listener: a Pi's dashboard
+    // opened as http://HOSTNAME.local:3080 may restart a service.
+    char host[256] = {};
+    ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+    if (std::string(host) != "localhost") {
+      EXPECT_EQ(check(g, with_origin("POST", std::string("http://") + host + ":3080")), "passed");
+      EXPECT_EQ(check(g, with_origin("POST", std::string("http://") + host + ".local:3080")), "passed");
+      EXPECT_EQ(check(g, with_origin("POST", std::string("http://") + host + ".evil.example:3080")), "403");
+      EXPECT_EQ(check(g, with_origin("POST", std::string("http://") + host + ".local:3081")), "403");
+    }
+  }
   EXPECT_EQ(check(g, with_origin("GET", "http://evil.example")), "passed");     // read: no CORS headers
   http::Headers extra;
   EXPECT_FALSE(g.check(with_origin("POST", "https://ops.example/"), 0, extra));
