@@ -24,6 +24,7 @@ TEST(Environment, EntriesRoundTripInNameOrder) {
   const std::vector<std::string> entries = environment_entries(env);
   EXPECT_EQ(entries, (std::vector<std::string>{"A=a b", "M=", "Z=last"}));
   std::vector<const char*> envp;
+  envp.reserve(entries.size() + 1);
   for (const auto& e : entries) envp.push_back(e.c_str());
   envp.push_back(nullptr);
   EXPECT_EQ(environment_of(envp.data()), env);
