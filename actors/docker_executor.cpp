@@ -8,6 +8,9 @@
 #include <cstdio>
 #include <initializer_list>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "actors/service_env.hpp"
 #include "actors/state_store.hpp"
@@ -260,23 +263,27 @@ std::string CliResult::message() const {
   // 'docker COMMAND --help' ..."), which says nothing; the engine's own words come before
   // it. The first line that reports an error wins, else one that says what it cannot do,
   // else the last line that is not help.
-  std::vector<std::string> lines;
-  std::string rest = trim(err);
+  // Views into err: stderr may hold up to the pipe's 1 MiB (a pull's progress), and
+  // copying the rest at every line would be quadratic.
+  std::vector<std::string_view> lines;
+  std::string_view rest = err;
   while (!rest.empty()) {
     const std::size_t nl = rest.find('\n');
-    std::string line = trim(rest.substr(0, nl));
-    rest = nl == std::string::npos ? std::string() : rest.substr(nl + 1);
-    const bool help = line.rfind("See '", 0) == 0 || line.rfind("Run '", 0) == 0 || line.rfind("Usage:", 0) == 0 ||
-                      line.find("--help") != std::string::npos;
-    if (!line.empty() && !help) lines.push_back(std::move(line));
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    const bool help = line.starts_with("See '") || line.starts_with("Run '") || line.starts_with("Usage:") ||
+                      line.find("--help") != std::string_view::npos;
+    if (!line.empty() && !help) lines.push_back(line);
   }
   // podman says "Cannot connect to Podman. Please verify ..." before the "Error: ..." line
   // that names the socket, so an error line is preferred to a "Cannot" one.
-  for (const auto& line : lines)
-    if (line.find("rror") != std::string::npos) return line;
-  for (const auto& line : lines)
-    if (line.rfind("Cannot ", 0) == 0) return line;
-  if (!lines.empty()) return lines.back();
+  for (std::string_view line : lines)
+    if (line.find("rror") != std::string_view::npos) return std::string(line);
+  for (std::string_view line : lines)
+    if (line.starts_with("Cannot ")) return std::string(line);
+  if (!lines.empty()) return std::string(lines.back());
   return "exited with " + std::to_string(exit_code);
 }
 
