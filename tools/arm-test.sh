@@ -157,7 +157,16 @@ done
 
 build_start=$SECONDS
 if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" --cross-file tools/cross/aarch64-linux-gnu.ini -Dstatic=true \
+  cross=(--cross-file tools/cross/aarch64-linux-gnu.ini)
+  # Meson puts ccache in front of native compilers by itself but never of a cross file's:
+  # a second cross file overrides the compilers with ccache-wrapped ones when it is installed.
+  if command -v ccache >/dev/null 2>&1; then
+    mkdir -p "$build.setup"
+    printf "[binaries]\nc = ['ccache', 'aarch64-linux-gnu-gcc']\ncpp = ['ccache', 'aarch64-linux-gnu-g++']\n" \
+      >"$build.setup/ccache.ini"
+    cross+=(--cross-file "$build.setup/ccache.ini")
+  fi
+  meson setup "$build" "${cross[@]}" -Dstatic=true \
     -Dbuildtype=release -Dwerror=true --wrap-mode=nofallback >/dev/null || die "meson setup failed"
 fi
 targets=(tools/dockless tests/arm/arm_init)

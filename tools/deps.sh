@@ -12,6 +12,7 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(clang libclang-rt-14-dev)  # tests/fuzz: clang and its libFuzzer runtime
   packages+=(valgrind)    # tests/valgrind: the daemon under memcheck
   packages+=(clang-tidy)  # tools/tidy.sh (.clang-tidy)
+  packages+=(ccache)      # tools/test.sh: a re-run compiles only what changed
   packages+=(openssl)     # tests/tls, api/auth, api/triggers: certificates and signatures made by the openssl CLI
   packages+=(systemd)     # tests/systemd: systemd-analyze verify (systemd is never started)
   packages+=(chromium)    # tests/dashboard: headless browser (/usr/bin/chromium)

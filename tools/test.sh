@@ -18,6 +18,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 bash tools/deps.sh --test || { echo "package installation failed" >&2; exit 2; }
 
+# ccache (Meson uses it when installed): paths relative to the checkout and no build
+# directory in the hash, so a fresh clone elsewhere reuses what an earlier run compiled.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
+
 # CI builds exactly what the system provides: no wrap fallback downloads.
 common=(--wrap-mode=nofallback -Dwerror=true)
 builds=("build-release:-Dbuildtype=release")
