@@ -74,12 +74,15 @@ class Secrets(api_harness.TestCase):
         d.wait_running("web")
         follower = Follower(d.base + "/v1/events?follow=1", key=None)
         self.addCleanup(follower.close)
+        sse = Follower(d.base + "/v1/events", extra=("-H", "Accept: text/event-stream"), key=None)
+        self.addCleanup(sse.close)
         self.deliver(d)
         st, out = d.curl("GET", "/v1/triggers/job/logs")
         self.assertEqual(st, 200)
         self.assertIn(JOB_OUTPUT.encode(), out)  # the control: a key holder reads the job's output
         d.wait_event("health", "web", timeout=10)
         follower.wait_for_text('"kind":"health"')
+        sse.wait_for_text('"kind":"health"')
 
         # Every public read: state, and none of the secrets.
         for path in ("/v1/services", "/v1/services/web", "/v1/events", "/v1/events?service=web",
@@ -89,6 +92,8 @@ class Secrets(api_harness.TestCase):
             self.assertEqual(st, 200, path)
             self.assertNoSecret(path, out)
         self.assertNoSecret("the public event stream", follower.text())
+        self.assertNoSecret("the public SSE stream", sse.text())
+        self.assertIn("id: ", sse.text())
         web = json.loads(d.curl("GET", "/v1/services/web", auth=False)[1])
         self.assertEqual(web["state"], "running")
         self.assertIsNone(web["command"])
