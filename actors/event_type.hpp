@@ -17,6 +17,7 @@ namespace actors {
   /* operators, through the API or the CLI */                                           \
   X(start_requested) X(stop_requested) X(restart_requested) X(signal)                   \
   X(service_registered) X(service_updated) X(service_removed) X(service_store_error)    \
+  X(secrets_read)                                                                       \
   /* a service's lifecycle */                                                           \
   X(waiting) X(started) X(attached) X(adopt_failed) X(detached) X(spawn_failed)         \
   X(awaiting_ready) X(ready) X(stopping) X(killed) X(exited) X(stopped) X(backoff)      \

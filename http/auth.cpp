@@ -76,6 +76,26 @@ bool same_origin(std::string_view origin, const Request& req) {
   return iequals(ohost, lhost) || (iequals(ohost, "localhost") && loopback(lhost)) || own_name(ohost);
 }
 
+Response forbidden_origin(std::string_view origin) {
+  nlohmann::json detail = nlohmann::json::object();
+  detail["origin"] = origin;
+  detail["hint"] = "add it to [http] allowed_origins";
+  return Response::error(403, "origin not allowed: " + std::string(origin), std::move(detail));
+}
+
+std::optional<Response> admit(Principal& who, const Key& key) {
+  who.access = Principal::Access::key;
+  who.key_name = key.name;
+  return std::nullopt;
+}
+
+void cors_headers(Headers& h, std::string_view origin) {
+  h.set("Access-Control-Allow-Origin", std::string(origin));
+  h.set("Vary", "Origin");
+}
+
+}  // namespace
+
 // One reason code per refusal: clients (and tests) branch on `reason`, people read `error`.
 Response unauthorized(std::string_view reason, std::string_view message) {
   nlohmann::json detail = nlohmann::json::object();
@@ -85,20 +105,6 @@ Response unauthorized(std::string_view reason, std::string_view message) {
   r.headers.add("WWW-Authenticate", "HMAC-SHA256 realm=\"dockless\"");
   return r;
 }
-
-Response forbidden_origin(std::string_view origin) {
-  nlohmann::json detail = nlohmann::json::object();
-  detail["origin"] = origin;
-  detail["hint"] = "add it to [http] allowed_origins";
-  return Response::error(403, "origin not allowed: " + std::string(origin), std::move(detail));
-}
-
-void cors_headers(Headers& h, std::string_view origin) {
-  h.set("Access-Control-Allow-Origin", std::string(origin));
-  h.set("Vary", "Origin");
-}
-
-}  // namespace
 
 bool always_public(std::string_view method, std::string_view path) noexcept {
   if (path == "/health" || path == "/healthz" || path == "/readyz") return true;
@@ -118,8 +124,15 @@ bool Gate::origin_allowed(std::string_view origin, const Request& req) const {
                      [&](const std::string& o) { return o == "*" || iequals(without_trailing_slash(o), bare); });
 }
 
-std::optional<Response> Gate::check(const Request& req, std::int64_t now_unix, Headers& extra) const {
-  if (req.via_unix) return std::nullopt;
+std::optional<Response> Gate::check(const Request& req, std::int64_t now_unix, Headers& extra,
+                                    Principal* who) const {
+  Principal ignored;
+  Principal& p = who ? *who : ignored;
+  p = Principal{};
+  if (req.via_unix) {
+    p.access = Principal::Access::local;
+    return std::nullopt;
+  }
 
   if (const auto origin = req.headers.get("Origin")) {
     const bool allowed = origin_allowed(*origin, req);
@@ -141,13 +154,15 @@ std::optional<Response> Gate::check(const Request& req, std::int64_t now_unix, H
 
   if (always_public(req.method, req.path)) return std::nullopt;
   if (public_matcher_ && public_matcher_(req.method, req.path)) return std::nullopt;
-  if (policy_.public_read && read_only(req.method) &&
+  // A public read that carries credentials is judged by them: a key holder must be
+  // told apart from a reader (?secrets=1), and a wrong key must not pass as one.
+  if (policy_.public_read && read_only(req.method) && !req.headers.has("Authorization") &&
       (req.path.starts_with("/v1/") || req.path == "/metrics"))
     return std::nullopt;
-  return authenticate(req, now_unix);
+  return authenticate(req, now_unix, p);
 }
 
-std::optional<Response> Gate::authenticate(const Request& req, std::int64_t now_unix) const {
+std::optional<Response> Gate::authenticate(const Request& req, std::int64_t now_unix, Principal& who) const {
   const auto header = req.headers.get("Authorization");
   if (!header)
     return unauthorized("missing_key", "missing API key: send \"Authorization: Bearer <key>\" or an "
@@ -159,10 +174,10 @@ std::optional<Response> Gate::authenticate(const Request& req, std::int64_t now_
     if (token.empty()) return unauthorized("malformed_header", "malformed Authorization header: empty Bearer key");
     // Every key is compared, a match or not, so the time taken says nothing
     // about which key (or how much of one) matched.
-    bool match = false;
+    const Key* match = nullptr;
     for (const Key& k : keys_)
-      if (k.bearer) match |= crypto::equal_constant_time(k.secret, token);
-    if (match) return std::nullopt;
+      if (k.bearer && crypto::equal_constant_time(k.secret, token)) match = &k;
+    if (match) return admit(who, *match);
     return unauthorized("unknown_key", "unknown API key");
   }
 
@@ -172,20 +187,22 @@ std::optional<Response> Gate::authenticate(const Request& req, std::int64_t now_
     if (!creds) return unauthorized("malformed_header", "malformed HMAC-SHA256 Authorization header: " + why);
     // The window does not depend on the key: checked once, before any HMAC.
     hmac_auth::Verdict verdict = hmac_auth::Verdict::bad_signature;
-    bool match = req.body_pending;  // the signature covers the body: judged once it is read
+    const Key* match = nullptr;
     for (const Key& k : keys_) {
       const auto v = hmac_auth::verify(k.secret, *creds, req.method, req.path, req.body, now_unix);
       if (v == hmac_auth::Verdict::stale || v == hmac_auth::Verdict::future) {
         verdict = v;
         break;
       }
-      match |= v == hmac_auth::Verdict::ok;
+      if (v == hmac_auth::Verdict::ok) match = &k;
     }
     if (verdict == hmac_auth::Verdict::stale)
       return unauthorized("stale_timestamp", "HMAC " + std::string(hmac_auth::to_string(verdict)));
     if (verdict == hmac_auth::Verdict::future)
       return unauthorized("future_timestamp", "HMAC " + std::string(hmac_auth::to_string(verdict)));
-    if (match) return std::nullopt;
+    // The signature covers the body: a head alone is judged once the body is read.
+    if (req.body_pending) return std::nullopt;
+    if (match) return admit(who, *match);
     return unauthorized("bad_signature", "HMAC signature does not match any key");
   }
 

@@ -9,9 +9,14 @@
 //     or localhost on loopback; never the client's Host) nor listed is refused (403);
 //   - public: /health, /healthz, /readyz, the dashboard's static shell, whatever
 //     the public matcher claims (webhook triggers check their own signatures),
-//     and with public_read every GET/HEAD of /v1/* and /metrics;
+//     and with public_read every GET/HEAD of /v1/* and /metrics that carries no
+//     credentials (one that does is judged by them: a wrong key is refused);
 //   - everything else needs `Authorization: Bearer KEY` or the canonical HMAC
 //     (http/hmac_auth.hpp) made with a key; otherwise 401 saying why.
+//
+// Who passed (a public reader, which key, the unix socket) is the request's
+// Principal: handlers withhold configuration secrets from public readers by it
+// (http/api/disclosure.hpp).
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -48,11 +53,13 @@ class Gate {
   std::size_t key_count() const noexcept { return keys_.size(); }
 
   // nullopt: let the request through, adding `extra` (CORS headers) to its
-  // answer. A value: the answer (401, 403, or a preflight's 204).
-  std::optional<Response> check(const Request& req, std::int64_t now_unix, Headers& extra) const;
+  // answer, and saying in *who (when given) who it is. A value: the answer (401,
+  // 403, or a preflight's 204).
+  std::optional<Response> check(const Request& req, std::int64_t now_unix, Headers& extra,
+                                Principal* who = nullptr) const;
 
  private:
-  std::optional<Response> authenticate(const Request& req, std::int64_t now_unix) const;
+  std::optional<Response> authenticate(const Request& req, std::int64_t now_unix, Principal& who) const;
   bool origin_allowed(std::string_view origin, const Request& req) const;
 
   std::vector<Key> keys_;
@@ -62,5 +69,9 @@ class Gate {
 
 // Paths public whatever the configuration.
 bool always_public(std::string_view method, std::string_view path) noexcept;
+
+// The 401 of the gate (with WWW-Authenticate), for a handler refusing a public
+// reader what needs a key even under public_read. `reason` is detail.reason.
+Response unauthorized(std::string_view reason, std::string_view message);
 
 }  // namespace http::auth

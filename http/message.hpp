@@ -38,6 +38,22 @@ class Headers {
 
 bool iequals(std::string_view a, std::string_view b) noexcept;
 
+// Who is asking, as the auth gate decided before routing. Handlers choose what to
+// show by this and never read Authorization themselves: one place judges credentials.
+struct Principal {
+  enum class Access : std::uint8_t {
+    reader,  // no credentials: public_read, or a path that is always public
+    key,     // a valid API key (Bearer or HMAC): `key_name` says which
+    local,   // the unix socket, trusted through its file permissions
+  };
+  // The least trust until the gate says otherwise: a request that never met the
+  // gate sees only what a public reader sees.
+  Access access = Access::reader;
+  std::string key_name;  // the key's name from the configuration, never the key
+
+  bool trusted() const noexcept { return access != Access::reader; }
+};
+
 struct Request {
   std::string method;  // "GET", "POST", ... as llhttp names it
   std::string target;  // the raw request-target: path plus "?query"
@@ -63,6 +79,8 @@ struct Request {
   // Set by a Router::Delegate when the head was read: the version of its routes that judges
   // this request, even if they are replaced while the body is still arriving.
   std::shared_ptr<const void> pinned;
+  // Set by the server's filter (the auth gate) before any handler runs.
+  Principal principal;
 
   std::string_view param(const std::string& name) const;
   std::optional<std::string_view> query_param(const std::string& name) const;

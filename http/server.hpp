@@ -56,8 +56,9 @@ struct ServerStats {
 
 // Runs on every request before routing, with its body read. nullopt lets the
 // request through, `extra` headers added to its answer; a Response answers it
-// instead (counted as answered by the server). The API's auth gate is one.
-using RequestFilter = std::function<std::optional<Response>(const Request&, Headers& extra)>;
+// instead (counted as answered by the server). The API's auth gate is one: it
+// records who is asking in Request::principal for the handlers.
+using RequestFilter = std::function<std::optional<Response>(Request&, Headers& extra)>;
 
 namespace detail {
 struct Core;

@@ -50,7 +50,8 @@ struct ApiContext {
   std::function<runtime::Task<nlohmann::json>()> reload;
   const Server* server = nullptr;  // connection stats for /metrics
   ProcStatsCache proc_stats;
-  ListingCache listing;
+  ListingCache listing;         // as key holders see it
+  ListingCache public_listing;  // as public readers see it (no command lines)
 };
 
 // The context must outlive the router.

@@ -19,6 +19,7 @@ struct EventQuery {
   bool follow = false;
   bool sse = false;
   std::string service;  // "" = all
+  bool public_view = false;  // a public reader: only what public_event_line() lets through
 };
 
 std::optional<std::uint64_t> parse_seq(std::string_view v) {
@@ -28,6 +29,7 @@ std::optional<std::uint64_t> parse_seq(std::string_view v) {
 
 std::optional<EventQuery> parse_query(const Request& req, const actors::EventLog& log, std::string* why) {
   EventQuery q;
+  q.public_view = disclosure_for(req.principal) == Disclosure::state;
   q.sse = req.headers.has_token("Accept", "text/event-stream");
   const std::uint64_t last = log.last_seq();
   q.after = last > kDefaultHistory ? last - kDefaultHistory : 0;
@@ -60,10 +62,16 @@ std::string frame(const std::vector<actors::EventRecord>& batch, const EventQuer
       auto it = j.find("service");
       if (it == j.end() || !it->is_string() || it->get<std::string>() != q.service) continue;
     }
+    std::optional<std::string> shown;
+    if (q.public_view) {
+      shown = public_event_line(e);
+      if (!shown) continue;
+    }
+    const std::string& line = shown ? *shown : e.line;
     if (q.sse) {
-      out += "id: " + std::to_string(e.seq) + "\ndata: " + e.line + "\n\n";
+      out += "id: " + std::to_string(e.seq) + "\ndata: " + line + "\n\n";
     } else {
-      out += e.line;
+      out += line;
       out += '\n';
     }
   }

@@ -15,6 +15,7 @@
 #include "actors/supervisor.hpp"
 #include "config/config.hpp"
 #include "http/api/api.hpp"
+#include "http/api/disclosure.hpp"
 #include "http/message.hpp"
 #include "http/router.hpp"
 
@@ -27,9 +28,10 @@ namespace http::api {
 // the Task of a free coroutine function whose parameters live in its own frame.
 runtime::Task<Response> now(Response r);
 
-// status_json.cpp: the Service object of the contract, and a spec as TOML-keyed JSON.
-nlohmann::json service_json(const actors::ServiceStatus& s, ApiContext& ctx);
-nlohmann::json spec_json(const config::ServiceSpec& spec);
+// status_json.cpp: the Service object of the contract, and a spec as TOML-keyed JSON,
+// each with what `d` lets the caller see (disclosure.hpp).
+nlohmann::json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d);
+nlohmann::json spec_json(const config::ServiceSpec& spec, Disclosure d = Disclosure::state);
 std::string duration_text(config::Duration d);  // "100ms", "5s", "2m", "1h"
 Response no_such_service(const std::string& name);
 

@@ -13,15 +13,16 @@ using runtime::Task;
 
 namespace {
 
-Response list_services(ApiContext& ctx) {
-  ListingCache& cache = ctx.listing;
+Response list_services(ApiContext& ctx, const Request& req) {
+  const Disclosure d = disclosure_for(req.principal);
+  ListingCache& cache = d == Disclosure::state ? ctx.public_listing : ctx.listing;
   const auto now = std::chrono::steady_clock::now();
   const std::uint64_t generation = ctx.supervisor->generation();
   if (!cache.body || cache.generation != generation || now - cache.built_at >= ctx.proc_stats.max_age) {
     std::vector<actors::ServiceStatus> all = ctx.supervisor->list();
     std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
     json out = json::array();
-    for (const auto& s : all) out.push_back(service_json(s, ctx));
+    for (const auto& s : all) out.push_back(service_json(s, ctx, d));
     cache.body = std::make_shared<const std::string>(Response::json(200, out).body);
     cache.generation = generation;
     cache.built_at = now;
@@ -31,19 +32,37 @@ Response list_services(ApiContext& ctx) {
   return r;
 }
 
-Response get_service(ApiContext& ctx, const std::string& name) {
+// The audit record of a ?secrets=1 read: which key (its name, never the key) from where.
+json secrets_read_detail(const Request& req) {
+  json d = json::object();
+  d["key"] = req.principal.access == Principal::Access::key ? json(req.principal.key_name) : json(nullptr);
+  d["peer"] = req.peer;
+  return d;
+}
+
+Response get_service(ApiContext& ctx, const Request& req) {
+  const std::string name(req.param("name"));
+  Disclosure d = disclosure_for(req.principal);
+  const auto secrets = req.query_param("secrets");
+  const bool want_secrets = secrets && truthy(*secrets);
+  if (want_secrets) {
+    if (auto refused = require_key(req, "?secrets=1")) return std::move(*refused);
+    d = Disclosure::secrets;
+  }
   auto s = ctx.supervisor->status(name);
   const config::ServiceSpec* spec = ctx.supervisor->spec(name);
   if (!s || !spec) return no_such_service(name);
-  json j = service_json(*s, ctx);
-  j["spec"] = spec_json(*spec);
+  json j = service_json(*s, ctx, d);
+  j["spec"] = spec_json(*spec, d);
+  // Recorded before the answer leaves: no env value is shown without its trace.
+  if (want_secrets && ctx.events) ctx.events->append(name, actors::EventType::secrets_read, secrets_read_detail(req));
   return Response::json(200, j);
 }
 
-Response status_response(ApiContext& ctx, int code, const std::string& name) {
+Response status_response(ApiContext& ctx, const Request& req, int code, const std::string& name) {
   auto s = ctx.supervisor->status(name);
   if (!s) return no_such_service(name);
-  return Response::json(code, service_json(*s, ctx));
+  return Response::json(code, service_json(*s, ctx, disclosure_for(req.principal)));
 }
 
 Response name_conflict(const std::string& name, const std::string& message) {
@@ -65,9 +84,9 @@ std::optional<Response> precheck(ApiContext& ctx, const std::string& name, bool 
   return std::nullopt;
 }
 
-Response add_outcome(ApiContext& ctx, const std::string& name, const runtime::Result<void>& r,
+Response add_outcome(ApiContext& ctx, const Request& req, const std::string& name, const runtime::Result<void>& r,
                      const std::vector<std::string>& errors, bool replace) {
-  if (r) return status_response(ctx, replace ? 200 : 201, name);
+  if (r) return status_response(ctx, req, replace ? 200 : 201, name);
   switch (r.error()) {
     case EEXIST: return name_conflict(name, "a service of that name exists");
     case EPERM: return config_owned(ctx, name);
@@ -89,7 +108,7 @@ Task<Response> put_service(ApiContext& ctx, Request& req, bool replace) {
   if (auto pre = precheck(ctx, name, replace)) co_return std::move(*pre);
   std::vector<std::string> errors;
   auto r = co_await ctx.supervisor->add(std::move(*p.spec), std::move(p.toml_text), replace, &errors);
-  co_return add_outcome(ctx, name, r, errors, replace);
+  co_return add_outcome(ctx, req, name, r, errors, replace);
 }
 
 Response removed(const std::string& name) {
@@ -154,7 +173,7 @@ Response act(ApiContext& ctx, Request& req, Act a) {
     }
     case Act::stdin: r = ctx.supervisor->write_stdin(name, req.body); break;
   }
-  if (r) return status_response(ctx, 202, name);
+  if (r) return status_response(ctx, req, 202, name);
   switch (r.error()) {
     case ENOENT: return no_such_service(name);
     case ESRCH: return name_conflict(name, "not running");
@@ -170,10 +189,8 @@ void add_action(Router& router, ApiContext& ctx, const std::string& verb, Act a)
 }  // namespace
 
 void register_services(Router& router, ApiContext& ctx) {
-  router.get("/v1/services", [&ctx](Request&) { return now(list_services(ctx)); });
-  router.get("/v1/services/{name}", [&ctx](Request& req) {
-    return now(get_service(ctx, std::string(req.param("name"))));
-  });
+  router.get("/v1/services", [&ctx](Request& req) { return now(list_services(ctx, req)); });
+  router.get("/v1/services/{name}", [&ctx](Request& req) { return now(get_service(ctx, req)); });
   router.post("/v1/services", [&ctx](Request& req) -> Task<Response> { return put_service(ctx, req, false); });
   router.put("/v1/services/{name}", [&ctx](Request& req) -> Task<Response> { return put_service(ctx, req, true); });
   router.del("/v1/services/{name}", [&ctx](Request& req) -> Task<Response> { return delete_service(ctx, req); });

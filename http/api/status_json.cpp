@@ -27,7 +27,7 @@ Response no_such_service(const std::string& name) {
   return Response::error(404, "no such service", detail);
 }
 
-json service_json(const actors::ServiceStatus& s, ApiContext& ctx) {
+json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d) {
   const actors::Supervisor& sup = *ctx.supervisor;
   json j = json::object();
   j["name"] = s.name;
@@ -67,7 +67,9 @@ json service_json(const actors::ServiceStatus& s, ApiContext& ctx) {
   j["next_restart_in_ms"] = s.state == actors::State::backoff ? json(s.next_restart_in.count()) : json(nullptr);
   j["source"] = sup.from_config(s.name) ? "config" : "api";
   const config::ServiceSpec* spec = sup.spec(s.name);
-  j["command"] = spec ? json(spec->command) : json::array();
+  // Command lines carry tokens: withheld from public readers.
+  if (d == Disclosure::state) j["command"] = nullptr;
+  else j["command"] = spec ? json(spec->command) : json::array();
   j["autostart"] = spec ? spec->autostart : false;
   j["stdin"] = spec ? spec->stdin : false;
   return j;
@@ -77,11 +79,12 @@ namespace {
 
 json port_json(const config::Port& p) { return p.automatic ? json("auto") : json(p.number); }
 
-json health_json(const config::HealthCheck& h) {
+json health_json(const config::HealthCheck& h, Disclosure d) {
   json j = json::object();
   switch (h.kind) {
-    case config::HealthCheck::Kind::exec: j["exec"] = h.exec; break;
-    case config::HealthCheck::Kind::http: j["http"] = h.url; break;
+    case config::HealthCheck::Kind::exec: j["exec"] = d == Disclosure::state ? json(nullptr) : json(h.exec); break;
+    // A URL can carry credentials (user:password@, ?token=) as a command line can.
+    case config::HealthCheck::Kind::http: j["http"] = d == Disclosure::state ? json(nullptr) : json(h.url); break;
     case config::HealthCheck::Kind::tcp:
       if (h.port == 0) j["tcp"] = h.host + ":$PORT";
       else j["tcp"] = h.host + ":" + std::to_string(h.port);
@@ -97,11 +100,15 @@ json health_json(const config::HealthCheck& h) {
 
 }  // namespace
 
-json spec_json(const config::ServiceSpec& s) {
+json spec_json(const config::ServiceSpec& s, Disclosure d) {
+  const bool public_view = d == Disclosure::state;
   json j = json::object();
   j["name"] = s.name;
-  j["command"] = s.command;
-  j["env"] = s.env;  // env_file entries already merged in, as the service sees them
+  j["command"] = public_view ? json(nullptr) : json(s.command);
+  // env_file entries are already merged in, as the service sees them: redacting `env`
+  // redacts the files' contents too. Their paths stay: a path is not the secret.
+  j["env"] = d == Disclosure::secrets ? json(s.env) : redacted_env(json(s.env));
+  j["env_redacted"] = d != Disclosure::secrets;
   j["env_file"] = s.env_files;
   j["working_dir"] = s.working_dir;
   j["user"] = s.user;
@@ -126,7 +133,7 @@ json spec_json(const config::ServiceSpec& s) {
   json ports = json::array();
   for (const auto& p : s.ports) ports.push_back(port_json(p));
   j["ports"] = std::move(ports);
-  j["health"] = s.health ? health_json(*s.health) : json(nullptr);
+  j["health"] = s.health ? health_json(*s.health, d) : json(nullptr);
   j["log_max_size"] = s.log_max_size;
   j["log_keep"] = s.log_keep;
   j["autostart"] = s.autostart;
@@ -137,7 +144,8 @@ json spec_json(const config::ServiceSpec& s) {
     case config::ReadyMode::fd: j["ready"] = "fd:" + std::to_string(s.ready_fd); break;
   }
   if (s.image) j["image"] = *s.image;
-  if (!s.docker_args.empty()) j["docker_args"] = s.docker_args;
+  // `docker run` words can carry `-e NAME=value`, as command lines carry tokens.
+  if (!s.docker_args.empty()) j["docker_args"] = public_view ? json(nullptr) : json(s.docker_args);
   if (!s.volumes.empty()) j["volumes"] = s.volumes;
   if (s.network) j["network"] = *s.network;
   if (s.docker_cli) j["docker_cli"] = *s.docker_cli;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/log_store.hpp"
+#include "http/api/disclosure.hpp"
 #include "http/api/handlers.hpp"
 #include "http/json_limits.hpp"
 #include "http/webhook.hpp"
@@ -18,11 +19,12 @@ using runtime::Task;
 using Action = config::Trigger::Action;
 using actors::DeliveryOutcome;
 
-nlohmann::json action_json(const config::Trigger& t) {
+nlohmann::json action_json(const config::Trigger& t, bool public_view) {
   nlohmann::json a = nlohmann::json::object();
   switch (t.action) {
     case Action::run:
-      a["run"] = t.run;
+      // A command line, which carries tokens: withheld from public readers.
+      a["run"] = public_view ? nlohmann::json(nullptr) : nlohmann::json(t.run);
       a["timeout_ms"] = t.timeout.count();
       break;
     case Action::restart: a["restart"] = t.service; break;
@@ -136,7 +138,7 @@ void TriggerRoutes::attach(Router& router) {
   };
   d.handler = [this](Request& req) -> Task<Response> { return handle(req); };
   router.set_delegate(std::move(d));
-  router.get("/v1/triggers", [this](Request&) { return api::now(list()); });
+  router.get("/v1/triggers", [this](Request& req) { return api::now(list(req)); });
   router.get("/v1/triggers/{id}/logs", [this](Request& req) {
     return api::now(logs(std::string(req.param("id")), req));
   });
@@ -179,7 +181,8 @@ Task<Response> TriggerRoutes::handle(Request& req) {
   co_return respond(t.id, v.delivery_id, a);
 }
 
-Response TriggerRoutes::list() const {
+Response TriggerRoutes::list(const Request& req) const {
+  const bool public_view = api::disclosure_for(req.principal) == api::Disclosure::state;
   const std::shared_ptr<const actors::TriggerSet> set = dispatcher_.snapshot();
   nlohmann::json arr = nlohmann::json::array();
   for (const config::Trigger& t : set->triggers) {
@@ -189,11 +192,12 @@ Response TriggerRoutes::list() const {
     j["path"] = t.path;
     j["events"] = t.events;
     j["branch"] = t.branch;
-    j["action"] = action_json(t);
+    j["action"] = action_json(t, public_view);
     if (const actors::TriggerActivity* act = dispatcher_.activity(t.id)) {
       j["running"] = act->running;
-      j["last_delivery"] = act->last_delivery;
-      j["last_action"] = act->last_action;
+      // The last delivery's events: request data (client-chosen ids and text).
+      j["last_delivery"] = public_view ? nlohmann::json(nullptr) : act->last_delivery;
+      j["last_action"] = public_view ? nlohmann::json(nullptr) : act->last_action;
     }
     arr.push_back(std::move(j));
   }
@@ -206,6 +210,8 @@ Response TriggerRoutes::list() const {
 // The tail of a job's output as text: ?stream=stdout|stderr (default stdout), ?bytes=N
 // (default 64 KiB, at most 1 MiB).
 Response TriggerRoutes::logs(const std::string& id, const Request& req) {
+  // A job prints what its command and the delivery gave it.
+  if (auto refused = api::require_key(req, "a trigger job's output")) return std::move(*refused);
   if (!dispatcher_.snapshot()->find_id(id) && !dispatcher_.activity(id))
     return Response::error(404, "no such trigger", id);
   actors::Stream stream = actors::Stream::out;

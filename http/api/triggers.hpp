@@ -48,7 +48,7 @@ class TriggerRoutes {
   runtime::Task<Response> handle(Request& req);
   Response refuse(const config::Trigger& t, const std::string& delivery, const std::string& event,
                   actors::DeliveryOutcome outcome, int status, const std::string& reason);
-  Response list() const;
+  Response list(const Request& req) const;
   Response logs(const std::string& id, const Request& req);
 
   actors::TriggerDispatcher& dispatcher_;

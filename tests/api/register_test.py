@@ -22,6 +22,8 @@ class Register(TestCase):
         spec = self.assertStatus(d.json("GET", "/v1/services/web"), 200)["spec"]
         self.assertEqual(spec["restart"], "always")
         self.assertEqual(spec["health"]["interval"], "1s")
+        self.assertEqual(spec["env"], {"A": None})  # values only with ?secrets=1 (#15)
+        spec = self.assertStatus(d.json("GET", "/v1/services/web?secrets=1"), 200)["spec"]
         self.assertEqual(spec["env"], {"A": "1"})
         self.assertTrue(os.path.exists(d.path("services", "web.toml")))
         d.stop()

@@ -116,6 +116,60 @@ TEST(AuthGate, PublicPathsUnixSocketAndPublicRead) {
   EXPECT_EQ(check(pr, request("POST", "/v1/services/web/restart")), "missing_key");
 }
 
+// Issue #15: handlers withhold secrets from public readers by the principal the gate
+// records, so the gate must tell a reader, a key (by name) and the unix socket apart.
+TEST(AuthGate, RecordsWhoIsAsking) {
+  using Access = http::Principal::Access;
+  a::Policy p;
+  p.public_read = true;
+  const a::Gate g = gate(p);
+  auto who = [&](const http::Request& req, std::string* verdict = nullptr) {
+    http::Headers extra;
+    http::Principal principal;
+    principal.access = Access::local;  // overwritten by every check
+    const auto answer = g.check(req, 1700000000, extra, &principal);
+    if (verdict) *verdict = reason(answer);
+    return principal;
+  };
+  std::string verdict;
+  EXPECT_EQ(who(request("GET", "/v1/services"), &verdict).access, Access::reader);
+  EXPECT_EQ(verdict, "passed");
+  EXPECT_EQ(who(request("GET", "/health")).access, Access::reader);
+  const http::Principal bearer = who(request("GET", "/v1/services", std::string("Bearer ") + kKey), &verdict);
+  EXPECT_EQ(verdict, "passed");
+  EXPECT_EQ(bearer.access, Access::key);
+  EXPECT_EQ(bearer.key_name, "k");
+  const std::string by_secret = "HMAC-SHA256 timestamp=1700000000,signature=wfgC1RVfQzWQOxECYEk/gwHattwylk+brloXPciWDhQ=";
+  const http::Principal hmac = who(request("GET", "/v1/services", by_secret), &verdict);
+  EXPECT_EQ(verdict, "passed");
+  EXPECT_EQ(hmac.access, Access::key);
+  EXPECT_EQ(hmac.key_name, "h");
+  http::Request unix_req = request("GET", "/v1/services");
+  unix_req.via_unix = true;
+  EXPECT_EQ(who(unix_req).access, Access::local);
+  // A public read carrying a wrong key is judged by it, not let through as a reader.
+  EXPECT_EQ(who(request("GET", "/v1/services", "Bearer wrong-key-0123456789"), &verdict).access, Access::reader);
+  EXPECT_EQ(verdict, "unknown_key");
+}
+
+// Issue #15: no refusal quotes the Authorization value (a client that sends its key in
+// the wrong scheme or parameter would read it back, and webhook refusals are journaled).
+TEST(AuthGate, RefusalsNeverEchoTheHeader) {
+  const a::Gate g = gate();
+  const std::string secret = "SeCrEt-TOKEN-4c1d9e";
+  for (const std::string& value :
+       {"HMAC-SHA256 " + secret, "HMAC-SHA256 " + secret + "=1", "HMAC-SHA256 timestamp=" + secret + ",signature=AAAA",
+        "HMAC-SHA256 timestamp=1700000000,signature=" + secret, "Basic " + secret, "Token " + secret,
+        "Bearer " + secret, secret}) {
+    http::Headers extra;
+    const auto answer = g.check(request("POST", "/v1/reload", value), 1700000000, extra);
+    ASSERT_TRUE(answer) << value;
+    EXPECT_EQ(answer->status, 401) << value;
+    EXPECT_EQ(answer->body.find("4c1d9e"), std::string::npos) << value << " → " << answer->body;
+    for (const auto& [k, v] : answer->headers.items()) EXPECT_EQ(v.find("4c1d9e"), std::string::npos) << k;
+  }
+}
+
 TEST(AuthGate, PublicMatcherHook) {
   a::Gate g = gate();
   EXPECT_EQ(check(g, request("POST", "/triggers/deploy")), "missing_key");

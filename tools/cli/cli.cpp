@@ -33,8 +33,11 @@ const std::vector<Command>& commands() {
        "  --json       the API's JSON array instead of the table\n"
        "STATE is coloured on a terminal (NO_COLOR disables it).\n",
        {{"--json"}}, 0, 0, cmd_ps},
-      {"inspect", "inspect [--json] NAME", "show one service and its spec as JSON",
-       "  --json       compact JSON on one line (default: indented)\n", {{"--json"}}, 1, 1, cmd_inspect},
+      {"inspect", "inspect [--json] [--secrets] NAME", "show one service and its spec as JSON",
+       "  --json       compact JSON on one line (default: indented)\n"
+       "  --secrets    include the values of `env` (otherwise null); the daemon records who\n"
+       "               asked as a secrets_read event\n",
+       {{"--json"}, {"--secrets"}}, 1, 1, cmd_inspect},
       {"start", "start NAME...", "start services", "", {}, 1, kMany, cmd_action},
       {"stop", "stop NAME...", "stop services", "", {}, 1, kMany, cmd_action},
       {"restart", "restart NAME...", "restart services", "", {}, 1, kMany, cmd_action},

@@ -144,7 +144,8 @@ int cmd_ps(Context& ctx, const Flags& f) {
 int cmd_inspect(Context& ctx, const Flags& f) {
   const std::string& name = f.positional[0];
   int exit = kOk;
-  auto resp = send(ctx, {"GET", service_path(name), {}, ""}, &exit);
+  const std::string path = service_path(name) + (f.has("secrets") ? "?secrets=1" : "");
+  auto resp = send(ctx, {"GET", path, {}, ""}, &exit);
   if (!resp) return exit;
   if (!success(resp->status)) return report(*resp, name);
   json j = parse_json(resp->body);

@@ -71,8 +71,8 @@ class Daemon {
     gate_.set_keys(std::move(start.keys));
     gate_.set_policy(auth_policy(start.config));
     server_.set_tls(std::move(start.tls));
-    server_.set_filter([this](const http::Request& req, http::Headers& extra) {
-      return gate_.check(req, static_cast<std::int64_t>(std::time(nullptr)), extra);
+    server_.set_filter([this](http::Request& req, http::Headers& extra) {
+      return gate_.check(req, static_cast<std::int64_t>(std::time(nullptr)), extra, &req.principal);
     });
   }
   // Routes, filters and actors hold `this`.
