@@ -23,6 +23,13 @@ class ReplayCache {
 
   explicit ReplayCache(std::size_t cap = kDefaultCap, std::int64_t window_s = kDefaultWindow)
       : cap_(cap), window_(window_s) {}
+  // The index views strings owned by by_expiry_: a copy would view the original's. A move
+  // takes the nodes along, so the views stay valid.
+  ReplayCache(const ReplayCache&) = delete;
+  ReplayCache& operator=(const ReplayCache&) = delete;
+  ReplayCache(ReplayCache&&) = default;
+  ReplayCache& operator=(ReplayCache&&) = default;
+  ~ReplayCache() = default;
 
   enum class Admit { fresh, replayed, full };
   // Records `signature` (of a request stamped `timestamp`) unless it was seen already.

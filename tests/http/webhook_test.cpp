@@ -6,6 +6,7 @@
 //     openssl dgst -sha256 -mac HMAC -macopt hexkey:$key -binary | base64
 #include <gtest/gtest.h>
 
+#include "http/hmac_auth.hpp"
 #include "http/webhook.hpp"
 
 namespace w = http::webhook;
