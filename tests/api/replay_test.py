@@ -14,8 +14,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import api_harness  # noqa: E402
 from api_harness import main, require, service, sh  # noqa: E402
 from auth_test import HMAC_SECRET, KEY, hmac_header, request  # noqa: E402
-from triggers_test import GH_SECRET, JOB_SCRIPT, github_headers, openssl_hmac_hex, openssl_sha256_hex, push, \
-    trigger_block  # noqa: E402
+from triggers_test import (GH_SECRET, JOB_SCRIPT, github_headers, openssl_hmac_hex,  # noqa: E402
+                           openssl_sha256_hex, push, trigger_block)
 
 require("openssl")
 
