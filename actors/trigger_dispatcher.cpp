@@ -13,6 +13,10 @@ namespace {
 using runtime::Task;
 using TriggerAction = config::Trigger::Action;
 
+// Remembered beside the ids, in the same file: a sender's id never starts with this
+// (GitHub's are UUIDs), and if one did it could only make its own delivery a duplicate.
+std::string signature_key(const std::string& hex) { return "sig:" + hex; }
+
 std::string_view action_name(TriggerAction a) {
   switch (a) {
     case TriggerAction::restart: return "restart";
@@ -160,14 +164,17 @@ DeliveryAnswer TriggerDispatcher::dispatch(const TriggerDelivery& d) {
   TriggerState& st = state(t.id);
   if (!d.id.empty() && st.id_set.count(d.id))
     return answer(d, DeliveryOutcome::duplicate, 200, "delivery already handled; not run again");
+  // Busy before the signature: a busy answer runs nothing and remembers nothing either.
+  if (t.action == TriggerAction::run && st.activity.running)
+    return answer(d, DeliveryOutcome::busy, 409, "a job of this trigger is still running");
+  if (!d.signature.empty() && st.id_set.count(signature_key(d.signature)))
+    return answer(d, DeliveryOutcome::duplicate, 200, "this signed delivery was already handled; not run again");
   if (t.action != TriggerAction::run) return act(d, st);
 
-  if (st.activity.running)
-    return answer(d, DeliveryOutcome::busy, 409, "a job of this trigger is still running");
   auto logs = job_logs(t.id);
   if (!logs) return answer(d, DeliveryOutcome::failed, 500, "cannot open the job's logs: " + logs.message());
   st.activity.running = true;
-  remember(t.id, st, d.id);
+  remember(t.id, st, d);
   DeliveryAnswer a = answer(d, DeliveryOutcome::accepted, 202, "");
   // Spawned actors first run on the next loop round: the answer is recorded before the job's events.
   jobs_.spawn(run(d, std::move(logs).value()), "trigger/" + t.id);
@@ -195,21 +202,26 @@ DeliveryAnswer TriggerDispatcher::act(const TriggerDelivery& d, TriggerState& st
     events_.append(std::nullopt, EventType::trigger_action, ev);
     return a;
   }
-  remember(t.id, st, d.id);
+  remember(t.id, st, d);
   DeliveryAnswer a = answer(d, DeliveryOutcome::accepted, 202, "");
   events_.append(std::nullopt, EventType::trigger_action, ev);
   st.activity.last_action = ev;
   return a;
 }
 
-void TriggerDispatcher::remember(const std::string& id, TriggerState& st, const std::string& delivery) {
-  if (delivery.empty()) return;
-  st.ids.push_back(delivery);
-  st.id_set.insert(delivery);
+void TriggerDispatcher::remember_key(TriggerState& st, const std::string& key) {
+  if (!st.id_set.insert(key).second) return;
+  st.ids.push_back(key);
   while (st.ids.size() > kRememberedIds) {
     st.id_set.erase(st.ids.front());
     st.ids.pop_front();
   }
+}
+
+void TriggerDispatcher::remember(const std::string& id, TriggerState& st, const TriggerDelivery& d) {
+  if (d.id.empty() && d.signature.empty()) return;
+  if (!d.id.empty()) remember_key(st, d.id);
+  if (!d.signature.empty()) remember_key(st, signature_key(d.signature));
   st.dirty = true;
   if (!st.persisting) {
     st.persisting = true;

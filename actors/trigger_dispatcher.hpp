@@ -6,11 +6,13 @@
 // install. A delivery carries the snapshot that judged it, so a delivery verified under the old
 // set during a reload runs the old action, and the set stays alive for its job's whole run.
 //
-// What outlives a snapshot is kept per trigger id: the delivery ids already run (the last
-// kRememberedIds, persisted in data_dir/triggers/<id>/deliveries so a daemon restart does not
+// What outlives a snapshot is kept per trigger id: the delivery ids and signatures already run
+// (the last kRememberedIds entries, persisted in data_dir/triggers/<id>/deliveries so a daemon restart does not
 // re-run a redelivered hook), whether a job runs, the last delivery and action, and the job's
 // LogStore (data_dir/triggers/<id>/logs). At most one job per trigger runs at a time; a delivery
 // meanwhile is refused as busy and not remembered, so the sender's retry can run it.
+// A delivery id is not signed (GitHub, hmac): the same signed content under a new id is a
+// duplicate too, so a captured delivery runs its action at most once while remembered.
 //
 // Every delivery's answer is recorded once (the trigger's last delivery, a trigger_delivery
 // event): by dispatch() for the deliveries it decides, by refused() for the ones the front end
@@ -51,11 +53,12 @@ struct TriggerDelivery {
   const config::Trigger* trigger = nullptr;
   std::string id;     // the sender's delivery id; "" when it sent none (then never deduplicated)
   std::string event;  // the provider's event name ("" when it has none)
+  std::string signature;  // hex of the verified signature ("" when none: then only the id counts)
 };
 
 enum class DeliveryOutcome {
   accepted,   // the action was posted or the job started
-  duplicate,  // this delivery id ran already
+  duplicate,  // this delivery id (or this signed content) ran already
   busy,       // a job of this trigger still runs
   failed,     // the action could not be done (not remembered: a redelivery may succeed)
   rejected,   // refused by the front end: method, signature, malformed body
@@ -81,7 +84,8 @@ struct TriggerActivity {  // NOLINT(bugprone-exception-escape)
 
 class TriggerDispatcher {
  public:
-  static constexpr std::size_t kRememberedIds = 1000;
+  // Entries, two per delivery (its id and its signature): the last 1000 deliveries.
+  static constexpr std::size_t kRememberedIds = 2000;
 
   struct Options {
     std::string data_dir;
@@ -140,7 +144,8 @@ class TriggerDispatcher {
   DeliveryAnswer act(const TriggerDelivery& d, TriggerState& st);
   TriggerState& state(const std::string& id);
   std::string dir_of(const std::string& id) const;
-  void remember(const std::string& id, TriggerState& st, const std::string& delivery);
+  void remember(const std::string& id, TriggerState& st, const TriggerDelivery& d);
+  void remember_key(TriggerState& st, const std::string& key);
   runtime::Task<void> persist(std::string id);
   runtime::Task<void> run(TriggerDelivery delivery, std::shared_ptr<LogStore> logs);
 

@@ -162,6 +162,28 @@ std::optional<Response> Gate::check(const Request& req, std::int64_t now_unix, H
   return authenticate(req, now_unix, p);
 }
 
+// Only a verified signature is recorded: a forger cannot fill the cache. Before the body
+// is read a used signature is already refused (no 100 Continue for a replay).
+std::optional<Response> Gate::admit_signature(const hmac_auth::Credentials& creds, bool head_only,
+                                              std::int64_t now_unix) const {
+  const auto replayed = [] {
+    return unauthorized("replayed_signature",
+                        "HMAC replayed signature: each signature is accepted once (sign every request afresh)");
+  };
+  if (head_only) return replay_.seen(creds.signature) ? std::optional<Response>(replayed()) : std::nullopt;
+  switch (replay_.admit(creds.signature, creds.timestamp, now_unix)) {
+    case ReplayCache::Admit::fresh: return std::nullopt;
+    case ReplayCache::Admit::replayed: return replayed();
+    case ReplayCache::Admit::full: break;
+  }
+  nlohmann::json detail = nlohmann::json::object();
+  detail["reason"] = "replay_cache_full";
+  Response r = Response::error(503, "too many signed requests in the last 10 minutes; retry later or use Bearer",
+                               std::move(detail));
+  r.headers.set("Retry-After", std::to_string(replay_.retry_after(now_unix)));
+  return r;
+}
+
 std::optional<Response> Gate::authenticate(const Request& req, std::int64_t now_unix, Principal& who) const {
   const auto header = req.headers.get("Authorization");
   if (!header)
@@ -186,11 +208,13 @@ std::optional<Response> Gate::authenticate(const Request& req, std::int64_t now_
     const auto creds = hmac_auth::parse(value, &why);
     if (!creds) return unauthorized("malformed_header", "malformed HMAC-SHA256 Authorization header: " + why);
     // The window does not depend on the key: checked once, before any HMAC.
+    const std::string_view query = hmac_auth::query_of(req.target);
     hmac_auth::Verdict verdict = hmac_auth::Verdict::bad_signature;
     const Key* match = nullptr;
     for (const Key& k : keys_) {
-      const auto v = hmac_auth::verify(k.secret, *creds, req.method, req.path, req.body, now_unix);
-      if (v == hmac_auth::Verdict::stale || v == hmac_auth::Verdict::future) {
+      const auto v = hmac_auth::verify(k.secret, *creds, req.method, req.path, query, req.body, now_unix);
+      if (v == hmac_auth::Verdict::stale || v == hmac_auth::Verdict::future ||
+          v == hmac_auth::Verdict::query_unsigned) {
         verdict = v;
         break;
       }
@@ -200,10 +224,14 @@ std::optional<Response> Gate::authenticate(const Request& req, std::int64_t now_
       return unauthorized("stale_timestamp", "HMAC " + std::string(hmac_auth::to_string(verdict)));
     if (verdict == hmac_auth::Verdict::future)
       return unauthorized("future_timestamp", "HMAC " + std::string(hmac_auth::to_string(verdict)));
-    // The signature covers the body: a head alone is judged once the body is read.
-    if (req.body_pending) return std::nullopt;
-    if (match) return admit(who, *match);
-    return unauthorized("bad_signature", "HMAC signature does not match any key");
+    if (verdict == hmac_auth::Verdict::query_unsigned)
+      return unauthorized("query_unsigned", "HMAC " + std::string(hmac_auth::to_string(verdict)));
+    // The signature covers the body: a head alone is judged once the body is read, but a
+    // used signature is refused at once.
+    if (req.body_pending) return admit_signature(*creds, true, now_unix);
+    if (!match) return unauthorized("bad_signature", "HMAC signature does not match any key");
+    if (auto refused = admit_signature(*creds, false, now_unix)) return refused;
+    return admit(who, *match);
   }
 
   // The scheme is not echoed: a client sending a bare key would see it back.

@@ -12,7 +12,9 @@
 //     and with public_read every GET/HEAD of /v1/* and /metrics that carries no
 //     credentials (one that does is judged by them: a wrong key is refused);
 //   - everything else needs `Authorization: Bearer KEY` or the canonical HMAC
-//     (http/hmac_auth.hpp) made with a key; otherwise 401 saying why.
+//     (http/hmac_auth.hpp) made with a key; otherwise 401 saying why. A signature
+//     is single-use: a second request with it is refused 401 (replayed_signature),
+//     and a full replay cache refuses new signed requests 503 (Bearer unaffected).
 //
 // Who passed (a public reader, which key, the unix socket) is the request's
 // Principal: handlers withhold configuration secrets from public readers by it
@@ -24,7 +26,9 @@
 #include <string_view>
 #include <vector>
 
+#include "http/hmac_auth.hpp"
 #include "http/message.hpp"
+#include "http/replay_cache.hpp"
 
 namespace http::auth {
 
@@ -61,9 +65,13 @@ class Gate {
  private:
   std::optional<Response> authenticate(const Request& req, std::int64_t now_unix, Principal& who) const;
   bool origin_allowed(std::string_view origin, const Request& req) const;
+  std::optional<Response> admit_signature(const hmac_auth::Credentials& creds, bool head_only,
+                                          std::int64_t now_unix) const;
 
   std::vector<Key> keys_;
   Policy policy_;
+  // check() is const for its callers; what it records is which signatures were used.
+  mutable ReplayCache replay_;
   PublicMatcher public_matcher_;
 };
 

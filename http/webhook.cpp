@@ -33,7 +33,10 @@ Verdict github(std::string_view secret, const Request& req) {
   v.ok = true;
   v.delivery_id = header(req, "X-GitHub-Delivery");
   v.event = header(req, "X-GitHub-Event");
+  v.signature = std::move(*got);
   if (v.event.empty()) return refuse(400, "missing X-GitHub-Event header");
+  // GitHub always sends one; without it a redelivery could not be told from a new delivery.
+  if (v.delivery_id.empty()) return refuse(400, "missing X-GitHub-Delivery header");
   return v;
 }
 
@@ -73,6 +76,7 @@ Verdict standard(std::string_view secret, const Request& req, std::int64_t now) 
       Verdict v;
       v.ok = true;
       v.delivery_id = std::move(id);
+      v.signature = std::move(*got);
       return v;
     }
   }
@@ -85,16 +89,19 @@ Verdict canonical(std::string_view secret, const Request& req, std::int64_t now)
   std::string why;
   auto creds = hmac_auth::parse(auth, &why);
   if (!creds) return refuse(401, "Authorization: " + why);
-  hmac_auth::Verdict r = hmac_auth::verify(secret, *creds, req.method, req.path, req.body, now);
+  hmac_auth::Verdict r =
+      hmac_auth::verify(secret, *creds, req.method, req.path, hmac_auth::query_of(req.target), req.body, now);
   switch (r) {
     case hmac_auth::Verdict::ok: break;
     case hmac_auth::Verdict::stale: return refuse(401, "timestamp too old (outside the 5-minute window)");
     case hmac_auth::Verdict::future:
       return refuse(401, "timestamp too far in the future (outside the 5-minute window)");
     case hmac_auth::Verdict::bad_signature: return refuse(401, "signature mismatch");
+    case hmac_auth::Verdict::query_unsigned: return refuse(401, std::string(hmac_auth::to_string(r)));
   }
   Verdict v;
   v.ok = true;
+  v.signature = creds->signature;
   v.delivery_id = header(req, "X-Delivery-Id");
   if (v.delivery_id.empty()) v.delivery_id = header(req, "Idempotency-Key");
   return v;

@@ -8,6 +8,7 @@
 #include "actors/log_store.hpp"
 #include "http/api/disclosure.hpp"
 #include "http/api/handlers.hpp"
+#include "http/crypto.hpp"
 #include "http/json_limits.hpp"
 #include "http/webhook.hpp"
 #include "runtime/clock.hpp"
@@ -176,7 +177,7 @@ Task<Response> TriggerRoutes::handle(Request& req) {
   if (malformed) co_return refuse(t, v.delivery_id, v.event, DeliveryOutcome::rejected, 400, why);
   if (!why.empty()) co_return refuse(t, v.delivery_id, v.event, DeliveryOutcome::ignored, 200, why);
 
-  actors::TriggerDelivery delivery{set, def, v.delivery_id, v.event};
+  actors::TriggerDelivery delivery{set, def, v.delivery_id, v.event, crypto::hex(v.signature)};
   const actors::DeliveryAnswer a = dispatcher_.dispatch(delivery);
   co_return respond(t.id, v.delivery_id, a);
 }

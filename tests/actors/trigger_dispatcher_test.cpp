@@ -121,6 +121,31 @@ TEST_F(TriggerDispatcherTest, ADeliveryRefusedAsBusyIsNotRememberedSoItsRetryRun
   });
 }
 
+TEST_F(TriggerDispatcherTest, TheSameSignedContentUnderANewIdRunsOnceEvenAfterARestart) {
+  const std::vector<config::Trigger> set{run_trigger("deploy", {"sh", "-c", "echo $DOCKLESS_DELIVERY"})};
+  auto signed_as = [](const TriggerDispatcher& d, std::string id, std::string sig) {
+    actors::TriggerDelivery del = delivery(d, "deploy", std::move(id));
+    del.signature = std::move(sig);
+    return del;
+  };
+  with_dispatcher([&](TriggerDispatcher& d) -> Task<void> {
+    EXPECT_TRUE(d.install(set).empty());
+    EXPECT_EQ(d.dispatch(signed_as(d, "d1", "aa11")).outcome, DeliveryOutcome::accepted);
+    EXPECT_TRUE(co_await job_done(d, "deploy"));
+    actors::DeliveryAnswer again = d.dispatch(signed_as(d, "d2", "aa11"));
+    EXPECT_EQ(again.outcome, DeliveryOutcome::duplicate);
+    EXPECT_EQ(again.status, 200);
+    EXPECT_EQ(d.dispatch(signed_as(d, "", "aa11")).outcome, DeliveryOutcome::duplicate);
+    EXPECT_EQ(job_output(d, "deploy"), "d1\n");
+  });
+  with_dispatcher([&](TriggerDispatcher& d) -> Task<void> {
+    EXPECT_TRUE(d.install(set).empty());
+    EXPECT_EQ(d.dispatch(signed_as(d, "d3", "aa11")).outcome, DeliveryOutcome::duplicate);
+    EXPECT_EQ(d.dispatch(signed_as(d, "d3", "bb22")).outcome, DeliveryOutcome::accepted);
+    EXPECT_TRUE(co_await job_done(d, "deploy"));
+  });
+}
+
 TEST_F(TriggerDispatcherTest, AFailedActionIsNotRemembered) {
   config::Trigger t = run_trigger("bounce", {});
   t.action = config::Trigger::Action::restart;

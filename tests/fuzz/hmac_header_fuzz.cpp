@@ -1,8 +1,10 @@
-// The Authorization: HMAC-SHA256 header parser and its verification.
+// The Authorization: HMAC-SHA256 header parser (v1 and v=2) and its verification, with and
+// without a query, and the replay cache fed with whatever parsed.
 #include <cstdint>
 #include <string>
 
 #include "http/hmac_auth.hpp"
+#include "http/replay_cache.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string value(reinterpret_cast<const char*>(data), size);
@@ -12,7 +14,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (why.empty()) __builtin_trap();
     return 0;
   }
+  if (creds->version != 1 && creds->version != 2) __builtin_trap();
   const auto v = http::hmac_auth::verify("secret", *creds, "POST", "/v1/reload", value, 1700000000);
   if (http::hmac_auth::to_string(v).empty()) __builtin_trap();
+  const auto q = http::hmac_auth::verify("secret", *creds, "POST", "/v1/reload", "a=1", value, 1700000000);
+  // v1 never verifies a request with a query; any verdict must still have a message.
+  if (creds->version == 1 && q == http::hmac_auth::Verdict::ok) __builtin_trap();
+  if (http::hmac_auth::to_string(q).empty()) __builtin_trap();
+  http::ReplayCache cache(4, 300);
+  const auto first = cache.admit(creds->signature, creds->timestamp, 1700000000);
+  const auto again = cache.admit(creds->signature, creds->timestamp, 1700000000);
+  if (first == http::ReplayCache::Admit::fresh && again != http::ReplayCache::Admit::replayed) __builtin_trap();
   return 0;
 }

@@ -33,6 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                                          1700000000);
   if (!v.ok && v.reason.empty()) __builtin_trap();                 // every refusal says why
   if (!v.ok && v.status != 400 && v.status != 401) __builtin_trap();
+  // An accepted delivery can always be recognised again: by its signature, and a GitHub one by its id.
+  if (v.ok && v.signature.empty()) __builtin_trap();
+  if (v.ok && provider == http::webhook::Provider::github && v.delivery_id.empty()) __builtin_trap();
   // The secret never appears in a reason, unless the sender put it in the request
   // (a reason may quote the malformed text it was sent).
   const std::string_view input(reinterpret_cast<const char*>(data), size);

@@ -87,7 +87,8 @@ TEST(AuthGate, HmacWithTheOpensslVectors) {
   const std::string by_key = "HMAC-SHA256 timestamp=1700000000,signature=VB2YLWZcLdfx3DvP+lJkhKivjgGuBo7G4KK48Qet3uA=";
   EXPECT_EQ(check(g, request("GET", "/v1/services", by_secret)), "passed");
   EXPECT_EQ(check(g, request("GET", "/v1/services", by_key)), "passed");  // bearer keys sign too
-  EXPECT_EQ(check(g, request("GET", "/v1/services", by_secret), 1700000000 + 299), "passed");
+  // A signature is single-use (ReplayedSignaturesAreRefused): the window is tried on a fresh gate.
+  EXPECT_EQ(check(gate(), request("GET", "/v1/services", by_secret), 1700000000 + 299), "passed");
   EXPECT_EQ(check(g, request("GET", "/v1/services", by_secret), 1700000000 + 301), "stale_timestamp");
   EXPECT_EQ(check(g, request("GET", "/v1/services", by_secret), 1700000000 - 301), "future_timestamp");
   EXPECT_EQ(check(g, request("HEAD", "/v1/services", by_secret)), "bad_signature");
@@ -96,6 +97,43 @@ TEST(AuthGate, HmacWithTheOpensslVectors) {
   with_body.body = "x";
   EXPECT_EQ(check(g, with_body), "bad_signature");
   EXPECT_EQ(check(g, request("GET", "/v1/services", "HMAC-SHA256 timestamp=1700000000")), "malformed_header");
+}
+
+TEST(AuthGate, ReplayedSignaturesAreRefused) {
+  const a::Gate g = gate();
+  const std::string by_secret = "HMAC-SHA256 timestamp=1700000000,signature=wfgC1RVfQzWQOxECYEk/gwHattwylk+brloXPciWDhQ=";
+  // Judging the head alone records nothing: the same request, body read, still passes once.
+  http::Request head = request("GET", "/v1/services", by_secret);
+  head.body_pending = true;
+  EXPECT_EQ(check(g, head), "passed");
+  EXPECT_EQ(check(g, request("GET", "/v1/services", by_secret)), "passed");
+  EXPECT_EQ(check(g, request("GET", "/v1/services", by_secret), 1700000000 + 60), "replayed_signature");
+  EXPECT_EQ(check(g, head), "replayed_signature");  // refused before any 100 Continue
+  // A forged signature is never recorded, so it cannot fill the cache or block the real one.
+  const a::Gate g2 = gate();
+  EXPECT_EQ(check(g2, request("GET", "/v1/services/x", by_secret)), "bad_signature");
+  EXPECT_EQ(check(g2, request("GET", "/v1/services", by_secret)), "passed");
+  // Bearer keys are not single-use.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(check(g, request("GET", "/v1/services", std::string("Bearer ") + kKey)), "passed");
+}
+
+TEST(AuthGate, HmacV2SignsTheQueryAndV1RefusesOne) {
+  const a::Gate g = gate();
+  const std::string secret = "s3cret-s3cret-s3cret";
+  auto with_target = [](std::string target, std::string auth) {
+    http::Request r = request("GET", target.substr(0, target.find('?')), std::move(auth));
+    r.target = std::move(target);
+    return r;
+  };
+  const std::string v2 = http::hmac_auth::authorization(secret, "GET", "/v1/events?limit=5", 1700000000, "");
+  EXPECT_EQ(check(g, with_target("/v1/events?limit=500", v2)), "bad_signature");
+  EXPECT_EQ(check(g, with_target("/v1/events", v2)), "bad_signature");
+  EXPECT_EQ(check(g, with_target("/v1/events?limit=5", v2)), "passed");
+  // v1 (no query line): only on a request without a query.
+  const std::string v1 = "HMAC-SHA256 timestamp=1700000000,signature=" +
+                         http::hmac_auth::sign(secret, "GET", "/v1/services", "1700000000", "");
+  EXPECT_EQ(check(g, with_target("/v1/services?limit=1", v1)), "query_unsigned");
+  EXPECT_EQ(check(g, with_target("/v1/services", v1)), "passed");
 }
 
 TEST(AuthGate, PublicPathsUnixSocketAndPublicRead) {

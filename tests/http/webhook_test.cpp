@@ -6,6 +6,7 @@
 //     openssl dgst -sha256 -mac HMAC -macopt hexkey:$key -binary | base64
 #include <gtest/gtest.h>
 
+#include "http/hmac_auth.hpp"
 #include "http/webhook.hpp"
 
 namespace w = http::webhook;
@@ -95,4 +96,49 @@ TEST(Webhook, ProviderNames) {
   EXPECT_EQ(w::provider_from("standard-webhooks"), w::Provider::standard_webhooks);
   EXPECT_EQ(w::provider_from("hmac"), w::Provider::hmac);
   EXPECT_FALSE(w::provider_from("gitlab"));
+}
+
+TEST(WebhookReplay, GithubWithoutADeliveryIdIsRefused) {
+  http::Request r = github(kGithubSig);
+  r.headers.remove("X-GitHub-Delivery");
+  const w::Verdict v = w::verify(w::Provider::github, "gh-s3cret", r, 0);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.status, 400);
+  EXPECT_EQ(v.reason, "missing X-GitHub-Delivery header");
+}
+
+TEST(WebhookReplay, TheVerifiedSignatureComesBackSoANewIdIsNoNewDelivery) {
+  http::Request a = github(kGithubSig);
+  http::Request b = github(kGithubSig);
+  b.headers.set("X-GitHub-Delivery", "d-2");
+  const w::Verdict va = w::verify(w::Provider::github, "gh-s3cret", a, 0);
+  const w::Verdict vb = w::verify(w::Provider::github, "gh-s3cret", b, 0);
+  ASSERT_TRUE(va.ok && vb.ok);
+  EXPECT_EQ(va.signature.size(), 32u);
+  EXPECT_EQ(va.signature, vb.signature);
+  EXPECT_NE(va.delivery_id, vb.delivery_id);
+  const w::Verdict sw = w::verify(w::Provider::standard_webhooks, kSwSecret, standard(kSwSig), kSwTs);
+  ASSERT_TRUE(sw.ok) << sw.reason;
+  EXPECT_EQ(sw.signature.size(), 32u);
+}
+
+TEST(WebhookReplay, HmacSignsTheQuery) {
+  const std::int64_t now = 1700000000;
+  http::Request r;
+  r.method = "POST";
+  r.path = "/triggers/h";
+  r.target = "/triggers/h?env=prod";
+  r.body = "{}";
+  r.headers.add("Authorization", http::hmac_auth::authorization("s", "POST", r.target, now, r.body));
+  w::Verdict v = w::verify(w::Provider::hmac, "s", r, now);
+  EXPECT_TRUE(v.ok) << v.reason;
+  EXPECT_EQ(v.signature.size(), 32u);
+  r.target = "/triggers/h?env=dev";
+  EXPECT_EQ(w::verify(w::Provider::hmac, "s", r, now).reason, "signature mismatch");
+  // v1 covers no query: refused on a request that has one.
+  r.headers.set("Authorization", "HMAC-SHA256 timestamp=1700000000,signature=" +
+                                     http::hmac_auth::sign("s", "POST", "/triggers/h", "1700000000", "{}"));
+  v = w::verify(w::Provider::hmac, "s", r, now);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.reason.find("v1 signature does not cover the query"), std::string::npos) << v.reason;
 }
