@@ -537,12 +537,15 @@ class TestCase(unittest.TestCase):
         for directory in [cwd] + [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--data-dir"]:
             if directory:
                 supervise(e["E2E_TAG"], os.path.join(cwd or "", directory))
+        # What a daemon already running on that data dir started is not this command's.
+        before = {(p.pid, start_ticks(p.pid)) for p in tagged(e["E2E_TAG"])}
         try:
             r = subprocess.run([dockless_bin()] + args, cwd=cwd, env=e, stdin=subprocess.DEVNULL,
                                capture_output=True, timeout=timeout, start_new_session=True)
         finally:
             # A command expected to exit must not leave anything running.
-            left = [p for p in tagged(e["E2E_TAG"]) if p.state != "Z"]
+            left = [p for p in tagged(e["E2E_TAG"])
+                    if p.state != "Z" and (p.pid, start_ticks(p.pid)) not in before]
             for p in left:
                 try:
                     os.kill(p.pid, signal.SIGKILL)
