@@ -9,6 +9,7 @@
 #include "actors/service_env.hpp"
 #include "actors/trigger_job.hpp"
 #include "runtime/fs.hpp"
+#include "runtime/user_db.hpp"
 #include "runtime/clock.hpp"
 
 namespace actors {
@@ -262,7 +263,8 @@ Task<void> TriggerDispatcher::run(TriggerDelivery delivery, std::shared_ptr<LogS
   JobOutcome out;
   runtime::SpawnOptions opts;
   opts.argv = t.run;
-  if (apply_identity(t.user.empty() ? opts_.default_user : t.user, "", opts, &out.spawn_error)) {
+  const std::string& user = t.user.empty() ? opts_.default_user : t.user;
+  if (apply_identity(user, "", opts, &out.spawn_error)) {
     // Like a service's: the fixed base for its user, never the daemon's environment.
     opts.env = base_environment(opts_.base_env, opts.uid.value_or(::geteuid()));
     opts.env["DOCKLESS_TRIGGER"] = t.id;
@@ -274,6 +276,9 @@ Task<void> TriggerDispatcher::run(TriggerDelivery delivery, std::shared_ptr<LogS
   }
   nlohmann::json ev = job_event(t.id, delivery.id, out);
   ev["timeout_ms"] = t.timeout.count();
+  if (!user.empty()) ev["user"] = user;
+  else if (auto self = runtime::find_user(::geteuid())) ev["user"] = self->name;
+  else ev["user"] = std::to_string(::geteuid());
   events_.append(std::nullopt, EventType::trigger_job_finished, ev);
   ev["time_unix"] = runtime::now_unix_s();
   st.activity.last_action = std::move(ev);

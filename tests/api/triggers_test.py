@@ -298,7 +298,7 @@ class TriggersTest(api_harness.TestCase):
             path = "/triggers/" + tid
             self.assertEqual(self.post(d, path, b"{}", hmac_headers(path, b"{}", delivery="d-" + tid))[0], 202)
             fin = d.wait_event("trigger_job_finished", where=lambda e, tid=tid: e["trigger"] == tid, timeout=10)[0]
-            self.assertEqual(fin["outcome"], "succeeded", fin)
+            self.assertEqual((fin["outcome"], fin["user"]), ("succeeded", "nobody" if tid == "job" else "root"), fin)
             st, out = d.curl("GET", "/v1/triggers/%s/logs" % tid)
             self.assertEqual(st, 200)
             outputs[tid] = out.decode()
