@@ -33,7 +33,7 @@ struct LaunchRequest {
   const config::ServiceSpec* spec = nullptr;
   std::vector<std::string> argv;                // the substituted command (may be empty for an image)
   runtime::Environment env;                     // the service's own env (+ PORT), substituted
-  runtime::Environment base_env;                // what it inherits of the daemon's, substituted
+  runtime::Environment base_env;                // the daemon's forwarded_environment() (service_env.hpp)
   std::vector<std::uint16_t> ports;             // resolved
   bool capture_output = true;                   // false: stdout/stderr to /dev/null
   // Native processes only: DOCKLESS_SUPERVISOR's value (orphan_scan.hpp), so a daemon

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/service_env.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/ops_net.hpp"
 #include "runtime/ops_wait.hpp"
@@ -216,13 +217,15 @@ bool drain(int fd, std::string& captured) {
   return true;
 }
 
-runtime::Environment check_environment(std::uint16_t port) {
-  runtime::Environment env = runtime::process_environment();
+// Never the daemon's own environment (its keys and secrets): the caller's, else the base.
+runtime::Environment check_environment(std::uint16_t port, const runtime::Environment& given) {
+  runtime::Environment env = given.empty() ? base_environment({}, ::geteuid()) : given;
   if (port != 0) env["PORT"] = std::to_string(port);
   return env;
 }
 
-Task<HealthReport> check_exec(const config::HealthCheck& spec, std::uint16_t port, std::stop_token stop) {
+Task<HealthReport> check_exec(const config::HealthCheck& spec, std::uint16_t port, const runtime::Environment& given,
+                              std::stop_token stop) {
   Budget b(spec.timeout);
   if (spec.exec.empty()) co_return unhealthy("exec: empty command");
   const std::string what = "exec " + spec.exec[0];
@@ -235,7 +238,7 @@ Task<HealthReport> check_exec(const config::HealthCheck& spec, std::uint16_t por
   ::fcntl(out.get(), F_SETFL, O_NONBLOCK);
   runtime::SpawnOptions opts;
   opts.argv = spec.exec;
-  opts.env = check_environment(port);
+  opts.env = check_environment(port, given);
   opts.stdout_mode = opts.stderr_mode = runtime::SpawnOptions::Stdio::inherit;
   opts.extra_fds = {{out_w.get(), 1}, {out_w.get(), 2}};
   std::string detail;
@@ -305,11 +308,11 @@ std::string format_duration(config::Duration d) {
 }
 
 Task<HealthReport> check_once(const config::HealthCheck& spec, std::uint16_t service_port,
-                              std::stop_token stop) {
+                              std::stop_token stop, const runtime::Environment& exec_env) {
   if (stop.stop_requested()) co_return unhealthy("stopped");
   const std::uint16_t port = spec.port != 0 ? spec.port : service_port;
   switch (spec.kind) {
-    case config::HealthCheck::Kind::exec: co_return co_await check_exec(spec, service_port, stop);
+    case config::HealthCheck::Kind::exec: co_return co_await check_exec(spec, service_port, exec_env, stop);
     case config::HealthCheck::Kind::http: co_return co_await check_http(spec, port, stop);
     case config::HealthCheck::Kind::tcp: co_return co_await check_tcp(spec, port, stop);
   }
@@ -317,7 +320,7 @@ Task<HealthReport> check_once(const config::HealthCheck& spec, std::uint16_t ser
 }
 
 Task<void> run_health_checks(config::HealthCheck spec, std::uint16_t service_port, std::stop_token stop,
-                             std::function<void(const HealthReport&)> on_change) {
+                             std::function<void(const HealthReport&)> on_change, runtime::Environment exec_env) {
   const auto started = Clock::now();
   // A zero interval would spin the loop; checks are at least a millisecond apart.
   const auto interval = std::max(spec.interval, config::Duration{1});
@@ -326,7 +329,7 @@ Task<void> run_health_checks(config::HealthCheck spec, std::uint16_t service_por
   int failures = 0;
   while (!stop.stop_requested()) {
     const auto check_start = Clock::now();
-    HealthReport report = co_await check_once(spec, service_port, stop);
+    HealthReport report = co_await check_once(spec, service_port, stop, exec_env);
     // A check cut short (stop, or the reactor shutting down) says nothing about the service.
     if (stop.stop_requested() || runtime::reactor().stopping()) break;
     if (report.healthy) failures = 0;

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "runtime/environment.hpp"
 #include "runtime/task.hpp"
 
 namespace actors {
@@ -39,15 +40,17 @@ struct HealthReport {
 // Runs checks until `stop` is requested and calls `on_change` once for the first
 // definite state (first success, or `retries` counted failures) and then on every
 // transition. `service_port` replaces port 0 ("$PORT") and is passed to exec
-// checks as $PORT. Returns promptly on stop, with no operation or child left.
+// checks as $PORT. `exec_env` is an exec check's environment (empty: the fixed base of
+// service_env.hpp alone). Returns promptly on stop, with no operation or child left.
 runtime::Task<void> run_health_checks(config::HealthCheck spec, std::uint16_t service_port,
                                       std::stop_token stop,
-                                      std::function<void(const HealthReport&)> on_change);
+                                      std::function<void(const HealthReport&)> on_change,
+                                      runtime::Environment exec_env = {});
 
 // One check, bounded by spec.timeout. consecutive_failures is 0 or 1. On stop it
 // resolves early as unhealthy with reason "stopped".
 runtime::Task<HealthReport> check_once(const config::HealthCheck& spec, std::uint16_t service_port,
-                                       std::stop_token stop);
+                                       std::stop_token stop, const runtime::Environment& exec_env = {});
 
 // "2s", "150ms", "1.5s": how timeouts appear in reasons.
 std::string format_duration(config::Duration d);

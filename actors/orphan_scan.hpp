@@ -3,8 +3,9 @@
 //
 // state.json names each running service's pid, but it is written after the spawn (and
 // debounced), so a daemon killed in between leaves an instance no file names; the next
-// daemon would start a second one beside it. Every native service is therefore spawned
-// with DOCKLESS_SUPERVISOR=<data_dir> in its environment, inherited by its children, and
+// daemon would start a second one beside it. Every native service (and exec health check,
+// and trigger job) is therefore spawned with DOCKLESS_SUPERVISOR=<data_dir> in its
+// environment, inherited by its children, and
 // boot looks for that value in /proc/*/environ: whatever still carries it was started by
 // a previous daemon on this data_dir (the data_dir lock means only one runs at a time).
 #include <sys/types.h>

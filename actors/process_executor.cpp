@@ -79,7 +79,9 @@ class ProcessExecutor final : public Executor {
   runtime::Task<std::unique_ptr<Execution>> launch(LaunchRequest req, std::string* error) override {
     runtime::SpawnOptions o;
     o.argv = std::move(req.argv);
-    runtime::Environment env = std::move(req.base_env);
+    if (!apply_identity(req.spec->user, req.spec->group, o, error)) co_return nullptr;
+    // The fixed base for the user it runs as, then its own env (which may override PATH).
+    runtime::Environment env = base_environment(req.base_env, o.uid.value_or(::geteuid()));
     for (auto& [k, v] : req.env) env.insert_or_assign(k, std::move(v));
     // Last, so a service's own env cannot unmark it (orphan_scan.hpp says why).
     if (!req.supervisor_id.empty()) {
@@ -88,7 +90,6 @@ class ProcessExecutor final : public Executor {
     }
     o.env = std::move(env);
     o.working_dir = req.spec->working_dir;
-    if (!apply_identity(req.spec->user, req.spec->group, o, error)) co_return nullptr;
     o.stdin_mode = req.spec->stdin ? runtime::SpawnOptions::Stdio::pipe : runtime::SpawnOptions::Stdio::null;
     if (!req.capture_output) {
       o.stdout_mode = runtime::SpawnOptions::Stdio::null;

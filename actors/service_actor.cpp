@@ -182,8 +182,7 @@ std::optional<LaunchRequest> ServiceActor::build_launch(std::string* error) {
   for (const auto& arg : spec_.command) r.argv.push_back(substitute(arg));
   for (const auto& [k, v] : spec_.env) r.env[k] = substitute(v);
   if (!status_.ports.empty()) r.env["PORT"] = std::to_string(status_.ports.front());
-  // Substituted like the service's own values, as before executors existed.
-  for (const auto& [k, v] : inheritable_environment(ctx_.base_env)) r.base_env[k] = substitute(v);
+  r.base_env = ctx_.base_env;
   r.capture_output = ctx_.logs != nullptr;
   r.supervisor_id = ctx_.supervisor_id;
   return r;

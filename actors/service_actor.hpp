@@ -97,7 +97,7 @@ struct ServiceContext {
   std::function<void(const ServiceStatus&)> publish;
   // Ports of other services, for ${services.NAME.port} (auto ports are picked at start).
   std::function<std::optional<std::uint16_t>(const std::string&)> port_of;
-  runtime::Environment base_env;  // the daemon's environment
+  runtime::Environment base_env;  // forwarded_environment() of the daemon's (service_env.hpp)
   // The daemon's ends of the current instance's pipes (-1: none; all -1: the
   // instance is gone), for systemd's fd store: a daemon restarted after a crash
   // gets them back, so writers never meet a pipe without a reader.
@@ -154,6 +154,7 @@ class ServiceActor {
   void start_log_capture(runtime::Fd out, runtime::Fd err);
   void start_stdin_writer(runtime::Fd in);
   std::string substitute(std::string text) const;
+  runtime::Environment health_environment() const;
 
   config::ServiceSpec spec_;
   ServiceContext ctx_;

@@ -15,12 +15,26 @@
 
 #include "actors/log_actor.hpp"
 #include "actors/log_store.hpp"
+#include "actors/orphan_scan.hpp"
+#include "actors/service_env.hpp"
 #include "runtime/ops_rw.hpp"
 #include "runtime/ops_wait.hpp"
 
 namespace actors {
 
 using runtime::Task;
+
+// An exec check runs as the daemon, with the service's own env over the fixed base, and
+// marked like the service (orphan_scan.hpp), never with the daemon's environment. A
+// container's check is the docker CLI (DockerExecutor::health_check), which needs the
+// daemon's DOCKER_HOST and friends; the command in the container sees only the container's.
+runtime::Environment ServiceActor::health_environment() const {
+  if (spec_.image) return runtime::process_environment();
+  runtime::Environment env = base_environment(ctx_.base_env, ::geteuid());
+  for (const auto& [k, v] : spec_.env) env.insert_or_assign(k, substitute(v));
+  if (!ctx_.supervisor_id.empty()) env[kSupervisorEnv] = ctx_.supervisor_id;
+  return env;
+}
 
 namespace {
 runtime::Fd dup_fd(const runtime::Fd& fd) {
@@ -48,7 +62,8 @@ void ServiceActor::start_watchers(std::optional<ReadinessChannel>* readiness, ru
     incarnation_->spawn(
         run_health_checks(executor_->health_check(*spec_.health), status_.ports.empty() ? 0 : status_.ports.front(),
                           incarnation_->token(),
-                          [this, gen](const HealthReport& r) { post(HealthChanged{gen, r}); }),
+                          [this, gen](const HealthReport& r) { post(HealthChanged{gen, r}); },
+                          health_environment()),
         spec_.name + "/health");
   }
 }

@@ -12,14 +12,31 @@
 
 namespace actors {
 
-runtime::Environment inheritable_environment(const runtime::Environment& daemon) {
-  runtime::Environment env = daemon;
-  std::erase_if(env, [](const auto& entry) {
-    const std::string& name = entry.first;
-    return name.starts_with("DOCKLESS_") || name == "NOTIFY_SOCKET" || name.starts_with("LISTEN_") ||
-           name.starts_with("WATCHDOG_");
-  });
+runtime::Environment forwarded_environment(const runtime::Environment& daemon) {
+  runtime::Environment env;
+  for (const char* name : {"LANG", "LC_ALL", "TZ"})
+    if (auto it = daemon.find(name); it != daemon.end()) env.insert(*it);
   return env;
+}
+
+runtime::Environment base_environment(const runtime::Environment& forwarded, uid_t uid) {
+  runtime::Environment env = forwarded;
+  env["PATH"] = kDefaultPath;
+  std::optional<runtime::UserEntry> pw = runtime::find_user(uid);
+  std::string home = pw ? std::move(pw->home) : std::string();
+  if (home.empty()) home.push_back('/');
+  env.insert_or_assign("HOME", std::move(home));
+  if (pw) {
+    env.insert_or_assign("USER", pw->name);
+    env.insert_or_assign("LOGNAME", std::move(pw->name));
+    if (!pw->shell.empty()) env.insert_or_assign("SHELL", std::move(pw->shell));
+  }
+  return env;
+}
+
+std::string default_job_user() {
+  if (::geteuid() != 0) return {};
+  return runtime::find_user("nobody") ? "nobody" : "";
 }
 
 std::string substitute_service_refs(

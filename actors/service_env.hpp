@@ -13,9 +13,22 @@
 
 namespace actors {
 
-// What a service inherits of the daemon's environment: all of it but the daemon's own
-// settings (DOCKLESS_*, NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*), which are not its business.
-runtime::Environment inheritable_environment(const runtime::Environment& daemon);
+// What a service keeps of the daemon's environment: LANG, LC_ALL and TZ, when set (the
+// locale and time zone chosen for the machine). Nothing else: the daemon's environment
+// holds its API keys, HMAC secret and whatever ${VAR} its config referenced, none of
+// which a service (maybe running as another user) may read. Taken once, at start.
+runtime::Environment forwarded_environment(const runtime::Environment& daemon);
+
+inline constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// The fixed base every process started for a service, a health check or a trigger job
+// begins with (docs/config.md, "Environment"): PATH, HOME, USER, LOGNAME and SHELL of
+// `uid`'s passwd entry (HOME=/ alone for a uid without one), then `forwarded`.
+runtime::Environment base_environment(const runtime::Environment& forwarded, uid_t uid);
+
+// The user trigger jobs run as when theirs names none: "nobody" when the daemon is root
+// (and it exists), else the daemon's own user (empty: no change of identity).
+std::string default_job_user();
 
 // Replaces $PORT / ${PORT} with `port` (when non-zero) and ${services.NAME.port} with
 // what `port_of` says; unknown references stay as written.

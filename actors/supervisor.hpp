@@ -34,7 +34,7 @@ class Supervisor {
  public:
   struct Options {
     std::string data_dir;
-    runtime::Environment base_env;  // the daemon's environment, which services inherit (filtered)
+    runtime::Environment base_env;  // forwarded_environment() of the daemon's: all services keep of it
     bool capture_logs = true;
     // systemd's fd store (tools/daemon/serve.cpp): called with a service's pipe ends when an
     // instance starts or is adopted, and with -1s when it is gone.
@@ -98,6 +98,8 @@ class Supervisor {
   std::optional<ServiceStatus> status(const std::string& name) const;
   const config::ServiceSpec* spec(const std::string& name) const;
   bool from_config(const std::string& name) const;
+  // DOCKLESS_SUPERVISOR's value in what the daemon starts (orphan_scan.hpp).
+  const std::string& supervisor_id() const { return supervisor_id_; }
   std::shared_ptr<LogStore> logs(const std::string& name) const;
   const config::Config& config() const noexcept { return config_; }
   runtime::Notify& changed() noexcept { return changed_; }

@@ -1,10 +1,15 @@
 #include "actors/trigger_dispatcher.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
 
+#include "actors/orphan_scan.hpp"
+#include "actors/service_env.hpp"
 #include "actors/trigger_job.hpp"
 #include "runtime/fs.hpp"
+#include "runtime/user_db.hpp"
 #include "runtime/clock.hpp"
 
 namespace actors {
@@ -266,14 +271,26 @@ runtime::Result<std::shared_ptr<LogStore>> TriggerDispatcher::job_logs(const std
 // whatever reloads happen meanwhile.
 Task<void> TriggerDispatcher::run(TriggerDelivery delivery, std::shared_ptr<LogStore> logs) {
   const config::Trigger& t = *delivery.trigger;
-  runtime::Environment env = opts_.base_env;
-  env["DOCKLESS_TRIGGER"] = t.id;
-  env["DOCKLESS_DELIVERY"] = delivery.id;
-  env["DOCKLESS_EVENT"] = delivery.event;
   TriggerState& st = state(t.id);
-  JobOutcome out = co_await run_job(t.run, std::move(env), t.timeout, *logs, jobs_.token());
+  JobOutcome out;
+  runtime::SpawnOptions opts;
+  opts.argv = t.run;
+  const std::string& user = t.user.empty() ? opts_.default_user : t.user;
+  if (apply_identity(user, "", opts, &out.spawn_error)) {
+    // Like a service's: the fixed base for its user, never the daemon's environment.
+    opts.env = base_environment(opts_.base_env, opts.uid.value_or(::geteuid()));
+    opts.env["DOCKLESS_TRIGGER"] = t.id;
+    opts.env["DOCKLESS_DELIVERY"] = delivery.id;
+    opts.env["DOCKLESS_EVENT"] = delivery.event;
+    // Marked like a service, so a daemon killed meanwhile has the next one stop it.
+    if (!supervisor_.supervisor_id().empty()) opts.env[kSupervisorEnv] = supervisor_.supervisor_id();
+    out = co_await run_job(std::move(opts), t.timeout, *logs, jobs_.token());
+  }
   nlohmann::json ev = job_event(t.id, delivery.id, out);
   ev["timeout_ms"] = t.timeout.count();
+  if (!user.empty()) ev["user"] = user;
+  else if (auto self = runtime::find_user(::geteuid())) ev["user"] = self->name;
+  else ev["user"] = std::to_string(::geteuid());
   events_.append(std::nullopt, EventType::trigger_job_finished, ev);
   ev["time_unix"] = runtime::now_unix_s();
   st.activity.last_action = std::move(ev);

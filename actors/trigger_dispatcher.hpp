@@ -89,7 +89,10 @@ class TriggerDispatcher {
 
   struct Options {
     std::string data_dir;
-    runtime::Environment base_env;  // jobs' environment, before DOCKLESS_TRIGGER and friends
+    runtime::Environment base_env;  // forwarded_environment() of the daemon's (service_env.hpp)
+    // The user of jobs whose trigger names none (default_job_user() in the daemon); empty:
+    // the daemon's own.
+    std::string default_user = {};
   };
   TriggerDispatcher(Options opts, Supervisor& supervisor, EventLog& events);
   ~TriggerDispatcher();

@@ -33,12 +33,9 @@ Task<void> capture_stream(LogStore* store, Stream s, runtime::Fd fd, std::stop_t
 
 }  // namespace
 
-Task<JobOutcome> run_job(std::vector<std::string> argv, runtime::Environment env,
-                         std::chrono::milliseconds timeout, LogStore& logs, std::stop_token stop) {
+Task<JobOutcome> run_job(runtime::SpawnOptions opts, std::chrono::milliseconds timeout, LogStore& logs,
+                         std::stop_token stop) {
   JobOutcome out;
-  runtime::SpawnOptions opts;
-  opts.argv = std::move(argv);
-  opts.env = std::move(env);
   std::string detail;
   const auto started = std::chrono::steady_clock::now();
   runtime::Result<runtime::Process> proc = runtime::Process::spawn(opts, &detail);

@@ -23,9 +23,11 @@ struct JobOutcome {
   pid_t pid = -1;
 };
 
-// Runs argv with `env` (the complete environment) until it exits, `timeout` passes, or `stop`
-// is requested; returns once the child is reaped and its output captured.
-runtime::Task<JobOutcome> run_job(std::vector<std::string> argv, runtime::Environment env,
-                                  std::chrono::milliseconds timeout, LogStore& logs, std::stop_token stop);
+// Runs opts.argv with opts.env (the complete environment) as opts' identity until it exits,
+// `timeout` passes, or `stop` is requested; returns once the child is reaped and its output
+// captured. Output goes through pipes to `logs`, written by the daemon: the job's user needs
+// no access to the trigger's directory.
+runtime::Task<JobOutcome> run_job(runtime::SpawnOptions opts, std::chrono::milliseconds timeout, LogStore& logs,
+                                  std::stop_token stop);
 
 }  // namespace actors

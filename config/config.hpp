@@ -159,6 +159,7 @@ struct Trigger {
   std::string service;               // restart/start/stop
   std::vector<std::string> run;      // run: argv
   Duration timeout{300'000};         // run: killed (process group) at this deadline
+  std::string user;                  // run: the job's user; empty: the default (docs/config.md)
 };
 
 struct Config {

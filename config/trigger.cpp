@@ -6,6 +6,7 @@
 
 #include "config/detail.hpp"
 #include "config/substitute.hpp"
+#include "runtime/user_db.hpp"
 
 namespace config::detail {
 namespace {
@@ -40,7 +41,7 @@ class TriggerReader {
       : t_(t), config_(config), env_(env), r_(table, "triggers." + t.id, sink) {}
 
   void read() {
-    r_.reject_unknown({"id", "kind", "provider", "path", "match", "secret", "action"});
+    r_.reject_unknown({"id", "kind", "provider", "path", "match", "secret", "action", "user"});
     if (!service_name_valid(t_.id))
       r_.error(*r_.find("id"), "id", "must match [a-z0-9][a-z0-9_.-]{0,62} (it becomes a file name)");
     if (const toml::node* k = r_.find("kind")) {
@@ -58,6 +59,7 @@ class TriggerReader {
     match();
     secret();
     action();
+    user();
   }
 
  private:
@@ -202,6 +204,28 @@ class TriggerReader {
       return;
     }
     t_.service = *name;
+  }
+
+  // Checked here, not at the first delivery: a deploy job must not fail silently later.
+  void user() {
+    const toml::node* n = r_.find("user");
+    if (!n) return;
+    auto name = r_.string("user", true);
+    if (!name) return;
+    if (t_.action != Trigger::Action::run) {
+      r_.error(*n, "user", "applies to run actions only");
+      return;
+    }
+    const bool numeric = name->size() <= 9 && name->find_first_not_of("0123456789") == std::string::npos;
+    if (!numeric && !runtime::find_user(*name)) {
+      const std::vector<std::string> users = runtime::user_names();
+      std::vector<std::string_view> names(users.begin(), users.end());
+      std::string message = "unknown user " + quote(*name);
+      if (auto hint = did_you_mean(*name, names)) message += "; did you mean " + quote(*hint) + "?";
+      r_.error(*n, "user", message);
+      return;
+    }
+    t_.user = std::move(*name);
   }
 
   Trigger& t_;

@@ -35,19 +35,54 @@ void each_group(const std::string& path, Visit&& visit) {
   }
 }
 
-}  // namespace
-
-std::optional<UserEntry> find_user_in_file(const std::string& passwd_path, const std::string& name) {
-  File f = open_db(passwd_path);
-  if (!f) return std::nullopt;
+// Calls visit(user) for each entry until it returns true.
+template <typename Visit>
+void each_user(const std::string& path, Visit&& visit) {
+  File f = open_db(path);
+  if (!f) return;
   std::vector<char> buf(kEntryBuffer);
   ::passwd pw{};
   ::passwd* out = nullptr;
   for (int rc = 0; (rc = ::fgetpwent_r(f.get(), &pw, buf.data(), buf.size(), &out)) != ENOENT;) {
-    if (rc == 0 && out && name == out->pw_name) return UserEntry{out->pw_uid, out->pw_gid};
-    if (rc != 0 && rc != ERANGE) break;
+    if (rc == 0 && out && visit(*out)) return;
+    if (rc != 0 && rc != ERANGE) return;
   }
-  return std::nullopt;
+}
+
+UserEntry entry_of(const ::passwd& pw) {
+  return UserEntry{pw.pw_uid, pw.pw_gid, pw.pw_name ? pw.pw_name : "", pw.pw_dir ? pw.pw_dir : "",
+                   pw.pw_shell ? pw.pw_shell : ""};
+}
+
+}  // namespace
+
+std::optional<UserEntry> find_user_in_file(const std::string& passwd_path, const std::string& name) {
+  std::optional<UserEntry> found;
+  each_user(passwd_path, [&](const ::passwd& pw) {
+    if (name != pw.pw_name) return false;
+    found = entry_of(pw);
+    return true;
+  });
+  return found;
+}
+
+std::optional<UserEntry> find_user_in_file(const std::string& passwd_path, uid_t uid) {
+  std::optional<UserEntry> found;
+  each_user(passwd_path, [&](const ::passwd& pw) {
+    if (pw.pw_uid != uid) return false;
+    found = entry_of(pw);
+    return true;
+  });
+  return found;
+}
+
+std::vector<std::string> user_names_in_file(const std::string& passwd_path) {
+  std::vector<std::string> names;
+  each_user(passwd_path, [&](const ::passwd& pw) {
+    names.emplace_back(pw.pw_name);
+    return false;
+  });
+  return names;
 }
 
 std::optional<gid_t> find_group_in_file(const std::string& group_path, const std::string& name) {
@@ -76,6 +111,8 @@ std::vector<gid_t> user_groups_in_file(const std::string& group_path, const std:
 #ifdef DOCKLESS_STATIC_BUILD
 
 std::optional<UserEntry> find_user(const std::string& name) { return find_user_in_file("/etc/passwd", name); }
+std::optional<UserEntry> find_user(uid_t uid) { return find_user_in_file("/etc/passwd", uid); }
+std::vector<std::string> user_names() { return user_names_in_file("/etc/passwd"); }
 std::optional<gid_t> find_group(const std::string& name) { return find_group_in_file("/etc/group", name); }
 std::vector<gid_t> user_groups(const std::string& name, gid_t primary) {
   return user_groups_in_file("/etc/group", name, primary);
@@ -88,8 +125,20 @@ std::optional<UserEntry> find_user(const std::string& name) {
   ::passwd pw{};
   ::passwd* found = nullptr;
   if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) return std::nullopt;
-  return UserEntry{pw.pw_uid, pw.pw_gid};
+  return entry_of(pw);
 }
+
+std::optional<UserEntry> find_user(uid_t uid) {
+  std::vector<char> buf(kEntryBuffer);
+  ::passwd pw{};
+  ::passwd* found = nullptr;
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || !found) return std::nullopt;
+  return entry_of(pw);
+}
+
+// Only the local files: enumerating NSS (LDAP, sssd) can be slow or unbounded, and
+// the list only feeds a suggestion.
+std::vector<std::string> user_names() { return user_names_in_file("/etc/passwd"); }
 
 std::optional<gid_t> find_group(const std::string& name) {
   std::vector<char> buf(kEntryBuffer);

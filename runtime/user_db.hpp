@@ -17,15 +17,23 @@ namespace runtime {
 struct UserEntry {
   uid_t uid = 0;
   gid_t gid = 0;
+  std::string name;
+  std::string home;   // pw_dir
+  std::string shell;  // pw_shell
 };
 
 std::optional<UserEntry> find_user(const std::string& name);
+std::optional<UserEntry> find_user(uid_t uid);
+// Every user name the database lists, for "did you mean" in config errors.
+std::vector<std::string> user_names();
 std::optional<gid_t> find_group(const std::string& name);
 // The primary group first, then every group whose member list names the user.
 std::vector<gid_t> user_groups(const std::string& name, gid_t primary);
 
 // The files-only lookups the static build uses, on any passwd/group file (tests).
 std::optional<UserEntry> find_user_in_file(const std::string& passwd_path, const std::string& name);
+std::optional<UserEntry> find_user_in_file(const std::string& passwd_path, uid_t uid);
+std::vector<std::string> user_names_in_file(const std::string& passwd_path);
 std::optional<gid_t> find_group_in_file(const std::string& group_path, const std::string& name);
 std::vector<gid_t> user_groups_in_file(const std::string& group_path, const std::string& name, gid_t primary);
 

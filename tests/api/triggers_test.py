@@ -281,6 +281,45 @@ class TriggersTest(api_harness.TestCase):
         self.assertEqual(len(d.events_of(kind="daemon_started")), 1)
         d.stop()
 
+    def test_a_job_runs_as_its_user_with_no_secret_of_the_daemons(self):
+        """By default a job runs as nobody (the daemon is root), as `user` when set, and its
+        environment is the fixed base and the DOCKLESS_* markers, never the daemon's."""
+        if os.geteuid() != 0:
+            self.skipTest("needs a root daemon")
+        script = 'env; echo "uid=$(id -u)"'
+        cfg = (trigger_block("job", "hmac", '{ run = ["sh", "-c", %s] }' % json.dumps(script), "${HOOK_SECRET}")
+               + trigger_block("as-root", "hmac", '{ run = ["sh", "-c", %s] }' % json.dumps(script),
+                               "${HOOK_SECRET}") + 'user = "root"\n')
+        secrets = {"HOOK_SECRET": HMAC_SECRET, "DOCKLESS_TEST_SECRET": "daemon-only-s3cret",
+                   "DOCKLESS_HMAC_SECRET": "hmac-s3cret-of-the-daemon"}
+        d = self.daemon(cfg, env=secrets)
+        outputs = {}
+        for tid in ("job", "as-root"):
+            path = "/triggers/" + tid
+            self.assertEqual(self.post(d, path, b"{}", hmac_headers(path, b"{}", delivery="d-" + tid))[0], 202)
+            fin = d.wait_event("trigger_job_finished", where=lambda e, tid=tid: e["trigger"] == tid, timeout=10)[0]
+            self.assertEqual((fin["outcome"], fin["user"]), ("succeeded", "nobody" if tid == "job" else "root"), fin)
+            st, out = d.curl("GET", "/v1/triggers/%s/logs" % tid)
+            self.assertEqual(st, 200)
+            outputs[tid] = out.decode()
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        self.assertIn("uid=%d" % nobody.pw_uid, outputs["job"])
+        self.assertIn("uid=0", outputs["as-root"])
+        env = dict(line.split("=", 1) for line in outputs["job"].splitlines()
+                   if "=" in line and not line.startswith("uid="))
+        env.pop("PWD", None)  # set by sh itself
+        leaked = sorted(k for k, v in env.items() if k in secrets or v in secrets.values()
+                        or k in ("E2E_TAG", "DOCKLESS_API_KEYS") or v == api_harness.harness.TEST_API_KEY)
+        self.assertEqual(leaked, [], "a job got the daemon's variables")
+        base = {"PATH", "HOME", "USER", "LOGNAME"} | ({"SHELL"} if nobody.pw_shell else set())
+        base |= {k for k in ("LANG", "LC_ALL", "TZ") if k in os.environ}
+        self.assertEqual(set(env), base | {"DOCKLESS_TRIGGER", "DOCKLESS_DELIVERY", "DOCKLESS_EVENT",
+                                           "DOCKLESS_SUPERVISOR"})
+        self.assertEqual((env["USER"], env["HOME"], env["DOCKLESS_TRIGGER"], env["DOCKLESS_DELIVERY"]),
+                         ("nobody", nobody.pw_dir, "job", "d-job"))
+        d.stop()
+
     def test_bad_triggers_are_config_errors_with_positions(self):
         bad = (service("web", ["sleep", "1"])
                + '[[triggers]]\nid = "a"\nkind = "webhook"\nprovider = "gitlab"\nsecret = "${NOPE_UNSET_VAR}"\n'

@@ -390,6 +390,28 @@ action = { run = "/usr/local/bin/deploy.sh --fast", timeout = "90s" }
   EXPECT_TRUE(t[1].events.empty());
 }
 
+// A job's user is checked when the config is read, not at the first delivery; an unset one
+// leaves the choice to the daemon (nobody when it is root).
+TEST(Parse, TriggerUserIsAKnownUserOfARunAction) {
+  const std::string head = "[services.web]\ncommand = \"x\"\n[[triggers]]\nid = \"t\"\nkind = \"webhook\"\n"
+                           "provider = \"hmac\"\nsecret = \"s\"\n";
+  auto r = parse(head + "action = { run = [\"/bin/true\"] }\nuser = \"nobody\"\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->triggers[0].user, "nobody");
+  r = parse(head + "action = { run = [\"/bin/true\"] }\nuser = \"1234\"\n");  // a uid need not be listed
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->triggers[0].user, "1234");
+  r = parse(head + "action = { run = [\"/bin/true\"] }\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->triggers[0].user, "");
+  r = parse(head + "action = { run = [\"/bin/true\"] }\nuser = \"nobodyy\"\n");
+  EXPECT_EQ(errors_of(r), "config.toml:9:8: triggers.t.user: unknown user \"nobodyy\"; did you mean \"nobody\"?\n");
+  r = parse(head + "action = { run = [\"/bin/true\"] }\nuser = \"\"\n");
+  EXPECT_NE(errors_of(r).find("config.toml:9:8: triggers.t.user: "), std::string::npos) << errors_of(r);
+  r = parse(head + "action = { restart = \"web\" }\nuser = \"nobody\"\n");
+  EXPECT_EQ(errors_of(r), "config.toml:9:8: triggers.t.user: applies to run actions only\n");
+}
+
 TEST(Parse, TriggerActionNeedsExactlyOneVerb) {
   auto r = parse("[services.web]\ncommand = \"x\"\n[[triggers]]\nid = \"t\"\nkind = \"webhook\"\n"
                  "provider = \"hmac\"\nsecret = \"s\"\naction = { restart = \"web\", stop = \"web\" }\n");

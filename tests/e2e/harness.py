@@ -1,10 +1,13 @@
 """End-to-end harness: runs the real `dockless serve` in a fresh temp dir and observes it
 through what it leaves on disk (events.log, state.json, logs/) and through /proc.
 
-Every process a test starts carries a unique marker in its environment (E2E_TAG): the
-daemon inherits it and passes it on to its services and theirs. Cleanup kills every
-process holding the marker (re-parented orphans included), so a failing test never
-leaves a service running, and "nothing survived" is a question /proc can answer.
+Every process a test starts carries a unique marker in its environment (E2E_TAG). The
+daemon passes nothing of its environment on, but marks what it starts (services, their
+children, health checks, trigger jobs) with DOCKLESS_SUPERVISOR=<its data_dir>, which
+survives a kill -9 of the daemon; tagged() finds both (a tag is registered with the data
+dirs of the daemons it started). Cleanup kills every process holding either marker
+(re-parented orphans included), so a failing test never leaves a service running, and
+"nothing survived" is a question /proc can answer.
 """
 import datetime
 import json
@@ -223,9 +226,31 @@ def descendants(pid, procs=None):
     return out
 
 
+# tag -> directories: a process whose DOCKLESS_SUPERVISOR is one of them or lies under one
+# belongs to the tag too (what a daemon started with that tag started in turn).
+_SUPERVISED = {}
+
+
+def supervise(tag, directory):
+    """Counts what a daemon on a data_dir under `directory` starts as carrying `tag`."""
+    _SUPERVISED.setdefault(tag, set()).add(os.path.realpath(directory).encode())
+
+
+def _marked(env, tag):
+    dirs = _SUPERVISED.get(tag, ())
+    for entry in env.split(b"\0"):
+        if entry == b"E2E_TAG=" + tag.encode():
+            return True
+        if dirs and entry.startswith(b"DOCKLESS_SUPERVISOR="):
+            value = entry[len(b"DOCKLESS_SUPERVISOR="):]
+            if any(value == d or value.startswith(d + b"/") for d in dirs):
+                return True
+    return False
+
+
 def tagged(tag):
-    """Processes whose environment holds E2E_TAG=tag (zombies have no environment)."""
-    needle = ("E2E_TAG=" + tag).encode()
+    """Processes whose environment holds E2E_TAG=tag, or DOCKLESS_SUPERVISOR naming a data
+    dir registered for tag (zombies have no environment)."""
     out = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -235,7 +260,7 @@ def tagged(tag):
                 env = f.read()
         except OSError:
             continue
-        if needle in env.split(b"\0"):
+        if _marked(env, tag):
             p = proc_info(int(name))
             if p is not None:
                 out.append(p)
@@ -270,6 +295,7 @@ class Daemon:
         self.proc = None
         self.extra_env = env or {}
         self.api_key = api_key
+        supervise(self.tag, self.data_dir)
         for name, text in (files or {}).items():
             with open(os.path.join(self.dir, name), "w") as f:
                 f.write(text)
@@ -507,12 +533,19 @@ class TestCase(unittest.TestCase):
             e.pop(k, None)
         e["E2E_TAG"] = uuid.uuid4().hex
         e.update(env or {})
+        # A `serve` run here keeps its data dir under cwd, or names it with --data-dir.
+        for directory in [cwd] + [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--data-dir"]:
+            if directory:
+                supervise(e["E2E_TAG"], os.path.join(cwd or "", directory))
+        # What a daemon already running on that data dir started is not this command's.
+        before = {(p.pid, start_ticks(p.pid)) for p in tagged(e["E2E_TAG"])}
         try:
             r = subprocess.run([dockless_bin()] + args, cwd=cwd, env=e, stdin=subprocess.DEVNULL,
                                capture_output=True, timeout=timeout, start_new_session=True)
         finally:
             # A command expected to exit must not leave anything running.
-            left = [p for p in tagged(e["E2E_TAG"]) if p.state != "Z"]
+            left = [p for p in tagged(e["E2E_TAG"])
+                    if p.state != "Z" and (p.pid, start_ticks(p.pid)) not in before]
             for p in left:
                 try:
                     os.kill(p.pid, signal.SIGKILL)

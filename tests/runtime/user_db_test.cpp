@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -39,6 +40,20 @@ class UserDbFiles : public ::testing::Test {
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
   std::string dir_;
 };
+
+// What a service's HOME/USER/SHELL come from (actors/service_env.hpp), and config's suggestions.
+TEST_F(UserDbFiles, FindsByUidWithHomeAndShellAndListsNames) {
+  auto web = runtime::find_user_in_file(path("passwd"), 1001);
+  ASSERT_TRUE(web);
+  EXPECT_EQ(web->name, "web");
+  EXPECT_EQ(web->home, "/srv/web");
+  EXPECT_EQ(web->shell, "/usr/sbin/nologin");
+  EXPECT_FALSE(runtime::find_user_in_file(path("passwd"), 4242));
+  EXPECT_EQ(runtime::user_names_in_file(path("passwd")), (std::vector<std::string>{"root", "web", "db"}));
+  auto root = runtime::find_user(0);
+  ASSERT_TRUE(root);
+  EXPECT_EQ(root->name, "root");
+}
 
 TEST_F(UserDbFiles, FindsUsersPastCommentsAndBrokenLines) {
   auto web = runtime::find_user_in_file(path("passwd"), "web");

@@ -147,7 +147,8 @@ void Daemon::create_supervisor(const config::Config& cfg) {
   if (!sd_.error().empty()) log(Level::warn, sd_.error());
   actors::Supervisor::Options sopts;
   sopts.data_dir = cfg.data_dir;
-  sopts.base_env = runtime::process_environment();
+  // Of the daemon's environment services and jobs keep only this (service_env.hpp).
+  sopts.base_env = actors::forwarded_environment(runtime::process_environment());
   // Under systemd the pipes' daemon ends also live in the manager's fd store, so a
   // crash of the daemon leaves every service's output a reader (docs/operate.md, "Under systemd").
   if (sd_.enabled())
@@ -159,8 +160,8 @@ void Daemon::create_supervisor(const config::Config& cfg) {
   for (const auto& [name, fd] : stored_pipes_) sd_.note_stored(name);
   supervisor_.emplace(sopts, *events_);
   supervisor_->set_stored_pipes(std::move(stored_pipes_));
-  dispatcher_.emplace(actors::TriggerDispatcher::Options{cfg.data_dir, runtime::process_environment()}, *supervisor_,
-                      *events_);
+  dispatcher_.emplace(actors::TriggerDispatcher::Options{cfg.data_dir, sopts.base_env, actors::default_job_user()},
+                      *supervisor_, *events_);
   triggers_.emplace(*dispatcher_);
   reload_.emplace(*supervisor_);
   add_http_participants(*reload_, {opts_, *supervisor_, *events_, server_, gate_, *triggers_});
