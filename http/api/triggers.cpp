@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/log_store.hpp"
+#include "actors/service_env.hpp"
 #include "http/api/disclosure.hpp"
 #include "http/api/handlers.hpp"
 #include "http/crypto.hpp"
@@ -27,6 +28,12 @@ nlohmann::json action_json(const config::Trigger& t, bool public_view) {
       // A command line, which carries tokens: withheld from public readers.
       a["run"] = public_view ? nlohmann::json(nullptr) : nlohmann::json(t.run);
       a["timeout_ms"] = t.timeout.count();
+      // Whom the job runs as: its own user, else the default (nobody under a root daemon);
+      // null is the daemon's own user.
+      if (const std::string user = t.user.empty() ? actors::default_job_user() : t.user; !user.empty())
+        a["user"] = user;
+      else
+        a["user"] = nullptr;
       break;
     case Action::restart: a["restart"] = t.service; break;
     case Action::start: a["start"] = t.service; break;

@@ -293,6 +293,10 @@ class TriggersTest(api_harness.TestCase):
         secrets = {"HOOK_SECRET": HMAC_SECRET, "DOCKLESS_TEST_SECRET": "daemon-only-s3cret",
                    "DOCKLESS_HMAC_SECRET": "hmac-s3cret-of-the-daemon"}
         d = self.daemon(cfg, env=secrets)
+        st, listed = d.curl("GET", "/v1/triggers")
+        self.assertEqual(st, 200)
+        self.assertEqual({t["id"]: t["action"]["user"] for t in json.loads(listed)["triggers"]},
+                         {"job": "nobody", "as-root": "root"})
         outputs = {}
         for tid in ("job", "as-root"):
             path = "/triggers/" + tid
