@@ -218,16 +218,17 @@ bool drain(int fd, std::string& captured) {
 }
 
 // Never the daemon's own environment (its keys and secrets): the caller's, else the base.
-runtime::Environment check_environment(std::uint16_t port, const runtime::Environment& given) {
-  runtime::Environment env = given.empty() ? base_environment({}, ::geteuid()) : given;
+runtime::Environment check_environment(std::uint16_t port, const ExecContext& exec) {
+  runtime::Environment env = exec.env.empty() ? base_environment({}, exec.uid.value_or(::geteuid())) : exec.env;
   if (port != 0) env["PORT"] = std::to_string(port);
   return env;
 }
 
-Task<HealthReport> check_exec(const config::HealthCheck& spec, std::uint16_t port, const runtime::Environment& given,
+Task<HealthReport> check_exec(const config::HealthCheck& spec, std::uint16_t port, const ExecContext& exec,
                               std::stop_token stop) {
   Budget b(spec.timeout);
   if (spec.exec.empty()) co_return unhealthy("exec: empty command");
+  if (!exec.identity_error.empty()) co_return unhealthy(exec.identity_error);
   const std::string what = "exec " + spec.exec[0];
 
   // stdout and stderr share one pipe so the reason shows them interleaved as the
@@ -238,7 +239,11 @@ Task<HealthReport> check_exec(const config::HealthCheck& spec, std::uint16_t por
   ::fcntl(out.get(), F_SETFL, O_NONBLOCK);
   runtime::SpawnOptions opts;
   opts.argv = spec.exec;
-  opts.env = check_environment(port, given);
+  opts.env = check_environment(port, exec);
+  opts.uid = exec.uid;
+  opts.gid = exec.gid;
+  opts.groups = exec.groups;
+  opts.working_dir = exec.working_dir;
   opts.stdout_mode = opts.stderr_mode = runtime::SpawnOptions::Stdio::inherit;
   opts.extra_fds = {{out_w.get(), 1}, {out_w.get(), 2}};
   std::string detail;
@@ -308,11 +313,11 @@ std::string format_duration(config::Duration d) {
 }
 
 Task<HealthReport> check_once(const config::HealthCheck& spec, std::uint16_t service_port,
-                              std::stop_token stop, const runtime::Environment& exec_env) {
+                              std::stop_token stop, const ExecContext& exec) {
   if (stop.stop_requested()) co_return unhealthy("stopped");
   const std::uint16_t port = spec.port != 0 ? spec.port : service_port;
   switch (spec.kind) {
-    case config::HealthCheck::Kind::exec: co_return co_await check_exec(spec, service_port, exec_env, stop);
+    case config::HealthCheck::Kind::exec: co_return co_await check_exec(spec, service_port, exec, stop);
     case config::HealthCheck::Kind::http: co_return co_await check_http(spec, port, stop);
     case config::HealthCheck::Kind::tcp: co_return co_await check_tcp(spec, port, stop);
   }
@@ -320,7 +325,7 @@ Task<HealthReport> check_once(const config::HealthCheck& spec, std::uint16_t ser
 }
 
 Task<void> run_health_checks(config::HealthCheck spec, std::uint16_t service_port, std::stop_token stop,
-                             std::function<void(const HealthReport&)> on_change, runtime::Environment exec_env) {
+                             std::function<void(const HealthReport&)> on_change, ExecContext exec) {
   const auto started = Clock::now();
   // A zero interval would spin the loop; checks are at least a millisecond apart.
   const auto interval = std::max(spec.interval, config::Duration{1});
@@ -329,7 +334,7 @@ Task<void> run_health_checks(config::HealthCheck spec, std::uint16_t service_por
   int failures = 0;
   while (!stop.stop_requested()) {
     const auto check_start = Clock::now();
-    HealthReport report = co_await check_once(spec, service_port, stop, exec_env);
+    HealthReport report = co_await check_once(spec, service_port, stop, exec);
     // A check cut short (stop, or the reactor shutting down) says nothing about the service.
     if (stop.stop_requested() || runtime::reactor().stopping()) break;
     if (report.healthy) failures = 0;

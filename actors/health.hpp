@@ -16,10 +16,14 @@
 // Hosts for http/tcp checks must be numeric IPv4/IPv6 addresses or "localhost"
 // (taken as 127.0.0.1): name resolution would block the loop (getaddrinfo has no
 // ring equivalent), and a health check is meant for the service on this machine.
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "runtime/environment.hpp"
@@ -37,20 +41,31 @@ struct HealthReport {
   int consecutive_failures = 0;
 };
 
+// How an exec check runs: as the service it checks (its user, group and working
+// directory) with `env` (empty: the fixed base of service_env.hpp alone). Default: as the
+// daemon, in its working directory.
+struct ExecContext {
+  runtime::Environment env;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::vector<gid_t> groups;
+  std::string working_dir;
+  std::string identity_error;  // the service's user could not be resolved: the check fails with it
+};
+
 // Runs checks until `stop` is requested and calls `on_change` once for the first
 // definite state (first success, or `retries` counted failures) and then on every
 // transition. `service_port` replaces port 0 ("$PORT") and is passed to exec
-// checks as $PORT. `exec_env` is an exec check's environment (empty: the fixed base of
-// service_env.hpp alone). Returns promptly on stop, with no operation or child left.
+// checks as $PORT. `exec` says how an exec check runs. Returns promptly on stop, with no operation or child left.
 runtime::Task<void> run_health_checks(config::HealthCheck spec, std::uint16_t service_port,
                                       std::stop_token stop,
                                       std::function<void(const HealthReport&)> on_change,
-                                      runtime::Environment exec_env = {});
+                                      ExecContext exec = {});
 
 // One check, bounded by spec.timeout. consecutive_failures is 0 or 1. On stop it
 // resolves early as unhealthy with reason "stopped".
 runtime::Task<HealthReport> check_once(const config::HealthCheck& spec, std::uint16_t service_port,
-                                       std::stop_token stop, const runtime::Environment& exec_env = {});
+                                       std::stop_token stop, const ExecContext& exec = {});
 
 // "2s", "150ms", "1.5s": how timeouts appear in reasons.
 std::string format_duration(config::Duration d);

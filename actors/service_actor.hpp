@@ -154,7 +154,7 @@ class ServiceActor {
   void start_log_capture(runtime::Fd out, runtime::Fd err);
   void start_stdin_writer(runtime::Fd in);
   std::string substitute(std::string text) const;
-  runtime::Environment health_environment() const;
+  ExecContext health_exec_context() const;
 
   config::ServiceSpec spec_;
   ServiceContext ctx_;

@@ -24,16 +24,27 @@ namespace actors {
 
 using runtime::Task;
 
-// An exec check runs as the daemon, with the service's own env over the fixed base, and
-// marked like the service (orphan_scan.hpp), never with the daemon's environment. A
-// container's check is the docker CLI (DockerExecutor::health_check), which needs the
-// daemon's DOCKER_HOST and friends; the command in the container sees only the container's.
-runtime::Environment ServiceActor::health_environment() const {
-  if (spec_.image) return runtime::process_environment();
-  runtime::Environment env = base_environment(ctx_.base_env, ::geteuid());
-  for (const auto& [k, v] : spec_.env) env.insert_or_assign(k, substitute(v));
-  if (!ctx_.supervisor_id.empty()) env[kSupervisorEnv] = ctx_.supervisor_id;
-  return env;
+// An exec check runs as its service does (user, group, working directory), with the
+// service's own env over the fixed base, and marked like the service (orphan_scan.hpp),
+// never with the daemon's environment. A container's check is the docker CLI
+// (DockerExecutor::health_check): it runs as the daemon with the daemon's DOCKER_HOST and
+// friends; the command in the container sees only the container's.
+ExecContext ServiceActor::health_exec_context() const {
+  ExecContext exec;
+  if (spec_.image) {
+    exec.env = runtime::process_environment();
+    return exec;
+  }
+  runtime::SpawnOptions identity;
+  if (!apply_identity(spec_.user, spec_.group, identity, &exec.identity_error)) return exec;
+  exec.uid = identity.uid;
+  exec.gid = identity.gid;
+  exec.groups = std::move(identity.groups);
+  exec.working_dir = spec_.working_dir;
+  exec.env = base_environment(ctx_.base_env, exec.uid.value_or(::geteuid()));
+  for (const auto& [k, v] : spec_.env) exec.env.insert_or_assign(k, substitute(v));
+  if (!ctx_.supervisor_id.empty()) exec.env[kSupervisorEnv] = ctx_.supervisor_id;
+  return exec;
 }
 
 namespace {
@@ -63,7 +74,7 @@ void ServiceActor::start_watchers(std::optional<ReadinessChannel>* readiness, ru
         run_health_checks(executor_->health_check(*spec_.health), status_.ports.empty() ? 0 : status_.ports.front(),
                           incarnation_->token(),
                           [this, gen](const HealthReport& r) { post(HealthChanged{gen, r}); },
-                          health_environment()),
+                          health_exec_context()),
         spec_.name + "/health");
   }
 }

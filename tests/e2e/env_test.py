@@ -93,6 +93,27 @@ class EnvironmentTest(harness.TestCase):
         self.assertEqual(set(env), base_names("root") | {"CHECK_OWN", "DOCKLESS_SUPERVISOR"})
         d.stop()
 
+    def test_an_exec_health_check_runs_as_its_service(self):
+        """A check of a service running as nobody runs as nobody, in the service's working
+        directory, with nobody's HOME: never as the daemon (root)."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to run a service as nobody")
+        box = harness.tempfile.mkdtemp(prefix="dockless-health-id-")
+        self.addCleanup(lambda: harness.shutil.rmtree(box, ignore_errors=True))
+        os.chmod(box, 0o777)  # nobody writes its report here
+        out = os.path.join(box, "report")
+        d = self.daemon_with(TRIGGER + service(
+            "checked", ["sleep", "1077"], user="nobody", working_dir=box,
+            health={"exec": sh("echo \"$(id -u) $(pwd) $HOME\" > %s.tmp && mv %s.tmp %s" % (out, out, out)),
+                    "interval": "100ms"}))
+        d.wait_for(lambda: os.path.exists(out), 10, what="the check's report written")
+        with open(out) as f:
+            uid, cwd, home = f.read().split()
+        nobody = pwd.getpwnam("nobody")
+        self.assertEqual((int(uid), cwd, home), (nobody.pw_uid, os.path.realpath(box), nobody.pw_dir))
+        self.assertEqual(os.stat(out).st_uid, nobody.pw_uid)
+        d.stop()
+
 
 if __name__ == "__main__":
     main()
