@@ -11,6 +11,7 @@
 #include "actors/event_log.hpp"
 #include "actors/proc_stats.hpp"
 #include "actors/supervisor.hpp"
+#include "http/api/follow_slots.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 
@@ -51,6 +52,8 @@ struct ApiContext {
   const Server* server = nullptr;  // connection stats for /metrics
   ProcStatsCache proc_stats;
   ListingCache listing;
+  FollowSlots follows;  // follow streams held per key/address ([http] max_follow_streams)
+  std::uint64_t follow_cap() const { return supervisor ? supervisor->config().http.max_follow_streams : 0; }
 };
 
 // The context must outlive the router.

@@ -83,6 +83,11 @@ Task<void> events(ApiContext& ctx, Request& req, ResponseStream& out) {
     out.respond(bad_query(why));
     co_return;
   }
+  std::optional<FollowSlots::Slot> slot;
+  if (q->follow && !(slot = ctx.follows.acquire(req, ctx.follow_cap()))) {
+    out.respond(too_many_follows(ctx.follow_cap()));
+    co_return;
+  }
   out.header("Content-Type", q->sse ? "text/event-stream" : "application/x-ndjson");
   out.header("Cache-Control", "no-cache");
   if (q->sse) out.header("X-Accel-Buffering", "no");

@@ -158,6 +158,11 @@ Task<void> logs(ApiContext& ctx, Request& req, ResponseStream& out) {
     out.respond(no_such_service(name));
     co_return;
   }
+  std::optional<FollowSlots::Slot> slot;
+  if (q->follow && !(slot = ctx.follows.acquire(req, ctx.follow_cap()))) {
+    out.respond(too_many_follows(ctx.follow_cap()));
+    co_return;
+  }
   out.header("Content-Type", "text/plain; charset=utf-8");
   out.header("Cache-Control", "no-cache");
   out.header("X-Content-Type-Options", "nosniff");
