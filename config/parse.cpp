@@ -173,7 +173,8 @@ ParseResult parse_string(std::string_view toml_text, const std::string& source_n
   Config config;
   config.source_file = source_name;
   Reader top(root, "", sink);
-  top.reject_unknown({"listen_port", "listen_address", "data_dir", "log_level", "http", "events", "triggers", "services"});
+  top.reject_unknown(
+      {"listen_port", "listen_address", "data_dir", "log_level", "http", "events", "triggers", "services"});
   parse_daemon(top, config);
   parse_http(top, config);
   parse_events(top, config);

@@ -175,8 +175,7 @@ Task<Response> TriggerRoutes::handle(Request& req) {
   if (malformed) co_return refuse(req, t, v.delivery_id, v.event, DeliveryOutcome::rejected, 400, why);
   if (!why.empty()) co_return refuse(req, t, v.delivery_id, v.event, DeliveryOutcome::ignored, 200, why);
 
-  actors::TriggerDelivery delivery{set, def, v.delivery_id, v.event};
-  delivery.source = req.peer;
+  actors::TriggerDelivery delivery{set, def, v.delivery_id, v.event, req.peer};
   const actors::DeliveryAnswer a = dispatcher_.dispatch(delivery);
   co_return respond(t.id, v.delivery_id, a);
 }
