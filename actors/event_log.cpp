@@ -247,6 +247,8 @@ Task<bool> EventLog::write_batch(std::stop_token /*stop*/) {
   durable_seq_ = batch_last_seq_;
   batch_.clear();
   batch_done_ = 0;
+  // Before the waiters resume: whoever flushed finds the files as this batch left them.
+  maybe_rotate(runtime::now_unix_ms());
   durable_waiters_.notify_all();
   co_return true;
 }
@@ -265,10 +267,7 @@ Task<void> EventLog::run(std::stop_token stop) {
       batch_done_ = 0;
       batch_last_seq_ = queue_last_seq_;
     }
-    if (co_await write_batch(stop)) {
-      maybe_rotate(runtime::now_unix_ms());
-      continue;
-    }
+    if (co_await write_batch(stop)) continue;
     // Disk full or failing: the events stay in memory; callers are never blocked.
     if (stop.stop_requested()) break;
     auto slept = co_await runtime::sleep_for(std::chrono::seconds(1)).stop_on(stop);

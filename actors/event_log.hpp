@@ -56,11 +56,12 @@ struct EventLogStats {
   std::uint64_t rotation_errors = 0; // failed renames/creates/unlinks (writing goes on)
 };
 
-// Limits of the rotated files ([events] in the config). 0 max_size / max_age: no such limit.
+// Limits of the rotated files. 0 max_size / max_age: no such limit, so the defaults never
+// rotate; the daemon passes [events] from the config (8 MiB x 4 files, 30 days by default).
 struct EventLogLimits {
-  std::uint64_t max_size = 8u << 20;
+  std::uint64_t max_size = 0;
   int keep = 4;  // files in all, the current one included (< 1 counts as 1)
-  std::int64_t max_age_ms = 30LL * 24 * 3600 * 1000;
+  std::int64_t max_age_ms = 0;
 };
 
 class EventLog {

@@ -11,6 +11,7 @@
 #include "actors/event_log.hpp"
 #include "actors/refusal_limiter.hpp"
 #include "run_loop.hpp"
+#include "runtime/ops_wait.hpp"
 
 using actors::EventLog;
 using actors::EventLogLimits;
@@ -46,6 +47,9 @@ class EventRotationTest : public ::testing::Test {
     run_loop([&]() -> Task<void> {
       std::stop_source stop;
       runtime::spawn(log.run(stop.get_token()), "event-writer");
+      // The writer runs from the next round: until then flush() of a log whose previous
+      // writer ended would return at once.
+      co_await runtime::yield();
       for (int i = 0; i < n; ++i) {
         log.append("web", EventType::exited, {{"pad", std::string(60, 'x')}, {"i", i}});
         co_await log.flush();
