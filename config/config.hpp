@@ -141,7 +141,8 @@ struct HttpConfig {
   bool public_read = false;
   std::uint64_t max_connections_per_client = 64;  // per source address; 0 = no cap
   std::uint64_t max_registered_services = 256;    // services added through the API; 0 = no cap
-  std::uint64_t max_follow_streams = 16;          // per API key (per address without one); 0 = no cap
+  std::uint64_t max_follow_streams = 256;         // per API key; 0 = no cap
+  std::uint64_t max_public_follow_streams = 16;   // per address, requests without a key; 0 = no cap
 };
 
 // [events]: rotation of <data_dir>/events.log (max_age 0: no age limit).

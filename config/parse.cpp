@@ -54,7 +54,8 @@ void parse_http(Reader& top, Config& config) {
   }
   Reader r(*n->as_table(), "http", top.sink());
   r.reject_unknown({"allowed_origins", "max_body_bytes", "api_keys_file", "cert", "key", "public_read",
-                    "max_connections_per_client", "max_registered_services", "max_follow_streams"});
+                    "max_connections_per_client", "max_registered_services", "max_follow_streams",
+                    "max_public_follow_streams"});
   HttpConfig& h = config.http;
   if (auto v = r.string_list("allowed_origins", false)) h.allowed_origins = std::move(*v);
   if (auto v = r.size("max_body_bytes", 1)) h.max_body_bytes = *v;
@@ -67,6 +68,8 @@ void parse_http(Reader& top, Config& config) {
   if (auto v = r.integer("max_registered_services", 0, 1'000'000))
     h.max_registered_services = static_cast<std::uint64_t>(*v);
   if (auto v = r.integer("max_follow_streams", 0, 1'000'000)) h.max_follow_streams = static_cast<std::uint64_t>(*v);
+  if (auto v = r.integer("max_public_follow_streams", 0, 1'000'000))
+    h.max_public_follow_streams = static_cast<std::uint64_t>(*v);
 }
 
 void parse_events(Reader& top, Config& config) {

@@ -53,7 +53,11 @@ struct ApiContext {
   ProcStatsCache proc_stats;
   ListingCache listing;
   FollowSlots follows;  // follow streams held per key/address ([http] max_follow_streams)
-  std::uint64_t follow_cap() const { return supervisor ? supervisor->config().http.max_follow_streams : 0; }
+  FollowSlots::Caps follow_caps() const {
+    if (!supervisor) return {};
+    const config::HttpConfig& h = supervisor->config().http;
+    return {h.max_follow_streams, h.max_public_follow_streams};
+  }
 };
 
 // The context must outlive the router.

@@ -38,9 +38,11 @@ std::string FollowSlots::owner_of(const Request& req) {
   return "addr:" + actors::source_address(req.peer);
 }
 
-std::optional<FollowSlots::Slot> FollowSlots::acquire(const Request& req, std::uint64_t cap) {
+std::optional<FollowSlots::Slot> FollowSlots::acquire(const Request& req, Caps caps, std::uint64_t* applied) {
   std::string who = owner_of(req);
   if (who.empty()) return Slot{};
+  const std::uint64_t cap = who.starts_with("key:") ? caps.per_key : caps.per_address;
+  if (applied) *applied = cap;
   std::uint64_t& n = held_[who];
   if (cap != 0 && n >= cap) {
     if (n == 0) held_.erase(who);
@@ -60,7 +62,7 @@ Response too_many_follows(std::uint64_t cap) {
   d["limit"] = cap;
   Response r = Response::error(429,
                                "too many follow streams for this API key or address: close one, or raise "
-                               "[http] max_follow_streams",
+                               "[http] max_follow_streams (max_public_follow_streams without a key)",
                                d);
   r.header("Retry-After", "1");
   return r;

@@ -1,10 +1,10 @@
 #pragma once
 // FollowSlots: how many follow streams (logs and events with follow=1, SSE) one client holds
 // at once. A follower costs a connection, a coroutine and a wake-up per event or log chunk for
-// as long as it likes, so each API key (per address for requests without one) gets at most
-// [http] max_follow_streams; the unix socket (trusted by its permissions) is not counted.
-// Clients presenting made-up keys to public reads are still bounded by the connection cap
-// per address ([http] max_connections_per_client).
+// as long as it likes, so each API key gets at most [http] max_follow_streams and each source
+// address without a key (public_read) [http] max_public_follow_streams; the unix socket
+// (trusted by its permissions) is not counted. Clients presenting made-up keys to public reads
+// are still bounded by the connection cap per address ([http] max_connections_per_client).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -44,8 +44,12 @@ class FollowSlots {
   // "key:<digest of the bearer key>", "key:hmac", "addr:<source address>", or "" (unix socket).
   static std::string owner_of(const Request& req);
 
-  // A slot for `req`'s owner, or nullopt when it holds `cap` already (cap 0: no limit).
-  std::optional<Slot> acquire(const Request& req, std::uint64_t cap);
+  struct Caps {
+    std::uint64_t per_key = 0;      // 0: no limit
+    std::uint64_t per_address = 0;  // requests without a key
+  };
+  // A slot for `req`'s owner, or nullopt when it holds its cap already (*applied: that cap).
+  std::optional<Slot> acquire(const Request& req, Caps caps, std::uint64_t* applied = nullptr);
   std::uint64_t held(const std::string& who) const;
 
  private:

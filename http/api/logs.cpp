@@ -159,8 +159,9 @@ Task<void> logs(ApiContext& ctx, Request& req, ResponseStream& out) {
     co_return;
   }
   std::optional<FollowSlots::Slot> slot;
-  if (q->follow && !(slot = ctx.follows.acquire(req, ctx.follow_cap()))) {
-    out.respond(too_many_follows(ctx.follow_cap()));
+  std::uint64_t cap = 0;
+  if (q->follow && !(slot = ctx.follows.acquire(req, ctx.follow_caps(), &cap))) {
+    out.respond(too_many_follows(cap));
     co_return;
   }
   out.header("Content-Type", "text/plain; charset=utf-8");

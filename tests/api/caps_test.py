@@ -171,6 +171,22 @@ class CapsTest(api_harness.TestCase):
             s.close()
         d.stop()
 
+    def test_public_readers_follow_streams_are_capped_per_address(self):
+        d = self.daemon('[http]\npublic_read = true\nmax_public_follow_streams = 1\n')
+        first = raw_get(d.port, "/v1/events?follow=1", key=None)
+        self.assertEqual(status_of(first)[0], 200)
+        second = raw_get(d.port, "/v1/events?follow=1", key=None)
+        self.assertEqual(read_response(second.makefile("rb")), 429)
+        second.close()
+        # Another address has its own place; a key holder is counted against the key.
+        other = raw_get(d.port, "/v1/events?follow=1", source="127.0.0.2", key=None)
+        self.assertEqual(status_of(other)[0], 200)
+        keyed = raw_get(d.port, "/v1/events?follow=1")
+        self.assertEqual(status_of(keyed)[0], 200)
+        for s in (first, other, keyed):
+            s.close()
+        d.stop()
+
 
 if __name__ == "__main__":
     main()

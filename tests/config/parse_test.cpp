@@ -407,12 +407,14 @@ TEST(Parse, EventsAndCapsKeys) {
   EXPECT_EQ(d.config->events.keep, 4);
   EXPECT_EQ(d.config->events.max_age, config::Duration(30LL * 24 * 3600 * 1000));
   EXPECT_EQ(d.config->http.max_registered_services, 256u);
-  EXPECT_EQ(d.config->http.max_follow_streams, 16u);
-  auto r = parse("[http]\nmax_registered_services = 3\nmax_follow_streams = 0\n"
+  EXPECT_EQ(d.config->http.max_follow_streams, 256u);
+  EXPECT_EQ(d.config->http.max_public_follow_streams, 16u);
+  auto r = parse("[http]\nmax_registered_services = 3\nmax_follow_streams = 0\nmax_public_follow_streams = 5\n"
                  "[events]\nmax_size = \"64KiB\"\nkeep = 2\nmax_age = \"48h\"\n");
   ASSERT_TRUE(r.ok()) << errors_of(r);
   EXPECT_EQ(r.config->http.max_registered_services, 3u);
   EXPECT_EQ(r.config->http.max_follow_streams, 0u);
+  EXPECT_EQ(r.config->http.max_public_follow_streams, 5u);
   EXPECT_EQ(r.config->events.max_size, 64u << 10);
   EXPECT_EQ(r.config->events.keep, 2);
   EXPECT_EQ(r.config->events.max_age, config::Duration(48LL * 3600 * 1000));
