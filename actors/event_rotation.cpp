@@ -59,15 +59,27 @@ void EventLog::rotate() {
     return;
   }
   // Oldest first, so no rename lands on a file still to be moved; the oldest kept file is
-  // replaced by the one before it.
-  for (int g = limits_.keep - 1; g >= 1; --g) {
+  // replaced by the one before it. The current file becomes .1 through a hard link and the
+  // new one is renamed over it, so events.log never goes missing, not even for a moment (a
+  // reader opening it by name, `tail -F`).
+  for (int g = limits_.keep - 1; g >= 2; --g) {
     const std::string from = event_file_path(path_, g - 1);
     const std::string to = event_file_path(path_, g);
     if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) ++stats_.rotation_errors;
   }
+  if (limits_.keep > 1) {
+    const std::string first = event_file_path(path_, 1);
+    if (::unlink(first.c_str()) != 0 && errno != ENOENT) ++stats_.rotation_errors;
+    if (::link(path_.c_str(), first.c_str()) != 0) {
+      // Nothing lost: the writer goes on in the current file; try again after the next batch.
+      ++stats_.rotation_errors;
+      ::unlink(fresh.c_str());
+      return;
+    }
+  }
   if (::rename(fresh.c_str(), path_.c_str()) != 0) {
-    // The current file was moved to .1 (keep > 1) or is still in place (keep == 1); either
-    // way the writer's fd still points at a file readers see. Try again after the next batch.
+    // The current file is still in place (and, keep > 1, also .1 until the next attempt
+    // replaces that link). Try again after the next batch.
     ++stats_.rotation_errors;
     ::unlink(fresh.c_str());
     return;
