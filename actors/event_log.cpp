@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <iterator>
 
 #include "runtime/ops_fs.hpp"
 #include "runtime/ops_rw.hpp"
@@ -37,6 +38,50 @@ bool pread_all(int fd, char* buf, std::size_t len, off_t off) {
   return true;
 }
 
+// The last events of a file of `size` bytes (complete lines): a window grown from the end
+// until it holds `want` lines or the whole file; only the window is parsed.
+Result<std::vector<EventRecord>> load_tail(int fd, std::uint64_t size, std::size_t want, std::uint64_t* corrupt) {
+  using R = Result<std::vector<EventRecord>>;
+  std::uint64_t window = std::min<std::uint64_t>(size, 1u << 20);
+  std::vector<EventRecord> tail;
+  while (window > 0) {
+    std::string buf(window, '\0');
+    if (!pread_all(fd, buf.data(), buf.size(), static_cast<off_t>(size - window))) return R::failure(EIO);
+    std::size_t pos = 0;
+    // A window not at the file start begins mid-line: skip to the first full line.
+    if (window < size) pos = buf.find('\n') == std::string::npos ? buf.size() : buf.find('\n') + 1;
+    tail.clear();
+    *corrupt = 0;
+    while (pos < buf.size()) {
+      auto nl = buf.find('\n', pos);
+      if (nl == std::string::npos) break;
+      std::string_view line(buf.data() + pos, nl - pos);
+      if (auto ev = parse_event_line(line)) tail.push_back(std::move(*ev));
+      else ++*corrupt;
+      pos = nl + 1;
+    }
+    if (tail.size() >= want || window == size) break;
+    window = std::min(size, window * 2);
+  }
+  return R(std::move(tail));
+}
+
+// Unix ms of the first event in the file (0 when none can be read): the age of the file.
+std::int64_t first_event_ms(int fd) {
+  std::string buf(4096, '\0');
+  const ssize_t n = ::pread(fd, buf.data(), buf.size(), 0);
+  if (n <= 0) return 0;
+  buf.resize(static_cast<std::size_t>(n));
+  const auto nl = buf.find('\n');
+  if (nl == std::string::npos) return 0;
+  auto ev = parse_event_line(std::string_view(buf).substr(0, nl));
+  if (!ev) return 0;
+  auto j = ev->parse();
+  auto t = j.find("time");
+  if (t == j.end() || !t->is_string()) return 0;
+  return parse_utc_ms(t->get<std::string>()).value_or(0);
+}
+
 }  // namespace
 
 std::string format_utc_ms(std::int64_t unix_ms) {
@@ -61,7 +106,8 @@ EventLog::EventLog(std::string path, runtime::Fd fd, std::size_t ring_capacity)
 
 EventLog::~EventLog() = default;
 
-Result<std::unique_ptr<EventLog>> EventLog::open(std::string path, std::size_t ring_capacity) {
+Result<std::unique_ptr<EventLog>> EventLog::open(std::string path, std::size_t ring_capacity,
+                                                 EventLogLimits limits) {
   using R = Result<std::unique_ptr<EventLog>>;
   // No O_APPEND: the writer owns the end offset and writes there explicitly.
   Result<runtime::Fd> opened = runtime::open_data_file(path, O_RDWR | O_CREAT, 0640);
@@ -101,35 +147,37 @@ Result<std::unique_ptr<EventLog>> EventLog::open(std::string path, std::size_t r
   }
   log->stats_.file_size = size;
 
-  // Load the tail into the ring: grow a window from the end until it holds enough
-  // lines or the whole file. Only the window is parsed (events.log is never rotated).
-  std::uint64_t window = std::min<std::uint64_t>(size, 1u << 20);
-  std::vector<EventRecord> tail;
-  while (window > 0) {
-    std::string buf(window, '\0');
-    if (!pread_all(log->fd_.get(), buf.data(), buf.size(), static_cast<off_t>(size - window)))
-      return R::failure(EIO);
-    std::size_t pos = 0;
-    // A window not at the file start begins mid-line: skip to the first full line.
-    if (window < size) pos = buf.find('\n') == std::string::npos ? buf.size() : buf.find('\n') + 1;
-    tail.clear();
-    std::uint64_t corrupt = 0;
-    while (pos < buf.size()) {
-      auto nl = buf.find('\n', pos);
-      if (nl == std::string::npos) break;
-      std::string_view line(buf.data() + pos, nl - pos);
-      if (auto ev = parse_event_line(line)) tail.push_back(std::move(*ev));
-      else ++corrupt;
-      pos = nl + 1;
+  // The ring: the current file's tail, topped up from the newest rotated file when the
+  // current one is short (just rotated); that also keeps seq numbering going after a
+  // rotation left an empty events.log behind.
+  std::uint64_t corrupt = 0;
+  auto tail = load_tail(log->fd_.get(), size, ring_capacity, &corrupt);
+  if (!tail) return R::failure(tail.error());
+  log->stats_.corrupt_lines = corrupt;
+  std::vector<EventRecord> events = std::move(tail).value();
+  if (!events.empty()) log->current_first_ms_ = first_event_ms(log->fd_.get());
+  if (events.size() < ring_capacity) {
+    auto older = runtime::open_data_file(event_file_path(log->path_, 1), O_RDONLY, 0640);
+    struct stat ost{};
+    if (older && ::fstat(older.value().get(), &ost) == 0) {
+      std::uint64_t ignored = 0;
+      auto more = load_tail(older.value().get(), static_cast<std::uint64_t>(ost.st_size),
+                            ring_capacity - events.size(), &ignored);
+      if (more) {
+        auto& m = more.value();
+        const std::uint64_t first = events.empty() ? UINT64_MAX : events.front().seq;
+        std::erase_if(m, [&](const EventRecord& e) { return e.seq >= first; });
+        m.insert(m.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+        events = std::move(m);
+      }
     }
-    log->stats_.corrupt_lines = corrupt;
-    if (tail.size() >= ring_capacity || window == size) break;
-    window = std::min(size, window * 2);
   }
-  for (auto& ev : tail) log->last_seq_ = std::max(log->last_seq_, ev.seq);
-  const std::size_t skip = tail.size() > ring_capacity ? tail.size() - ring_capacity : 0;
-  for (std::size_t i = skip; i < tail.size(); ++i) log->ring_.push_back(std::move(tail[i]));
+  for (auto& ev : events) log->last_seq_ = std::max(log->last_seq_, ev.seq);
+  const std::size_t skip = events.size() > ring_capacity ? events.size() - ring_capacity : 0;
+  for (std::size_t i = skip; i < events.size(); ++i) log->ring_.push_back(std::move(events[i]));
   log->durable_seq_ = log->queue_last_seq_ = log->last_seq_;
+  log->set_limits(limits);
+  log->maybe_rotate(runtime::now_unix_ms());
   return R(std::move(log));
 }
 
@@ -177,6 +225,7 @@ std::uint64_t EventLog::append(std::optional<std::string> service, EventType typ
 // commit). false on a write error: the unwritten rest stays in batch_ for a retry.
 Task<bool> EventLog::write_batch(std::stop_token /*stop*/) {
   // File I/O is not cancelled by the stop token: a stop means "finish what is queued".
+  if (stats_.file_size == 0 && batch_done_ < batch_.size()) current_first_ms_ = runtime::now_unix_ms();
   while (batch_done_ < batch_.size()) {
     auto rest = std::as_bytes(std::span(batch_).subspan(batch_done_));
     auto r = co_await runtime::write(fd_.get(), rest, static_cast<std::int64_t>(stats_.file_size));
@@ -198,6 +247,8 @@ Task<bool> EventLog::write_batch(std::stop_token /*stop*/) {
   durable_seq_ = batch_last_seq_;
   batch_.clear();
   batch_done_ = 0;
+  // Before the waiters resume: whoever flushed finds the files as this batch left them.
+  maybe_rotate(runtime::now_unix_ms());
   durable_waiters_.notify_all();
   co_return true;
 }
@@ -238,7 +289,7 @@ std::vector<EventRecord> EventLog::since(std::uint64_t after_seq, std::size_t ma
   if (max == 0 || ring_.empty()) return out;
   const std::uint64_t first_in_ring = ring_.front().seq;
   if (after_seq + 1 < first_in_ring) {
-    // Older than memory: the file first (only events the ring does not hold).
+    // Older than memory: the files first (only events the ring does not hold).
     for (auto& ev : read_events(path_, after_seq, max)) {
       if (ev.seq >= first_in_ring) break;
       out.push_back(std::move(ev));

@@ -52,6 +52,16 @@ struct EventLogStats {
   std::uint64_t corrupt_lines = 0;   // unparsable lines skipped at open (in the scanned tail)
   std::uint64_t truncated_bytes = 0; // torn tail removed at open
   std::uint64_t file_size = 0;       // bytes in events.log (written so far)
+  std::uint64_t rotations = 0;       // rotations since open
+  std::uint64_t rotation_errors = 0; // failed renames/creates/unlinks (writing goes on)
+};
+
+// Limits of the rotated files. 0 max_size / max_age: no such limit, so the defaults never
+// rotate; the daemon passes [events] from the config (8 MiB x 4 files, 30 days by default).
+struct EventLogLimits {
+  std::uint64_t max_size = 0;
+  int keep = 4;  // files in all, the current one included (< 1 counts as 1)
+  std::int64_t max_age_ms = 0;
 };
 
 class EventLog {
@@ -65,7 +75,12 @@ class EventLog {
   // '\n': a kill -9 or power cut mid-write) with ftruncate, and loads the most recent
   // events into the ring; numbering continues after the last seq found.
   static Result<std::unique_ptr<EventLog>> open(std::string path,
-                                                std::size_t ring_capacity = kDefaultRingCapacity);
+                                                std::size_t ring_capacity = kDefaultRingCapacity,
+                                                EventLogLimits limits = {});
+
+  // Reload: new limits apply from the writer's next batch (files beyond a smaller keep go then).
+  void set_limits(EventLogLimits limits);
+  const EventLogLimits& limits() const noexcept { return limits_; }
 
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
@@ -103,9 +118,17 @@ class EventLog {
  private:
   EventLog(std::string path, runtime::Fd fd, std::size_t ring_capacity);
   Task<bool> write_batch(std::stop_token stop);
+  // After a batch (and at open): rotates when the current file is full or too old, and
+  // removes rotated files beyond keep or max_age. Synchronous, between batches.
+  void maybe_rotate(std::int64_t now_ms);
+  void rotate();
+  void trim(std::int64_t now_ms);
 
   std::string path_;
   runtime::Fd fd_;
+  EventLogLimits limits_;
+  std::int64_t current_first_ms_ = 0;  // time of the current file's first event; 0: empty
+  std::int64_t last_trim_ms_ = 0;
   std::size_t ring_capacity_;
   std::deque<EventRecord> ring_;
   std::uint64_t last_seq_ = 0;
@@ -123,10 +146,21 @@ class EventLog {
   EventLogStats stats_;
 };
 
-// Reads events with seq > after_seq from an events.log file, oldest first, at most `max`.
-// Tolerant: a torn last line and corrupt lines are skipped (`corrupt` counts them).
+// Rotated files read back at most (a bound on `keep`, so a reader's probe loop ends).
+inline constexpr int kMaxEventFiles = 100;
+
+// Reads events with seq > after_seq from events.log and its rotated files (path.1, path.2 ...
+// oldest last), oldest first, at most `max`. Only the files that can hold such events are
+// read. Tolerant: a torn last line and corrupt lines are skipped (`corrupt` counts them).
 std::vector<EventRecord> read_events(const std::string& path, std::uint64_t after_seq,
                                std::size_t max = SIZE_MAX, std::uint64_t* corrupt = nullptr);
+// The same from one file only.
+std::vector<EventRecord> read_event_file(const std::string& path, std::uint64_t after_seq,
+                                         std::size_t max = SIZE_MAX, std::uint64_t* corrupt = nullptr);
+// "events.log.3" for generation 3; the path itself for 0.
+std::string event_file_path(const std::string& path, int generation);
+// Unix ms of a "2026-11-23T13:30:00.123Z" stamp (format_utc_ms); nullopt if malformed.
+std::optional<std::int64_t> parse_utc_ms(std::string_view text);
 
 // Parses one line; nullopt unless it is a JSON object with an unsigned "seq".
 std::optional<EventRecord> parse_event_line(std::string_view line);

@@ -29,7 +29,7 @@ namespace actors {
   X(log_unavailable)                                                                    \
   /* webhook triggers */                                                                \
   X(trigger_delivery) X(trigger_action) X(trigger_job_finished)                         \
-  X(trigger_deliveries_not_saved)
+  X(trigger_deliveries_not_saved) X(refusals_suppressed)
 
 enum class EventType : std::uint8_t {
 #define DOCKLESS_EVENT_ENUMERATOR(name) name,

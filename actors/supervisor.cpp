@@ -333,7 +333,24 @@ Task<Result<void>> Supervisor::add(config::ServiceSpec spec, std::string toml_te
       for (const auto& e : errs) errors->push_back(e.to_string());
     co_return Result<void>::failure(EINVAL);
   }
-  if (auto saved = co_await store_.save(spec.name, std::move(toml_text)); !saved) co_return saved;
+  // A new registration counts against [http] max_registered_services before anything is
+  // written; saves still in flight count too, so concurrent POSTs cannot overshoot.
+  const bool adds = !existing || existing->actor_done;
+  if (adds) {
+    const std::uint64_t cap = config_.http.max_registered_services;
+    std::uint64_t registered = registering_;
+    for (const auto& [name, e] : entries_) registered += !e->from_config && !e->actor_done;
+    if (cap != 0 && registered >= cap) {
+      if (errors)
+        errors->push_back("at most " + std::to_string(cap) +
+                          " services may be registered through the API ([http] max_registered_services)");
+      co_return Result<void>::failure(EDQUOT);
+    }
+    ++registering_;
+  }
+  auto saved = co_await store_.save(spec.name, std::move(toml_text));
+  if (adds) --registering_;
+  if (!saved) co_return saved;
   if (existing && !existing->actor_done) {
     (void)update_entry(*existing, spec);
     events_.append(spec.name, EventType::service_updated, {});

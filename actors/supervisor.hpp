@@ -75,7 +75,8 @@ class Supervisor {
 
   // Registered services (API / CLI): persisted in data_dir/services.
   // EEXIST when the name is taken; EINVAL (with *errors) when it does not validate
-  // against the running set (ports, dependencies, cycles).
+  // against the running set (ports, dependencies, cycles); EDQUOT (with *errors), nothing
+  // written, when a new one would pass [http] max_registered_services.
   runtime::Task<runtime::Result<void>> add(config::ServiceSpec spec, std::string toml_text,
                                            bool replace, std::vector<std::string>* errors);
   runtime::Task<runtime::Result<void>> remove(std::string name);
@@ -129,6 +130,7 @@ class Supervisor {
   ServiceStore store_;
   config::Config config_;
   std::map<std::string, std::unique_ptr<Entry>> entries_;
+  std::uint64_t registering_ = 0;  // new registrations whose file is being saved
   runtime::Scope actors_;     // the ServiceActors
   runtime::Scope background_; // starters, stoppers, the snapshot writer
   runtime::Notify changed_;

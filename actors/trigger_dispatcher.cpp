@@ -137,30 +137,46 @@ const TriggerActivity* TriggerDispatcher::activity(std::string_view id) const {
 }
 
 void TriggerDispatcher::record(const config::Trigger& t, const std::string& delivery, const std::string& event,
-                               const DeliveryAnswer& a) {
+                               const DeliveryAnswer& a, std::string_view source) {
+  // The id, the event name and parts of the reason are whatever the sender wrote.
   nlohmann::json ev = nlohmann::json::object();
   ev["trigger"] = t.id;
-  ev["delivery"] = delivery.empty() ? nlohmann::json(nullptr) : nlohmann::json(delivery);
+  ev["delivery"] = delivery.empty() ? nlohmann::json(nullptr) : nlohmann::json(capped_client_text(delivery));
   ev["provider"] = t.provider;
-  if (!event.empty()) ev["event"] = event;
+  if (!event.empty()) ev["event"] = capped_client_text(event);
   ev["outcome"] = outcome_name(a.outcome);
   ev["status"] = a.status;
-  if (!a.reason.empty()) ev["reason"] = a.reason;
+  if (!a.reason.empty()) ev["reason"] = capped_client_text(a.reason, 256);
   TriggerActivity& act = state(t.id).activity;
   act.last_delivery = ev;
   act.last_delivery["time_unix"] = runtime::now_unix_s();
+  // What anyone can send without the secret (a bad signature, a captured delivery replayed
+  // as is or under a new id) is limited; ignored/ping need a valid signature.
+  if (a.outcome == DeliveryOutcome::rejected || a.outcome == DeliveryOutcome::duplicate ||
+      a.outcome == DeliveryOutcome::busy) {
+    const std::string from = source_address(source);
+    RefusalLimiter::Decision d = refusals_.admit(from, runtime::now_unix_ms());
+    for (const RefusalLimiter::Suppressed& s : d.summaries) {
+      nlohmann::json sum = nlohmann::json::object();
+      sum["source"] = s.source.empty() ? "*" : capped_client_text(s.source);
+      sum["count"] = s.count;
+      events_.append(std::nullopt, EventType::refusals_suppressed, sum);
+    }
+    if (!d.record) return;
+    if (!from.empty()) ev["source"] = capped_client_text(from);
+  }
   events_.append(std::nullopt, EventType::trigger_delivery, ev);
 }
 
 void TriggerDispatcher::refused(const config::Trigger& trigger, const std::string& delivery, const std::string& event,
-                                const DeliveryAnswer& answer) {
-  record(trigger, delivery, event, answer);
+                                const DeliveryAnswer& answer, std::string_view source) {
+  record(trigger, delivery, event, answer, source);
 }
 
 DeliveryAnswer TriggerDispatcher::answer(const TriggerDelivery& d, DeliveryOutcome outcome, int status,
                                          std::string reason) {
   DeliveryAnswer a{outcome, status, std::move(reason)};
-  record(*d.trigger, d.id, d.event, a);
+  record(*d.trigger, d.id, d.event, a, d.source);
   return a;
 }
 

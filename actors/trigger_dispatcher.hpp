@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/event_log.hpp"
+#include "actors/refusal_limiter.hpp"
 #include "actors/log_store.hpp"
 #include "actors/supervisor.hpp"
 #include "config/config.hpp"
@@ -54,6 +55,7 @@ struct TriggerDelivery {
   std::string id;     // the sender's delivery id; "" when it sent none (then never deduplicated)
   std::string event;  // the provider's event name ("" when it has none)
   std::string signature;  // hex of the verified signature ("" when none: then only the id counts)
+  std::string source;  // the sender's address (Request::peer); refusal events are limited per source
 };
 
 enum class DeliveryOutcome {
@@ -120,8 +122,10 @@ class TriggerDispatcher {
   DeliveryAnswer dispatch(const TriggerDelivery& delivery);
   // Records the answer to a delivery the front end refused (`delivery` is the id the sender
   // claims, for tracing only).
+  // Refusals (rejected, duplicate, busy) are recorded within RefusalLimiter's budget
+  // per `source` address; what they carry from the sender is capped (capped_client_text).
   void refused(const config::Trigger& trigger, const std::string& delivery, const std::string& event,
-               const DeliveryAnswer& answer);
+               const DeliveryAnswer& answer, std::string_view source = {});
 
   // Null for an id never installed.
   const TriggerActivity* activity(std::string_view id) const;
@@ -142,7 +146,7 @@ class TriggerDispatcher {
   };
 
   void record(const config::Trigger& t, const std::string& delivery, const std::string& event,
-              const DeliveryAnswer& answer);
+              const DeliveryAnswer& answer, std::string_view source);
   DeliveryAnswer answer(const TriggerDelivery& d, DeliveryOutcome outcome, int status, std::string reason);
   DeliveryAnswer act(const TriggerDelivery& d, TriggerState& st);
   TriggerState& state(const std::string& id);
@@ -158,6 +162,7 @@ class TriggerDispatcher {
   std::shared_ptr<const TriggerSet> current_;
   std::map<std::string, std::unique_ptr<TriggerState>, std::less<>> states_;
   runtime::Scope jobs_;
+  RefusalLimiter refusals_;
 };
 
 }  // namespace actors

@@ -140,6 +140,16 @@ struct HttpConfig {
   std::string key;
   bool public_read = false;
   std::uint64_t max_connections_per_client = 64;  // per source address; 0 = no cap
+  std::uint64_t max_registered_services = 256;    // services added through the API; 0 = no cap
+  std::uint64_t max_follow_streams = 256;         // per API key; 0 = no cap
+  std::uint64_t max_public_follow_streams = 16;   // per address, requests without a key; 0 = no cap
+};
+
+// [events]: rotation of <data_dir>/events.log (max_age 0: no age limit).
+struct EventsConfig {
+  std::uint64_t max_size = 8u << 20;
+  int keep = 4;  // files in all, the current one included
+  Duration max_age{30LL * 24 * 3600 * 1000};
 };
 
 // One [[triggers]] entry (config/trigger.cpp). `table` keeps the raw TOML; the fields below
@@ -169,6 +179,7 @@ struct Config {
   std::string data_dir = "/etc/dockless/data";
   LogLevel log_level = LogLevel::info;
   HttpConfig http;
+  EventsConfig events;
   std::vector<Trigger> triggers;
   std::vector<ServiceSpec> services;  // sorted by name
 

@@ -54,7 +54,8 @@ void parse_http(Reader& top, Config& config) {
   }
   Reader r(*n->as_table(), "http", top.sink());
   r.reject_unknown({"allowed_origins", "max_body_bytes", "api_keys_file", "cert", "key", "public_read",
-                    "max_connections_per_client"});
+                    "max_connections_per_client", "max_registered_services", "max_follow_streams",
+                    "max_public_follow_streams"});
   HttpConfig& h = config.http;
   if (auto v = r.string_list("allowed_origins", false)) h.allowed_origins = std::move(*v);
   if (auto v = r.size("max_body_bytes", 1)) h.max_body_bytes = *v;
@@ -64,6 +65,26 @@ void parse_http(Reader& top, Config& config) {
   if (auto v = r.boolean("public_read")) h.public_read = *v;
   if (auto v = r.integer("max_connections_per_client", 0, 1'000'000))
     h.max_connections_per_client = static_cast<std::uint64_t>(*v);
+  if (auto v = r.integer("max_registered_services", 0, 1'000'000))
+    h.max_registered_services = static_cast<std::uint64_t>(*v);
+  if (auto v = r.integer("max_follow_streams", 0, 1'000'000)) h.max_follow_streams = static_cast<std::uint64_t>(*v);
+  if (auto v = r.integer("max_public_follow_streams", 0, 1'000'000))
+    h.max_public_follow_streams = static_cast<std::uint64_t>(*v);
+}
+
+void parse_events(Reader& top, Config& config) {
+  const toml::node* n = top.find("events");
+  if (!n) return;
+  if (!n->is_table()) {
+    top.type_error(*n, "events", "a table");
+    return;
+  }
+  Reader r(*n->as_table(), "events", top.sink());
+  r.reject_unknown({"max_size", "keep", "max_age"});
+  EventsConfig& e = config.events;
+  if (auto v = r.size("max_size", 4096)) e.max_size = *v;
+  if (auto v = r.integer("keep", 1, 100)) e.keep = static_cast<int>(*v);
+  if (auto v = r.duration("max_age")) e.max_age = *v;
 }
 
 void parse_triggers(Reader& top, Config& config) {
@@ -155,9 +176,11 @@ ParseResult parse_string(std::string_view toml_text, const std::string& source_n
   Config config;
   config.source_file = source_name;
   Reader top(root, "", sink);
-  top.reject_unknown({"listen_port", "listen_address", "data_dir", "log_level", "http", "triggers", "services"});
+  top.reject_unknown(
+      {"listen_port", "listen_address", "data_dir", "log_level", "http", "events", "triggers", "services"});
   parse_daemon(top, config);
   parse_http(top, config);
+  parse_events(top, config);
   parse_triggers(top, config);
 
   ServiceContext ctx;

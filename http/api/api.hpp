@@ -11,6 +11,7 @@
 #include "actors/event_log.hpp"
 #include "actors/proc_stats.hpp"
 #include "actors/supervisor.hpp"
+#include "http/api/follow_slots.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 
@@ -52,6 +53,12 @@ struct ApiContext {
   ProcStatsCache proc_stats;
   ListingCache listing;         // as key holders see it
   ListingCache public_listing;  // as public readers see it (no command lines)
+  FollowSlots follows;  // follow streams held per key/address ([http] max_follow_streams)
+  FollowSlots::Caps follow_caps() const {
+    if (!supervisor) return {};
+    const config::HttpConfig& h = supervisor->config().http;
+    return {h.max_follow_streams, h.max_public_follow_streams};
+  }
 };
 
 // The context must outlive the router.

@@ -91,6 +91,12 @@ Task<void> events(ApiContext& ctx, Request& req, ResponseStream& out) {
     out.respond(bad_query(why));
     co_return;
   }
+  std::optional<FollowSlots::Slot> slot;
+  std::uint64_t cap = 0;
+  if (q->follow && !(slot = ctx.follows.acquire(req, ctx.follow_caps(), &cap))) {
+    out.respond(too_many_follows(cap));
+    co_return;
+  }
   out.header("Content-Type", q->sse ? "text/event-stream" : "application/x-ndjson");
   out.header("Cache-Control", "no-cache");
   if (q->sse) out.header("X-Accel-Buffering", "no");

@@ -158,6 +158,12 @@ Task<void> logs(ApiContext& ctx, Request& req, ResponseStream& out) {
     out.respond(no_such_service(name));
     co_return;
   }
+  std::optional<FollowSlots::Slot> slot;
+  std::uint64_t cap = 0;
+  if (q->follow && !(slot = ctx.follows.acquire(req, ctx.follow_caps(), &cap))) {
+    out.respond(too_many_follows(cap));
+    co_return;
+  }
   out.header("Content-Type", "text/plain; charset=utf-8");
   out.header("Cache-Control", "no-cache");
   out.header("X-Content-Type-Options", "nosniff");

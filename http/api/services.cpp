@@ -91,6 +91,13 @@ Response add_outcome(ApiContext& ctx, const Request& req, const std::string& nam
     case EEXIST: return name_conflict(name, "a service of that name exists");
     case EPERM: return config_owned(ctx, name);
     case EINVAL: return Response::error(422, "invalid service spec", spec_error_detail(errors));
+    case EDQUOT: {
+      json d = json::object();
+      d["name"] = name;
+      d["limit"] = ctx.supervisor->config().http.max_registered_services;
+      return Response::error(409, "too many registered services: remove one, or raise [http] max_registered_services",
+                             d);
+    }
     default: {
       json d = json::object();
       d["errno"] = std::string(strerrorname_np(r.error()) ? strerrorname_np(r.error()) : "?");

@@ -152,10 +152,11 @@ void TriggerRoutes::attach(Router& router) {
   });
 }
 
-Response TriggerRoutes::refuse(const config::Trigger& t, const std::string& delivery, const std::string& event,
-                               DeliveryOutcome outcome, int status, const std::string& reason) {
+Response TriggerRoutes::refuse(const Request& req, const config::Trigger& t, const std::string& delivery,
+                               const std::string& event, DeliveryOutcome outcome, int status,
+                               const std::string& reason) {
   const actors::DeliveryAnswer a{outcome, status, reason};
-  dispatcher_.refused(t, delivery, event, a);
+  dispatcher_.refused(t, delivery, event, a, req.peer);
   return respond(t.id, delivery, a);
 }
 
@@ -166,7 +167,7 @@ Task<Response> TriggerRoutes::handle(Request& req) {
   if (!def) co_return Response::error(404, "no such trigger", req.path);
   const config::Trigger& t = *def;
   if (req.method != "POST")
-    co_return refuse(t, "", "", DeliveryOutcome::rejected, 405, "method " + req.method + " not allowed (POST only)");
+    co_return refuse(req, t, "", "", DeliveryOutcome::rejected, 405, "method " + req.method + " not allowed (POST only)");
 
   // install() admitted only known providers.
   const webhook::Provider provider = webhook::provider_from(t.provider).value_or(webhook::Provider::github);
@@ -174,17 +175,17 @@ Task<Response> TriggerRoutes::handle(Request& req) {
   if (!v.ok) {
     // The id of a refused delivery is what the sender claims; logged for tracing only.
     std::string claimed(req.headers.get("X-GitHub-Delivery").value_or(req.headers.get("webhook-id").value_or("")));
-    co_return refuse(t, claimed, "", DeliveryOutcome::rejected, v.status, v.reason);
+    co_return refuse(req, t, claimed, "", DeliveryOutcome::rejected, v.status, v.reason);
   }
   if (provider == webhook::Provider::github && v.event == "ping")
-    co_return refuse(t, v.delivery_id, v.event, DeliveryOutcome::ping, 200, "ping acknowledged; no action");
+    co_return refuse(req, t, v.delivery_id, v.event, DeliveryOutcome::ping, 200, "ping acknowledged; no action");
 
   bool malformed = false;
   std::string why = mismatch(t, provider, req, &v.event, &malformed);
-  if (malformed) co_return refuse(t, v.delivery_id, v.event, DeliveryOutcome::rejected, 400, why);
-  if (!why.empty()) co_return refuse(t, v.delivery_id, v.event, DeliveryOutcome::ignored, 200, why);
+  if (malformed) co_return refuse(req, t, v.delivery_id, v.event, DeliveryOutcome::rejected, 400, why);
+  if (!why.empty()) co_return refuse(req, t, v.delivery_id, v.event, DeliveryOutcome::ignored, 200, why);
 
-  actors::TriggerDelivery delivery{set, def, v.delivery_id, v.event, crypto::hex(v.signature)};
+  actors::TriggerDelivery delivery{set, def, v.delivery_id, v.event, crypto::hex(v.signature), req.peer};
   const actors::DeliveryAnswer a = dispatcher_.dispatch(delivery);
   co_return respond(t.id, v.delivery_id, a);
 }

@@ -46,7 +46,7 @@ class TriggerRoutes {
 
  private:
   runtime::Task<Response> handle(Request& req);
-  Response refuse(const config::Trigger& t, const std::string& delivery, const std::string& event,
+  Response refuse(const Request& req, const config::Trigger& t, const std::string& delivery, const std::string& event,
                   actors::DeliveryOutcome outcome, int status, const std::string& reason);
   Response list(const Request& req) const;
   Response logs(const std::string& id, const Request& req);

@@ -421,3 +421,26 @@ TEST(Parse, TriggerActionNeedsExactlyOneVerb) {
             "action = { run = [\"/bin/true\"] }\nmatch = { event = \"x\" }\n");
   EXPECT_EQ(errors_of(r), "config.toml:7:11: unknown key \"event\" in [triggers.t.match]; did you mean \"events\"?\n");
 }
+
+TEST(Parse, EventsAndCapsKeys) {
+  auto d = parse("");
+  ASSERT_TRUE(d.ok()) << errors_of(d);
+  EXPECT_EQ(d.config->events.max_size, 8u << 20);
+  EXPECT_EQ(d.config->events.keep, 4);
+  EXPECT_EQ(d.config->events.max_age, config::Duration(30LL * 24 * 3600 * 1000));
+  EXPECT_EQ(d.config->http.max_registered_services, 256u);
+  EXPECT_EQ(d.config->http.max_follow_streams, 256u);
+  EXPECT_EQ(d.config->http.max_public_follow_streams, 16u);
+  auto r = parse("[http]\nmax_registered_services = 3\nmax_follow_streams = 0\nmax_public_follow_streams = 5\n"
+                 "[events]\nmax_size = \"64KiB\"\nkeep = 2\nmax_age = \"48h\"\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->http.max_registered_services, 3u);
+  EXPECT_EQ(r.config->http.max_follow_streams, 0u);
+  EXPECT_EQ(r.config->http.max_public_follow_streams, 5u);
+  EXPECT_EQ(r.config->events.max_size, 64u << 10);
+  EXPECT_EQ(r.config->events.keep, 2);
+  EXPECT_EQ(r.config->events.max_age, config::Duration(48LL * 3600 * 1000));
+  EXPECT_FALSE(parse("[events]\nkeep = 0\n").ok());
+  EXPECT_FALSE(parse("[events]\nmax_size = 100\n").ok());
+  EXPECT_FALSE(parse("[events]\nmax_sise = \"1MiB\"\n").ok());
+}

@@ -135,4 +135,12 @@ void log_keys(const http::auth::LoadedKeys& keys) {
     log(Level::info, "API keys: " + std::to_string(keys.keys.size()) + " from " + keys.where);
 }
 
+actors::EventLogLimits event_log_limits(const config::Config& cfg) {
+  actors::EventLogLimits limits;
+  limits.max_size = cfg.events.max_size;
+  limits.keep = cfg.events.keep;
+  limits.max_age_ms = cfg.events.max_age.count();
+  return limits;
+}
+
 }  // namespace tools

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/event_log.hpp"
 #include "config/config.hpp"
 #include "http/auth.hpp"
 #include "http/auth_keys.hpp"
@@ -40,6 +41,9 @@ void log_tls(const http::TlsContext& tls, const std::string& what);
 std::optional<http::auth::LoadedKeys> load_api_keys(const ServeOptions& opts, const config::Config& cfg,
                                                     std::string* error);
 http::auth::Policy auth_policy(const config::Config& cfg);
+
+// [events] as the event log's rotation limits.
+actors::EventLogLimits event_log_limits(const config::Config& cfg);
 void log_keys(const http::auth::LoadedKeys& keys);
 
 }  // namespace tools

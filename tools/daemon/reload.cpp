@@ -79,6 +79,14 @@ Reload::Participant restart_only_limits(const ReloadTargets& t) {
           }};
 }
 
+Reload::Participant event_rotation(const ReloadTargets& t) {
+  return {"events", [&events = t.events](const config::Config& next) {
+            Reload::Prepared part;
+            part.commit = [&events, limits = event_log_limits(next)] { events.set_limits(limits); };
+            return part;
+          }};
+}
+
 // Keys and the access policy follow the new config; unusable keys keep the running ones.
 Reload::Participant api_keys(const ReloadTargets& t) {
   return {"API keys", [&opts = t.opts, &gate = t.gate](const config::Config& next) {
@@ -124,6 +132,7 @@ void add_http_participants(Reload& reload, const ReloadTargets& targets) {
   reload.add(trigger_routes(targets));
   reload.add(tls_certificate(targets));
   reload.add(restart_only_limits(targets));
+  reload.add(event_rotation(targets));
   reload.add(api_keys(targets));
 }
 

@@ -86,8 +86,10 @@ class Daemon {
     return bind_listeners(server_, opts_, cfg, manager_, inherited_);
   }
 
-  bool open_event_log(const std::string& data_dir) {
-    auto events = actors::EventLog::open(data_dir + "/events.log");
+  bool open_event_log(const config::Config& cfg) {
+    const std::string& data_dir = cfg.data_dir;
+    auto events = actors::EventLog::open(data_dir + "/events.log", actors::EventLog::kDefaultRingCapacity,
+                                         event_log_limits(cfg));
     if (!events) {
       log(Level::error, "open " + data_dir + "/events.log: " + events.message());
       return false;
@@ -270,7 +272,7 @@ Task<int> daemon_main(const ServeOptions& opts, Startup start, ManagerEnvironmen
     co_return 1;
   }
   Daemon daemon(opts, start, manager, std::move(inherited));
-  if (!daemon.start_listeners(start.config) || !daemon.open_event_log(start.config.data_dir)) {
+  if (!daemon.start_listeners(start.config) || !daemon.open_event_log(start.config)) {
     co_await daemon.abandon();
     co_return 1;
   }
