@@ -116,13 +116,36 @@ std::optional<Provider> provider_from(std::string_view name) {
   return std::nullopt;
 }
 
-Verdict verify(Provider provider, std::string_view secret, const Request& req, std::int64_t now_unix) {
+namespace {
+// A delivery id and an event name are kept (the deliveries file, events) and handed to jobs
+// (DOCKLESS_DELIVERY, DOCKLESS_EVENT): providers send short tokens (GitHub: a UUID), so
+// anything long or with control characters is refused rather than stored.
+constexpr std::size_t kMaxTokenBytes = 200;
+
+bool plain_token(std::string_view s) {
+  if (s.size() > kMaxTokenBytes) return false;
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return false;
+  return true;
+}
+
+Verdict verified(Provider provider, std::string_view secret, const Request& req, std::int64_t now_unix) {
   switch (provider) {
     case Provider::github: return github(secret, req);
     case Provider::standard_webhooks: return standard(secret, req, now_unix);
     case Provider::hmac: return canonical(secret, req, now_unix);
   }
   return refuse(500, "unknown provider");
+}
+}  // namespace
+
+Verdict verify(Provider provider, std::string_view secret, const Request& req, std::int64_t now_unix) {
+  Verdict v = verified(provider, secret, req, now_unix);
+  if (!v.ok) return v;
+  if (!plain_token(v.delivery_id))
+    return refuse(400, "delivery id is longer than 200 bytes or holds control characters");
+  if (!plain_token(v.event)) return refuse(400, "event name is longer than 200 bytes or holds control characters");
+  return v;
 }
 
 }  // namespace http::webhook

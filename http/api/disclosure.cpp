@@ -23,6 +23,7 @@ bool public_event_kind(EventType type) noexcept {
     case EventType::trigger_action:
     case EventType::trigger_job_finished:
     case EventType::secrets_read:
+    case EventType::refusals_suppressed:  // senders' addresses
       return false;
     case EventType::daemon_started:
     case EventType::daemon_stopping:

@@ -1,23 +1,8 @@
 #include "http/api/follow_slots.hpp"
 
 #include "actors/refusal_limiter.hpp"
-#include "http/crypto.hpp"
 
 namespace http {
-
-namespace {
-
-bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 void FollowSlots::Slot::release() {
   if (!owner_) return;
@@ -27,13 +12,11 @@ void FollowSlots::Slot::release() {
 }
 
 std::string FollowSlots::owner_of(const Request& req) {
-  if (req.via_unix) return "";
-  if (auto auth = req.headers.get("Authorization")) {
-    const std::string_view value = trim(*auth);
-    // A digest, never the key: the table is not a place where a key should sit.
-    if (starts_with_ci(value, "Bearer "))
-      return "key:" + crypto::hex(crypto::sha256(trim(value.substr(7)))).substr(0, 32);
-    if (starts_with_ci(value, "HMAC-SHA256 ")) return "key:hmac";
+  // Who the gate let through (never a header read again): a made-up key never got here.
+  switch (req.principal.access) {
+    case Principal::Access::local: return "";
+    case Principal::Access::key: return "key:" + req.principal.key_name;
+    case Principal::Access::reader: break;
   }
   return "addr:" + actors::source_address(req.peer);
 }

@@ -3,8 +3,8 @@
 // at once. A follower costs a connection, a coroutine and a wake-up per event or log chunk for
 // as long as it likes, so each API key gets at most [http] max_follow_streams and each source
 // address without a key (public_read) [http] max_public_follow_streams; the unix socket
-// (trusted by its permissions) is not counted. Clients presenting made-up keys to public reads
-// are still bounded by the connection cap per address ([http] max_connections_per_client).
+// (trusted by its permissions) is not counted. The owner is the gate's Principal: a key by
+// its configured name, a public reader by its address.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,7 +41,7 @@ class FollowSlots {
     std::string who_;
   };
 
-  // "key:<digest of the bearer key>", "key:hmac", "addr:<source address>", or "" (unix socket).
+  // "key:<key name>", "addr:<source address>" (public readers), or "" (unix socket).
   static std::string owner_of(const Request& req);
 
   struct Caps {

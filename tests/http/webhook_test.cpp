@@ -6,6 +6,8 @@
 //     openssl dgst -sha256 -mac HMAC -macopt hexkey:$key -binary | base64
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "http/hmac_auth.hpp"
 #include "http/webhook.hpp"
 
@@ -120,6 +122,28 @@ TEST(WebhookReplay, TheVerifiedSignatureComesBackSoANewIdIsNoNewDelivery) {
   const w::Verdict sw = w::verify(w::Provider::standard_webhooks, kSwSecret, standard(kSwSig), kSwTs);
   ASSERT_TRUE(sw.ok) << sw.reason;
   EXPECT_EQ(sw.signature.size(), 32u);
+}
+
+// Ids and event names are stored and handed to jobs: a long one or one with control
+// characters is refused, even with a good signature (GitHub does not sign its headers).
+TEST(WebhookReplay, LongOrControlIdsAndEventsAreRefused) {
+  http::Request at_limit = github(kGithubSig);
+  at_limit.headers.set("X-GitHub-Delivery", std::string(200, 'a'));
+  EXPECT_TRUE(w::verify(w::Provider::github, "gh-s3cret", at_limit, 0).ok);
+  http::Request long_id = github(kGithubSig);
+  long_id.headers.set("X-GitHub-Delivery", std::string(201, 'a'));
+  w::Verdict v = w::verify(w::Provider::github, "gh-s3cret", long_id, 0);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.status, 400);
+  EXPECT_EQ(v.reason, "delivery id is longer than 200 bytes or holds control characters");
+  http::Request control = github(kGithubSig);
+  control.headers.set("X-GitHub-Delivery", std::string("d\x01-1"));
+  EXPECT_EQ(w::verify(w::Provider::github, "gh-s3cret", control, 0).status, 400);
+  http::Request long_event = github(kGithubSig);
+  long_event.headers.set("X-GitHub-Event", std::string(300, 'e'));
+  v = w::verify(w::Provider::github, "gh-s3cret", long_event, 0);
+  EXPECT_EQ(v.status, 400);
+  EXPECT_EQ(v.reason, "event name is longer than 200 bytes or holds control characters");
 }
 
 TEST(WebhookReplay, HmacSignsTheQuery) {
