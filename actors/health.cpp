@@ -313,7 +313,7 @@ std::string format_duration(config::Duration d) {
 }
 
 Task<HealthReport> check_once(const config::HealthCheck& spec, std::uint16_t service_port,
-                              std::stop_token stop, const ExecContext& exec) {
+                              std::stop_token stop, ExecContext exec) {
   if (stop.stop_requested()) co_return unhealthy("stopped");
   const std::uint16_t port = spec.port != 0 ? spec.port : service_port;
   switch (spec.kind) {

@@ -23,6 +23,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.hpp"
@@ -55,17 +56,29 @@ struct ExecContext {
 
 // Runs checks until `stop` is requested and calls `on_change` once for the first
 // definite state (first success, or `retries` counted failures) and then on every
-// transition. `service_port` replaces port 0 ("$PORT") and is passed to exec
-// checks as $PORT. `exec` says how an exec check runs. Returns promptly on stop, with no operation or child left.
+// transition. `service_port` replaces port 0 ("$PORT") and is passed to exec checks as
+// $PORT. `exec` says how an exec check runs. Returns promptly on stop, with no operation
+// or child left.
+// No default arguments on these coroutines: GCC 12 destroys a class-type default argument
+// of a coroutine call it never built (free() of garbage); the overloads without `exec`
+// are plain functions that pass a real one, which the coroutine copies into its frame.
 runtime::Task<void> run_health_checks(config::HealthCheck spec, std::uint16_t service_port,
                                       std::stop_token stop,
-                                      std::function<void(const HealthReport&)> on_change,
-                                      ExecContext exec = {});
+                                      std::function<void(const HealthReport&)> on_change, ExecContext exec);
+inline runtime::Task<void> run_health_checks(config::HealthCheck spec, std::uint16_t service_port,
+                                             std::stop_token stop,
+                                             std::function<void(const HealthReport&)> on_change) {
+  return run_health_checks(std::move(spec), service_port, std::move(stop), std::move(on_change), ExecContext{});
+}
 
 // One check, bounded by spec.timeout. consecutive_failures is 0 or 1. On stop it
 // resolves early as unhealthy with reason "stopped".
 runtime::Task<HealthReport> check_once(const config::HealthCheck& spec, std::uint16_t service_port,
-                                       std::stop_token stop, const ExecContext& exec = {});
+                                       std::stop_token stop, ExecContext exec);
+inline runtime::Task<HealthReport> check_once(const config::HealthCheck& spec, std::uint16_t service_port,
+                                              std::stop_token stop) {
+  return check_once(spec, service_port, std::move(stop), ExecContext{});
+}
 
 // "2s", "150ms", "1.5s": how timeouts appear in reasons.
 std::string format_duration(config::Duration d);
