@@ -291,7 +291,7 @@ Task<void> TriggerDispatcher::run(TriggerDelivery delivery, std::shared_ptr<LogS
   JobOutcome out;
   runtime::SpawnOptions opts;
   opts.argv = t.run;
-  const std::string& user = t.user.empty() ? opts_.default_user : t.user;
+  const std::string& user = job_user(t);
   if (apply_identity(user, "", opts, &out.spawn_error)) {
     // Like a service's: the fixed base for its user, never the daemon's environment.
     opts.env = base_environment(opts_.base_env, opts.uid.value_or(::geteuid()));

@@ -116,6 +116,9 @@ class TriggerDispatcher {
   // Both phases at once (start-up): errors, and nothing swapped, when prepare() refuses.
   std::vector<std::string> install(const std::vector<config::Trigger>& triggers);
   std::shared_ptr<const TriggerSet> snapshot() const { return current_; }
+  // Whom a `run` trigger's job runs as: its own `user`, else the default chosen at start-up;
+  // empty: the daemon's own user.
+  const std::string& job_user(const config::Trigger& t) const { return t.user.empty() ? opts_.default_user : t.user; }
 
   // Decides duplicate / busy / run, acts (posts to the supervisor or starts the job) and
   // records the answer. Never suspends: the job runs as an actor of this dispatcher.

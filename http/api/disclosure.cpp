@@ -80,7 +80,10 @@ std::optional<std::string> public_event_line(const actors::EventRecord& record) 
   const std::string& name = kind->get_ref<const std::string&>();
   bool shown = false;
   for (EventType t : actors::kAllEventTypes)
-    if (actors::to_string(t) == name) shown = public_event_kind(t);
+    if (actors::to_string(t) == name) {
+      shown = public_event_kind(t);
+      break;
+    }
   if (!shown) return std::nullopt;
   // started, attached and detached name the command line, which carries tokens.
   if (j.erase("command") == 0) return record.line;

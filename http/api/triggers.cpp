@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/log_store.hpp"
-#include "actors/service_env.hpp"
 #include "http/api/disclosure.hpp"
 #include "http/api/handlers.hpp"
 #include "http/crypto.hpp"
@@ -21,19 +20,15 @@ using runtime::Task;
 using Action = config::Trigger::Action;
 using actors::DeliveryOutcome;
 
-nlohmann::json action_json(const config::Trigger& t, bool public_view) {
+nlohmann::json action_json(const config::Trigger& t, const std::string& job_user, bool public_view) {
   nlohmann::json a = nlohmann::json::object();
   switch (t.action) {
     case Action::run:
       // A command line, which carries tokens: withheld from public readers.
       a["run"] = public_view ? nlohmann::json(nullptr) : nlohmann::json(t.run);
       a["timeout_ms"] = t.timeout.count();
-      // Whom the job runs as: its own user, else the default (nobody under a root daemon);
-      // null is the daemon's own user.
-      if (const std::string user = t.user.empty() ? actors::default_job_user() : t.user; !user.empty())
-        a["user"] = user;
-      else
-        a["user"] = nullptr;
+      // null: the daemon's own user.
+      a["user"] = job_user.empty() ? nlohmann::json(nullptr) : nlohmann::json(job_user);
       break;
     case Action::restart: a["restart"] = t.service; break;
     case Action::start: a["start"] = t.service; break;
@@ -201,7 +196,7 @@ Response TriggerRoutes::list(const Request& req) const {
     j["path"] = t.path;
     j["events"] = t.events;
     j["branch"] = t.branch;
-    j["action"] = action_json(t, public_view);
+    j["action"] = action_json(t, dispatcher_.job_user(t), public_view);
     if (const actors::TriggerActivity* act = dispatcher_.activity(t.id)) {
       j["running"] = act->running;
       // The last delivery's events: request data (client-chosen ids and text).
