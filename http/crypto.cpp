@@ -1,12 +1,12 @@
 #include "http/crypto.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
+#include <sys/random.h>
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
+
+#include "http/openssl.hpp"
 
 namespace http::crypto {
 
@@ -16,14 +16,15 @@ const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const u
 
 std::string sha256(std::string_view data) {
   std::string out(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(bytes(data), data.size(), reinterpret_cast<unsigned char*>(out.data()));
+  openssl::require().SHA256(bytes(data), data.size(), reinterpret_cast<unsigned char*>(out.data()));
   return out;
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
   std::string out(EVP_MAX_MD_SIZE, '\0');
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes(data), data.size(),
+  const openssl::Api& ossl = openssl::require();
+  ossl.HMAC(ossl.EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes(data), data.size(),
        reinterpret_cast<unsigned char*>(out.data()), &len);
   out.resize(len);
   return out;
@@ -60,7 +61,7 @@ std::optional<std::string> unhex(std::string_view text) {
 
 std::string base64(std::string_view in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes(in), static_cast<int>(in.size()));
+  const int n = openssl::require().EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes(in), static_cast<int>(in.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -82,21 +83,33 @@ std::optional<std::string> unbase64(std::string_view text) {
     }
   }
   std::string out(text.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes(text), static_cast<int>(text.size()));
+  const int n = openssl::require().EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes(text), static_cast<int>(text.size()));
   if (n < 0) return std::nullopt;
   out.resize(static_cast<std::size_t>(n) - pad);
   return out;
 }
 
+// Written here rather than CRYPTO_memcmp: bearer keys are compared on every request,
+// and one loop is not worth mapping libcrypto into the daemon (http/openssl.hpp). The
+// volatile accumulator keeps the compiler from stopping at the first difference.
 bool equal_constant_time(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  volatile unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff = static_cast<unsigned char>(diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
+  return diff == 0;
 }
 
+// The kernel's CSPRNG directly (what RAND_bytes seeds from): the first-boot key must
+// not be the reason libcrypto is loaded.
 std::string random_bytes(std::size_t n) {
   std::string out(n, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1)
-    throw std::runtime_error("RAND_bytes failed: no entropy available");
+  for (std::size_t got = 0; got < n;) {
+    const ssize_t r = ::getrandom(out.data() + got, n - got, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) throw std::runtime_error(std::string("getrandom failed: ") + std::strerror(errno));
+    got += static_cast<std::size_t>(r);
+  }
   return out;
 }
 

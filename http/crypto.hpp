@@ -1,7 +1,9 @@
 #pragma once
 // The few cryptographic primitives the API's authentication and the webhook
-// triggers share, as thin wrappers over OpenSSL's libcrypto: nothing here is
-// hand-rolled cryptography.
+// triggers share. Digests, HMAC and base64 are thin wrappers over OpenSSL's
+// libcrypto, loaded on first use (http/openssl.hpp; they throw std::runtime_error
+// if it cannot be); the constant-time compare and the CSPRNG (getrandom) are not,
+// so bearer keys and the first-boot key never load it.
 #include <optional>
 #include <string>
 #include <string_view>

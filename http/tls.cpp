@@ -1,15 +1,12 @@
 #include "http/tls.hpp"
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "http/openssl.hpp"
 #include "runtime/ops_net.hpp"
 
 namespace http {
@@ -20,12 +17,15 @@ using runtime::Task;
 
 namespace {
 
+// Loaded by TlsContext::load before any other use: a session exists only with a context.
+const openssl::Api& ossl() { return openssl::require(); }
+
 // The deepest reason OpenSSL queued ("no start line", "key values mismatch"),
 // then an empty queue: a stale entry would be blamed on the next call.
 std::string openssl_reason() {
-  const unsigned long e = ERR_peek_last_error();
-  const char* reason = e ? ERR_reason_error_string(e) : nullptr;
-  ERR_clear_error();
+  const unsigned long e = ossl().ERR_peek_last_error();
+  const char* reason = e ? ossl().ERR_reason_error_string(e) : nullptr;
+  ossl().ERR_clear_error();
   return reason ? reason : "unknown OpenSSL error";
 }
 
@@ -60,7 +60,7 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
                 unsigned int inlen, void*) {
   static constexpr unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, outlen, kHttp11, sizeof kHttp11, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+  if (ossl().SSL_select_next_proto(&selected, outlen, kHttp11, sizeof kHttp11, in, inlen) != OPENSSL_NPN_NEGOTIATED)
     return SSL_TLSEXT_ERR_NOACK;
   *out = selected;
   return SSL_TLSEXT_ERR_OK;
@@ -69,7 +69,7 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
 std::string sha256_fingerprint(X509* cert) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (!cert || X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
+  if (!cert || ossl().X509_digest(cert, ossl().EVP_sha256(), md, &len) != 1) return {};
   std::string out;
   char hex[4];
   for (unsigned int i = 0; i < len; ++i) {
@@ -82,7 +82,7 @@ std::string sha256_fingerprint(X509* cert) {
 std::string subject_of(X509* cert) {
   if (!cert) return {};
   char buf[256] = {};
-  X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+  ossl().X509_NAME_oneline(ossl().X509_get_subject_name(cert), buf, sizeof buf);
   return buf;
 }
 
@@ -90,7 +90,11 @@ std::string subject_of(X509* cert) {
 
 TlsContext::Loaded TlsContext::load(const std::string& cert_path, const std::string& key_path) {
   Loaded out;
-  ERR_clear_error();
+  if (std::string why; !openssl::api(&why)) {
+    out.error = "HTTPS needs OpenSSL: " + why;
+    return out;
+  }
+  ossl().ERR_clear_error();
   if (std::string e = unreadable(cert_path); !e.empty()) {
     out.error = "cannot read certificate " + cert_path + ": " + e;
     return out;
@@ -99,7 +103,7 @@ TlsContext::Loaded TlsContext::load(const std::string& cert_path, const std::str
     out.error = "cannot read key " + key_path + ": " + e;
     return out;
   }
-  SSL_CTX* raw = SSL_CTX_new(TLS_server_method());
+  SSL_CTX* raw = ossl().SSL_CTX_new(ossl().TLS_server_method());
   if (!raw) {
     out.error = "SSL_CTX_new: " + openssl_reason();
     return out;
@@ -108,38 +112,38 @@ TlsContext::Loaded TlsContext::load(const std::string& cert_path, const std::str
   // TLS 1.2 is the oldest version without known protocol-level breaks. In 1.2 only
   // forward-secret key exchange with AEAD ciphers: no static RSA (no forward
   // secrecy), no CBC (LUCKY13 and its kin). TLS 1.3's suites are all AEAD and stay.
-  SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
-  if (SSL_CTX_set_cipher_list(raw, kTls12Ciphers) != 1) {
+  ossl().SSL_CTX_ctrl(raw, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, nullptr);
+  if (ossl().SSL_CTX_set_cipher_list(raw, kTls12Ciphers) != 1) {
     out.error = "SSL_CTX_set_cipher_list: " + openssl_reason();
     return out;
   }
-  SSL_CTX_set_options(raw, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+  ossl().SSL_CTX_set_options(raw, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // Idle keep-alive connections then hold no 34 KiB record buffers.
-  SSL_CTX_set_mode(raw, SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_alpn_select_cb(raw, select_alpn, nullptr);
-  if (SSL_CTX_use_certificate_chain_file(raw, cert_path.c_str()) != 1) {
+  ossl().SSL_CTX_ctrl(raw, SSL_CTRL_MODE, SSL_MODE_RELEASE_BUFFERS, nullptr);
+  ossl().SSL_CTX_set_alpn_select_cb(raw, select_alpn, nullptr);
+  if (ossl().SSL_CTX_use_certificate_chain_file(raw, cert_path.c_str()) != 1) {
     out.error = "invalid certificate " + cert_path + ": " + openssl_reason();
     return out;
   }
-  if (SSL_CTX_use_PrivateKey_file(raw, key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
+  if (ossl().SSL_CTX_use_PrivateKey_file(raw, key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
     // OpenSSL checks the pair here already; say it in the user's terms.
-    const bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    const bool mismatch = ERR_GET_REASON(ossl().ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
     out.error = (mismatch ? "key " + key_path + " does not match certificate " + cert_path
                           : "invalid key " + key_path) + ": " + openssl_reason();
     return out;
   }
-  if (SSL_CTX_check_private_key(raw) != 1) {
+  if (ossl().SSL_CTX_check_private_key(raw) != 1) {
     out.error = "key " + key_path + " does not match certificate " + cert_path + ": " + openssl_reason();
     return out;
   }
-  X509* leaf = SSL_CTX_get0_certificate(raw);
+  X509* leaf = ossl().SSL_CTX_get0_certificate(raw);
   ctx->fingerprint_ = sha256_fingerprint(leaf);
   ctx->subject_ = subject_of(leaf);
   out.context = std::move(ctx);
   return out;
 }
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() { ossl().SSL_CTX_free(ctx_); }
 
 namespace detail {
 
@@ -149,32 +153,32 @@ constexpr std::size_t kPlainChunk = 16 * 1024;   // one record's worth of plaint
 }  // namespace
 
 TlsSession::TlsSession(int fd, std::shared_ptr<const TlsContext> ctx) : fd_(fd), ctx_(std::move(ctx)) {
-  ssl_ = SSL_new(ctx_->native());
-  rbio_ = BIO_new(BIO_s_mem());
-  wbio_ = BIO_new(BIO_s_mem());
+  ssl_ = ossl().SSL_new(ctx_->native());
+  rbio_ = ossl().BIO_new(ossl().BIO_s_mem());
+  wbio_ = ossl().BIO_new(ossl().BIO_s_mem());
   if (!ssl_ || !rbio_ || !wbio_) {
     // Out of memory: the session fails its first operation instead of throwing.
-    BIO_free(rbio_);
-    BIO_free(wbio_);
-    SSL_free(ssl_);
+    ossl().BIO_free(rbio_);
+    ossl().BIO_free(wbio_);
+    ossl().SSL_free(ssl_);
     ssl_ = nullptr;
     failed_ = true;
-    ERR_clear_error();
+    ossl().ERR_clear_error();
     return;
   }
-  SSL_set_bio(ssl_, rbio_, wbio_);  // ssl_ owns both now
-  SSL_set_accept_state(ssl_);
+  ossl().SSL_set_bio(ssl_, rbio_, wbio_);  // ssl_ owns both now
+  ossl().SSL_set_accept_state(ssl_);
 }
 
-TlsSession::~TlsSession() { SSL_free(ssl_); }
+TlsSession::~TlsSession() { ossl().SSL_free(ssl_); }
 
 Task<Result<void>> TlsSession::flush(Duration timeout, std::stop_token stop) {
   for (;;) {
     if (cipher_out_.empty()) {
-      const std::size_t pending = BIO_ctrl_pending(wbio_);
+      const std::size_t pending = ossl().BIO_ctrl_pending(wbio_);
       if (pending == 0) co_return Result<void>{};
       cipher_out_.resize(pending);
-      const int n = BIO_read(wbio_, cipher_out_.data(), static_cast<int>(pending));
+      const int n = ossl().BIO_read(wbio_, cipher_out_.data(), static_cast<int>(pending));
       cipher_out_.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
       continue;
     }
@@ -190,13 +194,13 @@ Task<Result<int>> TlsSession::recv(std::span<std::byte> buf, Duration timeout, s
   if (failed_) co_return Result<int>::failure(EPROTO);
   const auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    ERR_clear_error();
-    const int n = SSL_read(ssl_, buf.data(), static_cast<int>(std::min<std::size_t>(buf.size(), INT32_MAX)));
-    const int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
+    ossl().ERR_clear_error();
+    const int n = ossl().SSL_read(ssl_, buf.data(), static_cast<int>(std::min<std::size_t>(buf.size(), INT32_MAX)));
+    const int err = n > 0 ? SSL_ERROR_NONE : ossl().SSL_get_error(ssl_, n);
     // Whatever the read produced (handshake messages, session tickets, an alert)
     // must reach the peer before we wait on it.
     const auto left = std::chrono::duration_cast<Duration>(until - std::chrono::steady_clock::now());
-    if (BIO_ctrl_pending(wbio_) > 0 || !cipher_out_.empty()) {
+    if (ossl().BIO_ctrl_pending(wbio_) > 0 || !cipher_out_.empty()) {
       Result<void> sent = co_await flush(std::max(left, Duration::zero()), stop);
       if (!sent && err == SSL_ERROR_NONE) co_return Result<int>::failure(sent.error());
     }
@@ -204,7 +208,7 @@ Task<Result<int>> TlsSession::recv(std::span<std::byte> buf, Duration timeout, s
     if (err == SSL_ERROR_ZERO_RETURN) co_return 0;  // close_notify
     if (err != SSL_ERROR_WANT_READ) {
       failed_ = true;
-      ERR_clear_error();
+      ossl().ERR_clear_error();
       co_return Result<int>::failure(EPROTO);
     }
     if (left <= Duration::zero()) co_return Result<int>::failure(ETIME);
@@ -223,7 +227,7 @@ Task<Result<int>> TlsSession::recv(std::span<std::byte> buf, Duration timeout, s
         co_return Result<int>::failure(EPROTO);
       }
     }
-    if (BIO_write(rbio_, cipher_in_.data(), *got) != *got) {
+    if (ossl().BIO_write(rbio_, cipher_in_.data(), *got) != *got) {
       failed_ = true;
       co_return Result<int>::failure(ENOMEM);
     }
@@ -237,16 +241,16 @@ Task<Result<void>> TlsSession::send(std::string_view data, bool more, Duration w
   // whole in memory, and a slow reader is felt by the writer (back-pressure).
   while (!data.empty()) {
     const std::size_t n = std::min(data.size(), kPlainChunk);
-    ERR_clear_error();
-    const int w = SSL_write(ssl_, data.data(), static_cast<int>(n));
+    ossl().ERR_clear_error();
+    const int w = ossl().SSL_write(ssl_, data.data(), static_cast<int>(n));
     if (w <= 0) {
       failed_ = true;
-      ERR_clear_error();
+      ossl().ERR_clear_error();
       co_return Result<void>::failure(EPROTO);
     }
     data.remove_prefix(static_cast<std::size_t>(w));
     if (more && data.empty()) break;
-    if (BIO_ctrl_pending(wbio_) >= kPlainChunk || data.empty()) {
+    if (ossl().BIO_ctrl_pending(wbio_) >= kPlainChunk || data.empty()) {
       Result<void> sent = co_await flush(write_timeout, stop);
       if (!sent) co_return sent;
     }
@@ -255,10 +259,10 @@ Task<Result<void>> TlsSession::send(std::string_view data, bool more, Duration w
 }
 
 Task<void> TlsSession::close_notify(Duration timeout, std::stop_token stop) {
-  if (failed_ || !SSL_is_init_finished(ssl_)) co_return;
-  ERR_clear_error();
-  (void)SSL_shutdown(ssl_);
-  ERR_clear_error();
+  if (failed_ || !ossl().SSL_is_init_finished(ssl_)) co_return;
+  ossl().ERR_clear_error();
+  (void)ossl().SSL_shutdown(ssl_);
+  ossl().ERR_clear_error();
   (void)co_await flush(timeout, std::move(stop));
 }
 

@@ -2,8 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -14,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
+
+#include "http/openssl.hpp"
 
 namespace tools {
 
@@ -139,16 +139,19 @@ std::pair<int, ClientError> connect_to(const Endpoint& ep) {
   return {fd, {}};
 }
 
+// Loaded by handshake() before any other use: only a TLS connection has an SSL.
+const http::openssl::Api& ossl() { return http::openssl::require(); }
+
 std::string tls_reason() {
-  const unsigned long e = ERR_peek_last_error();
-  const char* r = e ? ERR_reason_error_string(e) : nullptr;
-  ERR_clear_error();
+  const unsigned long e = ossl().ERR_peek_last_error();
+  const char* r = e ? ossl().ERR_reason_error_string(e) : nullptr;
+  ossl().ERR_clear_error();
   return r ? r : "connection closed during the handshake";
 }
 
 // The wait an SSL call needs next (POLLIN/POLLOUT), 0 for a real failure.
 short tls_want(SSL* ssl, int ret) {
-  switch (SSL_get_error(ssl, ret)) {
+  switch (ossl().SSL_get_error(ssl, ret)) {
     case SSL_ERROR_WANT_READ: return POLLIN;
     case SSL_ERROR_WANT_WRITE: return POLLOUT;
     default: return 0;
@@ -175,9 +178,11 @@ Connection::Connection(Connection&& other) noexcept
       ssl_(std::exchange(other.ssl_, nullptr)) {}
 
 Connection::~Connection() {
-  SSL_free(ssl_);
-  SSL_CTX_free(ctx_);
-  ERR_clear_error();
+  if (ssl_ || ctx_) {  // a plain connection never loads OpenSSL
+    ossl().SSL_free(ssl_);
+    ossl().SSL_CTX_free(ctx_);
+    ossl().ERR_clear_error();
+  }
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -192,40 +197,41 @@ std::optional<ClientError> Connection::handshake(const Endpoint& ep, Clock::time
   auto fail = [&](const std::string& why) {
     return make_error(ClientError::Kind::connect, EPROTO, "TLS with " + ep.describe() + " failed: " + why);
   };
-  ERR_clear_error();
-  ctx_ = SSL_CTX_new(TLS_client_method());
+  if (std::string why; !http::openssl::api(&why)) return fail(why);
+  ossl().ERR_clear_error();
+  ctx_ = ossl().SSL_CTX_new(ossl().TLS_client_method());
   if (!ctx_) return fail(tls_reason());
-  SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
+  ossl().SSL_CTX_ctrl(ctx_, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, nullptr);
   // A daemon that closes without close_notify ends a until-close body, not an error.
-  SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
-  SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  const int loaded = ep.cacert.empty() ? SSL_CTX_set_default_verify_paths(ctx_)
-                                       : SSL_CTX_load_verify_locations(ctx_, ep.cacert.c_str(), nullptr);
+  ossl().SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  ossl().SSL_CTX_ctrl(ctx_, SSL_CTRL_MODE, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, nullptr);
+  const int loaded = ep.cacert.empty() ? ossl().SSL_CTX_set_default_verify_paths(ctx_)
+                                       : ossl().SSL_CTX_load_verify_locations(ctx_, ep.cacert.c_str(), nullptr);
   if (loaded != 1) return fail("cannot load CA certificates " + ep.cacert + ": " + tls_reason());
-  SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
-  ssl_ = SSL_new(ctx_);
-  if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return fail(tls_reason());
+  ossl().SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+  ssl_ = ossl().SSL_new(ctx_);
+  if (!ssl_ || ossl().SSL_set_fd(ssl_, fd_) != 1) return fail(tls_reason());
   // The certificate must name what the user typed: an IP address or a host name.
   in6_addr ip{};
   const bool is_ip = ::inet_pton(AF_INET, ep.host.c_str(), &ip) == 1 || ::inet_pton(AF_INET6, ep.host.c_str(), &ip) == 1;
-  X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
+  X509_VERIFY_PARAM* param = ossl().SSL_get0_param(ssl_);
   if (is_ip) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, ep.host.c_str());
+    ossl().X509_VERIFY_PARAM_set1_ip_asc(param, ep.host.c_str());
   } else {
-    SSL_set_tlsext_host_name(ssl_, ep.host.c_str());
-    X509_VERIFY_PARAM_set1_host(param, ep.host.c_str(), 0);
+    ossl().SSL_ctrl(ssl_, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(ep.host.c_str()));
+    ossl().X509_VERIFY_PARAM_set1_host(param, ep.host.c_str(), 0);
   }
   static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  SSL_set_alpn_protos(ssl_, kAlpn, sizeof kAlpn);
+  ossl().SSL_set_alpn_protos(ssl_, kAlpn, sizeof kAlpn);
   for (;;) {
-    const int r = SSL_connect(ssl_);
+    const int r = ossl().SSL_connect(ssl_);
     if (r == 1) return std::nullopt;
     const short want = tls_want(ssl_, r);
     if (!want) {
-      const long verify = SSL_get_verify_result(ssl_);
+      const long verify = ossl().SSL_get_verify_result(ssl_);
       if (verify != X509_V_OK) {
-        ERR_clear_error();
-        return fail(std::string("certificate not trusted: ") + X509_verify_cert_error_string(verify) +
+        ossl().ERR_clear_error();
+        return fail(std::string("certificate not trusted: ") + ossl().X509_verify_cert_error_string(verify) +
                     (ep.cacert.empty() ? " (--cacert FILE names a CA to trust)" : ""));
       }
       return fail(tls_reason());
@@ -241,8 +247,8 @@ std::optional<ClientError> Connection::handshake(const Endpoint& ep, Clock::time
 ssize_t Connection::send_some(const char* data, std::size_t n, short* want) {
   *want = POLLOUT;
   if (!ssl_) return ::send(fd_, data, n, MSG_NOSIGNAL);
-  ERR_clear_error();
-  const int r = SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
+  ossl().ERR_clear_error();
+  const int r = ossl().SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(n, 1 << 30)));
   if (r > 0) return r;
   *want = tls_want(ssl_, r);
   errno = *want ? EAGAIN : EPIPE;
@@ -252,10 +258,10 @@ ssize_t Connection::send_some(const char* data, std::size_t n, short* want) {
 ssize_t Connection::recv_some(char* buf, std::size_t n, short* want) {
   *want = POLLIN;
   if (!ssl_) return ::recv(fd_, buf, n, 0);
-  ERR_clear_error();
-  const int r = SSL_read(ssl_, buf, static_cast<int>(n));
+  ossl().ERR_clear_error();
+  const int r = ossl().SSL_read(ssl_, buf, static_cast<int>(n));
   if (r > 0) return r;
-  if (SSL_get_error(ssl_, r) == SSL_ERROR_ZERO_RETURN) return 0;
+  if (ossl().SSL_get_error(ssl_, r) == SSL_ERROR_ZERO_RETURN) return 0;
   *want = tls_want(ssl_, r);
   errno = *want ? EAGAIN : EPROTO;
   return -1;
