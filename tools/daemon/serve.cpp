@@ -35,6 +35,8 @@
 #include "tools/daemon/reload.hpp"
 #include "tools/daemon/sd_env.hpp"
 #include "tools/daemon/sd_notify.hpp"
+#include "runtime/footprint.hpp"
+#include "runtime/ops_wait.hpp"
 #include "tools/daemon/upgrade.hpp"
 
 namespace tools {
@@ -51,6 +53,13 @@ struct Startup {
   std::shared_ptr<const http::TlsContext> tls;  // null: plain HTTP
   std::vector<http::auth::Key> keys;
 };
+
+Task<void> release_after_boot(std::stop_token stop) {
+  runtime::Result<int> slept = co_await runtime::sleep_for(std::chrono::seconds(1)).stop_on(std::move(stop));
+  if (!slept) co_return;
+  const unsigned long bytes = runtime::release_startup_pages();
+  log(Level::debug, "released " + std::to_string(bytes / 1024) + " KiB of start-up mappings");
+}
 
 // The running daemon: everything daemon_main's steps build, as members. They are destroyed
 // in reverse order of declaration, and that order is load-bearing:
@@ -112,6 +121,11 @@ class Daemon {
                           "sd-link");
   }
 
+  // Start-up runs code the steady state never runs again (config parsing, boot,
+  // first-boot work) and fault-around maps whole 64 KiB windows around it: a second
+  // after READY=1 the daemon drops those mappings (runtime/footprint.hpp).
+  void release_startup_memory() { footprint_.spawn(release_after_boot(footprint_.token()), "footprint"); }
+
   // SIGHUP reloads, SIGUSR2 upgrades; returns on SIGTERM/SIGINT.
   Task<void> run(runtime::SignalSet& signals);
 
@@ -143,7 +157,9 @@ class Daemon {
   std::optional<actors::Reload> reload_;
   bool stopping_ = false;  // read by the manager link
   runtime::Scope manager_link_;
+  runtime::Scope footprint_;
 };
+
 
 void Daemon::create_supervisor(const config::Config& cfg) {
   if (!sd_.error().empty()) log(Level::warn, sd_.error());
@@ -260,6 +276,8 @@ Task<void> Daemon::shut_down() {
   co_await event_writer_.join();
   manager_link_.request_stop();
   co_await manager_link_.join();
+  footprint_.request_stop();
+  co_await footprint_.join();
 }
 
 // The daemon's life on the reactor, step by step. serve() has loaded the config, the
@@ -279,6 +297,7 @@ Task<int> daemon_main(const ServeOptions& opts, Startup start, ManagerEnvironmen
   daemon.create_supervisor(start.config);
   co_await daemon.boot_supervisor(std::move(start.config), start.from_file);
   daemon.notify_ready();
+  daemon.release_startup_memory();
   co_await daemon.run(*signals);
   co_await daemon.shut_down();
   co_return 0;

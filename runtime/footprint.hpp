@@ -1,0 +1,14 @@
+#pragma once
+// What the daemon does to keep its resident footprint to what it really uses.
+
+namespace runtime {
+
+// Drops this process's page-table entries for the code and read-only data that
+// start-up touched (configuration parsing, argument handling, first-boot work): the
+// pages stay in the page cache and fault back in, cheaply, the next time they run.
+// Only file-backed, read-only mappings holding no private copy are touched, so nothing
+// can be lost; heap pages that malloc no longer uses go back to the kernel too.
+// Returns the bytes unmapped (for the daemon log).
+unsigned long release_startup_pages() noexcept;
+
+}  // namespace runtime
