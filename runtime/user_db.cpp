@@ -3,10 +3,12 @@
 #include <grp.h>
 #include <pwd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <string_view>
 
 namespace runtime {
 namespace {
@@ -108,6 +110,41 @@ std::vector<gid_t> user_groups_in_file(const std::string& group_path, const std:
   return groups;
 }
 
+std::optional<gid_t> find_local_group(const std::string& name) { return find_group_in_file("/etc/group", name); }
+
+bool nss_has_remote_sources(const std::string& nsswitch_path, const std::string& database) {
+  File f = open_db(nsswitch_path);
+  if (!f) return false;
+  char line[1024];
+  while (std::fgets(line, sizeof line, f.get())) {
+    std::string_view l(line);
+    const std::size_t colon = l.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = l.substr(0, colon);
+    key.remove_prefix(std::min(key.find_first_not_of(" \t"), key.size()));
+    key = key.substr(0, key.find_last_not_of(" \t") + 1);
+    if (key != database) continue;
+    l.remove_prefix(colon + 1);
+    // Sources are words; "[NOTFOUND=return]" actions and comments are not.
+    for (std::size_t at = 0; at < l.size();) {
+      at = l.find_first_not_of(" \t\n", at);
+      if (at == std::string_view::npos || l[at] == '#') break;
+      const std::size_t end = std::min(l.find_first_of(" \t\n", at), l.size());
+      const std::string_view word = l.substr(at, end - at);
+      if (word.front() == '[') {
+        at = l.find(']', at);
+        if (at == std::string_view::npos) break;
+        ++at;
+        continue;
+      }
+      if (word != "files" && word != "systemd") return true;
+      at = end;
+    }
+    return false;
+  }
+  return false;
+}
+
 #ifdef DOCKLESS_STATIC_BUILD
 
 std::optional<UserEntry> find_user(const std::string& name) { return find_user_in_file("/etc/passwd", name); }
@@ -121,6 +158,7 @@ std::vector<gid_t> user_groups(const std::string& name, gid_t primary) {
 #else
 
 std::optional<UserEntry> find_user(const std::string& name) {
+  if (auto local = find_user_in_file("/etc/passwd", name)) return local;
   std::vector<char> buf(kEntryBuffer);
   ::passwd pw{};
   ::passwd* found = nullptr;
@@ -129,6 +167,7 @@ std::optional<UserEntry> find_user(const std::string& name) {
 }
 
 std::optional<UserEntry> find_user(uid_t uid) {
+  if (auto local = find_user_in_file("/etc/passwd", uid)) return local;
   std::vector<char> buf(kEntryBuffer);
   ::passwd pw{};
   ::passwd* found = nullptr;
@@ -141,6 +180,7 @@ std::optional<UserEntry> find_user(uid_t uid) {
 std::vector<std::string> user_names() { return user_names_in_file("/etc/passwd"); }
 
 std::optional<gid_t> find_group(const std::string& name) {
+  if (auto local = find_local_group(name)) return local;
   std::vector<char> buf(kEntryBuffer);
   ::group gr{};
   ::group* found = nullptr;
@@ -149,6 +189,10 @@ std::optional<gid_t> find_group(const std::string& name) {
 }
 
 std::vector<gid_t> user_groups(const std::string& name, gid_t primary) {
+  // A user of the files whose groups can only come from the files (and systemd's,
+  // which holds none for them): /etc/group says it all.
+  if (find_user_in_file("/etc/passwd", name) && !nss_has_remote_sources("/etc/nsswitch.conf", "group"))
+    return user_groups_in_file("/etc/group", name, primary);
   int n = 64;
   std::vector<gid_t> groups(static_cast<std::size_t>(n));
   if (::getgrouplist(name.c_str(), primary, groups.data(), &n) < 0) {

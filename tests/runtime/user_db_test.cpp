@@ -34,6 +34,7 @@ class UserDbFiles : public ::testing::Test {
   void TearDown() override {
     std::remove((dir_ + "/passwd").c_str());
     std::remove((dir_ + "/group").c_str());
+    std::remove((dir_ + "/nsswitch.conf").c_str());
     ::rmdir(dir_.c_str());
   }
   void write(const std::string& name, const std::string& text) { std::ofstream(dir_ + "/" + name) << text; }
@@ -80,12 +81,33 @@ TEST_F(UserDbFiles, SupplementaryGroupsFromMemberLists) {
   EXPECT_EQ(runtime::user_groups_in_file(path("group"), "nobody-here", 5), std::vector<gid_t>{5});
 }
 
+// Whether a user's groups can only be in /etc/group (then NSS is not asked for them).
+TEST_F(UserDbFiles, NsswitchSourcesBeyondTheFiles) {
+  EXPECT_FALSE(runtime::nss_has_remote_sources(path("nsswitch.conf"), "group"));  // no file: files only
+  write("nsswitch.conf",
+        "# group: ldap is a comment\n"
+        "passwd:         files systemd\n"
+        "group:  files [NOTFOUND=return] systemd   # Debian's default\n"
+        "shadow: files sss\n"
+        "netgroup:       nis\n");
+  EXPECT_FALSE(runtime::nss_has_remote_sources(path("nsswitch.conf"), "passwd"));
+  EXPECT_FALSE(runtime::nss_has_remote_sources(path("nsswitch.conf"), "group"));
+  EXPECT_TRUE(runtime::nss_has_remote_sources(path("nsswitch.conf"), "shadow"));
+  EXPECT_FALSE(runtime::nss_has_remote_sources(path("nsswitch.conf"), "hosts"));  // no line
+  write("nsswitch.conf", "group: compat\n");  // NIS +/- entries: only NSS reads them right
+  EXPECT_TRUE(runtime::nss_has_remote_sources(path("nsswitch.conf"), "group"));
+  write("nsswitch.conf", "group:files ldap\n");
+  EXPECT_TRUE(runtime::nss_has_remote_sources(path("nsswitch.conf"), "group"));
+}
+
 TEST(UserDb, ThisMachinesRoot) {
   auto root = runtime::find_user("root");
   ASSERT_TRUE(root);
   EXPECT_EQ(root->uid, 0u);
   EXPECT_EQ(root->gid, 0u);
   EXPECT_EQ(runtime::find_group("root"), 0u);
+  EXPECT_EQ(runtime::find_local_group("root"), 0u);
+  EXPECT_FALSE(runtime::find_local_group("dockless-no-such-group"));
   EXPECT_FALSE(runtime::find_user("dockless-no-such-user"));
   auto groups = runtime::user_groups("root", 0);
   ASSERT_FALSE(groups.empty());

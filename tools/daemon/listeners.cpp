@@ -23,7 +23,7 @@ namespace {
 // the CLI without a key), mode 0660 (set by listen_unix). Returns a note for the log.
 std::string trust_unix_socket(const std::string& path) {
   if (::geteuid() != 0) return " (owned by this user)";
-  const std::optional<gid_t> g = runtime::find_group("dockless");
+  const std::optional<gid_t> g = runtime::find_local_group("dockless");
   const gid_t gid = g.value_or(0);
   if (::chown(path.c_str(), 0, gid) != 0)
     return std::string(" (chown failed: ") + std::strerror(errno) + ")";
