@@ -6,6 +6,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <stop_token>
 
@@ -24,7 +25,7 @@ class Channel {
 
   // Non-blocking send for callers that cannot wait; false when full or closed.
   bool try_send(T value) {
-    if (closed_ || items_.size() >= capacity_) return false;
+    if (closed_ || size() >= capacity_) return false;
     push(std::move(value));
     return true;
   }
@@ -34,10 +35,10 @@ class Channel {
     SendAwaiter(Channel& ch, T v) : ch_(ch), value_(std::move(v)) {}
     SendAwaiter(const SendAwaiter&) = delete;
     ~SendAwaiter() { ch_.forget_sender(this); }
-    bool await_ready() { return ch_.closed_ || ch_.items_.size() < ch_.capacity_; }
+    bool await_ready() { return ch_.closed_ || ch_.size() < ch_.capacity_; }
     void await_suspend(std::coroutine_handle<> h) {
       waiter_ = h;
-      ch_.senders_.push_back(this);
+      ch_.senders().push_back(this);
     }
     // false: the channel was closed and the value dropped.
     bool await_resume() {
@@ -63,7 +64,7 @@ class Channel {
     ~RecvAwaiter() {
       if (ch_.receiver_ == this) ch_.receiver_ = nullptr;
     }
-    bool await_ready() const { return !ch_.items_.empty() || ch_.closed_ || stop_.stop_requested(); }
+    bool await_ready() const { return ch_.size() > 0 || ch_.closed_ || stop_.stop_requested(); }
     void await_suspend(std::coroutine_handle<> h) {
       waiter_ = h;
       ch_.receiver_ = this;
@@ -71,9 +72,8 @@ class Channel {
     }
     Result<T> await_resume() {
       on_stop_.reset();
-      if (!ch_.items_.empty()) {
-        T v = std::move(ch_.items_.front());
-        ch_.items_.pop_front();
+      if (ch_.size() > 0) {
+        T v = ch_.take_front();
         ch_.wake_one_sender();
         return Result<T>(std::move(v));
       }
@@ -96,18 +96,35 @@ class Channel {
   void close() {
     if (closed_) return;
     closed_ = true;
-    while (!senders_.empty()) {
-      reactor().schedule(senders_.front()->waiter_);
-      senders_.pop_front();
+    if (senders_) {
+      for (SendAwaiter* s : *senders_) reactor().schedule(s->waiter_);
+      senders_.reset();
     }
     wake_receiver();
   }
   bool closed() const noexcept { return closed_; }
-  std::size_t size() const noexcept { return items_.size(); }
+  std::size_t size() const noexcept { return items_ ? items_->size() : 0; }
 
  private:
+  // Both queues exist only while they hold something: libstdc++'s deque allocates ~600
+  // bytes as soon as it is constructed, and most channels (a mailbox per service, two per
+  // HTTP connection) are empty nearly all their life.
+  std::deque<T>& items() {
+    if (!items_) items_ = std::make_unique<std::deque<T>>();
+    return *items_;
+  }
+  std::deque<SendAwaiter*>& senders() {
+    if (!senders_) senders_ = std::make_unique<std::deque<SendAwaiter*>>();
+    return *senders_;
+  }
+  T take_front() {
+    T v = std::move(items_->front());
+    items_->pop_front();
+    if (items_->empty()) items_.reset();
+    return v;
+  }
   void push(T value) {
-    items_.push_back(std::move(value));
+    items().push_back(std::move(value));
     wake_receiver();
   }
   void wake_receiver() {
@@ -120,21 +137,27 @@ class Channel {
   // so a sender arriving before it resumes cannot take the slot (FIFO, and the
   // bound holds exactly).
   void wake_one_sender() {
-    if (senders_.empty() || items_.size() >= capacity_) return;
-    SendAwaiter* s = senders_.front();
-    senders_.pop_front();
-    items_.push_back(std::move(s->value_));
+    if (!senders_ || size() >= capacity_) return;
+    SendAwaiter* s = senders_->front();
+    senders_->pop_front();
+    if (senders_->empty()) senders_.reset();
+    items().push_back(std::move(s->value_));
     s->delivered_ = true;
     reactor().schedule(s->waiter_);
   }
   void forget_sender(SendAwaiter* s) {
-    for (auto it = senders_.begin(); it != senders_.end(); ++it)
-      if (*it == s) { senders_.erase(it); return; }
+    if (!senders_) return;
+    for (auto it = senders_->begin(); it != senders_->end(); ++it)
+      if (*it == s) {
+        senders_->erase(it);
+        if (senders_->empty()) senders_.reset();
+        return;
+      }
   }
 
   std::size_t capacity_;
-  std::deque<T> items_;
-  std::deque<SendAwaiter*> senders_;
+  std::unique_ptr<std::deque<T>> items_;
+  std::unique_ptr<std::deque<SendAwaiter*>> senders_;
   RecvAwaiter* receiver_ = nullptr;
   bool closed_ = false;
 };
