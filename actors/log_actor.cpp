@@ -59,6 +59,13 @@ class Capturer {
     if (staged_ == 0) {
       // The staging pipe is empty, so EAGAIN can only mean the service's pipe is.
       const ssize_t n = ::splice(pipe_.get(), nullptr, stage_w_.get(), nullptr, kSpliceMax, SPLICE_F_NONBLOCK);
+      if (n < 0 && errno == EINVAL) {
+        // Not a pipe after all (splice between pipes only): back to one stage.
+        stage_failed_ = true;
+        stage_r_.reset();
+        stage_w_.reset();
+        co_return co_await to_file(pipe_.get(), kSpliceMax);
+      }
       if (n <= 0) co_return n == 0 ? 0 : -errno;
       staged_ = static_cast<std::uint64_t>(n);
       result.staged += staged_;
