@@ -205,7 +205,10 @@ TEST_F(LogActorTest, StopWhileStagingPlacesEveryTakenByte) {
     auto proc = spawn_writer("fast:100000");  // far more than the capture will run
     std::stop_source stop;
     auto stopper = [&]() -> Task<void> {
-      while (store->end(Stream::out) < (8u << 20)) co_await runtime::sleep_for(std::chrono::milliseconds(1));
+      // Bounded, so a capture that never gets going fails the checks below instead of hanging.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (store->end(Stream::out) < (8u << 20) && std::chrono::steady_clock::now() < deadline)
+        co_await runtime::sleep_for(std::chrono::milliseconds(1));
       stop.request_stop();
     };
     runtime::spawn(stopper(), "stopper");
