@@ -27,6 +27,10 @@ constexpr unsigned kSpliceFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
 constexpr auto kRetryFile = std::chrono::seconds(1);
 // After a stop, at most this many splices drain what is already in the pipe.
 constexpr int kDrainSteps = 8;
+// A stream that moves this much within one window is a bulk writer and gets a staging
+// pipe; quieter streams never pay its two descriptors.
+constexpr std::uint64_t kBulkBytes = 1u << 20;
+constexpr auto kBulkWindow = std::chrono::seconds(1);
 
 class Capturer {
  public:
@@ -37,17 +41,111 @@ class Capturer {
 
   // Moves what the pipe holds right now, once. > 0: bytes moved (into the file or
   // dropped); 0: EOF; -EAGAIN: the pipe is empty; other negative: a pipe-side error.
+  //
+  // Bulk streams go in two stages. A splice pipe -> file holds the source pipe's lock
+  // for the whole page-cache write, so the service cannot write meanwhile and each of
+  // our wake-ups finds one write's worth (64 KiB) to move: many io-wq round trips, the
+  // writer and the worker taking turns on one lock. So the service pipe is first
+  // emptied into a private staging pipe by splice(2) on the loop (page references
+  // move; no copy, no disk, NONBLOCK on both pipes: it cannot sleep), then the staging
+  // pipe goes to the file by IORING_OP_SPLICE on an io-wq worker, which may block on a
+  // slow disk without holding the loop, while the service refills its own pipe.
   Task<int> step() {
+    if (!stage_w_) {
+      const int n = co_await to_file(pipe_.get(), kSpliceMax);
+      if (n > 0) note_volume(static_cast<std::uint64_t>(n));
+      co_return n;
+    }
+    if (staged_ == 0) {
+      // The staging pipe is empty, so EAGAIN can only mean the service's pipe is.
+      const ssize_t n = ::splice(pipe_.get(), nullptr, stage_w_.get(), nullptr, kSpliceMax, SPLICE_F_NONBLOCK);
+      if (n < 0 && errno == EINVAL) {
+        // Not a pipe after all (splice between pipes only): back to one stage.
+        stage_failed_ = true;
+        stage_r_.reset();
+        stage_w_.reset();
+        co_return co_await to_file(pipe_.get(), kSpliceMax);
+      }
+      if (n <= 0) co_return n == 0 ? 0 : -errno;
+      staged_ = static_cast<std::uint64_t>(n);
+      result.staged += staged_;
+    }
+    co_return co_await flush_staged();
+  }
+
+  int pipe_fd() const { return pipe_.get(); }
+
+ private:
+  Task<int> flush_staged() {
+    int moved = 0;
+    while (staged_ > 0) {
+      const int r = co_await to_file(stage_r_.get(), staged_);
+      if (r > 0) {
+        staged_ -= static_cast<std::uint64_t>(r);
+        moved += r;
+        continue;
+      }
+      // The ring is going away with the reactor: these bytes already left the
+      // service's pipe, so they go out here, synchronously, once.
+      if (r == -ECANCELED) flush_staged_now();
+      if (moved > 0) break;
+      co_return r == 0 ? -EIO : r;  // 0: a staged byte vanished, which cannot happen
+    }
+    co_return moved;
+  }
+
+  void flush_staged_now() {
+    while (staged_ > 0) {
+      const int fd = dropping_ ? -1 : store_.current_fd(stream_);
+      const auto len = static_cast<std::size_t>(std::min(staged_, store_.room(stream_)));
+      auto off = static_cast<loff_t>(store_.current_offset(stream_));
+      const ssize_t n = fd >= 0 ? ::splice(stage_r_.get(), nullptr, fd, &off, len, 0) : -1;
+      if (n > 0) {
+        store_.commit(stream_, static_cast<std::uint64_t>(n), runtime::now_unix_ms());
+        result.captured += static_cast<std::uint64_t>(n);
+        staged_ -= static_cast<std::uint64_t>(n);
+        continue;
+      }
+      store_.add_dropped(stream_, staged_);
+      result.dropped += staged_;
+      staged_ = 0;
+    }
+  }
+
+  // Bulk detection: kBulkBytes within kBulkWindow opens the staging pipe (for good:
+  // a stream that bursts once tends to burst again). Without one (EMFILE, ENFILE) the
+  // stream stays on the single-stage path, which only costs CPU.
+  void note_volume(std::uint64_t n) {
+    const auto now = Clock::now();
+    if (now - window_start_ > kBulkWindow) {
+      window_start_ = now;
+      window_bytes_ = 0;
+    }
+    window_bytes_ += n;
+    if (window_bytes_ < kBulkBytes || stage_failed_) return;
+    int fds[2];
+    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+      stage_failed_ = true;
+      return;
+    }
+    stage_r_.reset(fds[0]);
+    stage_w_.reset(fds[1]);
+    // As big as the service's pipe, so one splice can take all of it.
+    (void)::fcntl(fds[0], F_SETPIPE_SZ, kPipeSize);
+  }
+
+  // Splices up to `max` bytes from `src` (the service's pipe or the staging pipe) into
+  // the file, or into /dev/null while the file refuses them. Returns as step() does.
+  Task<int> to_file(int src, std::uint64_t max) {
     if (!dropping_ || Clock::now() - last_try_ >= kRetryFile) {
       last_try_ = Clock::now();
       const int fd = store_.current_fd(stream_);
       // Offset explicit: the file is not O_APPEND (splice rejects O_APPEND with EINVAL),
       // and the store's committed size is the only truth about where bytes go.
       const std::uint64_t off = store_.current_offset(stream_);
-      const auto len = static_cast<unsigned>(std::min<std::uint64_t>(kSpliceMax, store_.room(stream_)));
+      const auto len = static_cast<unsigned>(std::min(max, store_.room(stream_)));
       runtime::Result<int> r = runtime::Result<int>::failure(EBADF);
-      if (fd >= 0)
-        r = co_await runtime::splice(pipe_.get(), -1, fd, static_cast<std::int64_t>(off), len, kSpliceFlags);
+      if (fd >= 0) r = co_await runtime::splice(src, -1, fd, static_cast<std::int64_t>(off), len, kSpliceFlags);
       if (r.ok()) {
         if (r.value() == 0) co_return 0;
         const auto n = static_cast<std::uint64_t>(r.value());
@@ -73,7 +171,8 @@ class Capturer {
       devnull_.reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
       if (!devnull_) co_return -errno;
     }
-    auto r = co_await runtime::splice(pipe_.get(), -1, devnull_.get(), -1, kSpliceMax, kSpliceFlags);
+    const auto len = static_cast<unsigned>(std::min<std::uint64_t>(max, kSpliceMax));
+    auto r = co_await runtime::splice(src, -1, devnull_.get(), -1, len, kSpliceFlags);
     if (!r.ok()) co_return -r.error();
     const auto n = static_cast<std::uint64_t>(r.value());
     store_.add_dropped(stream_, n);
@@ -82,9 +181,6 @@ class Capturer {
     co_return r.value();
   }
 
-  int pipe_fd() const { return pipe_.get(); }
-
- private:
   void report(const DropEpisode& e) {
     if (on_drop_) on_drop_(e);
   }
@@ -98,6 +194,11 @@ class Capturer {
   int drop_error_ = 0;
   std::uint64_t episode_dropped_ = 0;
   Clock::time_point last_try_{};
+  runtime::Fd stage_r_, stage_w_;  // the staging pipe, once the stream is bulk
+  std::uint64_t staged_ = 0;       // bytes in it: taken from the service, not yet placed
+  bool stage_failed_ = false;
+  Clock::time_point window_start_{};
+  std::uint64_t window_bytes_ = 0;
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 #pragma once
 // LogActor: moves a service's stdout or stderr from its pipe into the LogStore with
 // IORING_OP_SPLICE (pipe -> file at an explicit offset; no copy through user space).
+// A bulk stream (1 MiB within a second) is staged: splice(2) on the loop moves the pipe's
+// pages into a private pipe, which IORING_OP_SPLICE writes out (log_actor.cpp says why).
 //
 // The service must never block on its output: when the file refuses bytes (ENOSPC,
 // EDQUOT, EFBIG, EIO...) the pipe is drained into /dev/null, the bytes are counted as
@@ -29,6 +31,8 @@ struct DropEpisode {
 struct CaptureResult {
   std::uint64_t captured = 0;  // bytes spliced into files by this capture
   std::uint64_t dropped = 0;   // bytes drained to /dev/null by this capture
+  std::uint64_t staged = 0;    // of captured + dropped, bytes that went through the
+                               // staging pipe (0 for a stream that never was bulk)
   bool eof = false;            // the pipe's write ends are all closed
   bool stopped = false;        // ended by the stop token
   int error = 0;               // a pipe-side error that ended capture (EBUSY: stream

@@ -2,9 +2,9 @@
 // under Dockless and under supervisord, so both sides pay the same exec and start-up.
 //
 //   restart_probe FILE          appends "start <ns>\n", then "exit <ns>\n", then _exit(1)
-//   restart_probe --write MIB FILE
+//   restart_probe --write MIB FILE [KIB]
 //                               appends "start <ns>\n", writes MIB MiB of a pattern to stdout
-//                               in 1 MiB write()s, appends "end <ns>\n", exits 0
+//                               in KIB KiB write()s (default 1024), appends "end <ns>\n", exits 0
 //   restart_probe --loop N FILE runs `restart_probe FILE` N times back to back with
 //                               posix_spawn + waitpid: the floor of the restart latency,
 //                               a supervisor that does nothing but fork, exec and wait
@@ -50,14 +50,15 @@ static int open_append(const char* path) {
   return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 
-static int write_pattern(uint64_t mib) {
-  enum { kChunk = 1 << 20 };
-  static unsigned char buf[kChunk];
-  for (size_t i = 0; i < kChunk; ++i) buf[i] = (unsigned char)(i * 131 + 7);
-  for (uint64_t m = 0; m < mib; ++m) {
+// `chunk` divides 1 MiB (a power of two up to it), so MIB MiB is a whole number of writes.
+static int write_pattern(uint64_t mib, size_t chunk) {
+  enum { kMax = 1 << 20 };
+  static unsigned char buf[kMax];
+  for (size_t i = 0; i < kMax; ++i) buf[i] = (unsigned char)(i * 131 + 7);
+  for (uint64_t c = 0; c < mib * (kMax / chunk); ++c) {
     size_t off = 0;
-    while (off < kChunk) {
-      ssize_t w = write(STDOUT_FILENO, buf + off, kChunk - off);
+    while (off < chunk) {
+      ssize_t w = write(STDOUT_FILENO, buf + off, chunk - off);
       if (w < 0) {
         if (errno == EINTR) continue;
         return -1;  // EPIPE/ENOSPC: the bench sees the bytes missing and reports it
@@ -76,10 +77,12 @@ int main(int argc, char** argv) {
     // _exit, not exit: no atexit work between the stamp and the kernel's exit.
     _exit(1);
   }
-  if (argc == 4 && strcmp(argv[1], "--write") == 0) {
+  if ((argc == 4 || argc == 5) && strcmp(argv[1], "--write") == 0) {
+    size_t chunk = argc == 5 ? (size_t)strtoull(argv[4], NULL, 10) << 10 : 1u << 20;
+    if (chunk == 0 || chunk > (1u << 20) || (chunk & (chunk - 1)) != 0) _exit(2);
     int fd = open_append(argv[3]);
     if (fd < 0 || append_stamp(fd, "start") != 0) _exit(2);
-    if (write_pattern(strtoull(argv[2], NULL, 10)) != 0) _exit(3);
+    if (write_pattern(strtoull(argv[2], NULL, 10), chunk) != 0) _exit(3);
     append_stamp(fd, "end");
     _exit(0);
   }
@@ -94,7 +97,7 @@ int main(int argc, char** argv) {
     }
     _exit(0);
   }
-  static const char usage[] = "usage: restart_probe FILE | --write MIB FILE | --loop N FILE\n";
+  static const char usage[] = "usage: restart_probe FILE | --write MIB FILE [KIB] | --loop N FILE\n";
   (void)!write(STDERR_FILENO, usage, sizeof usage - 1);
   _exit(2);
 }
