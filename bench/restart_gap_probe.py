@@ -11,6 +11,9 @@ and the ratios Dockless / floor (lower is better; issue #12 wants p50 <= 1.2x, p
   bench/restart_gap_probe.py --dockless build-release/tools/dockless \
       --probe build-release/bench/restart_probe [--gaps 200] [--runs 5]
 
+--dockless may be repeated (LABEL=PATH, e.g. before=/tmp/dockless-old) to compare builds in
+one interleaved run; the ratios are then given for each.
+
 Self-contained (no environment marker): each daemon runs in its own session with a temp
 dir and is SIGKILLed with its process group at the end; the probe outlives nothing, as it
 exits at once by itself.
@@ -70,7 +73,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_dockless(args, n, log_path):
+def run_dockless(args, binary, n, log_path):
     d = tempfile.mkdtemp(prefix="rgap-")
     port = free_port()
     cfg = os.path.join(d, "config.toml")
@@ -78,7 +81,7 @@ def run_dockless(args, n, log_path):
         f.write(f'data_dir = "{d}/data"\nlisten_address = "127.0.0.1"\nlisten_port = {port}\n'
                 f'\n[services.probe]\ncommand = ["{args.probe}", "{log_path}"]\n'
                 'restart = "always"\nrestart_delay = "0s"\nrestart_limit = 0\n')
-    proc = subprocess.Popen([args.dockless, "serve", "--config", cfg, "--data-dir", d + "/data",
+    proc = subprocess.Popen([binary, "serve", "--config", cfg, "--data-dir", d + "/data",
                              "--listen", f"127.0.0.1:{port}"], stdin=subprocess.DEVNULL,
                             stdout=open(os.path.join(d, "out"), "wb"), stderr=subprocess.STDOUT,
                             start_new_session=True, cwd=d)
@@ -113,8 +116,8 @@ def one(side, args):
     cpu = None
     try:
         n = args.gaps + 1
-        if side == "dockless":
-            cpu = run_dockless(args, n, log_path)
+        if side in args.builds:
+            cpu = run_dockless(args, args.builds[side], n, log_path)
         elif side == "c-loop":
             subprocess.run([args.probe, "--loop", str(n), log_path], check=True, timeout=args.cap * 3)
         else:
@@ -129,14 +132,19 @@ def one(side, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dockless", required=True)
+    ap.add_argument("--dockless", required=True, action="append", help="PATH or LABEL=PATH")
     ap.add_argument("--probe", required=True)
     ap.add_argument("--gaps", type=int, default=200)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--cap", type=float, default=30)
     args = ap.parse_args()
-    args.dockless, args.probe = os.path.abspath(args.dockless), os.path.abspath(args.probe)
-    sides = ["dockless", "c-loop", "sh-loop"]
+    args.probe = os.path.abspath(args.probe)
+    args.builds = {}
+    for d in args.dockless:
+        label, _, path = d.rpartition("=")
+        args.builds[label or ("dockless" if len(args.dockless) == 1 else path)] = os.path.abspath(path)
+    floors = ["c-loop", "sh-loop"]
+    sides = list(args.builds) + floors
     res = {s: [] for s in sides}
     for r in range(args.runs):
         for s in sides:  # interleaved, so the machine's drift lands on every side
@@ -146,15 +154,16 @@ def main():
             print(f"run {r + 1} {s:8} p50 {out['p50']:.3f} ms  p99 {out['p99']:.3f} ms  "
                   f"({out['n']} gaps){cpu}", file=sys.stderr)
     med = {s: {k: statistics.median(o[k] for o in res[s]) for k in ("p50", "p99")} for s in sides}
-    cpus = [o["cpu"] for o in res["dockless"] if o["cpu"] is not None]
     print(f"medians of {args.runs} interleaved runs, {args.gaps} gaps each")
     for s in sides:
         print(f"  {s:8} p50 {med[s]['p50']:.3f} ms  p99 {med[s]['p99']:.3f} ms")
-    if cpus:
-        print(f"  dockless daemon CPU per restart {statistics.median(cpus):.3f} ms")
-    for f in sides[1:]:
-        print(f"  dockless / {f}: p50 {med['dockless']['p50'] / med[f]['p50']:.2f}x  "
-              f"p99 {med['dockless']['p99'] / med[f]['p99']:.2f}x")
+    for b in args.builds:
+        cpus = [o["cpu"] for o in res[b] if o["cpu"] is not None]
+        if cpus:
+            print(f"  {b} daemon CPU per restart {statistics.median(cpus):.3f} ms")
+        for f in floors:
+            print(f"  {b} / {f}: p50 {med[b]['p50'] / med[f]['p50']:.2f}x  "
+                  f"p99 {med[b]['p99'] / med[f]['p99']:.2f}x")
 
 
 if __name__ == "__main__":
