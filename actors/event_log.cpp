@@ -214,15 +214,17 @@ std::uint64_t EventLog::append(std::optional<std::string> service, EventType typ
   ring_.push_back(EventRecord{seq, std::move(line)});
   while (ring_.size() > ring_capacity_) ring_.pop_front();
   writer_wake_.notify_all();
+  wake_deferred_sync();
   followers_.notify_all();
   return seq;
 }
 
 // ---- writer ------------------------------------------------------------------------
 
-// Writes the rest of batch_ at the end of the file, then one fdatasync for the whole
-// batch. Appends arriving meanwhile collect in queue_ and form the next batch (group
-// commit). false on a write error: the unwritten rest stays in batch_ for a retry.
+// Writes the rest of batch_ at the end of the file. Appends arriving meanwhile collect
+// in queue_ and form the next batch. false on a write error: the unwritten rest stays in
+// batch_ for a retry. The fdatasync is separate (sync()): a kill -9 keeps what was
+// written, a power cut needs the sync.
 Task<bool> EventLog::write_batch(std::stop_token /*stop*/) {
   // File I/O is not cancelled by the stop token: a stop means "finish what is queued".
   if (stats_.file_size == 0 && batch_done_ < batch_.size()) current_first_ms_ = runtime::now_unix_ms();
@@ -238,40 +240,72 @@ Task<bool> EventLog::write_batch(std::stop_token /*stop*/) {
     stats_.file_size += n;
     stats_.bytes_written += n;
   }
+  ++stats_.batches;
+  written_seq_ = batch_last_seq_;
+  batch_.clear();
+  batch_done_ = 0;
+  co_return true;
+}
+
+// One fdatasync for everything written so far (group commit).
+Task<void> EventLog::sync() {
+  const std::uint64_t covered = written_seq_;
   auto s = co_await runtime::fsync(fd_.get(), /*data_only=*/true);
   ++stats_.fsyncs;
   // A failed fdatasync is counted, not retried: Linux marks the pages clean after
   // reporting the error, so a second fdatasync would claim a success it cannot know.
   if (!s) ++stats_.write_errors;
-  ++stats_.batches;
-  durable_seq_ = batch_last_seq_;
-  batch_.clear();
-  batch_done_ = 0;
-  // Before the waiters resume: whoever flushed finds the files as this batch left them.
+  last_sync_ = std::chrono::steady_clock::now();
+  durable_seq_ = covered;
+  // Only here, with nothing written and unsynced, may the file move. Before the waiters
+  // resume: whoever flushed finds the files as this sync left them.
   maybe_rotate(runtime::now_unix_ms());
   durable_waiters_.notify_all();
-  co_return true;
 }
 
+void EventLog::wake_deferred_sync() noexcept {
+  if (sync_wait_) sync_wait_->request_stop();
+}
+
+// Writes every batch as soon as it forms, but syncs at most once per kSyncInterval: a
+// crash-looping service appends a few events per restart, hundreds of times a second,
+// and a journal commit for each would tax every writer on the disk (the service's own
+// appends included) and wear an SD card. The first sync after a quiet spell is
+// immediate; flush() and a stop sync at once.
 Task<void> EventLog::run(std::stop_token stop) {
   writer_ended_ = false;
+  std::stop_callback on_stop(stop, [this]() noexcept { wake_deferred_sync(); });
   for (;;) {
-    if (batch_done_ >= batch_.size()) {
-      if (queue_.empty()) {
-        if (stop.stop_requested() || runtime::reactor().stopping()) break;
-        (void)co_await writer_wake_.wait(stop);
-        continue;
-      }
+    const bool finishing = stop.stop_requested() || runtime::reactor().stopping();
+    if (batch_done_ >= batch_.size() && !queue_.empty()) {
       batch_.swap(queue_);
       queue_.clear();
       batch_done_ = 0;
       batch_last_seq_ = queue_last_seq_;
     }
-    if (co_await write_batch(stop)) continue;
-    // Disk full or failing: the events stay in memory; callers are never blocked.
-    if (stop.stop_requested()) break;
-    auto slept = co_await runtime::sleep_for(std::chrono::seconds(1)).stop_on(stop);
-    if (!slept) break;  // stopped, or the reactor is shutting down
+    if (batch_done_ < batch_.size()) {
+      if (co_await write_batch(stop)) continue;
+      // Disk full or failing: the events stay in memory; callers are never blocked.
+      if (stop.stop_requested()) break;
+      auto slept = co_await runtime::sleep_for(std::chrono::seconds(1)).stop_on(stop);
+      if (!slept) break;  // stopped, or the reactor is shutting down
+      continue;
+    }
+    if (durable_seq_ < written_seq_) {
+      const auto due = last_sync_ + kSyncInterval;
+      if (finishing || durable_seq_ < flush_target_ || std::chrono::steady_clock::now() >= due) {
+        co_await sync();
+        continue;
+      }
+      // Until the interval is over; an append (to write it at once), a flush() or the
+      // stop ends the wait early.
+      sync_wait_.emplace();
+      (void)co_await runtime::sleep_until(due).stop_on(sync_wait_->get_token());
+      sync_wait_.reset();
+      continue;
+    }
+    if (finishing) break;
+    (void)co_await writer_wake_.wait(stop);
   }
   writer_ended_ = true;
   durable_waiters_.notify_all();
@@ -279,6 +313,8 @@ Task<void> EventLog::run(std::stop_token stop) {
 
 Task<void> EventLog::flush() {
   const std::uint64_t target = queue_last_seq_;
+  flush_target_ = std::max(flush_target_, target);
+  wake_deferred_sync();
   while (!writer_ended_ && durable_seq_ < target) (void)co_await durable_waiters_.wait();
 }
 

@@ -5,13 +5,16 @@
 // "kind":"restarted", ...details}`. `service` is null for daemon-level events. append() never
 // blocks and never fails: the line goes to an in-memory ring (the recent history that followers
 // and GET /v1/events read) and to a queue that the writer actor (run()) writes through the ring
-// in batches, one fdatasync per batch (group commit). An idle log does no I/O at all.
+// in batches as soon as they form (so a kill -9 of the daemon keeps them: the page cache
+// outlives it), with one fdatasync for all that was written (group commit), at most one per
+// kSyncInterval while events keep coming. An idle log does no I/O at all.
 //
 // Usage (one reactor thread):
 //   auto log = EventLog::open(data_dir + "/events.log");   // start-up, synchronous
 //   spawn((*log)->run(stop_token), "event-log");
 //   (*log)->append("web", EventType::exited, {{"code", 3}});
 //   ... shutdown: co_await log.flush(); request stop; the writer drains what is queued.
+#include <chrono>
 #include <coroutine>
 #include <cstdint>
 #include <deque>
@@ -45,7 +48,7 @@ struct EventRecord {
 struct EventLogStats {
   std::uint64_t appended = 0;        // events appended since open
   std::uint64_t bytes_written = 0;   // bytes written to the file since open
-  std::uint64_t fsyncs = 0;          // fdatasync calls (one per batch)
+  std::uint64_t fsyncs = 0;          // fdatasync calls (at most one per kSyncInterval when busy)
   std::uint64_t batches = 0;         // write batches
   std::uint64_t write_errors = 0;    // failed write/fdatasync attempts (ENOSPC, EIO)
   std::uint64_t dropped = 0;         // events never queued for disk (queue over its cap)
@@ -70,6 +73,9 @@ class EventLog {
   // Bytes queued for disk while the disk refuses them; beyond this, new events stay in
   // the ring only (counted as `dropped`) so a full disk cannot eat the daemon's memory.
   static constexpr std::size_t kMaxQueuedBytes = 4u << 20;
+  // The shortest time between two fdatasyncs: a written event is on disk at most this
+  // long (plus the sync's own time) after its write; flush() does not wait for it.
+  static constexpr std::chrono::milliseconds kSyncInterval{100};
 
   // Start-up, synchronous. Opens (creating) `path`, cuts a torn last line (no trailing
   // '\n': a kill -9 or power cut mid-write) with ftruncate, and loads the most recent
@@ -92,8 +98,8 @@ class EventLog {
   std::uint64_t append(std::optional<std::string> service, EventType type,
                        nlohmann::json details = nlohmann::json::object());
 
-  // The writer actor. Sleeps while nothing is queued. On stop it writes and syncs what is
-  // already queued, then returns (unless the disk is failing: then it returns at once).
+  // The writer actor. Sleeps while nothing is queued or due to sync. On stop it writes and
+  // syncs what is already queued, then returns (unless the disk is failing: then at once).
   // Write errors keep the events queued and are retried after 1 s.
   Task<void> run(std::stop_token stop);
 
@@ -118,6 +124,8 @@ class EventLog {
  private:
   EventLog(std::string path, runtime::Fd fd, std::size_t ring_capacity);
   Task<bool> write_batch(std::stop_token stop);
+  Task<void> sync();
+  void wake_deferred_sync() noexcept;
   // After a batch (and at open): rotates when the current file is full or too old, and
   // removes rotated files beyond keep or max_age. Synchronous, between batches.
   void maybe_rotate(std::int64_t now_ms);
@@ -133,6 +141,11 @@ class EventLog {
   std::deque<EventRecord> ring_;
   std::uint64_t last_seq_ = 0;
   std::uint64_t durable_seq_ = 0;
+  std::uint64_t written_seq_ = 0;   // write()n, not necessarily synced
+  std::uint64_t flush_target_ = 0;  // a flush() waits for this seq: sync without delay
+  std::chrono::steady_clock::time_point last_sync_{};
+  // Set while the writer waits out kSyncInterval; stopping it ends the wait.
+  std::optional<std::stop_source> sync_wait_;
   // Appended but not yet handed to the writer; then the batch being written.
   std::string queue_;
   std::uint64_t queue_last_seq_ = 0;

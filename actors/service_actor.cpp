@@ -303,6 +303,12 @@ void ServiceActor::arm_timer(std::chrono::milliseconds delay, EventKind kind) {
   cancel_timer();
   timer_stop_.emplace();
   const std::uint64_t id = ++timer_id_;
+  // restart_delay = "0s": the mailbox is the timer. It keeps the order a timer
+  // gives (a command already queued goes first; cancel_timer() still voids it)
+  // without a timeout's round trip through the ring and a coroutine per restart,
+  // which a zero-delay crash loop would pay on every exit. (A full mailbox falls
+  // back to the timer.)
+  if (delay <= std::chrono::milliseconds::zero() && post(TimerFired{id, kind})) return;
   auto body = [](ServiceActor* self, std::chrono::milliseconds d, EventKind k, std::uint64_t tid,
                  std::stop_token st) -> Task<void> {
     runtime::Result<int> r = co_await runtime::sleep_for(d).stop_on(st);

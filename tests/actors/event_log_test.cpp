@@ -167,7 +167,7 @@ TEST_F(EventLogTest, BurstIsGroupCommitted) {
   EXPECT_EQ(st.appended, static_cast<std::uint64_t>(kEvents));
   EXPECT_GE(st.fsyncs, 1u);
   EXPECT_LT(st.fsyncs, 200u) << "one fsync per batch, not per event";
-  EXPECT_EQ(st.fsyncs, st.batches);
+  EXPECT_LE(st.fsyncs, st.batches);
   auto events = actors::read_events(path_, 0);
   ASSERT_EQ(events.size(), static_cast<std::size_t>(kEvents));
   for (int i = 0; i < kEvents; ++i) ASSERT_EQ(events[i].seq, static_cast<std::uint64_t>(i + 1));
@@ -184,6 +184,43 @@ TEST_F(EventLogTest, IdleWriterDoesNoIo) {
     EXPECT_EQ(log->stats().fsyncs, before);
   });
   EXPECT_EQ(log->stats().fsyncs, 1u);
+}
+
+// A crash loop's pace: a few events every millisecond or so. Each batch is written at
+// once (a kill -9 keeps it), but the fdatasyncs are paced by kSyncInterval; the first
+// after a quiet spell and a flush() are not delayed.
+TEST_F(EventLogTest, SustainedAppendsAreWrittenAtOnceAndSyncedPaced) {
+  auto log = open_log();
+  using namespace std::chrono_literals;
+  int rounds = 0;
+  std::chrono::steady_clock::duration flush_took{};
+  with_writer(*log, [&]() -> Task<void> {
+    log->append("svc", actors::EventType::health, {{"i", -1}});
+    for (int i = 0; i < 20 && log->durable_seq() < 1; ++i) co_await runtime::sleep_for(1ms);
+    EXPECT_EQ(log->durable_seq(), 1u) << "the first event after a quiet spell syncs at once";
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 < 350ms) {
+      const std::uint64_t seq = log->append("svc", actors::EventType::exited, {{"i", rounds}});
+      log->append("svc", actors::EventType::started, {{"i", rounds}});
+      co_await runtime::sleep_for(1ms);
+      ++rounds;
+      // Written (in the page cache) long before its sync is due.
+      if (rounds % 50 == 0) {
+        EXPECT_NE(slurp().find("\"seq\":" + std::to_string(seq) + ","), std::string::npos);
+      }
+    }
+    const auto f0 = std::chrono::steady_clock::now();
+    co_await log->flush();
+    flush_took = std::chrono::steady_clock::now() - f0;
+    EXPECT_EQ(log->durable_seq(), log->last_seq());
+  });
+  const auto& st = log->stats();
+  EXPECT_GT(rounds, 20);
+  EXPECT_GT(st.batches, 20u);
+  // 350 ms of appends: the first sync, one per 100 ms, the flush's.
+  EXPECT_LE(st.fsyncs, 7u);
+  EXPECT_LT(flush_took, 60ms) << "flush() syncs without waiting out the interval";
+  EXPECT_EQ(actors::read_events(path_, 0).size(), static_cast<std::size_t>(2 * rounds + 1));
 }
 
 TEST_F(EventLogTest, FollowersAreWokenAndCancelled) {

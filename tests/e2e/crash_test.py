@@ -78,6 +78,43 @@ class CrashTest(harness.TestCase):
         check_log(self, log)
         self.assertEqual(d.survivors(), [])
 
+    def test_kill9_after_a_burst_of_restarts(self):
+        """Hundreds of zero-delay restarts (events written at once, fdatasyncs paced, state.json
+        coalesced), then kill -9: state.json is fresh and names the steady instance, events.log
+        reaches the kill, and the next daemon adopts the steady one and restarts the looper."""
+        d = self.daemon(CONFIG)
+        log = d.path("events.log")
+        last_max = 0
+        for _ in range(2):
+            steady = d.wait_running("steady")
+            d.wait_event("started", "looper", count=300, timeout=30,
+                         where=lambda e: e["seq"] > last_max)
+            # state.json keeps up with the loop (written every 200 ms, never starved by it).
+            d.wait_for(lambda: time.time() * 1000 - ((d.state() or {}).get("written_unix_ms") or 0) < 1000,
+                       5, what="a fresh state.json during the loop")
+            killed_at = time.time()
+            d.kill9()
+            evs = check_log(self, log)
+            old_max = evs[-1]["seq"]
+            # Written as they came, not when their sync was due.
+            self.assertGreater(harness.parse_time(evs[-1]["time"]), killed_at - 1.0)
+            self.assertEqual(d.service_state("steady")["pid"], steady)
+            d.wait_for(lambda: harness.port_is_free(d.port), 10, what="port free again")
+            d.start()
+            attached = d.wait_event("attached", "steady", timeout=10, where=lambda e: e["seq"] > old_max)
+            self.assertEqual([a["pid"] for a in attached], [steady])
+            d.wait_event("started", "looper", count=5, timeout=10, where=lambda e: e["seq"] > old_max)
+            evs = check_log(self, log)
+            boot = [e for e in evs if e["kind"] == "daemon_started" and e["pid"] == d.pid][0]
+            self.assertEqual(boot["seq"], old_max + 1)
+            self.assertEqual([p.pid for p in steady_instances(d)], [steady])
+            last_max = evs[-1]["seq"]
+        d.stop()
+        check_log(self, log)
+        self.assertEqual({n: s["state"] for n, s in d.state()["services"].items()},
+                         {"looper": "stopped", "steady": "stopped"})
+        self.assertEqual(d.survivors(), [])
+
     def test_clean_restart_has_no_orphans(self):
         d = self.daemon(CONFIG)
         d.wait_running("steady")
