@@ -368,11 +368,13 @@ def main():
           f"load average {load}\n"
           f"dockless: {args.dockless}\nprobe:    {args.probe}\npeers:    {dpkg or 'absent'}",
           flush=True)
+    interrupted = False
     try:
         measure(args, res, sides)
     except KeyboardInterrupt:
+        # The figures so far are still printed: a long run cut short is not all lost.
         log("interrupted: every process of this run was stopped")
-        return 130
+        interrupted = True
     finally:
         sweep()
     text, summary = table(res, p)
@@ -391,6 +393,9 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"params": p, "load_start": load, "runs": res.values, "table": summary,
                        "pss_breakdown": res.breakdown, "errors": res.errors}, f, indent=1)
+    if interrupted:
+        print("interrupted: medians of the runs completed so far")
+        return 130
     return 1 if res.errors else 0
 
 
