@@ -5,6 +5,11 @@
 //   restart_probe --write MIB FILE [KIB]
 //                               appends "start <ns>\n", writes MIB MiB of a pattern to stdout
 //                               in KIB KiB write()s (default 1024), appends "end <ns>\n", exits 0
+//   restart_probe --write-text MIB KIB FILE
+//                               the same with 64-byte text lines (63 printable bytes and
+//                               '\n') in KIB KiB write()s: the writer of bench/peers_bench.py,
+//                               whose line-based loggers (svlogd, s6-log) would otherwise
+//                               split, cut or stamp the binary pattern's "lines"
 //   restart_probe --loop N FILE runs `restart_probe FILE` N times back to back with
 //                               posix_spawn + waitpid: the floor of the restart latency,
 //                               a supervisor that does nothing but fork, exec and wait
@@ -69,6 +74,30 @@ static int write_pattern(uint64_t mib, size_t chunk) {
   return 0;
 }
 
+static int write_text(uint64_t mib, uint64_t kib) {
+  enum { kMax = 1 << 20, kLine = 64 };
+  static char buf[kMax];
+  if (kib == 0 || kib > kMax / 1024) return -1;
+  for (size_t i = 0; i < kMax; ++i)
+    buf[i] = (char)(i % kLine == kLine - 1 ? '\n' : 'a' + (int)((i / kLine + i) % 26));
+  const size_t chunk = (size_t)kib * 1024;
+  for (uint64_t left = mib << 20; left > 0;) {
+    // A chunk is a whole number of lines and starts a line, so buf[0..n) is one.
+    size_t n = left < chunk ? (size_t)left : chunk;
+    size_t off = 0;
+    while (off < n) {
+      ssize_t w = write(STDOUT_FILENO, buf + off, n - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return -1;
+      }
+      off += (size_t)w;
+    }
+    left -= n;
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 2) {
     int fd = open_append(argv[1]);
@@ -86,6 +115,13 @@ int main(int argc, char** argv) {
     append_stamp(fd, "end");
     _exit(0);
   }
+  if (argc == 5 && strcmp(argv[1], "--write-text") == 0) {
+    int fd = open_append(argv[4]);
+    if (fd < 0 || append_stamp(fd, "start") != 0) _exit(2);
+    if (write_text(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10)) != 0) _exit(3);
+    append_stamp(fd, "end");
+    _exit(0);
+  }
   if (argc == 4 && strcmp(argv[1], "--loop") == 0) {
     char* child_argv[] = {argv[0], argv[3], NULL};
     for (long i = strtol(argv[2], NULL, 10); i > 0; --i) {
@@ -97,7 +133,8 @@ int main(int argc, char** argv) {
     }
     _exit(0);
   }
-  static const char usage[] = "usage: restart_probe FILE | --write MIB FILE [KIB] | --loop N FILE\n";
+  static const char usage[] =
+      "usage: restart_probe FILE | --write MIB FILE [KIB] | --write-text MIB KIB FILE | --loop N FILE\n";
   (void)!write(STDERR_FILENO, usage, sizeof usage - 1);
   _exit(2);
 }

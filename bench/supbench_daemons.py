@@ -1,6 +1,7 @@
 """The two daemons of supervisor_bench.py (Dockless and supervisord) and the /proc
 readings both sides are measured by. Each daemon runs in its own session and temp dir;
-leaving its context stops it and SIGKILLs every process carrying this run's marker."""
+leaving its context stops it and SIGKILLs every process carrying this run's marker
+(supervisord's services inherit it; Dockless's get it from their config `env`)."""
 import os
 import secrets
 import shutil
@@ -159,6 +160,9 @@ class Daemon:
             lines.append(f"\n[services.{name}]")
             lines.append("command = [" + ", ".join(toml_str(a) for a in argv) + "]")
             lines += [f"{k} = {v}" for k, v in extra.items()]
+            # Services get a fixed environment, not the daemon's (#15): the marker that
+            # sweep() finds them by is handed over explicitly.
+            lines.append(f"env = {{ {MARK_VAR} = {toml_str(MARK)} }}")
         cfg = os.path.join(self.dir, "config.toml")
         with open(cfg, "w") as f:
             f.write("\n".join(lines) + "\n")

@@ -8,7 +8,8 @@ and the goal. Figures are medians of runs interleaved Dockless, supervisord, Doc
 so the drift of a noisy machine lands on both sides. See bench/README.md for the rows.
 
 Each daemon runs in its own session with temp dirs, a free loopback port and an
-environment marker that every service inherits; whatever happens (failure, Ctrl-C,
+environment marker that every service carries (Dockless hands it over in each service's config
+`env`, since services no longer inherit the daemon's environment); whatever happens (failure, Ctrl-C,
 SIGTERM from `meson test --benchmark`'s timeout), the daemon is stopped and every process
 carrying the marker is SIGKILLed with its process group before the script returns.
 """

@@ -7,6 +7,14 @@ packages=(
   liburing-dev libtomlplusplus-dev libssl-dev node-llhttp nlohmann-json3-dev libgtest-dev
   python3 curl procps
 )
+# --bench: the peers of bench/peers_bench.py. runit and s6 are small (~2 MB installed with
+# s6's skalibs/execline libraries), so --test includes them too. Installing runit does not
+# start a runsvdir (that is runit-run's or runit-systemd's job), and peers_bench.py never
+# uses /etc/service. (supervisor, for bench/supervisor_bench.py, is left out: its package
+# starts a system supervisord.)
+if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--test" ]; then
+  packages+=(runit s6)
+fi
 if [ "${1:-}" = "--test" ]; then
   packages+=(util-linux)  # mount (tmpfs for the full-disk tests)
   packages+=(clang libclang-rt-14-dev)  # tests/fuzz: clang and its libFuzzer runtime
