@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Start-up of N services against a shell, and API latency while spawns churn (issue #12).
 
-    python3 bench/startup_probe.py [--dockless build-release/tools/dockless] [--runs 5]
+    python3 bench/startup_probe.py [--dockless build-release/tools/dockless] [--baseline OTHER] [--runs 5]
                                    [--n 10,100,500] [--seconds 5] [--skip-latency]
 
 Start-up: each service is a `#!/bin/sh` script that touches its own marker file and then
@@ -117,19 +117,26 @@ def run_dockless(binary, n):
 
 
 def startup(args):
-    print("| N | floor ms | dockless ms | ratio | goal |")
-    print("|---|---|---|---|---|")
+    base = args.baseline
+    print("| N | floor ms | dockless ms | ratio | goal |" + (" baseline ms | baseline ratio |" if base else ""))
+    print("|---|---|---|---|---|" + ("---|---|" if base else ""))
     for n in args.n:
-        floor, dl = [], []
+        floor, dl, bl = [], [], []
         for _ in range(args.runs):
             floor.append(run_floor(n))
             dl.append(run_dockless(args.dockless, n))
+            if base:
+                bl.append(run_dockless(base, n))
         f, x = statistics.median(floor), statistics.median(dl)
         goal = 2.0 if n <= 10 else 1.3
-        print("| %d | %.1f | %.1f | %.2fx | <= %.1fx (%s) |" % (
-            n, f, x, x / f, goal, "met" if x / f <= goal else "MISSED"), flush=True)
-        print("  runs floor %s dockless %s" % (["%.1f" % v for v in floor], ["%.1f" % v for v in dl]),
-              file=sys.stderr, flush=True)
+        row = "| %d | %.1f | %.1f | %.2fx | <= %.1fx (%s) |" % (
+            n, f, x, x / f, goal, "met" if x / f <= goal else "MISSED")
+        if base:
+            b = statistics.median(bl)
+            row += " %.1f | %.2fx |" % (b, b / f)
+        print(row, flush=True)
+        print("  runs floor %s dockless %s baseline %s" % (["%.1f" % v for v in floor], ["%.1f" % v for v in dl],
+                                                          ["%.1f" % v for v in bl]), file=sys.stderr, flush=True)
 
 
 def latency(args):
@@ -163,6 +170,7 @@ def main():
     ap = argparse.ArgumentParser()
     default = os.path.join(REPO, "build-release", "tools", "dockless")
     ap.add_argument("--dockless", default=default)
+    ap.add_argument("--baseline", help="another dockless binary, run interleaved (before/after)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--n", default="10,100,500")
     ap.add_argument("--seconds", type=float, default=5.0)
