@@ -9,6 +9,7 @@
 #include "actors/orphan_scan.hpp"
 #include "actors/service_env.hpp"
 #include "actors/state_store.hpp"
+#include "runtime/reactor.hpp"
 
 namespace actors {
 
@@ -96,6 +97,9 @@ class ProcessExecutor final : public Executor {
       o.stderr_mode = runtime::SpawnOptions::Stdio::null;
     }
     if (req.adjust_spawn) req.adjust_spawn(o);
+    // The spawn blocks the loop until the child has exec'd: one per round, so a boot
+    // of 500 services (or many crash loops at once) never holds the ring for all of them.
+    co_await runtime::reactor().one_per_round();
     runtime::Result<runtime::Process> proc = runtime::Process::spawn(o, error);
     if (!proc) co_return nullptr;
     co_return std::make_unique<ProcessExecution>(std::move(proc).value(), req.spec->command);

@@ -43,6 +43,9 @@ Supervisor::Supervisor(Options opts, EventLog& events)
   std::error_code ec;
   auto canonical = std::filesystem::weakly_canonical(opts_.data_dir, ec);
   supervisor_id_ = ec ? opts_.data_dir : canonical.string();
+  // Now, before the log files and pipes of N services take the low numbers: every
+  // spawn then costs the same however many fds the daemon holds (process.hpp).
+  runtime::reserve_spawn_slots();
 }
 
 Supervisor::~Supervisor() = default;

@@ -9,8 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <optional>
 
 #include "runtime/io_op.hpp"
 #include "runtime/ops_wait.hpp"
@@ -21,6 +24,9 @@
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 
 namespace runtime {
 
@@ -28,6 +34,9 @@ namespace {
 
 constexpr int kOpWaitid = 50;  // IORING_OP_WAITID, see reactor.cpp
 constexpr std::size_t kChildStackSize = 64 * 1024;
+// Enough for stdio and one extra fd (a readiness pipe); a spawn handing over more
+// copies the whole table as before.
+constexpr std::size_t kSpawnSlots = 4;
 
 // Everything the child needs, prepared by the parent: between clone and exec the
 // child shares our memory (CLONE_VM) and must not allocate.
@@ -47,6 +56,9 @@ struct ChildPlan {
   bool set_gid = false;
   const gid_t* groups = nullptr;
   std::size_t group_count = 0;
+  // > 0: the child shares our fd table (CLONE_FILES) and first takes a private copy
+  // of fds [0, unshare_below) only; everything it is given sits in that range.
+  unsigned unshare_below = 0;
   // Written by the child when a step fails; read by the parent after clone returns
   // (CLONE_VFORK guarantees the child has exec'd or exited by then).
   int err = 0;
@@ -62,6 +74,12 @@ struct ChildPlan {
 // Runs in the child on its own stack. Only system calls from here on.
 __attribute__((no_sanitize("address", "undefined"))) int child_main(void* arg) {
   auto* plan = static_cast<ChildPlan*>(arg);
+
+  // Before any other fd operation: the table is still the daemon's own. Copying
+  // only its low slots keeps a spawn O(1) in the number of fds the daemon holds.
+  if (plan->unshare_below > 0 &&
+      syscall(SYS_close_range, plan->unshare_below, ~0U, CLOSE_RANGE_UNSHARE) != 0)
+    child_fail(plan, "close_range");
 
   // Dispositions set to "ignore" survive exec (SIGPIPE, or SIGHUP under nohup);
   // a service must start with the defaults. Handlers are reset by exec itself.
@@ -156,6 +174,73 @@ char* child_stack_top() {
   return top - (reinterpret_cast<std::uintptr_t>(top) & std::uintptr_t{15});
 }
 
+// Low fd numbers held on /dev/null for handing fds to a child (see
+// reserve_spawn_slots() in process.hpp). Guarded by a mutex only because spawn()
+// is a static function any thread may call; the daemon has one thread.
+struct SpawnSlots {
+  std::mutex mu;
+  bool usable = false;
+  int placeholder = -1;
+  int fds[kSpawnSlots] = {-1, -1, -1, -1};
+  unsigned limit = 0;  // one past the highest slot
+};
+
+SpawnSlots& spawn_slots() {
+  static SpawnSlots* s = new SpawnSlots;  // never destroyed: spawns may run during exit
+  return *s;
+}
+
+// Holds the slots for one clone: the child's fds are dup3'ed onto them, and put
+// back on /dev/null when the lease ends, so the daemon keeps no copy of a pipe end.
+class SlotLease {
+ public:
+  SlotLease(ChildPlan& plan, std::vector<std::pair<int, int>>& extra) : slots_(spawn_slots()), lock_(slots_.mu) {
+    if (!slots_.usable) return;
+    std::size_t need = extra.size();
+    for (int src : plan.stdio_src) need += src >= 0 ? 1 : 0;
+    if (need > kSpawnSlots) return;
+    auto place = [&](int& src) {
+      if (::dup3(src, slots_.fds[used_], O_CLOEXEC) < 0) return false;
+      src = slots_.fds[used_++];
+      return true;
+    };
+    for (int& src : plan.stdio_src)
+      if (src >= 0 && !place(src)) {
+        reset();
+        return;
+      }
+    for (auto& e : extra)
+      if (!place(e.first)) {
+        reset();
+        return;
+      }
+    plan.unshare_below = slots_.limit;
+    active_ = true;
+  }
+  SlotLease(const SlotLease&) = delete;
+  SlotLease& operator=(const SlotLease&) = delete;
+  ~SlotLease() { reset(); }
+
+  bool active() const noexcept { return active_; }
+  // The kernel has no CLOSE_RANGE_UNSHARE (before 5.9): spawn the old way from now on.
+  void unsupported() { slots_.usable = false; }
+
+ private:
+  void reset() {
+    for (std::size_t i = 0; i < used_; ++i)
+      if (::dup3(slots_.placeholder, slots_.fds[i], O_CLOEXEC) < 0) {
+        // Cannot happen short of a bug; never leave a pipe end behind.
+        ::close(slots_.fds[i]);
+        slots_.usable = false;
+      }
+    used_ = 0;
+  }
+  SpawnSlots& slots_;
+  std::lock_guard<std::mutex> lock_;
+  std::size_t used_ = 0;
+  bool active_ = false;
+};
+
 Result<std::pair<Fd, Fd>> make_pipe() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Result<std::pair<Fd, Fd>>::failure(errno);
@@ -186,6 +271,23 @@ class WaitidOp final : public IoOp {
   int pidfd_;
 };
 
+// All signals blocked around clone (as posix_spawn does): no handler may run in
+// the child while it shares our memory and stack-adjacent state.
+// clone(2), not clone3: glibc's clone runs child_main on the given stack, which
+// CLONE_VM needs; raw clone3 would return into this frame on a foreign stack.
+// CLONE_PIDFD gives the same pidfd clone3 would. SIGCHLD as the exit signal
+// keeps the child waitable by plain waitid (no handler is installed for it).
+pid_t clone_child(ChildPlan& plan, bool share_files, int* pidfd, int* err) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | (share_files ? CLONE_FILES : 0);
+  const pid_t pid = ::clone(child_main, child_stack_top(), flags, &plan, pidfd);
+  *err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return pid;
+}
+
 }  // namespace
 
 std::string signal_name(int sig) {
@@ -195,6 +297,28 @@ std::string signal_name(int sig) {
 
 std::string ExitStatus::describe() const {
   return signaled ? "killed by " + signal_name(code) : "exited with " + std::to_string(code);
+}
+
+bool reserve_spawn_slots() {
+  SpawnSlots& s = spawn_slots();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.usable) return true;
+  if (s.placeholder >= 0) return false;  // reserved before, then found unsupported
+  Fd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null) return false;
+  Fd slots[kSpawnSlots];
+  for (Fd& slot : slots) {
+    slot.reset(::fcntl(null.get(), F_DUPFD_CLOEXEC, 0));
+    if (!slot) return false;
+  }
+  s.placeholder = null.release();
+  s.limit = 0;
+  for (std::size_t i = 0; i < kSpawnSlots; ++i) {
+    s.fds[i] = slots[i].release();
+    s.limit = std::max(s.limit, static_cast<unsigned>(s.fds[i]) + 1);
+  }
+  s.usable = true;
+  return true;
 }
 
 Result<Process> Process::spawn(const SpawnOptions& opts, std::string* detail) {
@@ -248,7 +372,6 @@ Result<Process> Process::spawn(const SpawnOptions& opts, std::string* detail) {
   plan.argv = argv.data();
   plan.envp = envp.data();
   plan.working_dir = opts.working_dir.empty() ? nullptr : opts.working_dir.c_str();
-  plan.extra = opts.extra_fds.data();
   plan.extra_count = opts.extra_fds.size();
   plan.rlimits = opts.rlimits.data();
   plan.rlimit_count = opts.rlimits.size();
@@ -263,20 +386,36 @@ Result<Process> Process::spawn(const SpawnOptions& opts, std::string* detail) {
     plan.uid = *opts.uid;
   }
 
-  // All signals blocked around clone (as posix_spawn does): no handler may run in
-  // the child while it shares our memory and stack-adjacent state.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
+  // The fds handed over go onto the reserved low slots when there are enough, and the
+  // child then shares our table instead of getting a full copy it would close again.
+  // A kernel without CLOSE_RANGE_UNSHARE fails that first step: once, then never tried.
+  const ChildPlan prepared = plan;
+  std::vector<std::pair<int, int>> extra;
   int pidfd = -1;
-  // clone(2), not clone3: glibc's clone runs child_main on the given stack, which
-  // CLONE_VM needs; raw clone3 would return into this frame on a foreign stack.
-  // CLONE_PIDFD gives the same pidfd clone3 would. SIGCHLD as the exit signal
-  // keeps the child waitable by plain waitid (no handler is installed for it).
-  pid_t pid = ::clone(child_main, child_stack_top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
-                      &plan, &pidfd);
-  int clone_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pid_t pid = -1;
+  int clone_errno = 0;
+  for (const bool use_slots : {true, false}) {
+    plan = prepared;
+    extra = opts.extra_fds;
+    plan.extra = extra.data();
+    std::optional<SlotLease> lease;
+    if (use_slots) lease.emplace(plan, extra);
+    const bool shared = lease && lease->active();
+    if (!shared) {  // a lease that failed half-way may have moved some sources
+      plan = prepared;
+      extra = opts.extra_fds;
+      plan.extra = extra.data();
+    }
+    pid = clone_child(plan, shared, &pidfd, &clone_errno);
+    if (!shared || pid < 0 || plan.err != EINVAL || !plan.failed_step ||
+        std::strcmp(plan.failed_step, "close_range") != 0)
+      break;
+    siginfo_t info{};
+    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED);
+    ::close(pidfd);
+    pidfd = -1;
+    lease->unsupported();
+  }
   if (pid < 0) return fail(clone_errno, "clone");
   proc.pid_ = pid;
   proc.pidfd_.reset(pidfd);

@@ -96,6 +96,16 @@ class Process {
   std::optional<ExitStatus> status_;
 };
 
+// Reserves a few low fd numbers (held on /dev/null, close-on-exec) through which
+// Process::spawn hands stdio and one extra fd to the child. The child then shares
+// the caller's fd table (CLONE_FILES) until its first step, close_range with
+// CLOSE_RANGE_UNSHARE, takes a private copy of the numbers below the slots only:
+// a spawn costs the same whether the daemon holds ten fds or ten thousand, instead
+// of the kernel copying every fd into the child and the child closing them all.
+// Call it early, while the lowest free numbers are low. Without it, for a spawn
+// handing over more fds, or on a kernel before 5.9, the whole table is copied.
+bool reserve_spawn_slots();
+
 // "SIGTERM" for 15; "signal 99" when unknown.
 std::string signal_name(int sig);
 

@@ -172,6 +172,11 @@ const ReactorStats& Reactor::stats() const noexcept {
 // run now; whatever they schedule waits one round, so I/O is polled between.
 void Reactor::run_ready() {
   resumes_this_round_ = 0;
+  turn_taken_ = !turn_waiters_.empty();
+  if (turn_taken_) {
+    ready_.push_back(turn_waiters_.front());
+    turn_waiters_.pop_front();
+  }
   for (std::size_t n = ready_.size(); n > 0 && !ready_.empty(); --n) {
     std::coroutine_handle<> h = ready_.front();
     ready_.pop_front();
@@ -187,7 +192,7 @@ void Reactor::run_ready() {
 // until the kernel posts a CQE.
 void Reactor::flush_and_wait(bool may_block) {
   for (;;) {
-    const bool block = may_block && ready_.empty();
+    const bool block = may_block && ready_.empty() && turn_waiters_.empty();
     int rc;
     if (block) {
       rc = io_uring_submit_and_wait(&ring_, 1);
@@ -267,6 +272,7 @@ void Reactor::shutdown() {
   // Only reachable if the bounded drain above gave up: whatever is still queued
   // may belong to the frames just destroyed, and must never be resumed.
   ready_.clear();
+  turn_waiters_.clear();
   stopping_ = false;
 }
 

@@ -107,6 +107,24 @@ class Reactor {
   // `co_await runtime::yield()` when this says so.
   bool should_yield() const noexcept { return resumes_this_round_ > kBudget; }
 
+  // Lets one waiter through per loop round, in arrival order: for work that blocks
+  // the thread (a spawn waits for its child's exec), so a burst of it is spread over
+  // rounds with the ring served in between. Uncontended, it passes without suspending.
+  struct TurnAwaiter {
+    Reactor* r;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      if (!r->turn_taken_ && r->turn_waiters_.empty()) {
+        r->turn_taken_ = true;
+        return false;
+      }
+      r->turn_waiters_.push_back(h);
+      return true;
+    }
+    void await_resume() const noexcept {}
+  };
+  TurnAwaiter one_per_round() noexcept { return {this}; }
+
   using FailureHandler = std::function<void(const std::string& actor, std::exception_ptr)>;
   void on_actor_failure(FailureHandler h) { failure_handler_ = std::move(h); }
   void report_failure(const std::string& actor, const std::exception_ptr& e);
@@ -141,6 +159,8 @@ class Reactor {
   Completion* inflight_head_ = nullptr;
   mutable ReactorStats stats_;
   std::uint64_t resumes_this_round_ = 0;
+  bool turn_taken_ = false;
+  std::deque<std::coroutine_handle<>> turn_waiters_;
   bool stopping_ = false;
   FailureHandler failure_handler_;
   ActorNode* actors_head_ = nullptr;

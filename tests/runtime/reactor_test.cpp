@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <vector>
 
 #include "run_loop.hpp"
 #include "runtime/ops_rw.hpp"
@@ -115,6 +116,37 @@ TEST(Reactor, ShouldYieldAfterBudget) {
     co_return reactor().should_yield();
   });
   EXPECT_TRUE(said_yield);
+}
+
+// one_per_round(): a burst of blocking work (spawns) is spread one per loop round,
+// in arrival order, and the loop never sleeps while someone waits for a turn.
+TEST(Reactor, OnePerRoundLetsOneThroughEachRound) {
+  std::vector<int> order, rounds;
+  run_loop([&]() -> Task<void> {
+    auto tick = std::make_shared<int>(0);
+    auto done = std::make_shared<int>(0);
+    spawn([](std::shared_ptr<int> t, std::shared_ptr<int> d) -> Task<void> {
+      while (*d < 5) {
+        ++*t;
+        co_await yield();
+      }
+    }(tick, done));
+    for (int i = 0; i < 5; ++i)
+      spawn([](int id, std::shared_ptr<int> t, std::shared_ptr<int> d, std::vector<int>* o,
+               std::vector<int>* r) -> Task<void> {
+        co_await reactor().one_per_round();
+        o->push_back(id);
+        r->push_back(*t);
+        ++*d;
+      }(i, tick, done, &order, &rounds));
+    // The root waits too, behind the five: with nothing else ready the loop must not
+    // block in the kernel while turns are queued.
+    co_await yield();
+    co_await reactor().one_per_round();
+  });
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+  ASSERT_EQ(rounds.size(), 5u);
+  for (std::size_t i = 1; i < rounds.size(); ++i) EXPECT_GT(rounds[i], rounds[i - 1]) << i;
 }
 
 // The root returns while actors are blocked in reads and sleeps: shutdown cancels
