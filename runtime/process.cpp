@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -300,6 +301,8 @@ std::string ExitStatus::describe() const {
 }
 
 bool reserve_spawn_slots() {
+  // Valgrind announces itself through the preload of its core (no header needed).
+  if (const char* preload = std::getenv("LD_PRELOAD"); preload && std::strstr(preload, "vgpreload_core")) return false;
   SpawnSlots& s = spawn_slots();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.usable) return true;

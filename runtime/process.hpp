@@ -104,6 +104,8 @@ class Process {
 // of the kernel copying every fd into the child and the child closing them all.
 // Call it early, while the lowest free numbers are low. Without it, for a spawn
 // handing over more fds, or on a kernel before 5.9, the whole table is copied.
+// Under valgrind it reserves nothing and returns false: valgrind's clone emulation
+// knows only the fork, vfork and thread shapes and aborts on CLONE_VM|CLONE_FILES.
 bool reserve_spawn_slots();
 
 // "SIGTERM" for 15; "signal 99" when unknown.

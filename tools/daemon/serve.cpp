@@ -58,7 +58,7 @@ Task<void> release_after_boot(std::stop_token stop) {
   runtime::Result<int> slept = co_await runtime::sleep_for(std::chrono::seconds(1)).stop_on(std::move(stop));
   if (!slept) co_return;
   const unsigned long bytes = runtime::release_startup_pages();
-  log(Level::debug, "released " + std::to_string(bytes / 1024) + " KiB of start-up mappings");
+  log(Level::info, "start-up done: " + std::to_string(bytes / 1024) + " KiB of its mappings released");
 }
 
 // The running daemon: everything daemon_main's steps build, as members. They are destroyed
