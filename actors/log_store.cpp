@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 #include <limits>
 #include <optional>
 #include <vector>
@@ -96,8 +95,9 @@ struct LogStore::StreamState {
   std::uint64_t size = 0;      // committed bytes in the current file
   std::uint64_t idx_size = 0;  // bytes in the current index
   // bases[g]: logical position of byte 0 of generation g (0 = current). One entry per
-  // file on disk, so bases.back() is begin().
-  std::deque<std::uint64_t> bases;
+  // file on disk, so bases.back() is begin(). A vector, not a deque: it holds at most
+  // keep + 1 entries, and a deque would allocate ~600 bytes per stream up front.
+  std::vector<std::uint64_t> bases;
   std::optional<std::int64_t> last_index_ms;  // none: the next chunk gets a record
   bool claimed = false;
   runtime::Notify waiters;
@@ -153,7 +153,7 @@ Result<void> LogStore::open_stream(Stream s) {
   if (base > (std::uint64_t{1} << 62)) base = 0;
   ss.bases.clear();
   for (int g = oldest; g >= 0; --g) {
-    ss.bases.push_front(base);
+    ss.bases.insert(ss.bases.begin(), base);
     base += sizes[static_cast<std::size_t>(g)];
   }
 
@@ -200,7 +200,7 @@ void LogStore::rotate(Stream s) {
     if (::rename(from.c_str(), to.c_str()) < 0) ++ss.stats.errors;
     ::rename((from + ".idx").c_str(), (to + ".idx").c_str());
   }
-  ss.bases.push_front(new_base);
+  ss.bases.insert(ss.bases.begin(), new_base);
   while (ss.bases.size() > static_cast<std::size_t>(keep_)) ss.bases.pop_back();
   ++ss.stats.rotations;
 
