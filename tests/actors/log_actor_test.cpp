@@ -220,14 +220,19 @@ TEST_F(LogActorTest, StopWhileStagingPlacesEveryTakenByte) {
   EXPECT_GT(res.staged, 0u);
   EXPECT_EQ(res.dropped, 0u);
   EXPECT_EQ(store->end(Stream::out), res.captured);
-  const std::string content = slurp(dir_ + "/stdout.log");
-  ASSERT_EQ(content.size(), res.captured);
+  // A loaded machine (or a sanitizer build) may run the stopper late, after rotations:
+  // what the kept files hold is then the stream's tail, [begin, end), still gapless.
+  const std::uint64_t begin = store->begin(Stream::out);
+  const std::string content = slurp(dir_ + "/stdout.log.1") + slurp(dir_ + "/stdout.log");
+  ASSERT_EQ(content.size(), res.captured - begin);
   // fast: repeats one 1 MiB block of the pattern.
   const std::string block = pattern(0, 1 << 20);
-  for (std::size_t off = 0; off < content.size(); off += block.size())
-    ASSERT_TRUE(content.compare(off, std::min(block.size(), content.size() - off), block, 0,
-                                std::min(block.size(), content.size() - off)) == 0)
-        << "at " << off;
+  for (std::size_t off = 0; off < content.size();) {
+    const std::size_t in_block = (begin + off) % block.size();
+    const std::size_t n = std::min(block.size() - in_block, content.size() - off);
+    ASSERT_TRUE(content.compare(off, n, block, in_block, n) == 0) << "at " << begin + off;
+    off += n;
+  }
 }
 
 TEST_F(LogActorTest, RotationKeepsTheLastNFilesEachMatchingItsSlice) {
