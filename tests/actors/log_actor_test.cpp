@@ -64,6 +64,7 @@ void write_all(const char* p, std::size_t n) {
 //                                              100 ms apart, exit
 // DL_WRITER=hold:<bytes>                      write, then sleep 30 s holding the pipe
 // DL_WRITER=fast:<mib>                        1 MiB blocks of one pattern (throughput)
+// DL_WRITER=fasthold:<mib>                    the same, then sleep 30 s holding the pipe
 [[maybe_unused]] const int child_hook = [] {
   const char* w = std::getenv("DL_WRITER");
   if (!w) return 0;
@@ -86,6 +87,10 @@ void write_all(const char* p, std::size_t n) {
   } else if (std::sscanf(w, "hold:%llu", &bytes) == 1) {
     auto s = pattern(0, bytes);
     write_all(s.data(), s.size());
+    ::sleep(30);
+  } else if (std::sscanf(w, "fasthold:%llu", &bytes) == 1) {
+    std::string s = pattern(0, 1 << 20);
+    for (unsigned long long i = 0; i < bytes; ++i) write_all(s.data(), s.size());
     ::sleep(30);
   } else if (std::sscanf(w, "fast:%llu", &bytes) == 1) {
     std::string s = pattern(0, 1 << 20);
@@ -202,7 +207,9 @@ TEST_F(LogActorTest, StopWhileStagingPlacesEveryTakenByte) {
   auto store = open(256ull << 20, 2);
   CaptureResult res;
   run_loop([&]() -> Task<void> {
-    auto proc = spawn_writer("fast:100000");  // far more than the capture will run
+    // Bounded, then holding the pipe: however late the stopper runs (an emulated ARM VM
+    // ran it after the tmpfs had filled), the capture ends by the stop, with at most this much.
+    auto proc = spawn_writer("fasthold:48");
     std::stop_source stop;
     auto stopper = [&]() -> Task<void> {
       // Bounded, so a capture that never gets going fails the checks below instead of hanging.
