@@ -19,12 +19,16 @@
 #include "runtime/ops_rw.hpp"
 #include "runtime/ops_wait.hpp"
 #include "runtime/process.hpp"
+#include "spawn_util.hpp"
 #include "test_util.hpp"
 
 using namespace runtime;
 using namespace std::chrono_literals;
 
 namespace {
+
+using testutil::read_all;
+using testutil::sh;
 
 // The 256 MiB splice test re-executes this binary as the child: before main(),
 // it writes a deterministic pattern to stdout and exits.
@@ -45,29 +49,6 @@ void fill_block(std::size_t block, char* out, std::size_t n) {
   }
   _exit(0);
 }();
-
-// Reads a (non-blocking) pipe through the ring until EOF.
-Task<std::string> read_all(int fd) {
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    Result<int> n = co_await read(fd, std::as_writable_bytes(std::span(buf)));
-    if (!n.ok()) {
-      if (n.error() == EAGAIN) continue;
-      ADD_FAILURE() << "read: " << n.message();
-      co_return out;
-    }
-    if (n.value() == 0) co_return out;
-    out.append(buf, static_cast<std::size_t>(n.value()));
-  }
-}
-
-SpawnOptions sh(const std::string& script) {
-  SpawnOptions o;
-  o.argv = {"/bin/sh", "-c", script};
-  o.env = {{"PATH", "/usr/bin:/bin"}};
-  return o;
-}
 
 // Runs `argv` to completion; stdout captured.
 struct Outcome {

@@ -20,32 +20,15 @@
 #include "run_loop.hpp"
 #include "runtime/ops_rw.hpp"
 #include "runtime/process.hpp"
+#include "spawn_util.hpp"
 #include "test_util.hpp"
 
 using namespace runtime;
 
 namespace {
 
-Task<std::string> read_all(int fd) {
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    Result<int> n = co_await read(fd, std::as_writable_bytes(std::span(buf)));
-    if (!n.ok()) {
-      if (n.error() == EAGAIN) continue;
-      co_return out;
-    }
-    if (n.value() == 0) co_return out;
-    out.append(buf, static_cast<std::size_t>(n.value()));
-  }
-}
-
-SpawnOptions sh(const std::string& script) {
-  SpawnOptions o;
-  o.argv = {"/bin/sh", "-c", script};
-  o.env = {{"PATH", "/usr/bin:/bin"}};
-  return o;
-}
+using testutil::read_all;
+using testutil::sh;
 
 std::set<std::string> lines(const std::string& text) {
   std::set<std::string> out;
