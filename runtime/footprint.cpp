@@ -50,4 +50,6 @@ unsigned long release_startup_pages() noexcept {
   return total;
 }
 
+void release_startup_pages_now() noexcept { (void)release_startup_pages(); }
+
 }  // namespace runtime

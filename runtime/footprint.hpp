@@ -11,4 +11,9 @@ namespace runtime {
 // Returns the bytes unmapped (for the daemon log).
 unsigned long release_startup_pages() noexcept;
 
+// The same, shaped for Reactor::once_before_sleep: run as the loop's last act before an
+// idle wait, only the code between it and the wait faults back (a few pages of the
+// reactor), not the caller's, a logger's and every frame's in between.
+void release_startup_pages_now() noexcept;
+
 }  // namespace runtime

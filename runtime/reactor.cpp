@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <system_error>
+#include <utility>
 
 namespace runtime {
 
@@ -195,6 +196,7 @@ void Reactor::flush_and_wait(bool may_block) {
     const bool block = may_block && ready_.empty() && turn_waiters_.empty();
     int rc;
     if (block) {
+      if (before_sleep_) std::exchange(before_sleep_, nullptr)();
       rc = io_uring_submit_and_wait(&ring_, 1);
     } else if (io_uring_sq_ready(&ring_) > 0) {
       // TRICKY: with DEFER_TASKRUN a plain submit never runs the deferred

@@ -125,6 +125,12 @@ class Reactor {
   };
   TurnAwaiter one_per_round() noexcept { return {this}; }
 
+  // Runs `fn` once, the next time the loop is about to sleep in the kernel: the last
+  // thing before an idle wait, when no coroutine is ready. For work whose effect the
+  // rest of the round would undo (dropping the pages start-up touched: anything that
+  // runs after it faults its code back in). `fn` must not schedule coroutines.
+  void once_before_sleep(void (*fn)() noexcept) noexcept { before_sleep_ = fn; }
+
   using FailureHandler = std::function<void(const std::string& actor, std::exception_ptr)>;
   void on_actor_failure(FailureHandler h) { failure_handler_ = std::move(h); }
   void report_failure(const std::string& actor, const std::exception_ptr& e);
@@ -161,6 +167,7 @@ class Reactor {
   std::uint64_t resumes_this_round_ = 0;
   bool turn_taken_ = false;
   std::deque<std::coroutine_handle<>> turn_waiters_;
+  void (*before_sleep_)() noexcept = nullptr;
   bool stopping_ = false;
   FailureHandler failure_handler_;
   ActorNode* actors_head_ = nullptr;

@@ -149,6 +149,30 @@ TEST(Reactor, OnePerRoundLetsOneThroughEachRound) {
   for (std::size_t i = 1; i < rounds.size(); ++i) EXPECT_GT(rounds[i], rounds[i - 1]) << i;
 }
 
+// once_before_sleep(): the hook waits while anything is ready (five yields of a busy
+// actor), runs right before the first idle wait, and only once.
+namespace {
+int busy_rounds = 0;
+std::vector<int> hook_saw;
+void record_hook() noexcept { hook_saw.push_back(busy_rounds); }
+}  // namespace
+
+TEST(Reactor, OnceBeforeSleepRunsOnceAtTheFirstIdleWait) {
+  busy_rounds = 0;
+  hook_saw.clear();
+  run_loop([]() -> Task<void> {
+    reactor().once_before_sleep(&record_hook);
+    for (int i = 0; i < 5; ++i) {
+      ++busy_rounds;
+      co_await yield();
+    }
+    EXPECT_TRUE(hook_saw.empty()) << "ran while a coroutine was ready";
+    (void)co_await sleep_for(1ms);
+    (void)co_await sleep_for(1ms);
+  });
+  EXPECT_EQ(hook_saw, (std::vector<int>{5}));
+}
+
 // The root returns while actors are blocked in reads and sleeps: shutdown cancels
 // them, waits for every CQE, then destroys the frames. ASan checks the rest.
 TEST(Reactor, ShutdownCancelsAndDrainsInFlight) {

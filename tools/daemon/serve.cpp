@@ -57,8 +57,9 @@ struct Startup {
 Task<void> release_after_boot(std::stop_token stop) {
   runtime::Result<int> slept = co_await runtime::sleep_for(std::chrono::seconds(1)).stop_on(std::move(stop));
   if (!slept) co_return;
-  const unsigned long bytes = runtime::release_startup_pages();
-  log(Level::info, "start-up done: " + std::to_string(bytes / 1024) + " KiB of its mappings released");
+  // Logged first: a log line written after the release would fault the logger back in.
+  log(Level::info, "start-up done: releasing the pages only start-up used");
+  runtime::reactor().once_before_sleep(&runtime::release_startup_pages_now);
 }
 
 // The running daemon: everything daemon_main's steps build, as members. They are destroyed
