@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <utility>
 
 #include "actors/config_inputs.hpp"
 #include "actors/event_log.hpp"
@@ -57,6 +58,9 @@ Supervisor::Entry* Supervisor::find(const std::string& name) const {
 
 config::ServiceContext Supervisor::service_context() const {
   config::ServiceContext ctx = config::ServiceContext::from(config_, host_config_inputs());
+  // A reload's services count as soon as it is applied, as if config_ still held them.
+  if (applying_)
+    for (const auto& s : *applying_) ctx.ports.emplace(s.name, s.port);
   for (const auto& [name, e] : entries_) ctx.ports.emplace(name, e->spec->port);
   return ctx;
 }
@@ -157,8 +161,11 @@ Task<void> Supervisor::start_when_ready(std::string name, std::stop_token stop) 
 
 Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> inherited) {
   config_ = std::move(config);
-  for (const auto& spec : config_.services) create_entry(spec, true);
+  // Fitted against the config's services while config_ still has them; the entries then
+  // take the specs over (config_.services stays empty: one copy per service, issue #12).
   ServiceStore::Fitting stored = store_.load_beside(service_context(), config_);
+  std::vector<config::ServiceSpec> configured = std::exchange(config_.services, {});
+  for (auto& spec : configured) create_entry(std::move(spec), true);
   for (const auto& [name, error] : stored.rejected) events_.append(name, EventType::service_store_error, {{"error", error}});
   for (auto& spec : stored.services) create_entry(std::move(spec), false);
   // Entries exist now: what the previous daemon (or image) left running is surveyed,
@@ -283,13 +290,19 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
       if (e->logs) e->logs->close();  // its followers end now, not after the stop
     }
   }
-  config_ = next;
+  const std::vector<config::ServiceSpec> services = std::exchange(next.services, {});
+  config_ = std::move(next);  // its services go to the entries, below
+  applying_ = &services;
+  struct Applied {
+    const std::vector<config::ServiceSpec>*& applying;
+    ~Applied() { applying = nullptr; }
+  } applied{applying_};
   if (!to_remove.empty()) {
     co_await stop_entries(to_remove);
     for (const auto& n : to_remove) entries_.erase(n);
     out.removed = to_remove;
   }
-  for (const auto& s : next.services) {
+  for (const auto& s : services) {
     Entry* e = find(s.name);
     if (!e) {
       create_entry(s, true);
