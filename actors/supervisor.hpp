@@ -114,7 +114,7 @@ class Supervisor {
  private:
   struct Entry;
   Entry* find(const std::string& name) const;
-  void create_entry(config::ServiceSpec spec, bool from_config);
+  void create_entry(config::ServiceSpec given, bool from_config);
   void request_start(Entry& e);
   bool update_entry(Entry& e, const config::ServiceSpec& spec);
   runtime::Task<void> start_when_ready(std::string name, std::stop_token stop);
