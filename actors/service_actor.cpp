@@ -33,10 +33,10 @@ bool settled(State s) { return s == State::stopped || s == State::exited || s ==
 
 }  // namespace
 
-ServiceActor::ServiceActor(config::ServiceSpec spec, ServiceContext ctx)
-    : spec_(std::move(spec)), ctx_(std::move(ctx)), machine_(Policy::from(spec_)) {
-  status_.name = spec_.name;
-  status_.health = spec_.health ? Health::unknown : Health::none;
+ServiceActor::ServiceActor(SpecPtr spec, ServiceContext ctx)
+    : spec_(std::move(spec)), ctx_(std::move(ctx)), machine_(Policy::from(*spec_)) {
+  status_.name = spec_->name;
+  status_.health = spec_->health ? Health::unknown : Health::none;
 }
 
 void ServiceActor::publish() {
@@ -46,7 +46,7 @@ void ServiceActor::publish() {
 }
 
 void ServiceActor::record(EventType type, nlohmann::json details) {
-  if (ctx_.events) ctx_.events->append(spec_.name, type, std::move(details));
+  if (ctx_.events) ctx_.events->append(spec_->name, type, std::move(details));
 }
 
 Task<void> ServiceActor::run() {
@@ -102,10 +102,10 @@ Task<void> ServiceActor::handle(Message& m) {
         break;
       case Command::Kind::update_spec:
         if (c->spec) {
-          spec_ = std::move(*c->spec);
-          machine_.set_policy(Policy::from(spec_));
+          spec_ = std::move(c->spec);
+          machine_.set_policy(Policy::from(*spec_));
           if (!alive())
-            status_.health = spec_.health ? Health::unknown : Health::none;
+            status_.health = spec_->health ? Health::unknown : Health::none;
         }
         break;
       case Command::Kind::shutdown:
@@ -124,7 +124,7 @@ Task<void> ServiceActor::handle(Message& m) {
   } else if (auto* h = std::get_if<HealthChanged>(&m)) {
     if (h->generation == status_.generation) {
       on_health(*h);
-      if (!h->report.healthy && spec_.health && spec_.health->restart_on_unhealthy &&
+      if (!h->report.healthy && spec_->health && spec_->health->restart_on_unhealthy &&
           machine_.state() == State::running) {
         record(EventType::restart_unhealthy, {{"reason", h->report.reason}});
         co_await feed({EventKind::unhealthy});
@@ -148,7 +148,7 @@ Task<void> ServiceActor::feed(ServiceEvent e) {
         do_kill(e.kind == EventKind::ready_timeout ? KillReason::ready_timeout : KillReason::stop_timeout);
         break;
       case Action::arm_ready_timer:
-        record(EventType::awaiting_ready, {{"ready", spec_.ready == config::ReadyMode::notify ? "notify" : "fd"},
+        record(EventType::awaiting_ready, {{"ready", spec_->ready == config::ReadyMode::notify ? "notify" : "fd"},
                                            {"timeout_ms", step.delay.count()}});
         arm_timer(step.delay, EventKind::ready_timeout);
         break;
@@ -162,8 +162,8 @@ Task<void> ServiceActor::feed(ServiceEvent e) {
   }
   if (step.crash_loop)
     record(EventType::failed, {{"reason", "crash loop: restart limit reached"},
-                               {"restart_limit", spec_.restart_limit},
-                               {"restart_window_ms", spec_.restart_window.count()}});
+                               {"restart_limit", spec_->restart_limit},
+                               {"restart_window_ms", spec_->restart_window.count()}});
   else if (step.next == State::stopped && before != State::stopped)
     record(EventType::stopped, {});
 }
@@ -174,13 +174,13 @@ std::string ServiceActor::substitute(std::string text) const {
 }
 
 std::optional<LaunchRequest> ServiceActor::build_launch(std::string* error) {
-  auto ports = resolve_ports(spec_, error);
+  auto ports = resolve_ports(*spec_, error);
   if (!ports) return std::nullopt;
   status_.ports = *ports;
   LaunchRequest r;
-  r.spec = &spec_;
-  for (const auto& arg : spec_.command) r.argv.push_back(substitute(arg));
-  for (const auto& [k, v] : spec_.env) r.env[k] = substitute(v);
+  r.spec = spec_.get();
+  for (const auto& arg : spec_->command) r.argv.push_back(substitute(arg));
+  for (const auto& [k, v] : spec_->env) r.env[k] = substitute(v);
   if (!status_.ports.empty()) r.env["PORT"] = std::to_string(status_.ports.front());
   r.base_env = ctx_.base_env;
   r.capture_output = ctx_.logs != nullptr;
@@ -193,12 +193,12 @@ Task<void> ServiceActor::do_spawn() {
   // grandchild held, the health checker) finish before the next one starts.
   co_await drain_incarnation();
   std::string error;
-  executor_ = make_executor(spec_);
+  executor_ = make_executor(*spec_);
   status_.executor = executor_->kind();
   std::optional<LaunchRequest> req = build_launch(&error);
   std::optional<ReadinessChannel> readiness;
   if (req) {
-    auto channel = ReadinessChannel::open(spec_, &error);
+    auto channel = ReadinessChannel::open(*spec_, &error);
     if (channel) readiness = std::move(*channel);
     else req.reset();
   }
@@ -233,7 +233,7 @@ void ServiceActor::begin_incarnation(std::unique_ptr<Execution> ex) {
   status_.started_at = std::chrono::system_clock::now();
   status_.last_error.clear();
   status_.next_restart_in = {};
-  status_.health = spec_.health ? Health::unknown : Health::none;
+  status_.health = spec_->health ? Health::unknown : Health::none;
   status_.health_reason.clear();
   status_.notify_status.clear();
 }
@@ -285,17 +285,17 @@ Task<void> ServiceActor::on_ready(const ReadySignal& r) {
 
 void ServiceActor::do_stop_signal() {
   if (!alive()) return;
-  record(EventType::stopping, {{"signal", runtime::signal_name(spec_.stop_signal)},
-                               {"timeout_ms", spec_.stop_timeout.count()}});
-  execution_->stop(spec_.stop_signal, spec_.stop_timeout);
-  arm_timer(spec_.stop_timeout, EventKind::stop_timeout);
+  record(EventType::stopping, {{"signal", runtime::signal_name(spec_->stop_signal)},
+                               {"timeout_ms", spec_->stop_timeout.count()}});
+  execution_->stop(spec_->stop_signal, spec_->stop_timeout);
+  arm_timer(spec_->stop_timeout, EventKind::stop_timeout);
 }
 
 void ServiceActor::do_kill(KillReason reason) {
   if (!alive()) return;
   const bool ready_timeout = reason == KillReason::ready_timeout;
   record(EventType::killed, {{"reason", ready_timeout ? "ready_timeout expired" : "stop_timeout expired"},
-                             {"timeout_ms", (ready_timeout ? spec_.ready_timeout : spec_.stop_timeout).count()}});
+                             {"timeout_ms", (ready_timeout ? spec_->ready_timeout : spec_->stop_timeout).count()}});
   execution_->kill();
 }
 
@@ -314,7 +314,7 @@ void ServiceActor::arm_timer(std::chrono::milliseconds delay, EventKind kind) {
     runtime::Result<int> r = co_await runtime::sleep_for(d).stop_on(st);
     if (r.ok()) self->post(TimerFired{tid, k});
   };
-  timers_.spawn(body(this, delay, kind, id, timer_stop_->get_token()), spec_.name + "/timer");
+  timers_.spawn(body(this, delay, kind, id, timer_stop_->get_token()), spec_->name + "/timer");
 }
 
 void ServiceActor::cancel_timer() {

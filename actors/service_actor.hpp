@@ -64,6 +64,10 @@ struct ServiceStatus {
 
 // Messages in the mailbox: commands from the supervisor, and what the actor's own
 // children report. Stale reports (an older generation) are dropped.
+// One service's spec, immutable once built: the supervisor's entry, the actor and an
+// update_spec command share it instead of holding copies (~0.9 KiB each, issue #12).
+using SpecPtr = std::shared_ptr<const config::ServiceSpec>;
+
 struct Command {
   // adopt: take over a running instance (boot after a crash or an upgrade).
   // handover: the daemon is about to exec a new image: stop watching (capture,
@@ -71,18 +75,18 @@ struct Command {
   // ignore everything until resume (the exec failed) — or until the exec.
   enum class Kind { start, stop, restart, signal, update_spec, shutdown, stdin, adopt, handover, resume } kind;
   int signal = 0;
-  std::optional<config::ServiceSpec> spec;
+  SpecPtr spec;      // Kind::update_spec
   std::string data;  // Kind::stdin
   std::shared_ptr<AdoptInfo> adopt;            // Kind::adopt
   std::shared_ptr<HandoverRecord> handover;    // Kind::handover
-  static Command of(Kind k, int sig = 0) { return Command{k, sig, std::nullopt, {}, {}, {}}; }
-  static Command update(config::ServiceSpec s) { return Command{Kind::update_spec, 0, std::move(s), {}, {}, {}}; }
-  static Command input(std::string bytes) { return Command{Kind::stdin, 0, std::nullopt, std::move(bytes), {}, {}}; }
+  static Command of(Kind k, int sig = 0) { return Command{k, sig, {}, {}, {}, {}}; }
+  static Command update(SpecPtr s) { return Command{Kind::update_spec, 0, std::move(s), {}, {}, {}}; }
+  static Command input(std::string bytes) { return Command{Kind::stdin, 0, {}, std::move(bytes), {}, {}}; }
   static Command adopting(std::shared_ptr<AdoptInfo> a) {
-    return Command{Kind::adopt, 0, std::nullopt, {}, std::move(a), {}};
+    return Command{Kind::adopt, 0, {}, {}, std::move(a), {}};
   }
   static Command handing_over(std::shared_ptr<HandoverRecord> r) {
-    return Command{Kind::handover, 0, std::nullopt, {}, {}, std::move(r)};
+    return Command{Kind::handover, 0, {}, {}, {}, std::move(r)};
   }
 };
 struct ProcessExited { std::uint64_t generation; runtime::ExitStatus status; bool known; };
@@ -107,7 +111,7 @@ struct ServiceContext {
 
 class ServiceActor {
  public:
-  ServiceActor(config::ServiceSpec spec, ServiceContext ctx);
+  ServiceActor(SpecPtr spec, ServiceContext ctx);
   ServiceActor(const ServiceActor&) = delete;
   ServiceActor& operator=(const ServiceActor&) = delete;
 
@@ -156,7 +160,7 @@ class ServiceActor {
   std::string substitute(std::string text) const;
   ExecContext health_exec_context() const;
 
-  config::ServiceSpec spec_;
+  SpecPtr spec_;  // never null
   ServiceContext ctx_;
   ServiceMachine machine_;
   CustodyMachine custody_;

@@ -91,17 +91,17 @@ void ServiceActor::rearm_backoff() {
 // service starts as it would have without it.
 Task<void> ServiceActor::do_adopt(AdoptInfo& info) {
   if (machine_.state() != State::stopped || execution_ || retired_) co_return;
-  executor_ = make_executor(spec_);
+  executor_ = make_executor(*spec_);
   status_.executor = executor_->kind();
   std::string error;
   std::unique_ptr<Execution> ex = adopt_execution(info, &error);
   if (!ex) {
     record(EventType::adopt_failed, {{"pid", info.pid}, {"from", info.origin}, {"error", error}});
-    if (spec_.autostart) co_await feed({EventKind::start});
+    if (spec_->autostart) co_await feed({EventKind::start});
     co_return;
   }
   if (!info.ports.empty()) status_.ports = info.ports;
-  else if (auto ports = resolve_ports(spec_, &error)) status_.ports = *ports;
+  else if (auto ports = resolve_ports(*spec_, &error)) status_.ports = *ports;
   begin_incarnation(std::move(ex));
   using namespace std::chrono;
   const auto now = system_clock::now();

@@ -31,18 +31,18 @@ using runtime::Task;
 // friends; the command in the container sees only the container's.
 ExecContext ServiceActor::health_exec_context() const {
   ExecContext exec;
-  if (spec_.image) {
+  if (spec_->image) {
     exec.env = runtime::process_environment();
     return exec;
   }
   runtime::SpawnOptions identity;
-  if (!apply_identity(spec_.user, spec_.group, identity, &exec.identity_error)) return exec;
+  if (!apply_identity(spec_->user, spec_->group, identity, &exec.identity_error)) return exec;
   exec.uid = identity.uid;
   exec.gid = identity.gid;
   exec.groups = std::move(identity.groups);
-  exec.working_dir = spec_.working_dir;
+  exec.working_dir = spec_->working_dir;
   exec.env = base_environment(ctx_.base_env, exec.uid.value_or(::geteuid()));
-  for (const auto& [k, v] : spec_.env) exec.env.insert_or_assign(k, substitute(v));
+  for (const auto& [k, v] : spec_->env) exec.env.insert_or_assign(k, substitute(v));
   if (!ctx_.supervisor_id.empty()) exec.env[kSupervisorEnv] = ctx_.supervisor_id;
   return exec;
 }
@@ -63,19 +63,19 @@ void ServiceActor::start_watchers(std::optional<ReadinessChannel>* readiness, ru
     const std::uint64_t gen = status_.generation;
     incarnation_->spawn(ReadinessChannel::watch(std::move(**readiness), execution_->pid(), incarnation_->token(),
                                                 [this, gen](ReadinessReport r) { post(ReadySignal{gen, std::move(r)}); }),
-                        spec_.name + "/ready");
+                        spec_->name + "/ready");
   }
-  incarnation_->spawn(wait_for_exit(status_.generation), spec_.name + "/wait");
+  incarnation_->spawn(wait_for_exit(status_.generation), spec_->name + "/wait");
   start_log_capture(std::move(out), std::move(err));
   start_stdin_writer(std::move(in));
-  if (spec_.health) {
+  if (spec_->health) {
     const std::uint64_t gen = status_.generation;
     incarnation_->spawn(
-        run_health_checks(executor_->health_check(*spec_.health), status_.ports.empty() ? 0 : status_.ports.front(),
+        run_health_checks(executor_->health_check(*spec_->health), status_.ports.empty() ? 0 : status_.ports.front(),
                           incarnation_->token(),
                           [this, gen](const HealthReport& r) { post(HealthChanged{gen, r}); },
                           health_exec_context()),
-        spec_.name + "/health");
+        spec_->name + "/health");
   }
 }
 
@@ -104,10 +104,10 @@ void ServiceActor::start_log_capture(runtime::Fd out, runtime::Fd err) {
   };
   if (out)
     incarnation_->spawn(body(this, ctx_.logs, Stream::out, std::move(out), incarnation_->token()),
-                        spec_.name + "/stdout");
+                        spec_->name + "/stdout");
   if (err)
     incarnation_->spawn(body(this, ctx_.logs, Stream::err, std::move(err), incarnation_->token()),
-                        spec_.name + "/stderr");
+                        spec_->name + "/stderr");
 }
 
 // The pipe is non-blocking (the service must never be able to block the daemon),
@@ -135,7 +135,7 @@ void ServiceActor::start_stdin_writer(runtime::Fd in) {
     }
   };
   incarnation_->spawn(body(stdin_queue_.get(), std::move(in), incarnation_->token()),
-                      spec_.name + "/stdin");
+                      spec_->name + "/stdin");
 }
 
 Task<void> ServiceActor::wait_for_exit(std::uint64_t generation) {

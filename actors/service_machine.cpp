@@ -274,8 +274,9 @@ void ServiceMachine::apply(Effect f, const ServiceEvent& e, Step& step) {
       return;
     case Effect::count_restart: {
       restart_pending_ = false;
-      while (!recent_restarts_.empty() && e.now - recent_restarts_.front() > policy_.window)
-        recent_restarts_.pop_front();
+      recent_restarts_.erase(recent_restarts_.begin(),
+                             std::find_if(recent_restarts_.begin(), recent_restarts_.end(),
+                                          [&](Clock::time_point t) { return e.now - t <= policy_.window; }));
       recent_restarts_.push_back(e.now);
       ++restarts_;
       // Exponential backoff, reset once the last run stayed up for reset_after.

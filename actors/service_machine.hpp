@@ -8,7 +8,6 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -136,7 +135,9 @@ class ServiceMachine {
   int restarts_ = 0;              // automatic restarts since the daemon started it
   Millis delay_{0};               // the delay the last backoff used
   Clock::time_point started_at_{};
-  std::deque<Clock::time_point> recent_restarts_;  // inside `window`, for the crash-loop limit
+  // Inside `window`, for the crash-loop limit. A vector: empty until the first restart,
+  // where a deque allocates ~600 bytes up front in every idle service (issue #12).
+  std::vector<Clock::time_point> recent_restarts_;
 };
 
 }  // namespace actors

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <utility>
 
 #include "actors/config_inputs.hpp"
 #include "actors/event_log.hpp"
@@ -21,7 +22,7 @@ using runtime::Task;
 using namespace std::chrono_literals;
 
 struct Supervisor::Entry {
-  config::ServiceSpec spec;
+  SpecPtr spec;  // shared with the actor, never null
   bool from_config = false;
   std::shared_ptr<LogStore> logs;  // shared with log followers; closed when the entry goes
   std::unique_ptr<ServiceActor> actor;
@@ -57,19 +58,23 @@ Supervisor::Entry* Supervisor::find(const std::string& name) const {
 
 config::ServiceContext Supervisor::service_context() const {
   config::ServiceContext ctx = config::ServiceContext::from(config_, host_config_inputs());
-  for (const auto& [name, e] : entries_) ctx.ports.emplace(name, e->spec.port);
+  // A reload's services count as soon as it is applied, as if config_ still held them.
+  if (applying_)
+    for (const auto& s : *applying_) ctx.ports.emplace(s.name, s.port);
+  for (const auto& [name, e] : entries_) ctx.ports.emplace(name, e->spec->port);
   return ctx;
 }
 
 std::vector<config::ServiceSpec> Supervisor::all_specs() const {
   std::vector<config::ServiceSpec> specs;
-  for (const auto& [name, e] : entries_) specs.push_back(e->spec);
+  for (const auto& [name, e] : entries_) specs.push_back(*e->spec);
   return specs;
 }
 
-void Supervisor::create_entry(config::ServiceSpec spec, bool from_config) {
+void Supervisor::create_entry(config::ServiceSpec given, bool from_config) {
   auto e = std::make_unique<Entry>();
-  e->spec = spec;
+  e->spec = std::make_shared<const config::ServiceSpec>(std::move(given));
+  const config::ServiceSpec& spec = *e->spec;
   e->from_config = from_config;
   if (opts_.capture_logs) {
     auto store = LogStore::open(opts_.data_dir + "/logs/" + spec.name, spec.log_max_size, spec.log_keep);
@@ -89,11 +94,11 @@ void Supervisor::create_entry(config::ServiceSpec spec, bool from_config) {
   if (opts_.pipes_changed)
     ctx.pipes_changed = [this, name = spec.name](int out, int err, int in) { opts_.pipes_changed(name, out, err, in); };
   ctx.supervisor_id = supervisor_id_;
-  e->actor = std::make_unique<ServiceActor>(std::move(spec), std::move(ctx));
+  e->actor = std::make_unique<ServiceActor>(e->spec, std::move(ctx));
   e->status = e->actor->status();
   Entry* raw = e.get();
-  entries_[raw->spec.name] = std::move(e);
-  actors_.spawn(run_actor(raw), raw->spec.name);
+  entries_[raw->spec->name] = std::move(e);
+  actors_.spawn(run_actor(raw), raw->spec->name);
 }
 
 Task<void> Supervisor::run_actor(Entry* e) {
@@ -123,7 +128,7 @@ void Supervisor::request_start(Entry& e) {
   if (e.starter) e.starter->request_stop();
   e.starter.emplace();
   e.waiting_recorded = false;
-  background_.spawn(start_when_ready(e.spec.name, e.starter->get_token()), e.spec.name + "/start");
+  background_.spawn(start_when_ready(e.spec->name, e.starter->get_token()), e.spec->name + "/start");
 }
 
 // A dependent starts once each dependency is running (condition "started") or
@@ -134,7 +139,7 @@ Task<void> Supervisor::start_when_ready(std::string name, std::stop_token stop) 
     Entry* e = find(name);
     if (!e || e->actor_done) co_return;
     std::vector<std::string> missing;
-    for (const auto& dep : e->spec.depends_on) {
+    for (const auto& dep : e->spec->depends_on) {
       Entry* d = find(dep.name);
       const bool ok = d && d->status.state == State::running &&
                       (dep.condition == config::DependencyCondition::started ||
@@ -156,14 +161,17 @@ Task<void> Supervisor::start_when_ready(std::string name, std::stop_token stop) 
 
 Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> inherited) {
   config_ = std::move(config);
-  for (const auto& spec : config_.services) create_entry(spec, true);
+  // Fitted against the config's services while config_ still has them; the entries then
+  // take the specs over (config_.services stays empty: one copy per service, issue #12).
   ServiceStore::Fitting stored = store_.load_beside(service_context(), config_);
+  std::vector<config::ServiceSpec> configured = std::exchange(config_.services, {});
+  for (auto& spec : configured) create_entry(std::move(spec), true);
   for (const auto& [name, error] : stored.rejected) events_.append(name, EventType::service_store_error, {{"error", error}});
   for (auto& spec : stored.services) create_entry(std::move(spec), false);
   // Entries exist now: what the previous daemon (or image) left running is surveyed,
   // planned for and adopted or stopped before anything is started (reconciler.hpp).
   std::vector<ServiceFacts> facts;
-  for (const auto& [name, e] : entries_) facts.push_back(facts_of(e->spec, e->from_config));
+  for (const auto& [name, e] : entries_) facts.push_back(facts_of(*e->spec, e->from_config));
   Inheritance* handed = inherited ? &*inherited : nullptr;
   const Plan plan = plan_recovery(
       survey({opts_.data_dir, supervisor_id_, std::move(facts), handed, &stored_pipes_, opts_.capture_logs}));
@@ -217,7 +225,7 @@ Result<void> Supervisor::signal(const std::string& name, int sig) {
 Result<void> Supervisor::write_stdin(const std::string& name, std::string bytes) {
   Entry* e = find(name);
   if (!e || e->actor_done) return Result<void>::failure(ENOENT);
-  if (!e->spec.stdin) return Result<void>::failure(ENOTSUP);
+  if (!e->spec->stdin) return Result<void>::failure(ENOTSUP);
   if (!e->status.pid) return Result<void>::failure(ESRCH);
   e->actor->post(Command::input(std::move(bytes)));
   return {};
@@ -263,9 +271,9 @@ Task<void> Supervisor::stop_entries(std::vector<std::string> names) {
 // A running (or starting) service restarts with its new spec; true when it did.
 bool Supervisor::update_entry(Entry& e, const config::ServiceSpec& spec) {
   const bool was_active = !settled(e.status.state);
-  e.spec = spec;
+  e.spec = std::make_shared<const config::ServiceSpec>(spec);
   if (e.logs) e.logs->set_limits(spec.log_max_size, spec.log_keep);
-  e.actor->post(Command::update(spec));
+  e.actor->post(Command::update(e.spec));
   if (was_active) e.actor->post(Command::of(Command::Kind::restart));
   return was_active;
 }
@@ -282,13 +290,19 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
       if (e->logs) e->logs->close();  // its followers end now, not after the stop
     }
   }
-  config_ = next;
+  const std::vector<config::ServiceSpec> services = std::exchange(next.services, {});
+  config_ = std::move(next);  // its services go to the entries, below
+  applying_ = &services;
+  struct Applied {
+    const std::vector<config::ServiceSpec>*& applying;
+    ~Applied() { applying = nullptr; }
+  } applied{applying_};
   if (!to_remove.empty()) {
     co_await stop_entries(to_remove);
     for (const auto& n : to_remove) entries_.erase(n);
     out.removed = to_remove;
   }
-  for (const auto& s : next.services) {
+  for (const auto& s : services) {
     Entry* e = find(s.name);
     if (!e) {
       create_entry(s, true);
@@ -296,7 +310,7 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
       out.added.push_back(s.name);
       continue;
     }
-    if (e->spec == s && e->from_config) continue;
+    if (*e->spec == s && e->from_config) continue;
     e->from_config = true;
     if (!update_entry(*e, s) && s.autostart) request_start(*e);
     out.changed.push_back(s.name);
@@ -388,7 +402,7 @@ Task<Result<void>> Supervisor::remove(std::string name) {
 Snapshot Supervisor::make_snapshot() const {
   Snapshot s;
   s.written_unix_ms = runtime::now_unix_ms();
-  for (const auto& [name, e] : entries_) s.services[name] = snapshot_entry(e->status, e->spec);
+  for (const auto& [name, e] : entries_) s.services[name] = snapshot_entry(e->status, *e->spec);
   return s;
 }
 
@@ -467,7 +481,7 @@ std::optional<ServiceStatus> Supervisor::status(const std::string& name) const {
 
 const config::ServiceSpec* Supervisor::spec(const std::string& name) const {
   Entry* e = find(name);
-  return e ? &e->spec : nullptr;
+  return e ? e->spec.get() : nullptr;
 }
 
 bool Supervisor::from_config(const std::string& name) const {

@@ -102,6 +102,8 @@ class Supervisor {
   // DOCKLESS_SUPERVISOR's value in what the daemon starts (orphan_scan.hpp).
   const std::string& supervisor_id() const { return supervisor_id_; }
   std::shared_ptr<LogStore> logs(const std::string& name) const;
+  // The running config, but for its services: they live in the entries (spec(), list()),
+  // and `services` is empty.
   const config::Config& config() const noexcept { return config_; }
   runtime::Notify& changed() noexcept { return changed_; }
   // Bumped with every change a client could see (status, spec, the set of services):
@@ -112,7 +114,7 @@ class Supervisor {
  private:
   struct Entry;
   Entry* find(const std::string& name) const;
-  void create_entry(config::ServiceSpec spec, bool from_config);
+  void create_entry(config::ServiceSpec given, bool from_config);
   void request_start(Entry& e);
   bool update_entry(Entry& e, const config::ServiceSpec& spec);
   runtime::Task<void> start_when_ready(std::string name, std::stop_token stop);
@@ -130,6 +132,7 @@ class Supervisor {
   ServiceStore store_;
   config::Config config_;
   std::map<std::string, std::unique_ptr<Entry>> entries_;
+  const std::vector<config::ServiceSpec>* applying_ = nullptr;  // apply()'s services, while it runs
   std::uint64_t registering_ = 0;  // new registrations whose file is being saved
   runtime::Scope actors_;     // the ServiceActors
   runtime::Scope background_; // starters, stoppers, the snapshot writer

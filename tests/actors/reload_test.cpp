@@ -1,6 +1,6 @@
 // actors::Reload: all or nothing. A real Supervisor with no services (apply() then only
 // swaps the config), participants that record what happened to them, and the event log
-// read back for reload_succeeded / reload_failed.
+// read back for reload_succeeded / reload_failed. One test boots idle services (issue #12).
 #include <unistd.h>
 
 #include <algorithm>
@@ -170,6 +170,42 @@ TEST_F(ReloadTest, ParticipantsAddToTheAnswer) {
   ASSERT_TRUE(out.ok);
   EXPECT_EQ(out.to_json()["tls"]["fingerprint"], "AB:CD");
   EXPECT_FALSE(out.restart_only_changed);
+}
+
+// Issue #12: a service's spec is held once, by its entry (shared with its actor), not a
+// second time in the running config; spec() answers for booted, changed and added
+// services alike, and config().services stays empty across a reload.
+config::ServiceSpec idle_service(const std::string& name, const std::string& arg) {
+  config::ServiceSpec s;
+  s.name = name;
+  s.command = {"/bin/true", arg};
+  s.autostart = false;
+  return s;
+}
+
+TEST_F(ReloadTest, TheSupervisorHoldsEachSpecOnceAcrossBootAndReload) {
+  Reload::Outcome out;
+  with_reload([&](Reload& reload, actors::Supervisor& sup) -> Task<void> {
+    config::Config boot_config;
+    boot_config.services = {idle_service("a", "1"), idle_service("b", "1")};
+    co_await sup.boot(std::move(boot_config));
+    EXPECT_TRUE(sup.config().services.empty());
+    const config::ServiceSpec* a = sup.spec("a");
+    EXPECT_TRUE(a && a->command.back() == "1");
+    EXPECT_EQ(sup.list().size(), 2u);
+
+    config::ParseResult next = parsed();
+    next.config->services = {idle_service("a", "2"), idle_service("b", "1"), idle_service("c", "1")};
+    out = co_await reload.run(std::move(next));
+    EXPECT_TRUE(sup.config().services.empty());
+    a = sup.spec("a");
+    EXPECT_TRUE(a && a->command.back() == "2");
+    EXPECT_NE(sup.spec("c"), nullptr);
+    EXPECT_EQ(sup.list().size(), 3u);
+  });
+  ASSERT_TRUE(out.ok);
+  EXPECT_EQ(out.services.added, (std::vector<std::string>{"c"}));
+  EXPECT_EQ(out.services.changed, (std::vector<std::string>{"a"}));
 }
 
 }  // namespace
