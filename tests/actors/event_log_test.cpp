@@ -192,7 +192,9 @@ TEST_F(EventLogTest, IdleWriterDoesNoIo) {
 TEST_F(EventLogTest, SustainedAppendsAreWrittenAtOnceAndSyncedPaced) {
   auto log = open_log();
   using namespace std::chrono_literals;
-  int rounds = 0;
+  constexpr int kRounds = 300;
+  int written_before_durable = 0;
+  std::chrono::steady_clock::duration elapsed{};
   with_writer(*log, [&]() -> Task<void> {
     log->append("svc", actors::EventType::health, {{"i", -1}});
     // Bounded generously: a loaded disk may take a while; what matters is that it syncs
@@ -200,25 +202,30 @@ TEST_F(EventLogTest, SustainedAppendsAreWrittenAtOnceAndSyncedPaced) {
     for (int i = 0; i < 2000 && log->durable_seq() < 1; ++i) co_await runtime::sleep_for(1ms);
     EXPECT_EQ(log->durable_seq(), 1u) << "the first event after a quiet spell is synced on its own";
     const auto t0 = std::chrono::steady_clock::now();
-    while (std::chrono::steady_clock::now() - t0 < 350ms) {
-      const std::uint64_t seq = log->append("svc", actors::EventType::exited, {{"i", rounds}});
-      log->append("svc", actors::EventType::started, {{"i", rounds}});
+    for (int round = 0; round < kRounds; ++round) {
+      const std::uint64_t seq = log->append("svc", actors::EventType::exited, {{"i", round}});
+      log->append("svc", actors::EventType::started, {{"i", round}});
       co_await runtime::sleep_for(1ms);
-      ++rounds;
-      // Written (in the page cache) long before its sync is due.
-      if (rounds % 50 == 0) {
-        EXPECT_NE(slurp().find("\"seq\":" + std::to_string(seq) + ","), std::string::npos);
-      }
+      // Written (in the page cache) while its sync is still to come: the write does not
+      // wait for the paced fdatasync. Counted, not required of every round: a loaded
+      // machine may delay the write past a sync now and then.
+      if (round % 10 == 0 && log->durable_seq() < seq &&
+          slurp().find("\"seq\":" + std::to_string(seq) + ",") != std::string::npos)
+        ++written_before_durable;
     }
+    elapsed = std::chrono::steady_clock::now() - t0;
     co_await log->flush();
     EXPECT_EQ(log->durable_seq(), log->last_seq()) << "flush() leaves everything durable";
   });
   const auto& st = log->stats();
-  EXPECT_GT(rounds, 20);
-  EXPECT_GT(st.batches, 20u);
-  // 350 ms of appends: the first sync, one per 100 ms, the flush's.
-  EXPECT_LE(st.fsyncs, 7u);
-  EXPECT_EQ(actors::read_events(path_, 0).size(), static_cast<std::size_t>(2 * rounds + 1));
+  EXPECT_GT(written_before_durable, 0) << "no event was ever seen written before it was synced";
+  // The first sync, at most one per 100 ms of appends (however long the machine made them
+  // take), the flush's; one more for a pacing interval cut by the end.
+  const auto allowed = 3 + static_cast<std::uint64_t>(elapsed / 100ms);
+  EXPECT_LE(st.fsyncs, allowed) << "over " << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+                                << " ms of appends";
+  EXPECT_LT(st.fsyncs, static_cast<std::uint64_t>(kRounds) / 4) << "not one sync per batch";
+  EXPECT_EQ(actors::read_events(path_, 0).size(), static_cast<std::size_t>(2 * kRounds + 1));
 }
 
 TEST_F(EventLogTest, FollowersAreWokenAndCancelled) {
