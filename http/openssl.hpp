@@ -11,6 +11,38 @@
 // spelled out as the SSL_CTX_ctrl/SSL_ctrl calls they expand to. A direct reference
 // to an OpenSSL function from the daemon fails to link, which keeps this honest.
 // The static build (-Dstatic=true) links OpenSSL in and fills the table directly.
+//
+// -Dtls=wolfssl (DOCKLESS_TLS_WOLFSSL) puts wolfSSL behind the same table through its
+// OpenSSL compatibility layer, whose names are macros (SSL_new -> wolfSSL_new): the
+// members and the symbols looked up are then the wolfSSL names. docs/develop.md
+// "Binary size" says why the choice exists and what differs.
+#ifdef DOCKLESS_TLS_WOLFSSL
+#include <wolfssl/options.h>  // first: the library's build flags shape every other header
+#include <wolfssl/openssl/crypto.h>
+#include <wolfssl/openssl/err.h>
+#include <wolfssl/openssl/evp.h>
+#include <wolfssl/openssl/hmac.h>
+#include <wolfssl/openssl/sha.h>
+#include <wolfssl/openssl/ssl.h>
+#include <wolfssl/openssl/x509.h>
+#include <wolfssl/openssl/x509_vfy.h>
+#include <wolfssl/version.h>
+// Function-like in the compatibility layer, so a member named after them would not be
+// renamed as the object-like ones are; made object-like (the same functions).
+#undef HMAC
+#define HMAC wolfSSL_HMAC
+#undef SSL_CTX_new
+#define SSL_CTX_new wolfSSL_CTX_new
+#undef X509_get_subject_name
+#define X509_get_subject_name wolfSSL_X509_get_subject_name
+#undef SSL_CTX_load_verify_locations
+#define SSL_CTX_load_verify_locations wolfSSL_CTX_load_verify_locations
+// OpenSSL options wolfSSL has no flag for: its server refuses renegotiation anyway (built
+// without HAVE_SECURE_RENEGOTIATION), and its client reports an EOF without close_notify
+// as SSL_ERROR_SYSCALL, which tools/cli/connection.cpp takes as the end of the body.
+#define SSL_OP_NO_RENEGOTIATION 0
+#define SSL_OP_IGNORE_UNEXPECTED_EOF 0
+#else
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -19,6 +51,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#endif
 
 #include <string>
 
@@ -26,7 +59,7 @@ namespace http::openssl {
 
 #define DOCKLESS_OPENSSL_FUNCTIONS(X)                                                                         \
   X(OpenSSL_version_num) X(ERR_clear_error) X(ERR_peek_last_error) X(ERR_reason_error_string)                \
-  X(SHA256) X(HMAC) X(EVP_sha256) X(EVP_EncodeBlock) X(EVP_DecodeBlock)                                       \
+  X(SHA256) X(HMAC) X(EVP_sha256)                                     \
   X(TLS_server_method) X(TLS_client_method) X(SSL_CTX_new) X(SSL_CTX_free) X(SSL_CTX_ctrl)                    \
   X(SSL_CTX_set_options) X(SSL_CTX_set_cipher_list) X(SSL_CTX_set_alpn_select_cb)                              \
   X(SSL_CTX_use_certificate_chain_file) X(SSL_CTX_use_PrivateKey_file) X(SSL_CTX_check_private_key)         \

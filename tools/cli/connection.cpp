@@ -204,7 +204,8 @@ std::optional<ClientError> Connection::handshake(const Endpoint& ep, Clock::time
   ossl().SSL_CTX_ctrl(ctx_, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, nullptr);
   // A daemon that closes without close_notify ends a until-close body, not an error.
   ossl().SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
-  ossl().SSL_CTX_ctrl(ctx_, SSL_CTRL_MODE, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, nullptr);
+  // (long): wolfSSL's two flags are members of different enums.
+  ossl().SSL_CTX_ctrl(ctx_, SSL_CTRL_MODE, long{SSL_MODE_ENABLE_PARTIAL_WRITE} | long{SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER}, nullptr);
   const int loaded = ep.cacert.empty() ? ossl().SSL_CTX_set_default_verify_paths(ctx_)
                                        : ossl().SSL_CTX_load_verify_locations(ctx_, ep.cacert.c_str(), nullptr);
   if (loaded != 1) return fail("cannot load CA certificates " + ep.cacert + ": " + tls_reason());
