@@ -39,7 +39,7 @@
 #define SSL_CTX_load_verify_locations wolfSSL_CTX_load_verify_locations
 // OpenSSL options wolfSSL has no flag for: its server refuses renegotiation anyway (built
 // without HAVE_SECURE_RENEGOTIATION), and its client reports an EOF without close_notify
-// as SSL_ERROR_SYSCALL, which tools/cli/connection.cpp takes as the end of the body.
+// as SOCKET_PEER_CLOSED_E, which tools/cli/connection.cpp takes as the end of the body.
 #define SSL_OP_NO_RENEGOTIATION 0
 #define SSL_OP_IGNORE_UNEXPECTED_EOF 0
 #else

@@ -41,7 +41,8 @@ constexpr const char* kTls12Ciphers =
 #ifdef DOCKLESS_TLS_WOLFSSL
     // wolfSSL's list replaces the TLS 1.3 suites too (OpenSSL keeps them apart), and they
     // must come first: with a 1.2 suite preferred it picks that for a 1.3 handshake and fails.
-    "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:TLS13-CHACHA20-POLY1305-SHA256:"
+    // (In OpenSSL's default order.)
+    "TLS13-AES256-GCM-SHA384:TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-GCM-SHA256:"
 #endif
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";

@@ -230,9 +230,18 @@ std::optional<ClientError> Connection::handshake(const Endpoint& ep, Clock::time
     const short want = tls_want(ssl_, r);
     if (!want) {
       const long verify = ossl().SSL_get_verify_result(ssl_);
-      if (verify != X509_V_OK) {
+      std::string untrusted = verify != X509_V_OK ? ossl().X509_verify_cert_error_string(verify) : "";
+#ifdef DOCKLESS_TLS_WOLFSSL
+      // wolfSSL checks the name as part of the handshake and reports a mismatch as the
+      // handshake's error, not in the verify result; said here in OpenSSL's words.
+      if (const int why = ossl().SSL_get_error(ssl_, r); untrusted.empty() && why == DOMAIN_NAME_MISMATCH)
+        untrusted = "hostname mismatch";
+      else if (untrusted.empty() && why == IPADDR_MISMATCH)
+        untrusted = "IP address mismatch";
+#endif
+      if (!untrusted.empty()) {
         ossl().ERR_clear_error();
-        return fail(std::string("certificate not trusted: ") + ossl().X509_verify_cert_error_string(verify) +
+        return fail("certificate not trusted: " + untrusted +
                     (ep.cacert.empty() ? " (--cacert FILE names a CA to trust)" : ""));
       }
       return fail(tls_reason());
@@ -263,6 +272,10 @@ ssize_t Connection::recv_some(char* buf, std::size_t n, short* want) {
   const int r = ossl().SSL_read(ssl_, buf, static_cast<int>(n));
   if (r > 0) return r;
   if (ossl().SSL_get_error(ssl_, r) == SSL_ERROR_ZERO_RETURN) return 0;
+#ifdef DOCKLESS_TLS_WOLFSSL
+  // An EOF without close_notify, which OpenSSL's SSL_OP_IGNORE_UNEXPECTED_EOF makes an EOF.
+  if (r == 0 && ossl().SSL_get_error(ssl_, r) == SOCKET_PEER_CLOSED_E) return 0;
+#endif
   *want = tls_want(ssl_, r);
   errno = *want ? EAGAIN : EPROTO;
   return -1;
