@@ -42,7 +42,11 @@
 // as SOCKET_PEER_CLOSED_E, which tools/cli/connection.cpp takes as the end of the body.
 #define SSL_OP_NO_RENEGOTIATION 0
 #define SSL_OP_IGNORE_UNEXPECTED_EOF 0
+#include <wolfssl/wolfcrypt/ecc.h>
+// wolfCrypt's own: frees this thread's fixed-point ECC caches (Debian builds with FP_ECC).
+#define DOCKLESS_TLS_EXTRA_FUNCTIONS(X) X(wc_ecc_fp_free)
 #else
+#define DOCKLESS_TLS_EXTRA_FUNCTIONS(X)
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -69,7 +73,7 @@ namespace http::openssl {
   X(SSL_new) X(SSL_free) X(SSL_set_bio) X(SSL_set_accept_state) X(SSL_set_fd) X(SSL_ctrl) X(SSL_get0_param)   \
   X(SSL_set_alpn_protos) X(SSL_connect) X(SSL_read) X(SSL_write) X(SSL_get_error) X(SSL_get_verify_result)    \
   X(SSL_shutdown) X(SSL_is_init_finished) X(BIO_new) X(BIO_s_mem) X(BIO_free) X(BIO_read) X(BIO_write)          \
-  X(BIO_ctrl_pending)
+  X(BIO_ctrl_pending) DOCKLESS_TLS_EXTRA_FUNCTIONS(X)
 
 struct Api {
 // NOLINTNEXTLINE(bugprone-macro-parentheses): `name` is a declarator here, not an expression
