@@ -59,33 +59,61 @@ std::optional<std::string> unhex(std::string_view text) {
   return out;
 }
 
+// Base64 (RFC 4648, with padding) is written here: it needs no library, so a bearer-key or
+// webhook request never loads one for it, and the backends' EVP_EncodeBlock/DecodeBlock
+// disagree on edge cases (wolfSSL 5.5's counts a terminator and refuses empty input).
+namespace {
+constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+}  // namespace
+
 std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = openssl::require().EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes(in), static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
+  std::string out;
+  out.reserve(4 * ((in.size() + 2) / 3));
+  std::size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    const unsigned v = static_cast<unsigned char>(in[i]) << 16 | static_cast<unsigned char>(in[i + 1]) << 8 |
+                       static_cast<unsigned char>(in[i + 2]);
+    out += {kBase64[v >> 18], kBase64[(v >> 12) & 63], kBase64[(v >> 6) & 63], kBase64[v & 63]};
+  }
+  if (const std::size_t rest = in.size() - i; rest > 0) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (rest == 2) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += {kBase64[v >> 18], kBase64[(v >> 12) & 63], rest == 2 ? kBase64[(v >> 6) & 63] : '=', '='};
+  }
   return out;
 }
 
 std::optional<std::string> unbase64(std::string_view text) {
-  // EVP_DecodeBlock ignores surrounding whitespace and does not report padding,
-  // so the shape is checked here and the padding bytes are trimmed after.
-  if (text.empty()) return std::string();
+  // Strict: whole quartets of the alphabet, '=' only as the last one or two characters.
   if (text.size() % 4) return std::nullopt;
   std::size_t pad = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (c == '=') {
-      if (i + 2 < text.size()) return std::nullopt;  // '=' only in the last two places
-      ++pad;
-    } else if (pad || !(alnum || c == '+' || c == '/')) {
-      return std::nullopt;
+  while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  unsigned acc = 0;
+  for (std::size_t i = 0; i < text.size() - pad; ++i) {
+    const int v = base64_value(text[i]);
+    if (v < 0) return std::nullopt;
+    acc = acc << 6 | static_cast<unsigned>(v);
+    if (i % 4 == 3) {
+      out += {static_cast<char>(acc >> 16), static_cast<char>(acc >> 8), static_cast<char>(acc)};
+      acc = 0;
     }
   }
-  std::string out(text.size() / 4 * 3, '\0');
-  const int n = openssl::require().EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes(text), static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  out.resize(static_cast<std::size_t>(n) - pad);
+  if (pad == 2) {
+    out.push_back(static_cast<char>(acc >> 4));
+  } else if (pad == 1) {
+    out += {static_cast<char>(acc >> 10), static_cast<char>(acc >> 2)};
+  }
   return out;
 }
 

@@ -1,9 +1,9 @@
 #pragma once
 // The few cryptographic primitives the API's authentication and the webhook
-// triggers share. Digests, HMAC and base64 are thin wrappers over OpenSSL's
-// libcrypto, loaded on first use (http/openssl.hpp; they throw std::runtime_error
-// if it cannot be); the constant-time compare and the CSPRNG (getrandom) are not,
-// so bearer keys and the first-boot key never load it.
+// triggers share. Digests and HMAC are thin wrappers over OpenSSL's libcrypto (or
+// wolfSSL's, -Dtls=wolfssl), loaded on first use (http/openssl.hpp; they throw
+// std::runtime_error if it cannot be); hex, base64, the constant-time compare and the
+// CSPRNG (getrandom) are not, so bearer keys and the first-boot key never load it.
 #include <optional>
 #include <string>
 #include <string_view>

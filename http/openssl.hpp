@@ -11,6 +11,42 @@
 // spelled out as the SSL_CTX_ctrl/SSL_ctrl calls they expand to. A direct reference
 // to an OpenSSL function from the daemon fails to link, which keeps this honest.
 // The static build (-Dstatic=true) links OpenSSL in and fills the table directly.
+//
+// -Dtls=wolfssl (DOCKLESS_TLS_WOLFSSL) puts wolfSSL behind the same table through its
+// OpenSSL compatibility layer, whose names are macros (SSL_new -> wolfSSL_new): the
+// members and the symbols looked up are then the wolfSSL names. docs/develop.md
+// "Binary size" says why the choice exists and what differs.
+#ifdef DOCKLESS_TLS_WOLFSSL
+#include <wolfssl/options.h>  // first: the library's build flags shape every other header
+#include <wolfssl/openssl/crypto.h>
+#include <wolfssl/openssl/err.h>
+#include <wolfssl/openssl/evp.h>
+#include <wolfssl/openssl/hmac.h>
+#include <wolfssl/openssl/sha.h>
+#include <wolfssl/openssl/ssl.h>
+#include <wolfssl/openssl/x509.h>
+#include <wolfssl/openssl/x509_vfy.h>
+#include <wolfssl/version.h>
+// Function-like in the compatibility layer, so a member named after them would not be
+// renamed as the object-like ones are; made object-like (the same functions).
+#undef HMAC
+#define HMAC wolfSSL_HMAC
+#undef SSL_CTX_new
+#define SSL_CTX_new wolfSSL_CTX_new
+#undef X509_get_subject_name
+#define X509_get_subject_name wolfSSL_X509_get_subject_name
+#undef SSL_CTX_load_verify_locations
+#define SSL_CTX_load_verify_locations wolfSSL_CTX_load_verify_locations
+// OpenSSL options wolfSSL has no flag for: its server refuses renegotiation anyway (built
+// without HAVE_SECURE_RENEGOTIATION), and its client reports an EOF without close_notify
+// as SOCKET_PEER_CLOSED_E, which tools/cli/connection.cpp takes as the end of the body.
+#define SSL_OP_NO_RENEGOTIATION 0
+#define SSL_OP_IGNORE_UNEXPECTED_EOF 0
+#include <wolfssl/wolfcrypt/ecc.h>
+// wolfCrypt's own: frees this thread's fixed-point ECC caches (Debian builds with FP_ECC).
+#define DOCKLESS_TLS_EXTRA_FUNCTIONS(X) X(wc_ecc_fp_free)
+#else
+#define DOCKLESS_TLS_EXTRA_FUNCTIONS(X)
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -19,6 +55,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#endif
 
 #include <string>
 
@@ -26,7 +63,7 @@ namespace http::openssl {
 
 #define DOCKLESS_OPENSSL_FUNCTIONS(X)                                                                         \
   X(OpenSSL_version_num) X(ERR_clear_error) X(ERR_peek_last_error) X(ERR_reason_error_string)                \
-  X(SHA256) X(HMAC) X(EVP_sha256) X(EVP_EncodeBlock) X(EVP_DecodeBlock)                                       \
+  X(SHA256) X(HMAC) X(EVP_sha256)                                     \
   X(TLS_server_method) X(TLS_client_method) X(SSL_CTX_new) X(SSL_CTX_free) X(SSL_CTX_ctrl)                    \
   X(SSL_CTX_set_options) X(SSL_CTX_set_cipher_list) X(SSL_CTX_set_alpn_select_cb)                              \
   X(SSL_CTX_use_certificate_chain_file) X(SSL_CTX_use_PrivateKey_file) X(SSL_CTX_check_private_key)         \
@@ -36,7 +73,7 @@ namespace http::openssl {
   X(SSL_new) X(SSL_free) X(SSL_set_bio) X(SSL_set_accept_state) X(SSL_set_fd) X(SSL_ctrl) X(SSL_get0_param)   \
   X(SSL_set_alpn_protos) X(SSL_connect) X(SSL_read) X(SSL_write) X(SSL_get_error) X(SSL_get_verify_result)    \
   X(SSL_shutdown) X(SSL_is_init_finished) X(BIO_new) X(BIO_s_mem) X(BIO_free) X(BIO_read) X(BIO_write)          \
-  X(BIO_ctrl_pending)
+  X(BIO_ctrl_pending) DOCKLESS_TLS_EXTRA_FUNCTIONS(X)
 
 struct Api {
 // NOLINTNEXTLINE(bugprone-macro-parentheses): `name` is a declarator here, not an expression

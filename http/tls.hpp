@@ -16,9 +16,27 @@
 #include "runtime/result.hpp"
 #include "runtime/task.hpp"
 
-typedef struct ssl_ctx_st SSL_CTX;
-typedef struct ssl_st SSL;
-typedef struct bio_st BIO;
+// The library's own types, by their struct tags: a test that includes this header next
+// to the real OpenSSL's (tests/http/tls_test.cpp) must see no conflicting typedef.
+#ifdef DOCKLESS_TLS_WOLFSSL
+struct WOLFSSL_CTX;
+struct WOLFSSL;
+struct WOLFSSL_BIO;
+namespace http::tls_native {
+using Ctx = ::WOLFSSL_CTX;
+using Ssl = ::WOLFSSL;
+using Bio = ::WOLFSSL_BIO;
+}  // namespace http::tls_native
+#else
+struct ssl_ctx_st;
+struct ssl_st;
+struct bio_st;
+namespace http::tls_native {
+using Ctx = ::ssl_ctx_st;
+using Ssl = ::ssl_st;
+using Bio = ::bio_st;
+}  // namespace http::tls_native
+#endif
 
 namespace http {
 
@@ -39,14 +57,14 @@ class TlsContext {
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
-  SSL_CTX* native() const noexcept { return ctx_; }
+  tls_native::Ctx* native() const noexcept { return ctx_; }
   // "AB:CD:..." SHA-256 of the leaf certificate, and its subject, for logs.
   const std::string& fingerprint() const noexcept { return fingerprint_; }
   const std::string& subject() const noexcept { return subject_; }
 
  private:
-  explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
-  SSL_CTX* ctx_;
+  explicit TlsContext(tls_native::Ctx* ctx) : ctx_(ctx) {}
+  tls_native::Ctx* ctx_;
   std::string fingerprint_;
   std::string subject_;
 };
@@ -82,9 +100,9 @@ class TlsSession {
 
   int fd_;
   std::shared_ptr<const TlsContext> ctx_;  // the SSL references it; kept alive across reloads
-  SSL* ssl_ = nullptr;
-  BIO* rbio_ = nullptr;  // owned by ssl_
-  BIO* wbio_ = nullptr;  // owned by ssl_
+  tls_native::Ssl* ssl_ = nullptr;
+  tls_native::Bio* rbio_ = nullptr;  // owned by ssl_
+  tls_native::Bio* wbio_ = nullptr;  // owned by ssl_
   std::string cipher_in_;   // one recv of ciphertext
   std::string cipher_out_;  // ciphertext on its way to the socket
   bool failed_ = false;

@@ -9,7 +9,10 @@
 #      pidfd-poll fallback must be the wait path) and of the 6.12 line (IORING_OP_WAITID).
 # Writes BUILD/arm-results.tsv (kernel, test, verdict, seconds; tools/test.sh counts it) and
 # exits 0 only when every test passed or skipped on every kernel.
-#   tools/arm-test.sh [--no-deps] [--build DIR] [--lines "6.1 6.12"]
+# The static dockless uses wolfSSL (-Dtls=wolfssl, docs/develop.md "Binary size"): that is
+# the binary the Pi gets, so it is the one measured and tested here; --tls openssl builds
+# the other one.
+#   tools/arm-test.sh [--no-deps] [--build DIR] [--lines "6.1 6.12"] [--tls wolfssl|openssl]
 # Environment: DOCKLESS_ARM_CACHE (downloaded kernels and busybox; /var/cache/dockless-arm),
 # DOCKLESS_ARM_TESTS (space-separated test names to run instead of the default set).
 set -uo pipefail
@@ -19,12 +22,14 @@ root=$PWD
 deps=1
 build=build-arm
 lines="6.1 6.12"
+tls=wolfssl
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-deps) deps=0 ;;
     --build) build=$2; shift ;;
     --lines) lines=$2; shift ;;
-    *) echo "usage: tools/arm-test.sh [--no-deps] [--build DIR] [--lines \"6.1 6.12\"]" >&2; exit 2 ;;
+    --tls) tls=$2; shift ;;
+    *) echo "usage: tools/arm-test.sh [--no-deps] [--build DIR] [--lines \"6.1 6.12\"] [--tls wolfssl|openssl]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -59,6 +64,26 @@ if [ $deps -eq 1 ]; then
     apt_quiet install -y --no-install-recommends "${missing[@]}" >/dev/null ||
       die "apt-get install failed"
   fi
+fi
+
+# libwolfssl-dev is not Multi-Arch: its :arm64 package cannot be installed next to the
+# amd64 one the x86 -Dtls=wolfssl build uses (tools/deps.sh), so its files (libwolfssl.a,
+# headers, .pc) are unpacked into the cache and found through a .pc file written here.
+wolfssl_pc_dir=""
+if [ "$tls" = wolfssl ]; then
+  wolfssl_root="$cache/wolfssl-arm64"
+  if [ ! -s "$wolfssl_root/usr/lib/aarch64-linux-gnu/libwolfssl.a" ]; then
+    mkdir -p "$cache" || die "cannot create $cache"
+    tmp=$(mktemp -d) && chmod 755 "$tmp"
+    (cd "$tmp" && apt-get download -qq libwolfssl-dev:arm64 >/dev/null 2>&1) &&
+      rm -rf "$wolfssl_root" && dpkg-deb -x "$tmp"/libwolfssl-dev_*.deb "$wolfssl_root"
+    rm -rf "$tmp"
+    [ -s "$wolfssl_root/usr/lib/aarch64-linux-gnu/libwolfssl.a" ] || die "cannot download libwolfssl-dev:arm64"
+  fi
+  wolfssl_pc_dir="$root/$build.setup/pkgconfig"
+  mkdir -p "$wolfssl_pc_dir"
+  sed "s|^prefix=.*|prefix=$wolfssl_root/usr|" "$wolfssl_root/usr/lib/aarch64-linux-gnu/pkgconfig/wolfssl.pc" \
+    >"$wolfssl_pc_dir/wolfssl.pc"
 fi
 
 # --- 2. kernels and busybox (downloaded once into the cache) ------------------------------
@@ -156,8 +181,20 @@ done
 [ ${#selected[@]} -gt 0 ] || die "no test selected (DOCKLESS_ARM_TESTS=$DOCKLESS_ARM_TESTS)"
 
 build_start=$SECONDS
+# A build directory configured for the other library is set up again.
+if [ -f "$build/build.ninja" ] && ! python3 -c 'import json, sys
+opts = json.load(open(sys.argv[1] + "/meson-info/intro-buildoptions.json"))
+sys.exit(0 if any(o["name"] == "tls" and o["value"] == sys.argv[2] for o in opts) else 1)' "$build" "$tls"; then
+  rm -rf "$build"
+fi
 if [ ! -f "$build/build.ninja" ]; then
   cross=(--cross-file tools/cross/aarch64-linux-gnu.ini)
+  if [ -n "$wolfssl_pc_dir" ]; then
+    mkdir -p "$build.setup"
+    printf "[properties]\npkg_config_libdir = ['%s', '/usr/lib/aarch64-linux-gnu/pkgconfig', '/usr/share/pkgconfig']\n" \
+      "$wolfssl_pc_dir" >"$build.setup/wolfssl.ini"
+    cross+=(--cross-file "$build.setup/wolfssl.ini")
+  fi
   # Meson puts ccache in front of native compilers by itself but never of a cross file's:
   # a second cross file overrides the compilers with ccache-wrapped ones when it is installed.
   if command -v ccache >/dev/null 2>&1; then
@@ -166,7 +203,7 @@ if [ ! -f "$build/build.ninja" ]; then
       >"$build.setup/ccache.ini"
     cross+=(--cross-file "$build.setup/ccache.ini")
   fi
-  meson setup "$build" "${cross[@]}" -Dstatic=true \
+  meson setup "$build" "${cross[@]}" -Dstatic=true -Dtls="$tls" \
     -Dbuildtype=release -Dwerror=true --wrap-mode=nofallback >/dev/null || die "meson setup failed"
 fi
 targets=(tools/dockless tests/arm/arm_init)
@@ -177,7 +214,7 @@ done
 ninja -C "$build" "${targets[@]}" || die "aarch64 build failed"
 echo "arm-test: cross build $((SECONDS - build_start)) s"
 aarch64-linux-gnu-strip -o "$build/dockless.stripped" "$build/tools/dockless" &&
-  echo "arm-test: static aarch64 dockless, stripped: $(stat -c %s "$build/dockless.stripped") bytes (docs/develop.md "Binary size": goal 3 MiB)"
+  echo "arm-test: static aarch64 dockless (-Dtls=$tls), stripped: $(stat -c %s "$build/dockless.stripped") bytes (docs/develop.md \"Binary size\": goal 3 MiB)"
 
 # --- 4. initramfs -------------------------------------------------------------------------
 rm -rf "$run_dir"

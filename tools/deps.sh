@@ -22,6 +22,7 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(clang-tidy)  # tools/tidy.sh (.clang-tidy)
   packages+=(ccache)      # tools/test.sh: a re-run compiles only what changed
   packages+=(openssl)     # tests/tls, api/auth, api/triggers: certificates and signatures made by the openssl CLI
+  packages+=(libwolfssl-dev)  # tools/test.sh's -Dtls=wolfssl build (amd64 only: the package is not Multi-Arch; tools/arm-test.sh unpacks the :arm64 one)
   packages+=(systemd)     # tests/systemd: systemd-analyze verify (systemd is never started)
   packages+=(chromium)    # tests/dashboard: headless browser (/usr/bin/chromium)
   # tests/e2e/docker_test.py: a container engine (podman, run by runc) and a busybox

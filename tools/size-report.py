@@ -5,8 +5,9 @@ each input (library, or archive member with --members) contributes to the loaded
 
   tools/size-report.py [--members] [--top N] [BUILD]      (BUILD: build-arm)
 
-Sizes are of allocated sections (.text, .rodata, .eh_frame, .data ...) as the map lists
-them, so they add up to about the stripped file; padding between sections is not counted.
+Sizes are of allocated sections with file contents (.text, .rodata, .eh_frame, .data ...;
+not .bss/.tbss) as the map lists them, so they add up to about the stripped file; padding
+between sections is not counted.
 """
 import argparse
 import collections
@@ -17,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 
+OUTPUT_SECTION = re.compile(r"^(\.\S+)")
+NOBITS = (".bss", ".tbss")
 SECTION_LINE = re.compile(r"^\s+(?:\.\S+)?\s*0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+)$")
 
 
@@ -35,9 +38,15 @@ def contributions(map_path, members):
         start = lines.index("Linker script and memory map")
     except ValueError:
         sys.exit("size-report: unexpected map file (GNU ld's -Map expected)")
+    output = ""
     for line in lines[start:]:
+        o = OUTPUT_SECTION.match(line)
+        if o:
+            output = o.group(1)
         m = SECTION_LINE.match(line)
         if not m or int(m.group(1), 16) == 0:  # address 0: a section that was not loaded
+            continue
+        if output in NOBITS:  # zero-filled at load: memory, but no byte of the file
             continue
         src = os.path.basename(m.group(3))
         if not members:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: installs packages, builds a release build and an
 # AddressSanitizer+UBSan build (warnings are errors in both), runs `meson test`
-# in each, runs the libFuzzer targets for a bounded time in a clang build, then the C++
+# in each, runs the TLS and crypto tests again in a small -Dtls=wolfssl build, runs the
+# libFuzzer targets for a bounded time in a clang build, then the C++
 # test programs cross-built for aarch64 on two ARM kernels under qemu-system-aarch64
 # (tools/arm-test.sh), runs clang-tidy (tools/tidy.sh), and ends with one line
 # "N passed, N failed, N skipped".
@@ -43,6 +44,28 @@ for entry in "${builds[@]}"; do
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     meson test -C "$dir" --print-errorlogs --num-processes 2 || status=1
 done
+
+# -Dtls=wolfssl (docs/develop.md "Binary size"; the static aarch64 build uses it): the tests
+# of what the library does — HTTPS, HMAC and webhook signatures, the CLI's verifying client —
+# with wolfSSL loaded instead of OpenSSL. Only those tests' programs are built.
+if [ $fast -eq 0 ]; then
+  wolf_dir=build-wolfssl
+  wolf_tests=(http_crypto http_hmac_auth http_tls http_auth http_webhook api_auth api_triggers api_replay
+              api_lazy_openssl cli_transport cli_auth tls_e2e e2e_reload_tls)
+  echo "=== $wolf_dir (-Dtls=wolfssl: ${wolf_tests[*]})"
+  if [ -d "$wolf_dir" ]; then
+    meson setup --reconfigure "$wolf_dir" "${common[@]}" -Dbuildtype=release -Dtls=wolfssl >/dev/null || status=1
+  else
+    meson setup "$wolf_dir" "${common[@]}" -Dbuildtype=release -Dtls=wolfssl >/dev/null || status=1
+  fi
+  if ninja -C "$wolf_dir" tools/dockless tests/http/http_{crypto,hmac_auth,tls,auth,webhook}_test; then
+    meson test -C "$wolf_dir" --no-rebuild --print-errorlogs --num-processes 2 "${wolf_tests[@]}" || status=1
+  else
+    echo "build failed: $wolf_dir"
+    status=1
+  fi
+  builds+=("$wolf_dir:")
+fi
 
 # Fuzzing (tests/fuzz): the libFuzzer targets under clang with ASan+UBSan, each for a
 # bounded time (FUZZ_SECONDS, default 60), two at a time. The GCC builds above already

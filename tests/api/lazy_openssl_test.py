@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """OpenSSL is mapped into the daemon only when something needs it (http/openssl.hpp):
 plain HTTP with bearer keys never loads it, the first HMAC-signed request does and is
-answered correctly, and a daemon serving HTTPS has it from the start."""
+answered correctly, and a daemon serving HTTPS has it from the start. The same holds for
+wolfSSL in a -Dtls=wolfssl build: "OpenSSL" below is whichever library the build chose."""
 import os
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ WEB = service("web", sh("while true; do sleep 0.2; done"))
 def openssl_mapped(pid):
     with open("/proc/%d/maps" % pid) as f:
         maps = f.read()
-    return "libssl.so" in maps or "libcrypto.so" in maps
+    return "libssl.so" in maps or "libcrypto.so" in maps or "libwolfssl.so" in maps
 
 
 class LazyOpenssl(TestCase):

@@ -204,7 +204,8 @@ std::optional<ClientError> Connection::handshake(const Endpoint& ep, Clock::time
   ossl().SSL_CTX_ctrl(ctx_, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, nullptr);
   // A daemon that closes without close_notify ends a until-close body, not an error.
   ossl().SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
-  ossl().SSL_CTX_ctrl(ctx_, SSL_CTRL_MODE, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, nullptr);
+  // (long): wolfSSL's two flags are members of different enums.
+  ossl().SSL_CTX_ctrl(ctx_, SSL_CTRL_MODE, long{SSL_MODE_ENABLE_PARTIAL_WRITE} | long{SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER}, nullptr);
   const int loaded = ep.cacert.empty() ? ossl().SSL_CTX_set_default_verify_paths(ctx_)
                                        : ossl().SSL_CTX_load_verify_locations(ctx_, ep.cacert.c_str(), nullptr);
   if (loaded != 1) return fail("cannot load CA certificates " + ep.cacert + ": " + tls_reason());
@@ -229,9 +230,18 @@ std::optional<ClientError> Connection::handshake(const Endpoint& ep, Clock::time
     const short want = tls_want(ssl_, r);
     if (!want) {
       const long verify = ossl().SSL_get_verify_result(ssl_);
-      if (verify != X509_V_OK) {
+      std::string untrusted = verify != X509_V_OK ? ossl().X509_verify_cert_error_string(verify) : "";
+#ifdef DOCKLESS_TLS_WOLFSSL
+      // wolfSSL checks the name as part of the handshake and reports a mismatch as the
+      // handshake's error, not in the verify result; said here in OpenSSL's words.
+      if (const int why = ossl().SSL_get_error(ssl_, r); untrusted.empty() && why == DOMAIN_NAME_MISMATCH)
+        untrusted = "hostname mismatch";
+      else if (untrusted.empty() && why == IPADDR_MISMATCH)
+        untrusted = "IP address mismatch";
+#endif
+      if (!untrusted.empty()) {
         ossl().ERR_clear_error();
-        return fail(std::string("certificate not trusted: ") + ossl().X509_verify_cert_error_string(verify) +
+        return fail("certificate not trusted: " + untrusted +
                     (ep.cacert.empty() ? " (--cacert FILE names a CA to trust)" : ""));
       }
       return fail(tls_reason());
@@ -262,6 +272,10 @@ ssize_t Connection::recv_some(char* buf, std::size_t n, short* want) {
   const int r = ossl().SSL_read(ssl_, buf, static_cast<int>(n));
   if (r > 0) return r;
   if (ossl().SSL_get_error(ssl_, r) == SSL_ERROR_ZERO_RETURN) return 0;
+#ifdef DOCKLESS_TLS_WOLFSSL
+  // An EOF without close_notify, which OpenSSL's SSL_OP_IGNORE_UNEXPECTED_EOF makes an EOF.
+  if (r == 0 && ossl().SSL_get_error(ssl_, r) == SOCKET_PEER_CLOSED_E) return 0;
+#endif
   *want = tls_want(ssl_, r);
   errno = *want ? EAGAIN : EPROTO;
   return -1;

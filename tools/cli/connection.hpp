@@ -11,8 +11,13 @@
 #include <string>
 #include <utility>
 
+#ifdef DOCKLESS_TLS_WOLFSSL  // -Dtls=wolfssl (http/openssl.hpp)
+struct WOLFSSL;
+struct WOLFSSL_CTX;
+#else
 struct ssl_st;
 struct ssl_ctx_st;
+#endif
 
 namespace tools {
 
@@ -72,8 +77,13 @@ class Connection {
   std::optional<ClientError> handshake(const Endpoint& ep, Clock::time_point deadline);
 
   int fd_ = -1;
+#ifdef DOCKLESS_TLS_WOLFSSL
+  WOLFSSL_CTX* ctx_ = nullptr;
+  WOLFSSL* ssl_ = nullptr;
+#else
   ssl_ctx_st* ctx_ = nullptr;
   ssl_st* ssl_ = nullptr;
+#endif
 };
 
 // Makes SIGINT/SIGTERM set a flag instead of killing the process, so a streaming
