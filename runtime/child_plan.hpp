@@ -53,7 +53,7 @@ struct Report {
 };
 
 // Runs in the child on the stack child_stack_top() gives. Only system calls.
-int main(void* arg);
+int main(void* p);
 
 // The child's stack, reused: a CLONE_VM child has exec'd before the next clone
 // (CLONE_VFORK), and a child with its own memory runs on its own copy of it.

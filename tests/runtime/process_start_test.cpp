@@ -12,6 +12,7 @@
 
 #include "run_loop.hpp"
 #include "runtime/process.hpp"
+#include "runtime/scope.hpp"
 #include "spawn_util.hpp"
 #include "test_util.hpp"
 
@@ -107,24 +108,24 @@ TEST(ProcessStart, ConcurrentStartsAllExecAndLeaveNothing) {
   const std::size_t fds_before = open_fds();
   run_loop([&]() -> Task<void> {
     constexpr int kChildren = 64;
-    int done = 0, exited_ok = 0;
+    int exited_ok = 0;
+    Scope scope;
     for (int i = 0; i < kChildren; ++i) {
-      runtime::spawn([](int i, int& done, int& exited_ok) -> Task<void> {
+      scope.spawn([](int i, int& exited_ok) -> Task<void> {
         SpawnOptions o = sh("echo " + std::to_string(i));
         std::string detail;
         Result<Process> p = co_await Process::start(o, &detail);
         if (!p.ok()) {
           ADD_FAILURE() << detail;
-        } else {
-          std::string out = co_await read_all(p->stdout_pipe().get());
-          EXPECT_EQ(out, std::to_string(i) + "\n");
-          Result<ExitStatus> st = co_await p->wait();
-          if (st.ok() && st->success()) ++exited_ok;
+          co_return;
         }
-        ++done;
-      }(i, done, exited_ok));
+        std::string out = co_await read_all(p->stdout_pipe().get());
+        EXPECT_EQ(out, std::to_string(i) + "\n");
+        Result<ExitStatus> st = co_await p->wait();
+        if (st.ok() && st->success()) ++exited_ok;
+      }(i, exited_ok), "start");
     }
-    while (done < kChildren) co_await reactor().one_per_round();
+    co_await scope.join();
     EXPECT_EQ(exited_ok, kChildren);
     EXPECT_EQ(zombie_children(), 0);
   });
