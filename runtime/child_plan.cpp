@@ -25,15 +25,18 @@ constexpr std::size_t kChildStackSize = 64 * 1024;
 // System calls without errno: a child that shares our memory but not our wait
 // (CLONE_VM without CLONE_VFORK) would otherwise write errno in the TLS block of
 // the daemon's running thread. Results are -errno on failure, as the kernel gives.
+// Never instrumented: a sanitizer's bookkeeping (fake stacks, shadow writes) would be
+// done in memory the daemon is using at the same time.
+#define CHILD_CODE __attribute__((always_inline, no_sanitize("address", "undefined"))) inline
 #if defined(__x86_64__)
-long sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0) {
+CHILD_CODE long sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0) {
   long ret;
   register long r10 asm("r10") = d;
   asm volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
   return ret;
 }
 #elif defined(__aarch64__)
-long sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0) {
+CHILD_CODE long sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0) {
   register long x8 asm("x8") = nr;
   register long x0 asm("x0") = a;
   register long x1 asm("x1") = b;
@@ -43,19 +46,19 @@ long sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0) {
   return x0;
 }
 #else
-long sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0) {
+CHILD_CODE long sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0) {
   const long r = ::syscall(nr, a, b, c, d);
   return r < 0 ? -errno : r;
 }
 #endif
 
 template <typename T>
-long arg(T v) {
+CHILD_CODE long arg(T v) {
   if constexpr (std::is_pointer_v<T>) return reinterpret_cast<long>(v);
   else return static_cast<long>(v);
 }
 
-[[noreturn]] void fail(Plan* plan, int report_fd, const char* step, long ret) {
+[[noreturn]] CHILD_CODE void fail(Plan* plan, int report_fd, const char* step, long ret) {
   plan->err = static_cast<int>(-ret);
   plan->failed_step = step;
   if (report_fd >= 0) {
