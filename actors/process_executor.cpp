@@ -97,10 +97,11 @@ class ProcessExecutor final : public Executor {
       o.stderr_mode = runtime::SpawnOptions::Stdio::null;
     }
     if (req.adjust_spawn) req.adjust_spawn(o);
-    // The spawn blocks the loop until the child has exec'd: one per round, so a boot
-    // of 500 services (or many crash loops at once) never holds the ring for all of them.
+    // The fork itself (copying our page tables) is on the loop: one per round, so a
+    // boot of 500 services (or many crash loops at once) never holds the ring for all
+    // of them. The child's scheduling and exec are awaited without blocking the loop.
     co_await runtime::reactor().one_per_round();
-    runtime::Result<runtime::Process> proc = runtime::Process::spawn(o, error);
+    runtime::Result<runtime::Process> proc = co_await runtime::Process::start(o, error);
     if (!proc) co_return nullptr;
     co_return std::make_unique<ProcessExecution>(std::move(proc).value(), req.spec->command);
   }

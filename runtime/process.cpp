@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 
+#include "runtime/child_plan.hpp"
 #include "runtime/io_op.hpp"
 #include "runtime/ops_wait.hpp"
 
@@ -34,146 +35,9 @@ namespace runtime {
 namespace {
 
 constexpr int kOpWaitid = 50;  // IORING_OP_WAITID, see reactor.cpp
-constexpr std::size_t kChildStackSize = 64 * 1024;
 // Enough for stdio and one extra fd (a readiness pipe); a spawn handing over more
 // copies the whole table as before.
 constexpr std::size_t kSpawnSlots = 4;
-
-// Everything the child needs, prepared by the parent: between clone and exec the
-// child shares our memory (CLONE_VM) and must not allocate.
-struct ChildPlan {
-  const char* path = nullptr;
-  char* const* argv = nullptr;
-  char* const* envp = nullptr;
-  const char* working_dir = nullptr;
-  int stdio_src[3] = {-1, -1, -1};  // -1: inherit this fd as is
-  const std::pair<int, int>* extra = nullptr;
-  std::size_t extra_count = 0;
-  const std::pair<int, rlimit>* rlimits = nullptr;
-  std::size_t rlimit_count = 0;
-  bool set_ids = false;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  bool set_gid = false;
-  const gid_t* groups = nullptr;
-  std::size_t group_count = 0;
-  // > 0: the child shares our fd table (CLONE_FILES) and first takes a private copy
-  // of fds [0, unshare_below) only; everything it is given sits in that range.
-  unsigned unshare_below = 0;
-  // Written by the child when a step fails; read by the parent after clone returns
-  // (CLONE_VFORK guarantees the child has exec'd or exited by then).
-  int err = 0;
-  const char* failed_step = nullptr;
-};
-
-[[noreturn]] void child_fail(ChildPlan* plan, const char* step) {
-  plan->err = errno;
-  plan->failed_step = step;
-  _exit(127);
-}
-
-// Runs in the child on its own stack. Only system calls from here on.
-__attribute__((no_sanitize("address", "undefined"))) int child_main(void* arg) {
-  auto* plan = static_cast<ChildPlan*>(arg);
-
-  // Before any other fd operation: the table is still the daemon's own. Copying
-  // only its low slots keeps a spawn O(1) in the number of fds the daemon holds.
-  if (plan->unshare_below > 0 &&
-      syscall(SYS_close_range, plan->unshare_below, ~0U, CLOSE_RANGE_UNSHARE) != 0)
-    child_fail(plan, "close_range");
-
-  // Dispositions set to "ignore" survive exec (SIGPIPE, or SIGHUP under nohup);
-  // a service must start with the defaults. Handlers are reset by exec itself.
-  struct sigaction dfl{};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    sigaction(sig, &dfl, nullptr);  // EINVAL for glibc-reserved signals: harmless
-  }
-  // New session: the service leads its own process group, so the stop signal can
-  // reach everything it forks, and our terminal's signals never reach it.
-  if (setsid() < 0) child_fail(plan, "setsid");
-
-  // Move every fd we hand over above the target range first, so that placing one
-  // cannot clobber another that happens to sit on a target number.
-  int highest_target = 2;
-  for (std::size_t i = 0; i < plan->extra_count; ++i)
-    if (plan->extra[i].second > highest_target) highest_target = plan->extra[i].second;
-  int moved_std[3];
-  for (int i = 0; i < 3; ++i) {
-    moved_std[i] = -1;
-    if (plan->stdio_src[i] < 0) continue;
-    moved_std[i] = fcntl(plan->stdio_src[i], F_DUPFD_CLOEXEC, highest_target + 1);
-    if (moved_std[i] < 0) child_fail(plan, "dup");
-  }
-  int moved_extra[16];
-  if (plan->extra_count > 16) {
-    errno = EMFILE;
-    child_fail(plan, "extra fds");
-  }
-  for (std::size_t i = 0; i < plan->extra_count; ++i) {
-    moved_extra[i] = fcntl(plan->extra[i].first, F_DUPFD_CLOEXEC, highest_target + 1);
-    if (moved_extra[i] < 0) child_fail(plan, "dup");
-  }
-  // dup2 clears close-on-exec on the target, which is exactly the set we keep.
-  for (int i = 0; i < 3; ++i)
-    if (moved_std[i] >= 0 && dup2(moved_std[i], i) < 0) child_fail(plan, "dup2");
-  for (std::size_t i = 0; i < plan->extra_count; ++i)
-    if (dup2(moved_extra[i], plan->extra[i].second) < 0) child_fail(plan, "dup2");
-  // Whitelist: 0-2 and the extra targets stay, every other fd goes. The rest of
-  // ours are close-on-exec already, but fds the daemon inherited may not be.
-  for (int fd = 3; fd <= highest_target; ++fd) {
-    bool keep = false;
-    for (std::size_t i = 0; i < plan->extra_count; ++i) keep |= plan->extra[i].second == fd;
-    if (!keep) close(fd);
-  }
-  syscall(SYS_close_range, highest_target + 1, ~0U, 0);
-
-  for (std::size_t i = 0; i < plan->rlimit_count; ++i)
-    if (setrlimit(plan->rlimits[i].first, &plan->rlimits[i].second) < 0) child_fail(plan, "setrlimit");
-  // Groups before gid before uid: once the uid changes we may no longer change groups.
-  if (plan->set_gid) {
-    if (setgroups(plan->group_count, plan->groups) < 0) child_fail(plan, "setgroups");
-    if (setgid(plan->gid) < 0) child_fail(plan, "setgid");
-  }
-  if (plan->set_ids && setuid(plan->uid) < 0) child_fail(plan, "setuid");
-  if (plan->working_dir && chdir(plan->working_dir) < 0) child_fail(plan, "chdir");
-
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  execve(plan->path, plan->argv, plan->envp);
-  child_fail(plan, "exec");
-}
-
-std::string find_in_path(const std::string& name, const Environment& env) {
-  if (name.find('/') != std::string::npos) return name;
-  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  if (auto it = env.find("PATH"); it != env.end())
-    path = it->second;
-  else if (const char* p = ::getenv("PATH"))
-    path = p;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    std::size_t end = path.find(':', start);
-    if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(start, end - start);
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
-  }
-  return {};
-}
-
-// The child's stack, reused: CLONE_VFORK suspends the daemon until the child has
-// exec'd, so only one child ever runs on it.
-char* child_stack_top() {
-  static std::unique_ptr<char[]> stack(new char[kChildStackSize]);
-  // Stacks grow down on every architecture we target; keep 16-byte alignment.
-  // Rounded down by pointer arithmetic, so the result keeps `stack`'s provenance.
-  char* top = stack.get() + kChildStackSize;
-  return top - (reinterpret_cast<std::uintptr_t>(top) & std::uintptr_t{15});
-}
 
 // Low fd numbers held on /dev/null for handing fds to a child (see
 // reserve_spawn_slots() in process.hpp). Guarded by a mutex only because spawn()
@@ -195,7 +59,7 @@ SpawnSlots& spawn_slots() {
 // back on /dev/null when the lease ends, so the daemon keeps no copy of a pipe end.
 class SlotLease {
  public:
-  SlotLease(ChildPlan& plan, std::vector<std::pair<int, int>>& extra) : slots_(spawn_slots()), lock_(slots_.mu) {
+  SlotLease(child::Plan& plan, std::vector<std::pair<int, int>>& extra) : slots_(spawn_slots()), lock_(slots_.mu) {
     if (!slots_.usable) return;
     std::size_t need = extra.size();
     for (int src : plan.stdio_src) need += src >= 0 ? 1 : 0;
@@ -242,12 +106,6 @@ class SlotLease {
   bool active_ = false;
 };
 
-Result<std::pair<Fd, Fd>> make_pipe() {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return Result<std::pair<Fd, Fd>>::failure(errno);
-  return std::pair<Fd, Fd>(Fd(fds[0]), Fd(fds[1]));
-}
-
 // si_code/si_status are macros in <signal.h>, hence the siginfo_t parameter.
 ExitStatus status_from(const siginfo_t& info) {
   ExitStatus s;
@@ -278,16 +136,45 @@ class WaitidOp final : public IoOp {
 // CLONE_VM needs; raw clone3 would return into this frame on a foreign stack.
 // CLONE_PIDFD gives the same pidfd clone3 would. SIGCHLD as the exit signal
 // keeps the child waitable by plain waitid (no handler is installed for it).
-pid_t clone_child(ChildPlan& plan, bool share_files, int* pidfd, int* err) {
+pid_t clone_child(child::Plan& plan, bool share_files, int* pidfd, int* err) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   const int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | (share_files ? CLONE_FILES : 0);
-  const pid_t pid = ::clone(child_main, child_stack_top(), flags, &plan, pidfd);
+  const pid_t pid = ::clone(child::main, child::stack_top(), flags, &plan, pidfd);
   *err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return pid;
 }
+
+// Shares our memory (no page tables copied, no copy-on-write faults after) but not
+// our wait: clone returns as soon as the child exists, and the loop runs on while
+// it is scheduled and execs. Its stack and everything its plan points at must
+// stay untouched until then (start() keeps them in its frame until the report
+// pipe closes), and it must not write errno, which would land in our thread's
+// TLS: child::main makes raw system calls only. Signals blocked as above.
+pid_t clone_sharing_memory(child::Plan& plan, char* stack_top, int* pidfd, int* err) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = ::clone(child::main, stack_top, CLONE_VM | CLONE_PIDFD | SIGCHLD, &plan, pidfd);
+  *err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return pid;
+}
+
+bool under_valgrind() {
+  // Valgrind announces itself through the preload of its core (no header needed).
+  const char* preload = std::getenv("LD_PRELOAD");
+  return preload && std::strstr(preload, "vgpreload_core");
+}
+
+constexpr std::size_t kStartStackSize = 32 * 1024;
+#if defined(__x86_64__) || defined(__aarch64__)
+constexpr bool kRawSyscalls = true;  // child_plan.cpp has them for these only
+#else
+constexpr bool kRawSyscalls = false;
+#endif
 
 }  // namespace
 
@@ -301,8 +188,7 @@ std::string ExitStatus::describe() const {
 }
 
 bool reserve_spawn_slots() {
-  // Valgrind announces itself through the preload of its core (no header needed).
-  if (const char* preload = std::getenv("LD_PRELOAD"); preload && std::strstr(preload, "vgpreload_core")) return false;
+  if (under_valgrind()) return false;
   SpawnSlots& s = spawn_slots();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.usable) return true;
@@ -329,70 +215,18 @@ Result<Process> Process::spawn(const SpawnOptions& opts, std::string* detail) {
     if (detail) *detail = what + ": " + std::strerror(err);
     return Result<Process>::failure(err);
   };
-  if (opts.argv.empty() || opts.argv[0].empty()) return fail(EINVAL, "exec");
-  const std::string path = find_in_path(opts.argv[0], opts.env);
-  if (path.empty()) return fail(ENOENT, "exec " + opts.argv[0]);
-
-  std::vector<char*> argv, envp;
-  for (const auto& a : opts.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const std::vector<std::string> env_entries = environment_entries(opts.env);
-  for (const auto& e : env_entries) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-
+  child::Prepared prep;
+  if (auto ok = child::prepare(opts, prep, detail); !ok) return Result<Process>::failure(ok.error());
+  child::Plan& plan = prep.plan;
   Process proc;
-  Fd child_ends[3];
-  Fd dev_null;
-  const SpawnOptions::Stdio modes[3] = {opts.stdin_mode, opts.stdout_mode, opts.stderr_mode};
-  Fd* parent_ends[3] = {&proc.stdin_, &proc.stdout_, &proc.stderr_};
-  ChildPlan plan;
-  for (int i = 0; i < 3; ++i) {
-    switch (modes[i]) {
-      case SpawnOptions::Stdio::inherit:
-        break;
-      case SpawnOptions::Stdio::null:
-        if (!dev_null) dev_null.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
-        if (!dev_null) return fail(errno, "open /dev/null");
-        plan.stdio_src[i] = dev_null.get();
-        break;
-      case SpawnOptions::Stdio::pipe: {
-        auto p = make_pipe();
-        if (!p) return fail(p.error(), "pipe");
-        // The daemon's end is non-blocking so the ring can poll it instead of
-        // parking a kernel worker thread in a blocking read; the child's end stays
-        // blocking, as programs expect of stdout.
-        Fd& ours = i == 0 ? p->second : p->first;
-        Fd& theirs = i == 0 ? p->first : p->second;
-        ::fcntl(ours.get(), F_SETFL, O_NONBLOCK);
-        *parent_ends[i] = std::move(ours);
-        child_ends[i] = std::move(theirs);
-        plan.stdio_src[i] = child_ends[i].get();
-        break;
-      }
-    }
-  }
-  plan.path = path.c_str();
-  plan.argv = argv.data();
-  plan.envp = envp.data();
-  plan.working_dir = opts.working_dir.empty() ? nullptr : opts.working_dir.c_str();
-  plan.extra_count = opts.extra_fds.size();
-  plan.rlimits = opts.rlimits.data();
-  plan.rlimit_count = opts.rlimits.size();
-  if (opts.gid) {
-    plan.set_gid = true;
-    plan.gid = *opts.gid;
-    plan.groups = opts.groups.data();
-    plan.group_count = opts.groups.size();
-  }
-  if (opts.uid) {
-    plan.set_ids = true;
-    plan.uid = *opts.uid;
-  }
+  proc.stdin_ = std::move(prep.parent_ends[0]);
+  proc.stdout_ = std::move(prep.parent_ends[1]);
+  proc.stderr_ = std::move(prep.parent_ends[2]);
 
   // The fds handed over go onto the reserved low slots when there are enough, and the
   // child then shares our table instead of getting a full copy it would close again.
   // A kernel without CLOSE_RANGE_UNSHARE fails that first step: once, then never tried.
-  const ChildPlan prepared = plan;
+  const child::Plan prepared = plan;
   std::vector<std::pair<int, int>> extra;
   int pidfd = -1;
   pid_t pid = -1;
@@ -428,12 +262,76 @@ Result<Process> Process::spawn(const SpawnOptions& opts, std::string* detail) {
     siginfo_t info{};
     ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED);
     proc.reaped_ = true;
-    std::string step = plan.failed_step ? plan.failed_step : "spawn";
-    if (step == "exec") step += " " + path;
-    else if (step == "chdir") step += " " + opts.working_dir;
-    return fail(plan.err, step);
+    if (detail) *detail = child::describe_failure(plan.failed_step, plan.err, prep.path, opts);
+    return Result<Process>::failure(plan.err);
   }
   return proc;
+}
+
+Task<Result<Process>> Process::start(const SpawnOptions& opts, std::string* detail, std::stop_token stop) {
+  // Valgrind emulates clone only in the fork, vfork and thread shapes.
+  if (!kRawSyscalls || under_valgrind()) co_return spawn(opts, detail);
+  child::Prepared prep;
+  if (auto ok = child::prepare(opts, prep, detail); !ok) co_return Result<Process>::failure(ok.error());
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    const int err = errno;
+    if (detail) *detail = std::string("pipe: ") + std::strerror(err);
+    co_return Result<Process>::failure(err);
+  }
+  Fd report_in(report[0]);
+  Fd report_out(report[1]);
+  std::vector<std::pair<int, int>> extra = opts.extra_fds;
+  child::Plan& plan = prep.plan;
+  plan.extra = extra.data();
+  plan.report_fd = report_out.get();
+  int pidfd = -1;
+  int clone_errno = 0;
+  // Freed (with `prep`) only after the report pipe has closed, i.e. after the child
+  // has left our memory by exec or exit.
+  const std::unique_ptr<char[]> stack(new char[kStartStackSize]);
+  char* top = stack.get() + kStartStackSize;
+  top -= reinterpret_cast<std::uintptr_t>(top) & std::uintptr_t{15};
+  const pid_t pid = clone_sharing_memory(plan, top, &pidfd, &clone_errno);
+  // The child has its own fd table (a copy): our copies of what it was handed go
+  // now, the report pipe's write end first, so its end of file means "exec'd or died".
+  report_out.reset();
+  for (Fd& end : prep.child_ends) end.reset();
+  prep.dev_null.reset();
+  if (pid < 0) {
+    if (detail) *detail = std::string("clone: ") + std::strerror(clone_errno);
+    co_return Result<Process>::failure(clone_errno);
+  }
+  Process proc;
+  proc.pid_ = pid;
+  proc.pidfd_.reset(pidfd);
+  proc.stdin_ = std::move(prep.parent_ends[0]);
+  proc.stdout_ = std::move(prep.parent_ends[1]);
+  proc.stderr_ = std::move(prep.parent_ends[2]);
+
+  // The loop runs on while the child gets scheduled, prepares and execs.
+  ::fcntl(report_in.get(), F_SETFL, O_NONBLOCK);
+  child::Report r;
+  std::size_t got = 0;
+  while (got < sizeof r) {
+    const ssize_t n = ::read(report_in.get(), reinterpret_cast<char*>(&r) + got, sizeof r - got);
+    if (n > 0) {
+      got += static_cast<std::size_t>(n);
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+      break;
+    } else if (errno == EAGAIN) {
+      // Cancelled: `proc` going out of scope kills and reaps the child before
+      // the stack and plan are freed.
+      Result<int> ready = co_await poll(report_in.get(), POLLIN).stop_on(stop);
+      if (!ready) co_return Result<Process>::failure(ready.error());
+    }
+  }
+  if (got < sizeof r) co_return proc;  // end of file: exec'd (or killed before it)
+
+  // The child _exits right after its report: reap it through the ring.
+  (void)co_await proc.wait(stop);
+  if (detail) *detail = child::describe_failure(r.step, r.err, prep.path, opts);
+  co_return Result<Process>::failure(r.err);
 }
 
 Result<Process> Process::attach(pid_t pid, Fd pidfd) {

@@ -51,6 +51,15 @@ class Process {
   // "exec /usr/bin/nope: No such file or directory".
   static Result<Process> spawn(const SpawnOptions& opts, std::string* detail = nullptr);
 
+  // The same start without pausing the daemon: the child shares our memory (on a
+  // stack of its own, raw system calls only) but not our wait, and the loop runs
+  // on while it gets scheduled and execs; a failed step comes back as spawn()
+  // reports it, read from a close-on-exec pipe through the ring. `opts` and
+  // `detail` must outlive the await. ECANCELED on stop (the child is killed and
+  // reaped). Under valgrind it is spawn().
+  static Task<Result<Process>> start(const SpawnOptions& opts, std::string* detail = nullptr,
+                                     std::stop_token stop = {});
+
   // Adopts a running process by pid (after a daemon restart), or by a pidfd that
   // was handed over across an exec of the daemon (`pidfd` valid). Its exit is seen
   // through the pidfd; whether its status can be read depends on whether it is
