@@ -25,6 +25,23 @@ void sync_dir_of(const std::string& path) {
   if (fd) ::fsync(fd.get());
 }
 
+// `to` becomes another name of `from`'s file, which keeps its own name: a hard link under a
+// temporary name, renamed over `to`, so `to` is replaced in one step and never missing (a
+// reader stat-ing or opening events.log.1 by name in between found nothing before). errno
+// is left as link or rename set it.
+bool link_over(const std::string& from, const std::string& to) {
+  const std::string tmp = to + ".tmp";
+  ::unlink(tmp.c_str());  // left by a crash between the two steps
+  if (::link(from.c_str(), tmp.c_str()) != 0) return false;
+  if (::rename(tmp.c_str(), to.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    errno = err;
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void EventLog::set_limits(EventLogLimits limits) {
@@ -58,19 +75,18 @@ void EventLog::rotate() {
     ++stats_.rotation_errors;
     return;
   }
-  // Oldest first, so no rename lands on a file still to be moved; the oldest kept file is
-  // replaced by the one before it. The current file becomes .1 through a hard link and the
-  // new one is renamed over it, so events.log never goes missing, not even for a moment (a
-  // reader opening it by name, `tail -F`).
+  // Oldest first, so nothing lands on a file still to be moved; the oldest kept file is
+  // replaced by the one before it. Every step links a file under its next name (link_over),
+  // and the new file is renamed over the current one, so no name that existed goes missing,
+  // not even for a moment (a reader opening events.log or events.log.1 by name, `tail -F`).
   for (int g = limits_.keep - 1; g >= 2; --g) {
     const std::string from = event_file_path(path_, g - 1);
     const std::string to = event_file_path(path_, g);
-    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) ++stats_.rotation_errors;
+    if (!link_over(from, to) && errno != ENOENT) ++stats_.rotation_errors;
   }
   if (limits_.keep > 1) {
     const std::string first = event_file_path(path_, 1);
-    if (::unlink(first.c_str()) != 0 && errno != ENOENT) ++stats_.rotation_errors;
-    if (::link(path_.c_str(), first.c_str()) != 0) {
+    if (!link_over(path_, first)) {
       // Nothing lost: the writer goes on in the current file; try again after the next batch.
       ++stats_.rotation_errors;
       ::unlink(fresh.c_str());
