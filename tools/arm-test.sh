@@ -148,6 +148,8 @@ fi
 default_tests=(
   "runtime_reactor 120 runtime/runtime_reactor_test"
   "runtime_process 180 runtime/runtime_process_test --gtest_filter=-*ThousandChildren*:*Splice256MiB*"
+  "runtime_process_start 120 runtime/runtime_process_start_test"
+  "runtime_spawn_slots 120 runtime/runtime_spawn_slots_test"
   "runtime_task 120 runtime/runtime_task_test"
   "runtime_ops 120 runtime/runtime_ops_test"
   "runtime_cancel 120 runtime/runtime_cancel_test"
