@@ -22,22 +22,8 @@ namespace {
 
 using testutil::read_all;
 using testutil::sh;
+using testutil::zombie_children;
 
-int zombie_children() {
-  int n = 0;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream f(e.path() / "stat");
-    std::string stat;
-    if (!std::getline(f, stat)) continue;
-    auto cp = stat.rfind(')');
-    if (cp == std::string::npos) continue;
-    std::istringstream rest(stat.substr(cp + 2));
-    char state;
-    pid_t ppid;
-    if (rest >> state >> ppid && state == 'Z' && ppid == ::getpid()) ++n;
-  }
-  return n;
-}
 
 std::size_t open_fds() {
   std::size_t n = 0;

@@ -29,6 +29,7 @@ namespace {
 
 using testutil::read_all;
 using testutil::sh;
+using testutil::zombie_children;
 
 // The 256 MiB splice test re-executes this binary as the child: before main(),
 // it writes a deterministic pattern to stdout and exits.
@@ -76,22 +77,6 @@ bool alive(pid_t pid) {
   return close_paren != std::string::npos && stat.size() > close_paren + 2 && stat[close_paren + 2] != 'Z';
 }
 
-// Our zombie children: /proc/*/stat with state Z and ppid == us.
-int zombie_children() {
-  int n = 0;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream f(e.path() / "stat");
-    std::string stat;
-    if (!std::getline(f, stat)) continue;
-    auto cp = stat.rfind(')');
-    if (cp == std::string::npos) continue;
-    std::istringstream rest(stat.substr(cp + 2));
-    char state;
-    pid_t ppid;
-    if (rest >> state >> ppid && state == 'Z' && ppid == ::getpid()) ++n;
-  }
-  return n;
-}
 
 }  // namespace
 

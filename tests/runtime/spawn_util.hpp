@@ -1,9 +1,14 @@
 #pragma once
-// Helpers the process and spawn-slot tests share: a child's output read through the
-// ring, and a /bin/sh -c spawn.
+// Helpers the process, start and spawn-slot tests share: a child's output read through
+// the ring, a /bin/sh -c spawn, and a count of our zombies.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <span>
+#include <sstream>
 #include <string>
 
 #include "runtime/ops_rw.hpp"
@@ -33,6 +38,23 @@ inline runtime::SpawnOptions sh(const std::string& script) {
   o.argv = {"/bin/sh", "-c", script};
   o.env = {{"PATH", "/usr/bin:/bin"}};
   return o;
+}
+
+// Our zombie children: /proc/*/stat with state Z and ppid == us.
+inline int zombie_children() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream f(e.path() / "stat");
+    std::string stat;
+    if (!std::getline(f, stat)) continue;
+    auto cp = stat.rfind(')');
+    if (cp == std::string::npos) continue;
+    std::istringstream rest(stat.substr(cp + 2));
+    char state;
+    pid_t ppid;
+    if (rest >> state >> ppid && state == 'Z' && ppid == ::getpid()) ++n;
+  }
+  return n;
 }
 
 }  // namespace testutil
