@@ -97,7 +97,7 @@ class ProcessExecutor final : public Executor {
       o.stderr_mode = runtime::SpawnOptions::Stdio::null;
     }
     if (req.adjust_spawn) req.adjust_spawn(o);
-    // The fork itself (copying our page tables) is on the loop: one per round, so a
+    // The clone itself (copying our fd table) is on the loop: one per round, so a
     // boot of 500 services (or many crash loops at once) never holds the ring for all
     // of them. The child's scheduling and exec are awaited without blocking the loop.
     co_await runtime::reactor().one_per_round();

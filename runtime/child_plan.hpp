@@ -1,5 +1,5 @@
 #pragma once
-// Internal to runtime/process.cpp and runtime/process_start.cpp: what a spawn
+// Internal to runtime/process.cpp (spawn and start): what a spawn
 // prepares in the daemon and what the child runs between clone and execve.
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -35,9 +35,9 @@ struct Plan {
   // > 0: the child shares our fd table (CLONE_FILES) and first takes a private copy
   // of fds [0, unshare_below) only; everything it is given sits in that range.
   unsigned unshare_below = 0;
-  // >= 0: the child has its own memory (fork semantics) and reports a failed step
-  // as a Report written here; exec closes it (close-on-exec), so end of file on
-  // the other end means the exec happened.
+  // >= 0 (Process::start): the parent does not wait for the child (no CLONE_VFORK),
+  // so a failed step is reported as a Report written here; exec closes it
+  // (close-on-exec), so end of file on the other end means the exec happened.
   int report_fd = -1;
   // Written by the child when a step fails; read by the parent after clone returns
   // when the child shares our memory (CLONE_VFORK: it has exec'd or exited by then).
@@ -45,18 +45,19 @@ struct Plan {
   const char* failed_step = nullptr;
 };
 
-// What a child with its own memory writes on report_fd. `step` points at a string
-// literal, valid in the parent too: the child is a copy of us that has not exec'd.
+// What a started child writes on report_fd. `step` points at a string literal of
+// this program, which the child shares with us (CLONE_VM).
 struct Report {
   int err = 0;
   const char* step = nullptr;
 };
 
-// Runs in the child on the stack child_stack_top() gives. Only system calls.
+// Runs in the child, on stack_top()'s stack (spawn) or a stack of its own (start).
+// Only system calls.
 int main(void* p);
 
-// The child's stack, reused: a CLONE_VM child has exec'd before the next clone
-// (CLONE_VFORK), and a child with its own memory runs on its own copy of it.
+// spawn()'s child stack, reused: with CLONE_VFORK the child has exec'd or exited
+// before the next clone. start() gives each child its own (it does not wait).
 char* stack_top();
 
 // The parent side, prepared before clone: the resolved path, argv/envp arrays, the

@@ -281,9 +281,8 @@ Task<Result<Process>> Process::start(const SpawnOptions& opts, std::string* deta
   }
   Fd report_in(report[0]);
   Fd report_out(report[1]);
-  std::vector<std::pair<int, int>> extra = opts.extra_fds;
   child::Plan& plan = prep.plan;
-  plan.extra = extra.data();
+  plan.extra = opts.extra_fds.data();  // `opts` outlives the await (process.hpp)
   plan.report_fd = report_out.get();
   int pidfd = -1;
   int clone_errno = 0;
