@@ -11,11 +11,15 @@
 #include <vector>
 
 #include "runtime/fs.hpp"
+#include "runtime/ops_fs.hpp"
+#include "runtime/reactor.hpp"
 
 // File-system calls here are plain synchronous syscalls on the reactor thread: a
 // rotation (a few renames) happens once per max_size bytes, an index record at most
 // four times a second, and reads are preads that the page cache answers. Moving them to
-// the ring would make a rotation interleave with reads for no gain.
+// the ring would make a rotation interleave with reads for no gain. The exception is
+// the unlink of the oldest file, which frees its page cache inside the call: 2-6 ms for
+// 16 MiB, measured on the loop under a `yes` flood (bench/README.md, issue #12).
 
 namespace actors {
 
@@ -100,6 +104,9 @@ struct LogStore::StreamState {
   std::vector<std::uint64_t> bases;
   std::optional<std::int64_t> last_index_ms;  // none: the next chunk gets a record
   bool claimed = false;
+  // An unlink of this stream's ".gone" pair is in flight on the ring. Shared with the
+  // unlinking actor, which may outlive the store.
+  std::shared_ptr<bool> discarding = std::make_shared<bool>(false);
   runtime::Notify waiters;
   LogStreamStats stats;
 };
@@ -134,6 +141,10 @@ Result<std::unique_ptr<LogStore>> LogStore::open(std::string dir, std::uint64_t 
 
 Result<void> LogStore::open_stream(Stream s) {
   StreamState& ss = st(s);
+  // A pair a previous daemon renamed away but did not get to unlink.
+  const std::string gone = file_path(s, 0) + ".gone";
+  ::unlink(gone.c_str());
+  ::unlink((gone + ".idx").c_str());
   // Generations on disk: 1.. while they exist (a gap ends the scan; what lies beyond it
   // was left by an older, larger `keep` and is trimmed below with the rest).
   int oldest = 0;
@@ -192,8 +203,7 @@ void LogStore::rotate(Stream s) {
   for (int g = last; g >= 0; --g) {
     const std::string from = file_path(s, g);
     if (g + 1 >= keep_) {
-      ::unlink(from.c_str());
-      ::unlink((from + ".idx").c_str());
+      discard_oldest(s, g);
       continue;
     }
     const std::string to = file_path(s, g + 1);
@@ -213,6 +223,36 @@ void LogStore::rotate(Stream s) {
   else ++ss.stats.errors;
   // The new file's first chunk gets its own record, whatever the interval says.
   ss.last_index_ms.reset();
+}
+
+namespace {
+
+Task<void> unlink_pair(std::string log, std::string idx, std::shared_ptr<bool> discarding) {
+  // A failure leaves a ".gone" file that the next open removes; nothing to report.
+  (void)co_await runtime::unlink(std::move(log));
+  (void)co_await runtime::unlink(std::move(idx));
+  *discarding = false;
+}
+
+}  // namespace
+
+// A rename is cheap; the unlink of the last name pays for the pages. So the pair is
+// renamed to ".gone" names and unlinked by an actor through the ring (io-wq). Should the
+// previous pair still be in flight (rotations faster than an unlink), or without a
+// reactor, it is unlinked here as before rather than renamed over, which would free the
+// pages inside the rename instead.
+void LogStore::discard_oldest(Stream s, int g) {
+  StreamState& ss = st(s);
+  const std::string from = file_path(s, g);
+  const std::string gone = file_path(s, 0) + ".gone";
+  if (runtime::has_reactor() && !*ss.discarding && ::rename(from.c_str(), gone.c_str()) == 0) {
+    *ss.discarding = true;
+    ::rename((from + ".idx").c_str(), (gone + ".idx").c_str());
+    runtime::spawn(unlink_pair(gone, gone + ".idx", ss.discarding), "log-discard");
+    return;
+  }
+  ::unlink(from.c_str());
+  ::unlink((from + ".idx").c_str());
 }
 
 int LogStore::current_fd(Stream s) {

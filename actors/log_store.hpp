@@ -5,6 +5,8 @@
 // Files, per stream (stdout, stderr):
 //   stdout.log, stdout.log.1 ... stdout.log.<keep-1>     current first, oldest last
 //   stdout.log.idx (and .1.idx ...)                       time index, rotated with its log
+//   stdout.log.gone, stdout.log.gone.idx                  the dropped oldest pair, unlinked
+//                                                         off the loop (leftovers at open)
 // Rotation happens when the current file reaches max_size; `keep` files in total remain.
 //
 // Logical positions: every stream has a monotonic 64-bit byte position across rotations
@@ -131,6 +133,9 @@ class LogStore {
   Result<void> open_stream(Stream s);
   void rotate(Stream s);
   void trim(Stream s);
+  // Removes the oldest generation `g` (log and index) without freeing its pages on the
+  // loop: see log_store.cpp.
+  void discard_oldest(Stream s, int g);
 
   std::string dir_;
   std::uint64_t max_size_;

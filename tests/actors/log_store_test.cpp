@@ -159,6 +159,50 @@ TEST_F(LogStoreTest, PositionOfTime) {
   EXPECT_EQ(read_all(*s, Stream::out, s->position_of_time(Stream::out, 25'000)), std::string(40, 'd'));
 }
 
+// On the loop, the oldest pair is renamed to ".gone" names and unlinked through the
+// ring, so its pages are not freed on the loop thread; a second rotation while that
+// unlink is in flight unlinks in place. Either way exactly `keep` files stay and the
+// stream reads back whole.
+TEST_F(LogStoreTest, RotationOnTheLoopUnlinksTheOldestThroughTheRing) {
+  auto s = open(1000, 2);
+  const std::string all = numbered(0, 1000);
+  bool renamed_away = false;
+  bool gone_removed = false;
+  run_loop([&]() -> Task<void> {
+    put(*s, Stream::out, std::string_view(all).substr(0, 2500));  // rotations 1 and 2
+    renamed_away = std::filesystem::exists(dir_ + "/stdout.log.gone") &&
+                   !std::filesystem::exists(dir_ + "/stdout.log.2");
+    put(*s, Stream::out, std::string_view(all).substr(2500));  // more, some while in flight
+    for (int i = 0; i < 400; ++i) {
+      if (!std::filesystem::exists(dir_ + "/stdout.log.gone") &&
+          !std::filesystem::exists(dir_ + "/stdout.log.gone.idx")) {
+        gone_removed = true;
+        break;
+      }
+      co_await runtime::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  EXPECT_TRUE(renamed_away);
+  EXPECT_TRUE(gone_removed);
+  EXPECT_EQ(count_logs(), 2);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/stdout.log.2"));
+  std::uint64_t skipped = 0;
+  EXPECT_EQ(read_all(*s, Stream::out, 0, &skipped), all.substr(s->begin(Stream::out)));
+  EXPECT_EQ(skipped, s->begin(Stream::out));
+}
+
+// A daemon that died between the rename and the unlink leaves the pair behind.
+TEST_F(LogStoreTest, OpenRemovesAPairLeftGone) {
+  std::filesystem::create_directories(dir_);
+  for (const char* name : {"/stdout.log.gone", "/stdout.log.gone.idx", "/stderr.log.gone"})
+    std::ofstream(dir_ + name) << "old";
+  auto s = open(1000, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/stdout.log.gone"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/stdout.log.gone.idx"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/stderr.log.gone"));
+  EXPECT_EQ(s->end(Stream::out), 0u);
+}
+
 TEST_F(LogStoreTest, WaitGrowthWakesEveryFollowerAndStops) {
   auto s = open(1 << 20, 2);
   int woken = 0, cancelled = 0;
