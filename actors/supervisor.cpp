@@ -94,6 +94,7 @@ void Supervisor::create_entry(config::ServiceSpec given, bool from_config) {
   if (opts_.pipes_changed)
     ctx.pipes_changed = [this, name = spec.name](int out, int err, int in) { opts_.pipes_changed(name, out, err, in); };
   ctx.supervisor_id = supervisor_id_;
+  ctx.cgroups = opts_.cgroups;
   e->actor = std::make_unique<ServiceActor>(e->spec, std::move(ctx));
   e->status = e->actor->status();
   Entry* raw = e.get();

@@ -167,14 +167,14 @@ Result<std::vector<pid_t>> Cgroup::members() const {
   return pids;
 }
 
-Result<void> Cgroup::signal_members(int sig, pid_t skip_pgrp) const {
+Result<void> Cgroup::signal_members(int sig, pid_t skip_group) const {
   Result<std::vector<pid_t>> pids = members();
   if (!pids) return Result<void>::failure(pids.error());
   // A pid read here may exit and be reused before the kill: only within the
   // moment between the read and the kill, and a new process would have to land
   // in this cgroup to be listed at all, which only a member's fork does.
   for (pid_t pid : *pids) {
-    if (skip_pgrp > 0 && ::getpgid(pid) == skip_pgrp) continue;
+    if (skip_group > 0 && (pid == skip_group || ::getpgid(pid) == skip_group)) continue;
     (void)::kill(pid, sig);
   }
   return {};

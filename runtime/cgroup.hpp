@@ -60,10 +60,11 @@ class Cgroup {
 
   // cgroup.procs: the processes in this cgroup (not its descendants).
   Result<std::vector<pid_t>> members() const;
-  // `sig` to every member whose process group is not `skip_pgrp` (those already
-  // had it through the group: a second SIGINT would interrupt a handler midway).
-  // 0 skips nothing. Members that are gone meanwhile are no error.
-  Result<void> signal_members(int sig, pid_t skip_pgrp = 0) const;
+  // `sig` to every member but process group `skip_group` and the process of that
+  // pid (its leader, signalled already with the group or through its pidfd): a
+  // second SIGINT would land in the middle of the first one's handler. 0 skips
+  // nothing. Members gone meanwhile are no error.
+  Result<void> signal_members(int sig, pid_t skip_group = 0) const;
   // cgroup.events' "populated": a member here or in any descendant.
   Result<bool> populated() const;
   // SIGKILL to everything in it and below: cgroup.kill (kernel >= 5.14), else
