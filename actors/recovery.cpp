@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <set>
 
 #include "actors/docker_executor.hpp"
 #include "actors/event_log.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/ops_wait.hpp"
 #include "runtime/process.hpp"
 #include "runtime/scope.hpp"
@@ -47,6 +49,26 @@ std::optional<FileId> id_of_path(const std::string& path) {
   return FileId{st.st_dev, st.st_ino};
 }
 
+// A marked process in the svc.* cgroup of an instance state.json names belongs to that
+// instance, whatever session it made for itself: it is adopted with it and goes with
+// its cgroup's stop, not stopped now as an orphan. (Without a cgroup of their own every
+// process shares the daemon's, and nothing is dropped.)
+void drop_members_of_named_cgroups(BootFacts& f) {
+  std::set<std::string> named;
+  for (const auto& [name, s] : f.previous.services) {
+    if (!s.pid || s.pid_start_ticks == 0) continue;
+    auto live = f.live.find(*s.pid);
+    if (live == f.live.end() || live->second.start_ticks != s.pid_start_ticks) continue;
+    runtime::Result<std::string> cg = runtime::cgroup_of(*s.pid);
+    if (cg && cg->find("/svc.") != std::string::npos) named.insert(*cg);
+  }
+  if (named.empty()) return;
+  std::erase_if(f.marked, [&](const MarkedProcess& m) {
+    runtime::Result<std::string> cg = runtime::cgroup_of(m.pid);
+    return cg && named.count(*cg) > 0;
+  });
+}
+
 }  // namespace
 
 BootFacts survey(const SurveyInput& in) {
@@ -79,6 +101,7 @@ BootFacts survey(const SurveyInput& in) {
     // The hand-over names every instance of an upgrade; after a crash, what state.json
     // missed is found by its environment.
     f.marked = find_marked_processes(in.supervisor_id, ::getpid());
+    drop_members_of_named_cgroups(f);
     for (const auto& m : f.marked)
       if (!f.live.count(m.pid)) f.live[m.pid].start_ticks = process_start_ticks(m.pid);
   }
