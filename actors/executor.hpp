@@ -59,6 +59,8 @@ class Execution {
   // The instance's cgroup v2 path inside the hierarchy ("/dockless.1a2b/svc.web");
   // empty when it has none of its own (no usable cgroup2, a container).
   virtual std::string cgroup() const { return {}; }
+  // Its directory fd (-1: none), e.g. to change a limit of the running instance.
+  virtual int cgroup_fd() const { return -1; }
   // True when launch() found the workload already running (after a daemon restart)
   // and adopted it instead of starting it.
   virtual bool adopted() const { return false; }

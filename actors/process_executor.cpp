@@ -44,6 +44,7 @@ class ProcessExecution final : public Execution {
   }
   bool adopted() const override { return !adopted_from_.empty(); }
   std::string cgroup() const override { return cgroup_ ? cgroup_->path() : std::string(); }
+  int cgroup_fd() const override { return cgroup_ ? cgroup_->fd() : -1; }
   runtime::Fd take_stdout() override { return std::move(process_.stdout_pipe()); }
   runtime::Fd take_stderr() override { return std::move(process_.stderr_pipe()); }
   runtime::Fd take_stdin() override { return std::move(process_.stdin_pipe()); }
@@ -57,16 +58,15 @@ class ProcessExecution final : public Execution {
   int handover_pidfd() const override { return process_.reaped() ? -1 : process_.pidfd(); }
   void suspend_wait() override { wait_stop_.request_stop(); }
 
+  // Once the leader is reaped, wait() is killing and emptying the cgroup already.
   void stop(int sig, std::chrono::milliseconds) override {
     if (process_.reaped()) return;
     // The group first (the service and what it forked), then the leader through
     // its pidfd, but only if it moved itself to another group: a second SIGINT to a
     // leader still in the group would land in the middle of its first one (Python
     // dies of it). The pid cannot be reused while we hold the unreaped child.
-    if (!process_.reaped()) {
-      (void)process_.signal_group(sig);
-      if (::getpgid(process_.pid()) != process_.pid()) (void)process_.signal(sig);
-    }
+    (void)process_.signal_group(sig);
+    if (::getpgid(process_.pid()) != process_.pid()) (void)process_.signal(sig);
     // What left the group (setsid, a double fork into a new session) is still a
     // member of the cgroup: it gets the stop signal too, once.
     if (cgroup_) (void)cgroup_->signal_members(sig, process_.pid());

@@ -179,7 +179,7 @@ Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> in
   auto adopt = [this](const std::string& name, std::shared_ptr<AdoptInfo> info) {
     if (Entry* e = find(name)) e->actor->post(Command::adopting(std::move(info)));
   };
-  RecoveryContext ctx{&events_, adopt, opts_.pipes_changed, handed, &stored_pipes_};
+  RecoveryContext ctx{&events_, adopt, opts_.pipes_changed, handed, &stored_pipes_, opts_.cgroups};
   co_await execute_recovery(plan, std::move(ctx));
   for (const auto& name : plan.start) request_start(*find(name));
   background_.spawn(snapshot_writer(background_.token()), "snapshot");

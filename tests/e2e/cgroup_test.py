@@ -14,6 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
+import cgroups  # noqa: E402
 import harness  # noqa: E402
 from harness import service, sh  # noqa: E402
 import api_harness  # noqa: E402
@@ -32,7 +33,7 @@ STUBBORN = "trap '' TERM; " + ESCAPER
 def cgroup2_writable():
     if os.geteuid() != 0:
         return False
-    own = harness.cgroup_fs_path(harness.cgroup_of())
+    own = cgroups.fs_path(cgroups.of())
     if not own:
         return False
     probe = os.path.join(own, "cgtest-probe.%d" % os.getpid())
@@ -76,14 +77,14 @@ class CgroupTest(api_harness.TestCase):
                           what="the four marked sleeps")
 
     def check_placed(self, d, name, pids):
-        base = harness.cgroup_of().rstrip("/") + "/" + harness.cgroup_base_name(d.data_dir)
+        base = cgroups.of().rstrip("/") + "/" + cgroups.base_name(d.data_dir)
         want = base + "/svc." + name
         self.assertEqual(self.svc(d, name)["cgroup"], want)
         self.assertEqual(self.listed(d, name)["cgroup"], want)
         for mark, pid in pids.items():
-            self.assertEqual(harness.cgroup_of(pid), want, "sleep %s" % mark)
-        self.assertEqual(harness.cgroup_of(d.pid), base + "/supervisor")
-        return harness.cgroup_fs_path(want)
+            self.assertEqual(cgroups.of(pid), want, "sleep %s" % mark)
+        self.assertEqual(cgroups.of(d.pid), base + "/supervisor")
+        return cgroups.fs_path(want)
 
     def stop_and_check_nothing_survives(self, d, name, fs_dir):
         status, body = d.json("POST", "/v1/services/%s/stop" % name)
@@ -165,7 +166,7 @@ class FallbackTest(api_harness.TestCase):
         d.wait_for(lambda: self.svc(d, "plain")["state"] == "stopped", 30, what="plain stopped")
         self.assertFalse(harness.alive(pid))
         # Nothing was made in the hierarchy the daemon could not see.
-        self.assertFalse(os.path.exists(harness.daemon_cgroup_dir(d.data_dir) or "/nonexistent"))
+        self.assertFalse(os.path.exists(cgroups.daemon_dir(d.data_dir) or "/nonexistent"))
         d.stop()
 
     def svc(self, d, name):

@@ -22,6 +22,8 @@ import time
 import unittest
 import uuid
 
+import cgroups  # noqa: E402  (tests/e2e/cgroups.py, beside this file)
+
 SKIP = 77
 
 # Every daemon the harnesses start knows this API key (DOCKLESS_API_KEYS) unless a test
@@ -276,87 +278,6 @@ def start_ticks(pid):
     return int(stat[stat.rfind(")") + 2:].split()[19])
 
 
-# ---------------------------------------------------------------------------- cgroups
-
-def cgroup2_mount():
-    """(mount point, root) of the first cgroup2 mount, or None."""
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            head, _, tail = line.partition(" - ")
-            if tail.split()[:1] == ["cgroup2"]:
-                fields = head.split()
-                unesc = lambda s: s.encode().decode("unicode_escape")  # \040 and friends
-                return unesc(fields[4]), unesc(fields[3])
-    return None
-
-
-def cgroup_of(pid="self"):
-    """The cgroup2 path ("0::/path") of a process, or None."""
-    try:
-        with open("/proc/%s/cgroup" % pid) as f:
-            for line in f:
-                if line.startswith("0::"):
-                    return line[3:].rstrip("\n")
-    except OSError:
-        pass
-    return None
-
-
-def cgroup_fs_path(path):
-    """The directory of a cgroup2 path, or None when no cgroup2 shows it."""
-    m = cgroup2_mount()
-    if m is None or path is None:
-        return None
-    point, root = m
-    if root == "/":
-        return point + (path if path != "/" else "")
-    if path == root:
-        return point
-    return point + path[len(root):] if path.startswith(root + "/") else None
-
-
-def cgroup_base_name(data_dir):
-    """runtime::CgroupTree::base_name of a data dir: "dockless." + FNV-1a, 12 hex digits."""
-    h = 1469598103934665603
-    for b in os.path.realpath(data_dir).encode():
-        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return "dockless." + ("%016x" % h)[:12]
-
-
-def daemon_cgroup_dir(data_dir):
-    """Where a daemon started by this process on `data_dir` makes its cgroup subtree."""
-    own = cgroup_of()
-    if own is None:
-        return None
-    return cgroup_fs_path((own.rstrip("/") or "") + "/" + cgroup_base_name(data_dir))
-
-
-def remove_cgroup_tree(fs_dir, timeout=10.0):
-    """Kills whatever is left in a cgroup subtree and removes it, deepest first. A clean
-    daemon exit removes its own; a killed daemon leaves it to this."""
-    if not fs_dir or not os.path.isdir(fs_dir):
-        return
-    for root, _, _ in os.walk(fs_dir, topdown=False):
-        try:
-            with open(os.path.join(root, "cgroup.kill"), "w") as f:
-                f.write("1")
-        except OSError:
-            pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with open(os.path.join(root, "cgroup.events")) as f:
-                    if "populated 0" in f.read():
-                        break
-            except OSError:
-                break
-            time.sleep(0.02)
-        try:
-            os.rmdir(root)
-        except OSError:
-            pass
-
-
 # ---------------------------------------------------------------------------- daemon
 
 class Daemon:
@@ -585,7 +506,7 @@ class Daemon:
             time.sleep(0.02)
         self._close_outputs()
         if os.geteuid() == 0:
-            remove_cgroup_tree(daemon_cgroup_dir(self.data_dir))
+            cgroups.remove_tree(cgroups.daemon_dir(self.data_dir))
         if remove_dir and self.owns_dir and not os.environ.get("E2E_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
