@@ -48,10 +48,6 @@ std::optional<Origin> usable_cgroup2() {
   return Origin{*m, *own};
 }
 
-#define REQUIRE_CGROUP2(origin)                                                  \
-  std::optional<Origin> origin = usable_cgroup2();                               \
-  if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted"
-
 void move_self(const std::string& fs_dir) {
   std::ofstream(fs_dir + "/cgroup.procs") << "0" << std::flush;
 }
@@ -114,7 +110,8 @@ TEST(Cgroup, BaseNameIsStablePerKeyAndDistinctBetweenKeys) {
 // after the key; the daemon in BASE/supervisor; a second set-up from there (the
 // upgrade's exec) finds the same BASE; release puts the daemon back and removes it all.
 TEST(Cgroup, SubtreeUnderASharedCgroupAndAgainAfterAnExec) {
-  REQUIRE_CGROUP2(origin);
+  std::optional<Origin> origin = usable_cgroup2();
+  if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
   TreeGuard g{*origin, {}};
   std::string reason;
   Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
@@ -144,7 +141,8 @@ TEST(Cgroup, SubtreeUnderASharedCgroupAndAgainAfterAnExec) {
 // The unit's cgroup with Delegate=yes: the daemon alone in a cgroup of its own,
 // which then is BASE itself.
 TEST(Cgroup, DelegatedCgroupIsTheBase) {
-  REQUIRE_CGROUP2(origin);
+  std::optional<Origin> origin = usable_cgroup2();
+  if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
   const std::string name = "cgtest-unit." + std::to_string(::getpid());
   const std::string unit = (origin->path == "/" ? "" : origin->path) + "/" + name;
   const std::string unit_fs = origin->mount.fs_path(unit);
@@ -168,7 +166,8 @@ TEST(Cgroup, DelegatedCgroupIsTheBase) {
 
 // The child is in the cgroup when it execs: it reads its own /proc/self/cgroup.
 TEST(Cgroup, SpawnAndStartPutTheChildInTheCgroup) {
-  REQUIRE_CGROUP2(origin);
+  std::optional<Origin> origin = usable_cgroup2();
+  if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
   TreeGuard g{*origin, {}};
   std::string reason;
   Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
@@ -203,7 +202,8 @@ TEST(Cgroup, SpawnAndStartPutTheChildInTheCgroup) {
 // A service that leaves a setsid'ed, double-forked grandchild behind: the
 // process-group kill misses it, cgroup.kill does not; the empty cgroup then goes.
 TEST(Cgroup, KillTakesTheSetsidDoubleForkedGrandchild) {
-  REQUIRE_CGROUP2(origin);
+  std::optional<Origin> origin = usable_cgroup2();
+  if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
   TreeGuard g{*origin, {}};
   std::string reason;
   Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
@@ -260,7 +260,8 @@ TEST(Cgroup, KillTakesTheSetsidDoubleForkedGrandchild) {
 
 // Stop by signal: every member gets it, those in the leader's group only once.
 TEST(Cgroup, SignalMembersReachesOtherSessions) {
-  REQUIRE_CGROUP2(origin);
+  std::optional<Origin> origin = usable_cgroup2();
+  if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
   TreeGuard g{*origin, {}};
   std::string reason;
   Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
@@ -318,7 +319,8 @@ TEST(Cgroup, FailureToJoinIsASpawnFailure) {
 }
 
 TEST(Cgroup, WaitEmptyOnAnEmptyCgroupReturnsAtOnce) {
-  REQUIRE_CGROUP2(origin);
+  std::optional<Origin> origin = usable_cgroup2();
+  if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
   TreeGuard g{*origin, {}};
   std::string reason;
   Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
