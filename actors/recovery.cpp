@@ -49,26 +49,6 @@ std::optional<FileId> id_of_path(const std::string& path) {
   return FileId{st.st_dev, st.st_ino};
 }
 
-// A marked process in the svc.* cgroup of an instance state.json names belongs to that
-// instance, whatever session it made for itself: it is adopted with it and goes with
-// its cgroup's stop, not stopped now as an orphan. (Without a cgroup of their own every
-// process shares the daemon's, and nothing is dropped.)
-void drop_members_of_named_cgroups(BootFacts& f) {
-  std::set<std::string> named;
-  for (const auto& [name, s] : f.previous.services) {
-    if (!s.pid || s.pid_start_ticks == 0) continue;
-    auto live = f.live.find(*s.pid);
-    if (live == f.live.end() || live->second.start_ticks != s.pid_start_ticks) continue;
-    runtime::Result<std::string> cg = runtime::cgroup_of(*s.pid);
-    if (cg && cg->find("/svc.") != std::string::npos) named.insert(*cg);
-  }
-  if (named.empty()) return;
-  std::erase_if(f.marked, [&](const MarkedProcess& m) {
-    runtime::Result<std::string> cg = runtime::cgroup_of(m.pid);
-    return cg && named.count(*cg) > 0;
-  });
-}
-
 }  // namespace
 
 BootFacts survey(const SurveyInput& in) {
@@ -101,7 +81,6 @@ BootFacts survey(const SurveyInput& in) {
     // The hand-over names every instance of an upgrade; after a crash, what state.json
     // missed is found by its environment.
     f.marked = find_marked_processes(in.supervisor_id, ::getpid());
-    drop_members_of_named_cgroups(f);
     for (const auto& m : f.marked)
       if (!f.live.count(m.pid)) f.live[m.pid].start_ticks = process_start_ticks(m.pid);
   }
@@ -208,11 +187,17 @@ Task<void> execute_recovery(const Plan& plan, RecoveryContext ctx) {
   // Adopted before anything is started, so nothing runs twice.
   for (const auto& a : plan.adopt)
     if (auto info = adopt_info(a, ctx)) ctx.adopt(a.service, std::move(info));
+  // An orphan shares its svc.* cgroup with an adopted instance when both were left by
+  // one service (one spawned after state.json's last write): then only its group goes.
+  std::set<std::string> adopted_cgroups;
+  for (const auto& a : plan.adopt)
+    if (Result<std::string> cg = runtime::cgroup_of(a.pid)) adopted_cgroups.insert(*cg);
   for (const auto& s : plan.stop) {
     std::optional<runtime::Process> proc = pin(s, ctx);
     if (!proc) continue;
     std::optional<runtime::Cgroup> cgroup;
     if (ctx.cgroups) cgroup = ctx.cgroups->service_of(s.pid);
+    if (cgroup && adopted_cgroups.count(cgroup->path()) > 0) cgroup.reset();
     const bool forced = co_await stop_process(*proc, s.signal, s.timeout, cgroup ? &*cgroup : nullptr);
     ctx.events->append(s.service, EventType::orphan_stopped, {{"pid", s.pid}, {"forced", forced}, {"reason", s.reason}});
   }

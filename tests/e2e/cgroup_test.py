@@ -25,6 +25,11 @@ import api_harness  # noqa: E402
 ESCAPER = ("setsid sh -c 'sleep 1041 & wait' & "
            "(sleep 1042 &) ; (setsid sleep 1043 &) ; exec sleep 1044")
 MARKS = ["1041", "1042", "1043", "1044"]
+# For adoption after a crash: recovery stops every process that still carries the
+# daemon's marker but is not in the adopted instance's process group, so the escapee
+# here also drops its environment (env -i), as a service may; only its cgroup still
+# says whose it is.
+ADOPTEE = "(env -i setsid sleep 1043 &) ; (sleep 1042 &) ; exec sleep 1044"
 # The same, but every process ignores SIGTERM (an ignored disposition survives exec):
 # only the kill after stop_timeout ends it.
 STUBBORN = "trap '' TERM; " + ESCAPER
@@ -72,9 +77,9 @@ class CgroupTest(api_harness.TestCase):
         items = body["services"] if isinstance(body, dict) else body
         return next(s for s in items if s["name"] == name)
 
-    def wait_all_sleeping(self, d):
-        return d.wait_for(lambda: (lambda s: s if len(s) == 4 else None)(sleepers()), 10,
-                          what="the four marked sleeps")
+    def wait_all_sleeping(self, d, count=4):
+        return d.wait_for(lambda: (lambda s: s if len(s) == count else None)(sleepers()), 10,
+                          what="the %d marked sleeps" % count)
 
     def check_placed(self, d, name, pids):
         base = cgroups.of().rstrip("/") + "/" + cgroups.base_name(d.data_dir)
@@ -122,9 +127,9 @@ class CgroupTest(api_harness.TestCase):
         d.stop()
 
     def test_adopted_instance_keeps_its_cgroup(self):
-        d = self.daemon(service("escaper", sh(ESCAPER), stop_timeout="30s"))
+        d = self.daemon(service("escaper", sh(ADOPTEE), stop_timeout="30s"))
         d.wait_running("escaper")
-        pids = self.wait_all_sleeping(d)
+        pids = self.wait_all_sleeping(d, 3)
         fs_dir = self.check_placed(d, "escaper", pids)
         d.kill9()
         d.wait_for(lambda: harness.port_is_free(d.port), 10, what="port %d free again" % d.port)
