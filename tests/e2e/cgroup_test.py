@@ -3,12 +3,13 @@
 BASE/svc.NAME, GET /v1/services names it, and a stop leaves nothing of the service
 running, whatever it did with setsid and double forks — by the stop signal when its
 processes heed it, by cgroup.kill after stop_timeout when they do not. An instance
-adopted after a kill -9 of the daemon is found in its cgroup again. Without any
+adopted after a kill -9 of the daemon is found in its cgroup again, and an upgrade's exec
+finds the daemon's subtree and every instance's cgroup as they were. Without any
 cgroup2 (the daemon in a mount namespace where it is unmounted) supervision works with
 process groups and says so ("cgroup": null). Needs root and a writable cgroup2 (the
 development machines' /sys/fs/cgroup/unified); skipped otherwise."""
 import os
-import subprocess
+import signal
 import sys
 import unittest
 
@@ -139,6 +140,22 @@ class CgroupTest(api_harness.TestCase):
         self.check_placed(d, "escaper", pids)
         self.stop_and_check_nothing_survives(d, "escaper", fs_dir)
         d.stop()
+
+
+    def test_upgrade_keeps_the_subtree_and_the_instances_cgroups(self):
+        d = self.daemon(service("escaper", sh(ESCAPER), stop_timeout="30s"))
+        d.wait_running("escaper")
+        pids = self.wait_all_sleeping(d)
+        fs_dir = self.check_placed(d, "escaper", pids)
+        # SIGUSR2: the same binary re-executes in the same pid, already in BASE/supervisor.
+        os.kill(d.pid, signal.SIGUSR2)
+        d.wait_for(lambda: d.json("GET", "/v1/upgrade")[1]["image"] == 2, 30, what="image 2")
+        self.assertEqual(sleepers(), pids, "handed over, not restarted")
+        self.check_placed(d, "escaper", pids)
+        self.stop_and_check_nothing_survives(d, "escaper", fs_dir)
+        base = os.path.dirname(fs_dir)
+        d.stop()
+        self.assertFalse(os.path.exists(base), "a clean exit after an upgrade removes the subtree too")
 
 
 class NoCgroup2Daemon(api_harness.ApiDaemon):
