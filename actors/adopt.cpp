@@ -13,7 +13,7 @@ namespace actors {
 // Declared here, defined with the native executor (one Execution class for spawned
 // and adopted instances).
 std::unique_ptr<Execution> make_process_execution(runtime::Process p, std::vector<std::string> command,
-                                                  std::string adopted_from);
+                                                  std::string adopted_from, std::optional<runtime::Cgroup> cgroup);
 
 runtime::Fd reopen_pipe(pid_t pid, int fd, bool for_writing) {
   const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
@@ -34,7 +34,7 @@ void recover_pipes(AdoptInfo& info, bool with_stdin) {
   info.output = got.empty() ? "lost (no pipe to reopen)" : got + " reopened through /proc";
 }
 
-std::unique_ptr<Execution> adopt_execution(AdoptInfo& info, std::string* error) {
+std::unique_ptr<Execution> adopt_execution(AdoptInfo& info, std::string* error, const runtime::CgroupTree* cgroups) {
   // The start time is checked before and after the pidfd exists: before, so a pid
   // recycled since the snapshot is never opened; after, because only a pidfd pins
   // the process (the pid could be recycled between the check and pidfd_open).
@@ -54,7 +54,11 @@ std::unique_ptr<Execution> adopt_execution(AdoptInfo& info, std::string* error) 
   p->stdout_pipe() = std::move(info.out);
   p->stderr_pipe() = std::move(info.err);
   p->stdin_pipe() = std::move(info.in);
-  return make_process_execution(std::move(p).value(), info.command, info.origin);
+  // Its cgroup, found again where the instance sits (it may be a predecessor's
+  // svc.NAME under the same BASE): a stop still takes everything in it.
+  std::optional<runtime::Cgroup> cgroup;
+  if (cgroups) cgroup = cgroups->service_of(info.pid);
+  return make_process_execution(std::move(p).value(), info.command, info.origin, std::move(cgroup));
 }
 
 }  // namespace actors

@@ -43,8 +43,10 @@ void recover_pipes(AdoptInfo& info, bool with_stdin);
 // The Execution for an adopted instance: the native executor's, built on
 // runtime::Process::attach (a real exit status when the instance is still our child,
 // i.e. across an upgrade; unknown after a crash). Null with `*error` when the
-// process is gone or is not the recorded one.
-std::unique_ptr<Execution> adopt_execution(AdoptInfo& info, std::string* error);
+// process is gone or is not the recorded one. With `cgroups`, the instance's svc.*
+// cgroup (from /proc/PID/cgroup) comes with it.
+std::unique_ptr<Execution> adopt_execution(AdoptInfo& info, std::string* error,
+                                           const runtime::CgroupTree* cgroups = nullptr);
 
 }  // namespace actors
 

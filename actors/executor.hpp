@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/process.hpp"
 #include "runtime/result.hpp"
@@ -55,6 +56,11 @@ class Execution {
   virtual std::uint64_t pid_start_ticks() const = 0;
   // Details for the "started"/"attached" event.
   virtual nlohmann::json describe() const = 0;
+  // The instance's cgroup v2 path inside the hierarchy ("/dockless.1a2b/svc.web");
+  // empty when it has none of its own (no usable cgroup2, a container).
+  virtual std::string cgroup() const { return {}; }
+  // Its directory fd (-1: none), e.g. to change a limit of the running instance.
+  virtual int cgroup_fd() const { return -1; }
   // True when launch() found the workload already running (after a daemon restart)
   // and adopted it instead of starting it.
   virtual bool adopted() const { return false; }
@@ -112,7 +118,8 @@ class Executor {
   virtual config::HealthCheck health_check(const config::HealthCheck& check) const { return check; }
 };
 
-// The executor a spec asks for: `image` set → docker, else a native process.
-std::unique_ptr<Executor> make_executor(const config::ServiceSpec& spec);
+// The executor a spec asks for: `image` set → docker, else a native process, placed
+// in BASE/svc.NAME of `cgroups` when there is one (containers keep their engine's).
+std::unique_ptr<Executor> make_executor(const config::ServiceSpec& spec, const runtime::CgroupTree* cgroups = nullptr);
 
 }  // namespace actors

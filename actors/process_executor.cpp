@@ -1,6 +1,8 @@
 // The native executor: the service is a child process of the daemon, leading its
-// own process group; its stdio are pipes owned by the runtime::Process.
+// own process group, in a cgroup of its own (BASE/svc.NAME) when the daemon has a
+// cgroup v2 subtree; its stdio are pipes owned by the runtime::Process.
 #include <csignal>
+#include <optional>
 
 #include <unistd.h>
 
@@ -15,11 +17,19 @@ namespace actors {
 
 namespace {
 
+using namespace std::chrono_literals;
+
+// How long an instance's cgroup may take to empty after its kill. Only a process
+// stuck in the kernel (uninterruptible sleep) takes longer; the instance then still
+// counts as ended, and its cgroup is killed again before the next start.
+constexpr std::chrono::milliseconds kEmptyLimit = 10s;
+
 class ProcessExecution final : public Execution {
  public:
-  ProcessExecution(runtime::Process p, std::vector<std::string> command, std::string adopted_from = {})
+  ProcessExecution(runtime::Process p, std::vector<std::string> command, std::string adopted_from = {},
+                   std::optional<runtime::Cgroup> cgroup = std::nullopt)
       : process_(std::move(p)), command_(std::move(command)), ticks_(process_start_ticks(process_.pid())),
-        adopted_from_(std::move(adopted_from)) {}
+        adopted_from_(std::move(adopted_from)), cgroup_(std::move(cgroup)) {}
 
   pid_t pid() const override { return process_.pid(); }
   std::uint64_t pid_start_ticks() const override { return ticks_; }
@@ -33,6 +43,8 @@ class ProcessExecution final : public Execution {
     return j;
   }
   bool adopted() const override { return !adopted_from_.empty(); }
+  std::string cgroup() const override { return cgroup_ ? cgroup_->path() : std::string(); }
+  int cgroup_fd() const override { return cgroup_ ? cgroup_->fd() : -1; }
   runtime::Fd take_stdout() override { return std::move(process_.stdout_pipe()); }
   runtime::Fd take_stderr() override { return std::move(process_.stderr_pipe()); }
   runtime::Fd take_stdin() override { return std::move(process_.stdin_pipe()); }
@@ -41,11 +53,12 @@ class ProcessExecution final : public Execution {
   // wait() (the upgrade failed, supervision resumes) gets a new one.
   runtime::Task<runtime::Result<runtime::ExitStatus>> wait() override {
     wait_stop_ = std::stop_source();
-    return process_.wait(wait_stop_.get_token());
+    return wait_until_empty(wait_stop_.get_token());
   }
   int handover_pidfd() const override { return process_.reaped() ? -1 : process_.pidfd(); }
   void suspend_wait() override { wait_stop_.request_stop(); }
 
+  // Once the leader is reaped, wait() is killing and emptying the cgroup already.
   void stop(int sig, std::chrono::milliseconds) override {
     if (process_.reaped()) return;
     // The group first (the service and what it forked), then the leader through
@@ -54,8 +67,14 @@ class ProcessExecution final : public Execution {
     // dies of it). The pid cannot be reused while we hold the unreaped child.
     (void)process_.signal_group(sig);
     if (::getpgid(process_.pid()) != process_.pid()) (void)process_.signal(sig);
+    // What left the group (setsid, a double fork into a new session) is still a
+    // member of the cgroup: it gets the stop signal too, once.
+    if (cgroup_) (void)cgroup_->signal_members(sig, process_.pid());
   }
-  void kill() override { stop(SIGKILL, {}); }
+  void kill() override {
+    stop(SIGKILL, {});
+    if (cgroup_) (void)cgroup_->kill();  // also whatever forked since the listing
+  }
   runtime::Result<void> signal(int sig) override {
     if (process_.reaped()) return runtime::Result<void>::failure(ESRCH);
     return process_.signal(sig);
@@ -66,15 +85,29 @@ class ProcessExecution final : public Execution {
   runtime::Task<void> close() override { co_return; }
 
  private:
+  // The leader's exit, then (with a cgroup) the end of everything else in it: the
+  // instance counts as ended only when nothing of it runs any more, whatever it
+  // did with sessions and groups. Then its cgroup goes; the next start makes it again.
+  runtime::Task<runtime::Result<runtime::ExitStatus>> wait_until_empty(std::stop_token stop) {
+    runtime::Result<runtime::ExitStatus> st = co_await process_.wait(stop);
+    if ((!st && st.error() == ECANCELED) || !cgroup_) co_return st;
+    (void)cgroup_->kill();
+    // A hand-over stopping this wait now leaves the (reaped) exit to report.
+    if (co_await cgroup_->wait_empty(kEmptyLimit, stop)) (void)cgroup_->remove();
+    co_return st;
+  }
+
   runtime::Process process_;
   std::vector<std::string> command_;
   std::uint64_t ticks_;
   std::string adopted_from_;
+  std::optional<runtime::Cgroup> cgroup_;
   std::stop_source wait_stop_;
 };
 
 class ProcessExecutor final : public Executor {
  public:
+  explicit ProcessExecutor(const runtime::CgroupTree* cgroups) : cgroups_(cgroups) {}
   std::string_view kind() const override { return "process"; }
 
   runtime::Task<std::unique_ptr<Execution>> launch(LaunchRequest req, std::string* error) override {
@@ -97,26 +130,45 @@ class ProcessExecutor final : public Executor {
       o.stderr_mode = runtime::SpawnOptions::Stdio::null;
     }
     if (req.adjust_spawn) req.adjust_spawn(o);
+    std::optional<runtime::Cgroup> cgroup;
+    if (cgroups_) {
+      runtime::Result<runtime::Cgroup> made = cgroups_->service(req.spec->name, error);
+      if (!made) co_return nullptr;
+      // Left over from an earlier instance (its leader's exit was missed by a
+      // crashed daemon, or its cgroup did not empty in time): gone before the new
+      // one joins, so a stop of the new one never meets strangers.
+      if (made->populated().value_or(false)) {
+        (void)made->kill();
+        (void)co_await made->wait_empty(kEmptyLimit);
+      }
+      o.cgroup_fd = made->fd();
+      cgroup.emplace(std::move(made).value());
+    }
     // The clone itself (copying our fd table) is on the loop: one per round, so a
     // boot of 500 services (or many crash loops at once) never holds the ring for all
     // of them. The child's scheduling and exec are awaited without blocking the loop.
     co_await runtime::reactor().one_per_round();
     runtime::Result<runtime::Process> proc = co_await runtime::Process::start(o, error);
     if (!proc) co_return nullptr;
-    co_return std::make_unique<ProcessExecution>(std::move(proc).value(), req.spec->command);
+    co_return std::make_unique<ProcessExecution>(std::move(proc).value(), req.spec->command, std::string(),
+                                                 std::move(cgroup));
   }
+
+ private:
+  const runtime::CgroupTree* cgroups_;
 };
 
 }  // namespace
 
 std::unique_ptr<Execution> make_process_execution(runtime::Process p, std::vector<std::string> command,
-                                                  std::string adopted_from) {
-  return std::make_unique<ProcessExecution>(std::move(p), std::move(command), std::move(adopted_from));
+                                                  std::string adopted_from, std::optional<runtime::Cgroup> cgroup) {
+  return std::make_unique<ProcessExecution>(std::move(p), std::move(command), std::move(adopted_from),
+                                            std::move(cgroup));
 }
 
-std::unique_ptr<Executor> make_executor(const config::ServiceSpec& spec) {
+std::unique_ptr<Executor> make_executor(const config::ServiceSpec& spec, const runtime::CgroupTree* cgroups) {
   if (spec.image) return std::make_unique<DockerExecutor>(spec);
-  return std::make_unique<ProcessExecutor>();
+  return std::make_unique<ProcessExecutor>(cgroups);
 }
 
 }  // namespace actors

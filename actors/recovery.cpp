@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <set>
 
 #include "actors/docker_executor.hpp"
 #include "actors/event_log.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/ops_wait.hpp"
 #include "runtime/process.hpp"
 #include "runtime/scope.hpp"
@@ -87,19 +89,26 @@ BootFacts survey(const SurveyInput& in) {
 
 namespace {
 
-// The stop signal to the orphan's group and leader, the timeout, then SIGKILL. True
-// when it had to be forced.
-Task<bool> stop_process(runtime::Process& proc, int sig, config::Duration timeout) {
+// The stop signal to the orphan's group and leader (and the rest of its cgroup), the
+// timeout, then SIGKILL. True when it had to be forced. With a cgroup, whatever is
+// left in it once the leader is gone goes too, and the cgroup with it.
+Task<bool> stop_process(runtime::Process& proc, int sig, config::Duration timeout, runtime::Cgroup* cgroup) {
   (void)proc.signal_group(sig);
   (void)proc.signal(sig);
+  if (cgroup) (void)cgroup->signal_members(sig, proc.pid());
   Result<int> gone = co_await runtime::poll(proc.pidfd(), POLLIN).deadline(timeout);
   if (!gone) {
     (void)proc.signal_group(SIGKILL);
     (void)proc.signal(SIGKILL);
+    if (cgroup) (void)cgroup->kill();
     (void)co_await runtime::poll(proc.pidfd(), POLLIN).deadline(5s);
   }
   // A handed-over child of ours: reaped here (after a crash init reaps it).
   (void)proc.try_reap();
+  if (cgroup) {
+    (void)cgroup->kill();
+    if (co_await cgroup->wait_empty(5s)) (void)cgroup->remove();
+  }
   co_return !gone.ok();
 }
 
@@ -178,10 +187,18 @@ Task<void> execute_recovery(const Plan& plan, RecoveryContext ctx) {
   // Adopted before anything is started, so nothing runs twice.
   for (const auto& a : plan.adopt)
     if (auto info = adopt_info(a, ctx)) ctx.adopt(a.service, std::move(info));
+  // An orphan shares its svc.* cgroup with an adopted instance when both were left by
+  // one service (one spawned after state.json's last write): then only its group goes.
+  std::set<std::string> adopted_cgroups;
+  for (const auto& a : plan.adopt)
+    if (Result<std::string> cg = runtime::cgroup_of(a.pid)) adopted_cgroups.insert(*cg);
   for (const auto& s : plan.stop) {
     std::optional<runtime::Process> proc = pin(s, ctx);
     if (!proc) continue;
-    const bool forced = co_await stop_process(*proc, s.signal, s.timeout);
+    std::optional<runtime::Cgroup> cgroup;
+    if (ctx.cgroups) cgroup = ctx.cgroups->service_of(s.pid);
+    if (cgroup && adopted_cgroups.count(cgroup->path()) > 0) cgroup.reset();
+    const bool forced = co_await stop_process(*proc, s.signal, s.timeout, cgroup ? &*cgroup : nullptr);
     ctx.events->append(s.service, EventType::orphan_stopped, {{"pid", s.pid}, {"forced", forced}, {"reason", s.reason}});
   }
   int killed = 0;

@@ -44,6 +44,9 @@ struct RecoveryContext {
   std::function<void(const std::string& service, int out, int err, int in)> pipes_changed;
   Inheritance* inherited = nullptr;                       // the upgrade's instances (fds taken)
   std::map<std::string, runtime::Fd>* stored_pipes = nullptr;  // taken or closed
+  // The daemon's cgroup subtree (null: none): an orphan in a svc.* cgroup is stopped
+  // with everything in it.
+  const runtime::CgroupTree* cgroups = nullptr;
 };
 
 // Records the plan (a recovery_plan event when there is anything to recover), hands

@@ -193,7 +193,7 @@ Task<void> ServiceActor::do_spawn() {
   // grandchild held, the health checker) finish before the next one starts.
   co_await drain_incarnation();
   std::string error;
-  executor_ = make_executor(*spec_);
+  executor_ = make_executor(*spec_, ctx_.cgroups);
   status_.executor = executor_->kind();
   std::optional<LaunchRequest> req = build_launch(&error);
   std::optional<ReadinessChannel> readiness;
@@ -230,6 +230,7 @@ void ServiceActor::begin_incarnation(std::unique_ptr<Execution> ex) {
   ++status_.generation;
   status_.pid = execution_->pid() > 0 ? std::optional<pid_t>(execution_->pid()) : std::nullopt;
   status_.pid_start_ticks = execution_->pid_start_ticks();
+  status_.cgroup = execution_->cgroup();
   status_.started_at = std::chrono::system_clock::now();
   status_.last_error.clear();
   status_.next_restart_in = {};
@@ -253,6 +254,7 @@ void ServiceActor::on_exit(const ProcessExited& ex) {
   }
   status_.pid.reset();
   status_.pid_start_ticks = 0;
+  status_.cgroup.clear();
   nlohmann::json d;
   if (ex.known) {
     d["signaled"] = ex.status.signaled;

@@ -60,6 +60,7 @@ struct ServiceStatus {
   std::chrono::milliseconds next_restart_in{0};
   std::uint64_t generation = 0;      // bumps on every spawn
   std::string executor;              // "process", "docker" (Executor::kind) once started
+  std::string cgroup;                // the running instance's cgroup (Execution::cgroup), empty: none
 };
 
 // Messages in the mailbox: commands from the supervisor, and what the actor's own
@@ -107,6 +108,9 @@ struct ServiceContext {
   // gets them back, so writers never meet a pipe without a reader.
   std::function<void(int out, int err, int in)> pipes_changed;
   std::string supervisor_id;          // LaunchRequest::supervisor_id
+  // The daemon's cgroup v2 subtree (null: none usable, process groups only); the
+  // daemon's, outliving every actor.
+  const runtime::CgroupTree* cgroups = nullptr;
 };
 
 class ServiceActor {

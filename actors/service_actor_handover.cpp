@@ -91,10 +91,10 @@ void ServiceActor::rearm_backoff() {
 // service starts as it would have without it.
 Task<void> ServiceActor::do_adopt(AdoptInfo& info) {
   if (machine_.state() != State::stopped || execution_ || retired_) co_return;
-  executor_ = make_executor(*spec_);
+  executor_ = make_executor(*spec_, ctx_.cgroups);
   status_.executor = executor_->kind();
   std::string error;
-  std::unique_ptr<Execution> ex = adopt_execution(info, &error);
+  std::unique_ptr<Execution> ex = adopt_execution(info, &error, ctx_.cgroups);
   if (!ex) {
     record(EventType::adopt_failed, {{"pid", info.pid}, {"from", info.origin}, {"error", error}});
     if (spec_->autostart) co_await feed({EventKind::start});

@@ -94,6 +94,7 @@ void Supervisor::create_entry(config::ServiceSpec given, bool from_config) {
   if (opts_.pipes_changed)
     ctx.pipes_changed = [this, name = spec.name](int out, int err, int in) { opts_.pipes_changed(name, out, err, in); };
   ctx.supervisor_id = supervisor_id_;
+  ctx.cgroups = opts_.cgroups;
   e->actor = std::make_unique<ServiceActor>(e->spec, std::move(ctx));
   e->status = e->actor->status();
   Entry* raw = e.get();
@@ -178,7 +179,7 @@ Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> in
   auto adopt = [this](const std::string& name, std::shared_ptr<AdoptInfo> info) {
     if (Entry* e = find(name)) e->actor->post(Command::adopting(std::move(info)));
   };
-  RecoveryContext ctx{&events_, adopt, opts_.pipes_changed, handed, &stored_pipes_};
+  RecoveryContext ctx{&events_, adopt, opts_.pipes_changed, handed, &stored_pipes_, opts_.cgroups};
   co_await execute_recovery(plan, std::move(ctx));
   for (const auto& name : plan.start) request_start(*find(name));
   background_.spawn(snapshot_writer(background_.token()), "snapshot");

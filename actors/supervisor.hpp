@@ -39,6 +39,8 @@ class Supervisor {
     // systemd's fd store (tools/daemon/serve.cpp): called with a service's pipe ends when an
     // instance starts or is adopted, and with -1s when it is gone.
     std::function<void(const std::string& service, int out, int err, int in)> pipes_changed;
+    // The daemon's cgroup v2 subtree (runtime/cgroup.hpp); null: process groups only.
+    const runtime::CgroupTree* cgroups = nullptr;
   };
   // Pipe ends the manager handed back from its fd store (by FDNAME, see
   // tools/daemon/sd_env.hpp), used by boot() to adopt after a crash; set before boot().

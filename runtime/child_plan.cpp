@@ -89,6 +89,17 @@ std::string find_in_path(const std::string& name, const Environment& env) {
   return {};
 }
 
+// The directory an fd names, for messages only.
+std::string fd_path(int fd) {
+  char buf[4096];
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+  if (n > 0) return std::string(buf, static_cast<std::size_t>(n));
+  std::string named("fd ");
+  named += std::to_string(fd);
+  return named;
+}
+
 Result<std::pair<Fd, Fd>> make_pipe() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Result<std::pair<Fd, Fd>>::failure(errno);
@@ -103,6 +114,14 @@ __attribute__((no_sanitize("address", "undefined"))) int main(void* p) {
   // Moved above the targets below: the plan may be shared with the daemon, so the
   // number it moves to is kept here.
   int report_fd = plan->report_fd;
+
+  // Into the service's cgroup first, while every fd is still where the parent
+  // left it (close_range below would drop the cgroup.procs fd), and before any
+  // step that could fail: a half-started child is the cgroup's too. The kernel
+  // charges the move to this process alone: CLONE_VM shares memory, not the
+  // thread group, so the daemon stays where it is.
+  if (plan->cgroup_procs >= 0 && (r = sys(SYS_write, plan->cgroup_procs, arg("0"), 1)) < 0)
+    fail(plan, report_fd, "cgroup", r);
 
   // Before any other fd operation: the table is still the daemon's own. Copying
   // only its low slots keeps a spawn O(1) in the number of fds the daemon holds.
@@ -235,6 +254,13 @@ Result<void> prepare(const SpawnOptions& opts, Prepared& p, std::string* detail)
       }
     }
   }
+  if (opts.cgroup_fd >= 0) {
+    // Opened here, not in the child: an open is a path walk the child would do
+    // on our memory; a write of one byte is all it has to do.
+    p.cgroup_procs.reset(::openat(opts.cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC));
+    if (!p.cgroup_procs) return fail_with(errno, "cgroup " + fd_path(opts.cgroup_fd));
+    plan.cgroup_procs = p.cgroup_procs.get();
+  }
   plan.path = p.path.c_str();
   plan.argv = p.argv.data();
   plan.envp = p.envp.data();
@@ -259,6 +285,7 @@ std::string describe_failure(const char* step, int err, const std::string& path,
   std::string what = step ? step : "spawn";
   if (what == "exec") what += " " + path;
   else if (what == "chdir") what += " " + opts.working_dir;
+  else if (what == "cgroup") what.append(" ").append(fd_path(opts.cgroup_fd));
   return what + ": " + std::strerror(err);
 }
 

@@ -32,6 +32,8 @@ struct Plan {
   bool set_gid = false;
   const gid_t* groups = nullptr;
   std::size_t group_count = 0;
+  // >= 0: the child writes "0" (itself) to this cgroup.procs fd, its first step.
+  int cgroup_procs = -1;
   // > 0: the child shares our fd table (CLONE_FILES) and first takes a private copy
   // of fds [0, unshare_below) only; everything it is given sits in that range.
   unsigned unshare_below = 0;
@@ -69,6 +71,7 @@ struct Prepared {
   Fd parent_ends[3];  // stdin, stdout, stderr pipes (daemon side), when piped
   Fd child_ends[3];
   Fd dev_null;
+  Fd cgroup_procs;  // SpawnOptions::cgroup_fd's cgroup.procs, opened for the child
   Plan plan;
   Prepared() = default;
   Prepared(const Prepared&) = delete;

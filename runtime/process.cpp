@@ -297,6 +297,7 @@ Task<Result<Process>> Process::start(const SpawnOptions& opts, std::string* deta
   report_out.reset();
   for (Fd& end : prep.child_ends) end.reset();
   prep.dev_null.reset();
+  prep.cgroup_procs.reset();
   if (pid < 0) {
     if (detail) *detail = std::string("clone: ") + std::strerror(clone_errno);
     co_return Result<Process>::failure(clone_errno);

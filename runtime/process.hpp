@@ -34,6 +34,10 @@ struct SpawnOptions {
   // Extra fds handed to the child: {fd in the daemon, number in the child}, e.g.
   // a readiness pipe as fd 3. Everything else above 2 is closed.
   std::vector<std::pair<int, int>> extra_fds;
+  // A cgroup v2 directory (runtime/cgroup.hpp) the child joins before anything
+  // else, so that even a child that fails half-way never runs outside it. -1: the
+  // daemon's own cgroup. Failing to join is a spawn failure ("cgroup /sys/...: ...").
+  int cgroup_fd = -1;
 };
 
 struct ExitStatus {

@@ -35,6 +35,7 @@ json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d)
   j["pid"] = s.pid ? json(*s.pid) : json(nullptr);
   j["restarts"] = s.restarts;
   j["executor"] = s.executor.empty() ? json(nullptr) : json(s.executor);  // "process", "docker"
+  j["cgroup"] = s.cgroup.empty() ? json(nullptr) : json(s.cgroup);  // inside the cgroup2 hierarchy
   j["started_at"] = nullptr;
   j["uptime_seconds"] = nullptr;
   if (s.started_at) {

@@ -22,6 +22,8 @@ import time
 import unittest
 import uuid
 
+import cgroups  # noqa: E402  (tests/e2e/cgroups.py, beside this file)
+
 SKIP = 77
 
 # Every daemon the harnesses start knows this API key (DOCKLESS_API_KEYS) unless a test
@@ -503,6 +505,8 @@ class Daemon:
                         pass
             time.sleep(0.02)
         self._close_outputs()
+        if os.geteuid() == 0:
+            cgroups.remove_tree(cgroups.daemon_dir(self.data_dir))
         if remove_dir and self.owns_dir and not os.environ.get("E2E_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -29,6 +29,7 @@
 #include "runtime/reactor.hpp"
 #include "runtime/scope.hpp"
 #include "runtime/signals.hpp"
+#include "tools/daemon/cgroups.hpp"
 #include "tools/daemon/daemon_log.hpp"
 #include "tools/daemon/listeners.hpp"
 #include "tools/daemon/load.hpp"
@@ -85,8 +86,9 @@ Task<void> release_after_boot(const actors::Supervisor& supervisor, std::stop_to
 //  - the service-manager link (READY=1, STATUS=, watchdog pings) is joined last of all.
 class Daemon {
  public:
-  Daemon(const ServeOptions& opts, Startup& start, ManagerEnvironment& manager, std::optional<Inheritance> inherited)
-      : opts_(opts), manager_(manager), inherited_(std::move(inherited)), server_(server_limits(start.config)),
+  Daemon(const ServeOptions& opts, Startup& start, ManagerEnvironment& manager, std::optional<Inheritance> inherited,
+         const runtime::CgroupTree* cgroups)
+      : opts_(opts), manager_(manager), cgroups_(cgroups), inherited_(std::move(inherited)), server_(server_limits(start.config)),
         sd_(manager.notify_socket) {
     if (inherited_) {
       upgrade_.image = inherited_->image + 1;
@@ -158,6 +160,7 @@ class Daemon {
 
   const ServeOptions& opts_;
   ManagerEnvironment& manager_;
+  const runtime::CgroupTree* cgroups_;  // serve()'s, outliving the daemon; null: none
   std::optional<Inheritance> inherited_;  // an upgrade's hand-over, used up by boot
   UpgradeState upgrade_;
   http::auth::Gate gate_;
@@ -184,6 +187,7 @@ void Daemon::create_supervisor(const config::Config& cfg) {
   sopts.data_dir = cfg.data_dir;
   // Of the daemon's environment services and jobs keep only this (service_env.hpp).
   sopts.base_env = actors::forwarded_environment(runtime::process_environment());
+  sopts.cgroups = cgroups_;
   // Under systemd the pipes' daemon ends also live in the manager's fd store, so a
   // crash of the daemon leaves every service's output a reader (docs/operate.md, "Under systemd").
   if (sd_.enabled())
@@ -300,13 +304,13 @@ Task<void> Daemon::shut_down() {
 // The daemon's life on the reactor, step by step. serve() has loaded the config, the
 // certificate and the keys and opened the data directory.
 Task<int> daemon_main(const ServeOptions& opts, Startup start, ManagerEnvironment& manager,
-                      std::optional<Inheritance> inherited) {
+                      std::optional<Inheritance> inherited, const runtime::CgroupTree* cgroups) {
   auto signals = runtime::SignalSet::open({SIGTERM, SIGINT, SIGHUP, SIGUSR2});
   if (!signals) {
     log(Level::error, "signalfd: " + signals.message());
     co_return 1;
   }
-  Daemon daemon(opts, start, manager, std::move(inherited));
+  Daemon daemon(opts, start, manager, std::move(inherited), cgroups);
   if (!daemon.start_listeners(start.config) || !daemon.open_event_log(start.config)) {
     co_await daemon.abandon();
     co_return 1;
@@ -396,9 +400,21 @@ int serve(const ServeOptions& opts) {
   // Children must stay waitable: an inherited SIG_IGN would make the kernel reap them.
   ::signal(SIGCHLD, SIG_DFL);
 
+  // Before the reactor: the daemon moves into its leaf with no child and no
+  // io_uring worker yet. An upgrade's exec finds itself there again.
+  std::optional<runtime::CgroupTree> cgroups = setup_cgroups(start->config.data_dir);
+  // A clean exit (an upgrade execs from inside the loop and never gets here): the
+  // subtree it made goes, when its services left it empty.
+  struct Release {
+    std::optional<runtime::CgroupTree>& tree;
+    ~Release() {
+      if (tree) tree->release();
+    }
+  } release{cgroups};
   try {
     runtime::Reactor reactor;
-    return reactor.run(daemon_main(opts, std::move(*start), manager, std::move(inherited)));
+    return reactor.run(
+        daemon_main(opts, std::move(*start), manager, std::move(inherited), cgroups ? &*cgroups : nullptr));
   } catch (const std::exception& e) {
     log(Level::error, std::string("fatal: ") + e.what());
     return 1;
