@@ -435,14 +435,19 @@ TEST(CgroupLimitsReal, ChangedLimitTakesEffectInPlace) {
   v.pids_max = 50;
   std::string detail;
   ASSERT_TRUE(runtime::apply_limits(cg.fd(), v, &detail).ok()) << detail;
-  testutil::Pipe hold;
+  testutil::Pipe hold, joined;
   pid_t pid = cg.fork_into([&] {
-    char c;
+    char c = 'J';
     hold.w.reset();
+    (void)!::write(joined.w.get(), &c, 1);  // body() runs once it is a member
     return static_cast<int>(::read(hold.r.get(), &c, 1));  // until the test is done
   });
   ASSERT_GT(pid, 0);
   hold.r.reset();
+  joined.w.reset();
+  char c = 0;
+  ASSERT_EQ(::read(joined.r.get(), &c, 1), 1) << "the child did not join the cgroup";
+  ASSERT_NE(cg.file("cgroup.procs").find(std::to_string(pid)), std::string::npos);
   // Lowered on the running group, as a reload does.
   v.memory_max = 128 * kMiB;
   v.memory_high = 96 * kMiB;
@@ -456,7 +461,6 @@ TEST(CgroupLimitsReal, ChangedLimitTakesEffectInPlace) {
   ASSERT_TRUE(runtime::apply_limits(cg.fd(), v, &detail, UnsetLimits::reset).ok()) << detail;
   EXPECT_EQ(cg.file("memory.high"), "max\n");
   EXPECT_EQ(cg.file("memory.max"), "134217728\n");
-  EXPECT_TRUE(cg.file("cgroup.procs").find(std::to_string(pid)) != std::string::npos);
   hold.w.reset();  // the child reads EOF and exits
   int st = wait_status(pid);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
