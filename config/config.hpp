@@ -18,6 +18,7 @@
 
 #include <toml++/toml.h>
 
+#include "config/limits.hpp"
 #include "runtime/environment.hpp"
 
 namespace config {
@@ -125,12 +126,19 @@ struct ServiceSpec {
   // Services whose "auto" port this spec references as ${services.NAME.port}; the text is left
   // in place and the supervisor substitutes it once that port is picked.
   std::vector<std::string> port_refs;
+  // memory_max, cpu_max, pids_max, ... (config/limits.hpp): written into the service's cgroup.
+  ResourceLimits limits;
 
   // Every setting (not the source position) in a stable text form: equal fingerprints mean a
   // reload does not need to touch the service.
   std::string fingerprint() const;
   bool operator==(const ServiceSpec& other) const { return fingerprint() == other.fingerprint(); }
 };
+
+// What a reload does to a service whose spec went from `running` to `next`: nothing, write
+// the new limits into its cgroup in place (nothing else differs), or restart it.
+enum class SpecChange { none, limits_only, restart };
+SpecChange classify_change(const ServiceSpec& running, const ServiceSpec& next);
 
 struct HttpConfig {
   std::vector<std::string> allowed_origins;

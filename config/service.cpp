@@ -23,7 +23,8 @@ bool ServiceParser::run(ServiceSpec* out) {
                      "restart_delay", "restart_delay_max", "restart_reset_after", "restart_limit",
                      "restart_window", "stop_signal", "stop_timeout", "depends_on", "ports", "port",
                      "health", "log_max_size", "log_keep", "autostart", "stdin", "ready", "ready_timeout", "image",
-                     "docker_args", "volumes", "network", "docker_cli"});
+                     "docker_args", "volumes", "network", "docker_cli", "memory_max", "memory_high",
+                     "memory_swap_max", "cpu_max", "cpu_weight", "pids_max", "io_weight"});
   env_files();
   env_table();
   if (const toml::node* n = r_.find("command")) {
@@ -68,6 +69,7 @@ bool ServiceParser::run(ServiceSpec* out) {
   if (auto v = r_.boolean("stdin")) spec_.stdin = *v;
   ready();
   misc();
+  limits();
   bool ok = service_name_valid(spec_.name) &&  // a bad name is reported by the caller
             r_.sink().errors.size() == errors_at_start_;
   *out = std::move(spec_);

@@ -35,6 +35,8 @@ class ServiceParser {
   void health();
   void ready();
   void misc();
+  void limits();  // config/limits.cpp
+  std::optional<MemoryLimit> memory_limit(std::string_view key, bool allow_percent);
 
   Reader r_;
   const ServiceContext& ctx_;

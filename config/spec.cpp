@@ -122,6 +122,7 @@ std::string ServiceSpec::fingerprint() const {
   field(out, "network", network.value_or(""));
   field(out, "docker_cli", docker_cli.value_or(""));
   list(out, "port_refs", port_refs);
+  out << "limits={" << limits.fingerprint() << "};";
   return out.str();
 }
 

@@ -101,6 +101,27 @@ json health_json(const config::HealthCheck& h, Disclosure d) {
 
 }  // namespace
 
+namespace {
+
+// Each set limit under its config key, in a form the key accepts back (a POSTed spec JSON
+// re-registers with the same limits): bytes as a number, "max", "50%".
+void limits_json(json& j, const config::ResourceLimits& l) {
+  auto memory = [&](const char* key, const std::optional<config::MemoryLimit>& m) {
+    if (!m) return;
+    if (m->kind == config::MemoryLimit::Kind::bytes) j[key] = m->bytes;
+    else j[key] = m->text();
+  };
+  memory("memory_max", l.memory_max);
+  memory("memory_high", l.memory_high);
+  memory("memory_swap_max", l.memory_swap_max);
+  if (l.cpu_max_us) j["cpu_max"] = config::cpu_max_text(*l.cpu_max_us);
+  if (l.cpu_weight) j["cpu_weight"] = *l.cpu_weight;
+  if (l.io_weight) j["io_weight"] = *l.io_weight;
+  if (l.pids_max) j["pids_max"] = *l.pids_max == config::ResourceLimits::kMax ? json("max") : json(*l.pids_max);
+}
+
+}  // namespace
+
 json spec_json(const config::ServiceSpec& s, Disclosure d) {
   const bool public_view = d == Disclosure::state;
   json j = json::object();
@@ -150,6 +171,7 @@ json spec_json(const config::ServiceSpec& s, Disclosure d) {
   if (!s.volumes.empty()) j["volumes"] = s.volumes;
   if (s.network) j["network"] = *s.network;
   if (s.docker_cli) j["docker_cli"] = *s.docker_cli;
+  limits_json(j, s.limits);
   return j;
 }
 

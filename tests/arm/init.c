@@ -1,5 +1,5 @@
 /* /init of the ARM test initramfs (tools/arm-test.sh): a static PID 1 that prepares a
- * minimal system (proc, sysfs, devtmpfs, tmpfs on /tmp and /run, loopback up), runs the
+ * minimal system (proc, sysfs, cgroup2, devtmpfs, tmpfs on /tmp and /run, loopback up), runs the
  * test programs listed in /arm-tests.txt one by one, each in its own process group and
  * under its own time limit, prints one parseable line per test and a summary, then
  * powers the machine off.
@@ -143,6 +143,9 @@ int main(void) {
   attach_console();
   mount_or_warn("proc", "/proc", NULL);
   mount_or_warn("sysfs", "/sys", NULL);
+  /* A full cgroup v2 hierarchy with every controller this kernel has (none is bound to a v1
+   * hierarchy here): the resource limit tests enforce memory, pids and cpu limits in it. */
+  mount_or_warn("cgroup2", "/sys/fs/cgroup", NULL);
   mount_or_warn("tmpfs", "/tmp", "mode=1777");
   mount_or_warn("tmpfs", "/run", "mode=0755");
   mkdir("/dev/shm", 01777);
