@@ -10,6 +10,7 @@
 #include "actors/docker_executor.hpp"
 #include "actors/orphan_scan.hpp"
 #include "actors/service_env.hpp"
+#include "actors/service_limits.hpp"
 #include "actors/state_store.hpp"
 #include "runtime/reactor.hpp"
 
@@ -131,6 +132,8 @@ class ProcessExecutor final : public Executor {
     }
     if (req.adjust_spawn) req.adjust_spawn(o);
     std::optional<runtime::Cgroup> cgroup;
+    // A limit with no cgroup to hold it: the start fails (spawn_failed names the key).
+    if (!cgroups_ && !enforce_limits(*req.spec, -1, runtime::UnsetLimits::keep, error)) co_return nullptr;
     if (cgroups_) {
       runtime::Result<runtime::Cgroup> made = cgroups_->service(req.spec->name, error);
       if (!made) co_return nullptr;
@@ -140,6 +143,13 @@ class ProcessExecutor final : public Executor {
       if (made->populated().value_or(false)) {
         (void)made->kill();
         (void)co_await made->wait_empty(kEmptyLimit);
+      }
+      // Written before the child joins, so not one page runs unlimited. A cgroup
+      // reused from an earlier instance may hold limits the spec no longer sets.
+      if (req.spec->limits.any() &&
+          !enforce_limits(*req.spec, made->fd(), runtime::UnsetLimits::reset, error)) {
+        (void)made->remove();
+        co_return nullptr;
       }
       o.cgroup_fd = made->fd();
       cgroup.emplace(std::move(made).value());
