@@ -287,6 +287,18 @@ void ServiceParser::limits() {
       r_.type_error(*n, "pids_max", "a positive integer or \"max\"");
     }
   }
+  // A container runs in its engine's cgroup, not in one of ours: a limit here would be
+  // written nowhere, and a limit is never silently ignored.
+  if (r_.find("image")) {
+    for (std::string_view key : {"memory_max", "memory_high", "memory_swap_max", "cpu_max", "cpu_weight", "pids_max",
+                                 "io_weight"}) {
+      if (const toml::node* n = r_.find(key))
+        r_.error(*n, key,
+                 "not for a container service, which runs in its engine's cgroup; give the engine's own flag in "
+                 "docker_args (e.g. \"--memory=512m --cpus=0.5 --pids-limit=100\")");
+    }
+    l = ResourceLimits{};
+  }
 }
 
 }  // namespace config::detail

@@ -193,6 +193,18 @@ TEST(Limits, EveryErrorReportedTogether) {
   EXPECT_EQ(errors[2].substr(0, 16), "config.toml:5:12");
 }
 
+// A container runs in its engine's cgroup: its limits go in docker_args, and one given
+// here is an error rather than a limit written nowhere.
+TEST(Limits, RefusedForAContainer) {
+  std::string text = "[services.db]\nimage = \"postgres:15\"\nmemory_max = \"1G\"\npids_max = 50\n";
+  auto r = config::parse_string(text, "config.toml", "/nonexistent", test_inputs());
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_EQ(r.errors[0].to_string(),
+            "config.toml:3:14: services.db.memory_max: not for a container service, which runs in its engine's "
+            "cgroup; give the engine's own flag in docker_args (e.g. \"--memory=512m --cpus=0.5 --pids-limit=100\")");
+  EXPECT_EQ(r.errors[1].to_string().substr(0, 41), "config.toml:4:12: services.db.pids_max: n");
+}
+
 TEST(Limits, ToCgroupCarriesEveryKey) {
   ResourceLimits l = limits_of(
       "memory_max = \"1G\"\nmemory_high = \"768M\"\nmemory_swap_max = 0\ncpu_max = \"50%\"\n"
