@@ -26,6 +26,7 @@ nlohmann::json Reload::Outcome::to_json() const {
   j["added"] = services.added;
   j["removed"] = services.removed;
   j["changed"] = services.changed;
+  j["updated_in_place"] = services.updated_in_place;
   merge_keys(j, answer);
   return j;
 }

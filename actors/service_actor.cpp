@@ -12,6 +12,7 @@
 
 #include "actors/event_log.hpp"
 #include "actors/service_env.hpp"
+#include "actors/service_limits.hpp"
 #include "runtime/ops_wait.hpp"
 
 namespace actors {
@@ -47,6 +48,17 @@ void ServiceActor::publish() {
 
 void ServiceActor::record(EventType type, nlohmann::json details) {
   if (ctx_.events) ctx_.events->append(spec_->name, type, std::move(details));
+}
+
+void ServiceActor::apply_limits_in_place() {
+  std::string error;
+  const bool ok = enforce_limits(*spec_, execution_->cgroup_fd(), runtime::UnsetLimits::reset, &error);
+  nlohmann::json limits = nlohmann::json::object();
+  for (const auto& f : runtime::limit_files(limit_values(*spec_)))
+    if (f.text) limits[std::string(f.key)] = *f.text;
+  // A refusal leaves the instance running under its old limits; its next start
+  // fails the same way (spawn_failed), so the limit is never quietly not in force.
+  record(EventType::limits_applied, {{"ok", ok}, {"error", error}, {"limits", std::move(limits)}});
 }
 
 Task<void> ServiceActor::run() {
@@ -99,6 +111,12 @@ Task<void> ServiceActor::handle(Message& m) {
       case Command::Kind::stdin:
         if (stdin_queue_ && !stdin_queue_->try_send(std::move(c->data)))
           record(EventType::stdin_dropped, {{"reason", "stdin queue full: the service is not reading"}});
+        break;
+      case Command::Kind::update_limits:
+        if (c->spec) {
+          spec_ = std::move(c->spec);
+          if (alive()) apply_limits_in_place();
+        }
         break;
       case Command::Kind::update_spec:
         if (c->spec) {

@@ -74,14 +74,17 @@ struct Command {
   // handover: the daemon is about to exec a new image: stop watching (capture,
   // health, the exit wait) without touching the instance, fill the record, then
   // ignore everything until resume (the exec failed) — or until the exec.
-  enum class Kind { start, stop, restart, signal, update_spec, shutdown, stdin, adopt, handover, resume } kind;
+  // update_limits: a spec that differs from the running one in its limits only; they
+  // are written into the running instance's cgroup, which goes on without a restart.
+  enum class Kind { start, stop, restart, signal, update_spec, update_limits, shutdown, stdin, adopt, handover, resume } kind;
   int signal = 0;
-  SpecPtr spec;      // Kind::update_spec
+  SpecPtr spec;      // Kind::update_spec, Kind::update_limits
   std::string data;  // Kind::stdin
   std::shared_ptr<AdoptInfo> adopt;            // Kind::adopt
   std::shared_ptr<HandoverRecord> handover;    // Kind::handover
   static Command of(Kind k, int sig = 0) { return Command{k, sig, {}, {}, {}, {}}; }
   static Command update(SpecPtr s) { return Command{Kind::update_spec, 0, std::move(s), {}, {}, {}}; }
+  static Command limits(SpecPtr s) { return Command{Kind::update_limits, 0, std::move(s), {}, {}, {}}; }
   static Command input(std::string bytes) { return Command{Kind::stdin, 0, {}, std::move(bytes), {}, {}}; }
   static Command adopting(std::shared_ptr<AdoptInfo> a) {
     return Command{Kind::adopt, 0, {}, {}, std::move(a), {}};
@@ -156,6 +159,8 @@ class ServiceActor {
   runtime::Task<void> on_ready(const ReadySignal& r);
   void publish();
   void record(EventType type, nlohmann::json details);
+  // spec_'s limits into the running instance's cgroup; recorded as limits_applied.
+  void apply_limits_in_place();
   runtime::Task<void> wait_for_exit(std::uint64_t generation);
   runtime::Task<void> drain_incarnation();
   std::optional<LaunchRequest> build_launch(std::string* error);

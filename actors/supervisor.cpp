@@ -311,7 +311,14 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
       out.added.push_back(s.name);
       continue;
     }
-    if (*e->spec == s && e->from_config) continue;
+    const config::SpecChange change = config::classify_change(*e->spec, s);
+    if (change == config::SpecChange::none && e->from_config) continue;
+    if (change == config::SpecChange::limits_only && e->from_config) {
+      e->spec = std::make_shared<const config::ServiceSpec>(s);
+      e->actor->post(Command::limits(e->spec));
+      out.updated_in_place.push_back(s.name);
+      continue;
+    }
     e->from_config = true;
     if (!update_entry(*e, s) && s.autostart) request_start(*e);
     out.changed.push_back(s.name);
@@ -319,7 +326,10 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
   out.ok = true;
   announce();
   events_.append(std::nullopt, EventType::reload_succeeded,
-                 {{"added", out.added}, {"removed", out.removed}, {"changed", out.changed}});
+                 {{"added", out.added},
+                  {"removed", out.removed},
+                  {"changed", out.changed},
+                  {"updated_in_place", out.updated_in_place}});
   co_return out;
 }
 

@@ -28,6 +28,8 @@ struct ReloadOutcome {
   bool ok = false;
   std::vector<std::string> errors;  // "config.toml:3:1: ..." when !ok
   std::vector<std::string> added, removed, changed;
+  // Only their limits changed: written into the running instance's cgroup, no restart.
+  std::vector<std::string> updated_in_place;
 };
 
 class Supervisor {

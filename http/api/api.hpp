@@ -47,7 +47,8 @@ struct ApiContext {
   actors::Supervisor* supervisor = nullptr;
   actors::EventLog* events = nullptr;
   // Same as SIGHUP: reparse the config file and apply it. {"ok": true, "added": [...],
-  // "removed": [...], "changed": [...]} or {"ok": false, "errors": ["config.toml:3:1: ..."]}.
+  // "removed": [...], "changed": [...], "updated_in_place": [...]} or {"ok": false, "errors":
+  // ["config.toml:3:1: ..."]}.
   std::function<runtime::Task<nlohmann::json>()> reload;
   const Server* server = nullptr;  // connection stats for /metrics
   ProcStatsCache proc_stats;

@@ -23,7 +23,7 @@ class Reload(h.TestCase):
         self.assertIsNone(d.service("b"))
         d.write_config(service("a", ["sleep", "301"]))
         obj = json.loads(self.cli_ok(d, "reload", "--json"))
-        self.assertEqual(obj, {"ok": True, "added": [], "removed": ["c"], "changed": []})
+        self.assertEqual(obj, {"ok": True, "added": [], "removed": ["c"], "changed": [], "updated_in_place": []})
 
     def test_reload_with_errors(self):
         d = self.daemon(service("a", ["sleep", "300"]))

@@ -343,7 +343,7 @@ int cmd_reload(Context& ctx, const Flags& f) {
     return s;
   };
   std::string summary;
-  for (const char* key : {"added", "removed", "changed"}) {
+  for (const char* key : {"added", "removed", "changed", "updated_in_place"}) {
     std::string n = names(key);
     if (!n.empty()) summary += std::string(summary.empty() ? "" : "; ") + key + ": " + n;
   }

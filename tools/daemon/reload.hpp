@@ -33,7 +33,8 @@ struct ReloadTargets {
 void add_http_participants(actors::Reload& reload, const ReloadTargets& targets);
 
 // Reads the config file again and runs the reload. Returns POST /v1/reload's answer:
-// {"ok": true, "added": [...], "removed": [...], "changed": [...], "tls": {...}} or
+// {"ok": true, "added": [...], "removed": [...], "changed": [...], "updated_in_place": [...],
+// "tls": {...}} or
 // {"ok": false, "errors": [...]}.
 runtime::Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Reload& reload);
 

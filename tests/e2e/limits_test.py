@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Resource limits with the real daemon, where the limits cannot be enforced (the
+development machines' cgroup2 offers no controller; the aarch64 VM's actors test covers
+enforcement): a service with a limit does not start, and spawn_failed names the key and
+how to get the controller — with a cgroup that lacks it, and with no cgroup2 at all. A
+reload that changes only limits restarts nothing: the service is listed under
+updated_in_place and limits_applied says what happened; any other change restarts as
+before. Needs root and a writable cgroup2; skipped otherwise."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
+import cgroups  # noqa: E402
+import harness  # noqa: E402
+from harness import service, sh  # noqa: E402
+import api_harness  # noqa: E402
+from cgroup_test import NoCgroup2Daemon, cgroup2_writable  # noqa: E402
+
+
+def offered_controllers():
+    """Controllers a daemon started from here could enable for its services."""
+    own = cgroups.fs_path(cgroups.of())
+    try:
+        with open(os.path.join(own, "cgroup.controllers")) as f:
+            return f.read().split()
+    except (OSError, TypeError):
+        return []
+
+
+class LimitsTest(api_harness.TestCase):
+    def setUp(self):
+        if not cgroup2_writable():
+            self.skipTest("needs root and a writable cgroup2")
+
+    def spawn_error(self, d, name):
+        ev = d.wait_event("spawn_failed", name, timeout=10)[0]
+        status, body = d.json("GET", "/v1/services/" + name)
+        self.assertEqual(status, 200, body)
+        self.assertNotEqual(body["state"], "running")
+        self.assertIsNone(body.get("pid"))
+        return ev["error"]
+
+    def test_a_limit_without_its_controller_keeps_the_service_from_starting(self):
+        if "pids" in offered_controllers():
+            self.skipTest("this cgroup offers the pids controller: the limit would be enforced")
+        d = self.daemon(service("capped", sh("exec sleep 1051"), pids_max=20, restart="no")
+                        + service("free", sh("exec sleep 1052")))
+        error = self.spawn_error(d, "capped")
+        self.assertIn("pids_max", error)
+        self.assertIn("pids controller", error)
+        self.assertIn("Delegate=yes", error)
+        d.wait_running("free")  # the others are not held up
+        d.stop()
+
+    def test_reload_changing_only_limits_restarts_nothing(self):
+        pids_offered = "pids" in offered_controllers()
+        v1 = service("web", sh("exec sleep 1053")) + service("other", sh("exec sleep 1054"))
+        d = self.daemon(v1)
+        web, other = d.wait_running("web"), d.wait_running("other")
+        before = d.events()[-1]["seq"]
+        d.write_config(service("web", sh("exec sleep 1053"), pids_max=64) + service("other", sh("exec sleep 1054")))
+        status, out = d.json("POST", "/v1/reload")
+        self.assertEqual(status, 200, out)
+        self.assertEqual((out["changed"], out["updated_in_place"]), ([], ["web"]))
+        ev = d.wait_event("limits_applied", "web", where=lambda e: e["seq"] > before, timeout=10)[0]
+        self.assertEqual(ev["limits"], {"pids_max": "64"})
+        self.assertEqual(ev["ok"], pids_offered, ev)
+        if not pids_offered:
+            self.assertIn("pids_max", ev["error"])
+        reloaded = d.wait_event("reload_succeeded", where=lambda e: e["seq"] > before, timeout=10)[0]
+        self.assertEqual(reloaded["updated_in_place"], ["web"])
+        # Not restarted: the same instance runs on.
+        self.assertEqual(d.service_state("web")["pid"], web)
+        self.assertTrue(harness.alive(web))
+        self.assertEqual(d.events_of("web", "exited"), [])
+        # The limit removed again: in place too, and nothing left that could be refused.
+        before = d.events()[-1]["seq"]
+        d.write_config(v1)
+        status, out = d.json("POST", "/v1/reload")
+        self.assertEqual((out["changed"], out["updated_in_place"]), ([], ["web"]))
+        ev = d.wait_event("limits_applied", "web", where=lambda e: e["seq"] > before, timeout=10)[0]
+        self.assertEqual((ev["ok"], ev["limits"], ev["error"]), (True, {}, ""))
+        self.assertEqual(d.service_state("web")["pid"], web)
+        # A change beyond limits restarts as before.
+        d.write_config(service("web", sh("exec sleep 1055")) + service("other", sh("exec sleep 1054")))
+        status, out = d.json("POST", "/v1/reload")
+        self.assertEqual((out["changed"], out["updated_in_place"]), (["web"], []))
+        d.wait_for(lambda: (d.service_state("web") or {}).get("pid") not in (None, web), 10, what="web restarted")
+        self.assertEqual(d.service_state("other")["pid"], other)
+        d.stop()
+
+
+class NoCgroup2LimitsTest(api_harness.TestCase):
+    def test_a_limit_with_no_cgroup2_keeps_the_service_from_starting(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root (unshare --mount)")
+        harness.require("unshare")
+        d = NoCgroup2Daemon(service("capped", sh("exec sleep 1056"), memory_max="64M", restart="no")
+                            + service("free", sh("exec sleep 1057")))
+        self.addCleanup(self._cleanup_daemon, d)
+        d.start()
+        ev = d.wait_event("spawn_failed", "capped", timeout=10)[0]
+        self.assertIn("memory_max: cannot be enforced", ev["error"])
+        self.assertIn("Delegate=yes", ev["error"])
+        d.wait_running("free")
+        d.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
