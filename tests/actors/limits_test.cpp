@@ -1,0 +1,145 @@
+// Resource limits through the supervisor: a real Supervisor with the daemon's cgroup
+// subtree (runtime::CgroupTree) starts a native service with limits and the values are
+// in its BASE/svc.NAME before anything else; a reload that changes only limits rewrites
+// them in the running instance's cgroup (a removed one back to "max") without a restart.
+// Needs a cgroup2 whose root offers the memory and pids controllers: the aarch64 VM
+// (tools/arm-test.sh); skipped on the development machines, whose cgroup2 offers none.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "actors/event_log.hpp"
+#include "actors/reload.hpp"
+#include "actors/supervisor.hpp"
+#include "run_loop.hpp"
+#include "runtime/cgroup.hpp"
+#include "runtime/ops_wait.hpp"
+
+using runtime::Task;
+
+namespace {
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+std::string read_trimmed(const std::string& path) {
+  std::ifstream in(path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+config::ServiceSpec capped(std::uint64_t memory_max, std::optional<std::uint64_t> pids_max) {
+  config::ServiceSpec s;
+  s.name = "capped";
+  s.command = {"sleep", "1000"};
+  s.stop_timeout = std::chrono::seconds(5);
+  s.limits.memory_max = config::MemoryLimit::of_bytes(memory_max);
+  s.limits.pids_max = pids_max;
+  return s;
+}
+
+class LimitsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto mount = runtime::find_cgroup2_mount();
+    if (!mount) GTEST_SKIP() << "no cgroup2 mounted";
+    const std::string root = mount->mount_point;
+    const std::string offered = read_trimmed(root + "/cgroup.controllers");
+    if (offered.find("memory") == std::string::npos || offered.find("pids") == std::string::npos)
+      GTEST_SKIP() << "the cgroup2 root offers no memory/pids controller (\"" << offered << "\")";
+    // The root may take controllers in its subtree_control whatever it holds.
+    if (!write_file(root + "/cgroup.subtree_control", "+memory +pids"))
+      GTEST_SKIP() << "cannot enable memory and pids under " << root;
+    char tmpl[] = "/tmp/dockless-limits-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  std::string dir_;
+};
+
+TEST_F(LimitsTest, WrittenBeforeTheStartAndChangedInPlaceByAReload) {
+  std::string reason;
+  auto tree = runtime::CgroupTree::setup(dir_, &reason);
+  ASSERT_TRUE(tree.ok()) << reason;
+  const auto& ctl = tree->controllers();
+  ASSERT_NE(std::find(ctl.begin(), ctl.end(), "memory"), ctl.end());
+  ASSERT_NE(std::find(ctl.begin(), ctl.end(), "pids"), ctl.end());
+  const std::string svc = tree->base_fs_path() + "/svc.capped";
+
+  auto events = actors::EventLog::open(dir_ + "/events.log");
+  ASSERT_TRUE(events.ok()) << events.message();
+  pid_t first_pid = -1, pid_after_reload = -1;
+  std::string memory_at_start, pids_at_start, memory_after, pids_after;
+  actors::ReloadOutcome outcome;
+  run_loop([&]() -> Task<void> {
+    std::stop_source stop;
+    runtime::Scope writer;
+    writer.spawn((*events)->run(stop.get_token()), "event-log");
+    actors::Supervisor::Options so;
+    so.data_dir = dir_;
+    so.capture_logs = false;
+    so.cgroups = &*tree;
+    actors::Supervisor sup(so, **events);
+    auto running_pid = [&]() -> std::optional<pid_t> {
+      auto st = sup.status("capped");
+      if (st && st->state == actors::State::running && st->pid) return st->pid;
+      return std::nullopt;
+    };
+    config::Config boot;
+    boot.services = {capped(32 * kMiB, 16)};
+    co_await sup.boot(std::move(boot));
+    for (int i = 0; i < 400 && !running_pid(); ++i) co_await runtime::sleep_for(std::chrono::milliseconds(25));
+    first_pid = running_pid().value_or(-1);
+    memory_at_start = read_trimmed(svc + "/memory.max");
+    pids_at_start = read_trimmed(svc + "/pids.max");
+
+    config::Config next;
+    next.services = {capped(64 * kMiB, std::nullopt)};
+    outcome = co_await sup.apply(std::move(next));
+    co_await runtime::sleep_for(std::chrono::milliseconds(200));  // the actor takes the update
+    pid_after_reload = running_pid().value_or(-1);
+    memory_after = read_trimmed(svc + "/memory.max");
+    pids_after = read_trimmed(svc + "/pids.max");
+
+    co_await sup.shutdown();
+    co_await (*events)->flush();
+    stop.request_stop();
+    co_await writer.join();
+  });
+  tree->release();
+
+  ASSERT_GT(first_pid, 0) << "capped never ran";
+  EXPECT_EQ(memory_at_start, std::to_string(32 * kMiB));
+  EXPECT_EQ(pids_at_start, "16");
+  EXPECT_EQ(outcome.updated_in_place, (std::vector<std::string>{"capped"}));
+  EXPECT_TRUE(outcome.changed.empty());
+  EXPECT_EQ(pid_after_reload, first_pid) << "a limit-only reload restarted the service";
+  EXPECT_EQ(memory_after, std::to_string(64 * kMiB));
+  EXPECT_EQ(pids_after, "max");
+  bool applied = false;
+  std::ifstream in(dir_ + "/events.log");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("kind", "") == "limits_applied") {
+      applied = true;
+      EXPECT_EQ(j.value("ok", false), true) << line;
+    }
+  }
+  EXPECT_TRUE(applied);
+}
+
+}  // namespace
