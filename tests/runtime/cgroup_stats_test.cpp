@@ -7,11 +7,13 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -145,6 +147,70 @@ TEST(CgroupStats, ChangedWakesThroughTheRingOnAChangeAndStopsOnTheToken) {
   Result<std::string> gone = file->read();
   EXPECT_FALSE(gone.ok());
   s.fs.clear();
+}
+
+// The real thing, where the memory controller can be enabled (the aarch64 VM's
+// own cgroup2; skipped on the development machines): a child over memory.max is
+// OOM-killed and watch_memory_events, woken through the ring, sees oom_kill grow.
+TEST(CgroupStats, WatchSeesAnOomKillThroughTheRing) {
+  Result<Cgroup2Mount> m = find_cgroup2_mount();
+  Result<std::string> own = cgroup_of(0);
+  if (!m || !own || *own != "/") GTEST_SKIP() << "needs to run in the cgroup2 root (the VM's init)";
+  if (!(std::ofstream(m->mount_point + "/cgroup.subtree_control") << "+memory" << std::flush))
+    GTEST_SKIP() << "the memory controller cannot be enabled under " << m->mount_point;
+  Scratch s;
+  if (!make_scratch(s)) GTEST_SKIP() << "no writable cgroup2";
+  Result<CgroupFile> file = CgroupFile::open(s.dir.get(), "memory.events");
+  if (!file) GTEST_SKIP() << "no memory.events in " << s.fs;
+  ASSERT_TRUE(std::ofstream(s.fs + "/memory.max") << "16777216" << std::flush);
+  std::ofstream(s.fs + "/memory.swap.max") << "0" << std::flush;  // absent without swap
+  const MemoryEvents base = parse_memory_events(file->read().value_or(""));
+
+  int go[2];
+  ASSERT_EQ(::pipe2(go, O_CLOEXEC), 0);
+  const std::string procs = s.fs + "/cgroup.procs";
+  const pid_t child = ::fork();
+  if (child == 0) {
+    // Join, wait for the watch to be armed, then touch 64 MiB under a 16 MiB limit.
+    const int fd = ::open(procs.c_str(), O_WRONLY);
+    if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(2);
+    char c;
+    if (::read(go[0], &c, 1) != 1) ::_exit(3);
+    const std::size_t size = 64u << 20;
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) ::_exit(4);
+    std::memset(p, 1, size);
+    ::_exit(0);
+  }
+  ASSERT_GT(child, 0);
+  ::close(go[0]);
+  ::alarm(60);  // a watch that never wakes fails the test instead of hanging it
+  std::thread release([&] {
+    std::this_thread::sleep_for(100ms);
+    (void)!::write(go[1], "x", 1);
+  });
+  MemoryEvents seen;
+  int wakes = 0;
+  const Result<void> ended = run_loop([&]() -> Task<Result<void>> {
+    std::stop_source stop;
+    co_return co_await watch_memory_events(std::move(file).value(), base, stop.get_token(),
+                                           [&](const MemoryEvents&, const MemoryEvents& now) {
+                                             ++wakes;
+                                             seen = now;
+                                             if (now.oom_kill > base.oom_kill) stop.request_stop();
+                                           });
+  });
+  ::alarm(0);
+  release.join();
+  ::close(go[1]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+  EXPECT_EQ(ended.error(), ECANCELED);
+  EXPECT_GE(wakes, 1);
+  EXPECT_EQ(seen.oom_kill, base.oom_kill + 1);
+  EXPECT_GE(seen.oom, 1u);
+  EXPECT_GE(seen.max, 1u);
 }
 
 }  // namespace
