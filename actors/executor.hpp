@@ -21,6 +21,7 @@
 
 #include "config/config.hpp"
 #include "runtime/cgroup.hpp"
+#include "runtime/cgroup_stats.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/process.hpp"
 #include "runtime/result.hpp"
@@ -61,6 +62,10 @@ class Execution {
   virtual std::string cgroup() const { return {}; }
   // Its directory fd (-1: none), e.g. to change a limit of the running instance.
   virtual int cgroup_fd() const { return -1; }
+  // memory.events and memory.max as read once the instance's cgroup had emptied,
+  // just before it was removed: an OOM kill whose notification the watch had not
+  // seen yet is still counted (nullopt: no cgroup, or no memory controller).
+  virtual std::optional<runtime::OomCounters> final_oom_counters() const { return std::nullopt; }
   // True when launch() found the workload already running (after a daemon restart)
   // and adopted it instead of starting it.
   virtual bool adopted() const { return false; }

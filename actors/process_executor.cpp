@@ -46,6 +46,7 @@ class ProcessExecution final : public Execution {
   bool adopted() const override { return !adopted_from_.empty(); }
   std::string cgroup() const override { return cgroup_ ? cgroup_->path() : std::string(); }
   int cgroup_fd() const override { return cgroup_ ? cgroup_->fd() : -1; }
+  std::optional<runtime::OomCounters> final_oom_counters() const override { return final_oom_; }
   runtime::Fd take_stdout() override { return std::move(process_.stdout_pipe()); }
   runtime::Fd take_stderr() override { return std::move(process_.stderr_pipe()); }
   runtime::Fd take_stdin() override { return std::move(process_.stdin_pipe()); }
@@ -94,7 +95,11 @@ class ProcessExecution final : public Execution {
     if ((!st && st.error() == ECANCELED) || !cgroup_) co_return st;
     (void)cgroup_->kill();
     // A hand-over stopping this wait now leaves the (reaped) exit to report.
-    if (co_await cgroup_->wait_empty(kEmptyLimit, stop)) (void)cgroup_->remove();
+    const bool empty = (co_await cgroup_->wait_empty(kEmptyLimit, stop)).ok();
+    // The last look at the OOM counters: the kernel may hold back memory.events'
+    // notification (at most one per 10 ms) past the cgroup's removal.
+    final_oom_ = runtime::read_oom_counters(cgroup_->fd());
+    if (empty) (void)cgroup_->remove();
     co_return st;
   }
 
@@ -103,6 +108,7 @@ class ProcessExecution final : public Execution {
   std::uint64_t ticks_;
   std::string adopted_from_;
   std::optional<runtime::Cgroup> cgroup_;
+  std::optional<runtime::OomCounters> final_oom_;
   std::stop_source wait_stop_;
 };
 

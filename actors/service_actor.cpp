@@ -267,6 +267,8 @@ void ServiceActor::on_exit(const ProcessExited& ex) {
   in_copy_.reset();
   // What the workload left behind goes with it (its process group, its container).
   if (execution_) {
+    // Before "exited": why it died comes first in the journal.
+    if (std::optional<runtime::OomCounters> last = execution_->final_oom_counters()) note_oom(*last);
     execution_->exited();
     retired_ = std::move(execution_);
   }

@@ -27,6 +27,7 @@
 #include "actors/service_actor_custody.hpp"
 #include "actors/service_machine.hpp"
 #include "config/config.hpp"
+#include "runtime/cgroup_stats.hpp"
 #include "runtime/channel.hpp"
 #include "runtime/process.hpp"
 #include "runtime/scope.hpp"
@@ -166,6 +167,10 @@ class ServiceActor {
   std::optional<LaunchRequest> build_launch(std::string* error);
   void start_log_capture(runtime::Fd out, runtime::Fd err);
   void start_stdin_writer(runtime::Fd in);
+  // memory.events of the instance's cgroup, watched through the ring; an oom_kill
+  // that grew is recorded as oom_killed (note_oom), once per kill.
+  void start_oom_watch();
+  void note_oom(const runtime::OomCounters& now);
   std::string substitute(std::string text) const;
   ExecContext health_exec_context() const;
 
@@ -192,6 +197,10 @@ class ServiceActor {
   // originals): what an upgrade hands over, and what capture restarts from when a
   // failed exec resumes supervision.
   runtime::Fd out_copy_, err_copy_, in_copy_;
+  // The instance's memory.events as last seen (the watch's baseline at its start):
+  // the watch and the final look at exit both compare against it, so a kill is
+  // recorded once whichever sees it first.
+  runtime::MemoryEvents oom_seen_;
 };
 
 }  // namespace actors

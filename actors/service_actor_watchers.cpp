@@ -68,6 +68,7 @@ void ServiceActor::start_watchers(std::optional<ReadinessChannel>* readiness, ru
   incarnation_->spawn(wait_for_exit(status_.generation), spec_->name + "/wait");
   start_log_capture(std::move(out), std::move(err));
   start_stdin_writer(std::move(in));
+  start_oom_watch();
   if (spec_->health) {
     const std::uint64_t gen = status_.generation;
     incarnation_->spawn(
@@ -136,6 +137,53 @@ void ServiceActor::start_stdin_writer(runtime::Fd in) {
   };
   incarnation_->spawn(body(stdin_queue_.get(), std::move(in), incarnation_->token()),
                       spec_->name + "/stdin");
+}
+
+// Only with the memory controller in the instance's cgroup (memory.events exists).
+// The watch's frame owns its fds, and it is a child of the incarnation: stopped by
+// its token and joined before the next spawn, so nothing of it outlives the instance.
+void ServiceActor::start_oom_watch() {
+  oom_seen_ = {};
+  const int cg = execution_->cgroup_fd();
+  if (cg < 0) return;
+  runtime::Result<runtime::CgroupFile> events = runtime::CgroupFile::open(cg, "memory.events");
+  if (!events) return;
+  // The baseline now, before the instance can run into its limit: a cgroup reused
+  // from an earlier instance keeps that one's counts.
+  if (runtime::Result<std::string> text = events->read()) oom_seen_ = runtime::parse_memory_events(*text);
+  // memory.max is read at each change, not now: a reload may change it in place.
+  runtime::Fd max_file(::openat(cg, "memory.max", O_RDONLY | O_CLOEXEC));
+  auto body = [](ServiceActor* self, runtime::CgroupFile file, runtime::Fd max_fd, runtime::MemoryEvents base,
+                 std::stop_token st) -> Task<void> {
+    (void)co_await runtime::watch_memory_events(
+        std::move(file), base, st, [self, &max_fd](const runtime::MemoryEvents&, const runtime::MemoryEvents& now) {
+          runtime::OomCounters c{now, {}};
+          char buf[64];
+          if (max_fd) {
+            const ssize_t n = ::pread(max_fd.get(), buf, sizeof buf, 0);
+            if (n > 0) c.memory_max.assign(buf, static_cast<std::size_t>(n));
+            while (!c.memory_max.empty() && c.memory_max.back() == '\n') c.memory_max.pop_back();
+          }
+          self->note_oom(c);
+        });
+  };
+  incarnation_->spawn(body(this, std::move(events).value(), std::move(max_file), oom_seen_, incarnation_->token()),
+                      spec_->name + "/oom");
+}
+
+// The kill itself is the kernel's; the exit (SIGKILL) follows as usual, and the
+// restart policy applies. This only says why.
+void ServiceActor::note_oom(const runtime::OomCounters& now) {
+  if (now.events.oom_kill > oom_seen_.oom_kill) {
+    nlohmann::json d = {{"oom_kill", now.events.oom_kill},
+                        {"new", now.events.oom_kill - oom_seen_.oom_kill},
+                        {"oom", now.events.oom},
+                        {"max", now.events.max},
+                        {"high", now.events.high}};
+    d["memory_max"] = now.memory_max.empty() ? nlohmann::json(nullptr) : nlohmann::json(now.memory_max);
+    record(EventType::oom_killed, std::move(d));
+  }
+  oom_seen_ = now.events;
 }
 
 Task<void> ServiceActor::wait_for_exit(std::uint64_t generation) {

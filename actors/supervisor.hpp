@@ -62,6 +62,8 @@ class Supervisor {
   runtime::Task<void> boot(config::Config config, std::optional<Inheritance> inherited = std::nullopt);
   // True after boot() has run: /readyz.
   bool ready() const noexcept { return ready_; }
+  // The daemon's cgroup v2 subtree; null: none usable.
+  const runtime::CgroupTree* cgroups() const noexcept { return opts_.cgroups; }
 
   // Reparses nothing itself: `next` is the freshly parsed config. Applies the diff.
   runtime::Task<ReloadOutcome> apply(config::Config next);

@@ -159,6 +159,7 @@ default_tests=(
   "runtime_fs 120 runtime/runtime_fs_test"
   "runtime_cgroup_limits 180 runtime/runtime_cgroup_limits_test"
   "runtime_cgroup 120 runtime/runtime_cgroup_test"
+  "runtime_cgroup_stats 120 runtime/runtime_cgroup_stats_test"
   "config_values 60 config/config_values_test"
   "config_substitute 60 config/config_substitute_test"
   "config_graph 60 config/config_graph_test"

@@ -59,6 +59,7 @@ bool public_event_kind(EventType type) noexcept {
     case EventType::health:
     case EventType::restart_unhealthy:
     case EventType::limits_applied:
+    case EventType::oom_killed:
     case EventType::recovery_plan:
     case EventType::orphan_stopped:
     case EventType::stdin_dropped:

@@ -13,6 +13,8 @@
 
 #include "actors/service_actor.hpp"
 #include "actors/supervisor.hpp"
+#include "runtime/cgroup.hpp"
+#include "runtime/cgroup_stats.hpp"
 #include "config/config.hpp"
 #include "http/api/api.hpp"
 #include "http/api/disclosure.hpp"
@@ -31,6 +33,9 @@ runtime::Task<Response> now(Response r);
 // status_json.cpp: the Service object of the contract, and a spec as TOML-keyed JSON,
 // each with what `d` lets the caller see (disclosure.hpp).
 nlohmann::json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d);
+// The running instance's cgroup usage (runtime/cgroup_stats.hpp), read now; nullopt
+// without a cgroup of its own. For the API and /metrics only: a few small reads.
+std::optional<runtime::CgroupUsage> cgroup_usage(const actors::ServiceStatus& s, const runtime::CgroupTree* tree);
 nlohmann::json spec_json(const config::ServiceSpec& spec, Disclosure d = Disclosure::state);
 std::string duration_text(config::Duration d);  // "100ms", "5s", "2m", "1h"
 Response no_such_service(const std::string& name);

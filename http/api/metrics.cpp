@@ -44,11 +44,13 @@ Response metrics(ApiContext& ctx) {
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   struct Proc {
     std::optional<actors::ProcStats> stats;
+    std::optional<runtime::CgroupUsage> cgroup;  // the whole instance, children included
   };
   std::vector<Proc> procs;
   procs.reserve(all.size());
   for (const auto& s : all)
-    procs.push_back({s.pid ? ctx.proc_stats.get(*s.pid, s.pid_start_ticks) : std::nullopt});
+    procs.push_back({s.pid ? ctx.proc_stats.get(*s.pid, s.pid_start_ticks) : std::nullopt,
+                     cgroup_usage(s, ctx.supervisor->cgroups())});
   const std::int64_t now = runtime::now_unix_ms();
 
   Writer w;
@@ -77,6 +79,28 @@ Response metrics(ApiContext& ctx) {
   w.family("dockless_service_memory_rss_bytes", "gauge", "Resident memory of the main process.");
   for (std::size_t i = 0; i < all.size(); ++i)
     if (procs[i].stats) w.sample("dockless_service_memory_rss_bytes", svc(all[i].name), procs[i].stats->rss_bytes);
+  // From the instance's cgroup; a figure whose file the cgroup lacks is left out.
+  auto cgroup_family = [&](std::string_view name, std::string_view type, std::string_view help, auto get) {
+    w.family(name, type, help);
+    for (std::size_t i = 0; i < all.size(); ++i)
+      if (procs[i].cgroup)
+        if (const auto v = get(*procs[i].cgroup)) w.sample(name, svc(all[i].name), *v);
+  };
+  cgroup_family("dockless_service_cgroup_memory_bytes", "gauge", "memory.current of the service's cgroup.",
+                [](const runtime::CgroupUsage& u) { return u.memory_current; });
+  cgroup_family("dockless_service_cgroup_memory_peak_bytes", "gauge", "memory.peak of the service's cgroup.",
+                [](const runtime::CgroupUsage& u) { return u.memory_peak; });
+  cgroup_family("dockless_service_cgroup_cpu_seconds_total", "counter", "cpu.stat usage_usec of the service's cgroup, in seconds.",
+                [](const runtime::CgroupUsage& u) {
+                  return u.cpu_usage_usec ? std::optional<double>(static_cast<double>(*u.cpu_usage_usec) / 1e6)
+                                          : std::nullopt;
+                });
+  cgroup_family("dockless_service_cgroup_pids", "gauge", "pids.current of the service's cgroup.",
+                [](const runtime::CgroupUsage& u) { return u.pids_current; });
+  cgroup_family("dockless_service_memory_pressure_avg10", "gauge", "memory.pressure some avg10 (percent).",
+                [](const runtime::CgroupUsage& u) { return u.memory_pressure; });
+  cgroup_family("dockless_service_cpu_pressure_avg10", "gauge", "cpu.pressure some avg10 (percent).",
+                [](const runtime::CgroupUsage& u) { return u.cpu_pressure; });
   w.family("dockless_service_log_bytes_total", "counter", "Bytes of output captured (logical log position).");
   for (const auto& s : all) {
     if (const auto store = ctx.supervisor->logs(s.name)) {

@@ -1,8 +1,12 @@
 // ServiceStatus and ServiceSpec → the JSON shapes of the API contract.
+#include <fcntl.h>
+
 #include <chrono>
 
 #include "actors/proc_stats.hpp"
 #include "http/api/handlers.hpp"
+#include "runtime/cgroup.hpp"
+#include "runtime/cgroup_stats.hpp"
 #include "runtime/process.hpp"
 #include "runtime/clock.hpp"
 
@@ -26,6 +30,35 @@ Response no_such_service(const std::string& name) {
   detail["name"] = name;
   return Response::error(404, "no such service", detail);
 }
+
+std::optional<runtime::CgroupUsage> cgroup_usage(const actors::ServiceStatus& s, const runtime::CgroupTree* tree) {
+  if (s.cgroup.empty() || !tree) return std::nullopt;
+  // The instance's cgroup is BASE/svc.NAME; reached from BASE's fd, never by a
+  // path the status could have made up.
+  const std::size_t slash = s.cgroup.rfind('/');
+  if (slash == std::string::npos || s.cgroup.substr(0, slash) != (tree->base_path() == "/" ? "" : tree->base_path()))
+    return std::nullopt;
+  const std::string name = s.cgroup.substr(slash + 1);
+  runtime::Fd dir(::openat(tree->base_fd(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return std::nullopt;  // gone between the status and now
+  return runtime::read_cgroup_usage(dir.get());
+}
+
+namespace {
+
+// The service's whole cgroup (children included), each figure only when its file exists.
+json cgroup_stats_json(const runtime::CgroupUsage& u) {
+  json j = json::object();
+  if (u.memory_current) j["memory_current"] = *u.memory_current;
+  if (u.memory_peak) j["memory_peak"] = *u.memory_peak;
+  if (u.cpu_usage_usec) j["cpu_usage_usec"] = *u.cpu_usage_usec;
+  if (u.pids_current) j["pids_current"] = *u.pids_current;
+  if (u.memory_pressure) j["memory_pressure"] = *u.memory_pressure;
+  if (u.cpu_pressure) j["cpu_pressure"] = *u.cpu_pressure;
+  return j;
+}
+
+}  // namespace
 
 json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d) {
   const actors::Supervisor& sup = *ctx.supervisor;
@@ -64,6 +97,8 @@ json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d)
       j["rss_bytes"] = st->rss_bytes;
     }
   }
+  const std::optional<runtime::CgroupUsage> usage = cgroup_usage(s, sup.cgroups());
+  j["cgroup_stats"] = usage ? cgroup_stats_json(*usage) : json(nullptr);
   j["last_error"] = s.last_error;
   j["next_restart_in_ms"] = s.state == actors::State::backoff ? json(s.next_restart_in.count()) : json(nullptr);
   j["source"] = sup.from_config(s.name) ? "config" : "api";

@@ -142,4 +142,59 @@ TEST_F(LimitsTest, WrittenBeforeTheStartAndChangedInPlaceByAReload) {
   EXPECT_TRUE(applied);
 }
 
+// A service that allocates past memory_max: busybox tail -c keeps the last N bytes of
+// a pipe in one buffer, so 80 MB of zeros under a 32 MiB limit is an OOM kill. The
+// kill is recorded as oom_killed with the counts and the limit, and restart = always
+// starts it again.
+TEST_F(LimitsTest, OverMemoryMaxIsOomKilledRecordedAndRestarted) {
+  std::string reason;
+  auto tree = runtime::CgroupTree::setup(dir_, &reason);
+  ASSERT_TRUE(tree.ok()) << reason;
+  auto events = actors::EventLog::open(dir_ + "/events.log");
+  ASSERT_TRUE(events.ok()) << events.message();
+  int restarts = 0;
+  run_loop([&]() -> Task<void> {
+    std::stop_source stop;
+    runtime::Scope writer;
+    writer.spawn((*events)->run(stop.get_token()), "event-log");
+    actors::Supervisor::Options so;
+    so.data_dir = dir_;
+    so.capture_logs = false;
+    so.cgroups = &*tree;
+    actors::Supervisor sup(so, **events);
+    config::ServiceSpec hog = capped(32 * kMiB, std::nullopt);
+    hog.name = "hog";
+    // tail is the victim (the biggest); the shell then exits 137, and restart = always.
+    hog.command = {"sh", "-c", "head -c 80000000 /dev/zero | tail -c 80000000 >/dev/null"};
+    hog.restart = config::RestartPolicy::always;
+    config::Config boot;
+    boot.services = {hog};
+    co_await sup.boot(std::move(boot));
+    // An emulated CPU pipes zeros slowly: up to 60 s for two kills.
+    for (int i = 0; i < 2400 && restarts < 1; ++i) {
+      co_await runtime::sleep_for(std::chrono::milliseconds(25));
+      if (auto st = sup.status("hog")) restarts = st->restarts;
+    }
+    co_await sup.shutdown();
+    co_await (*events)->flush();
+    stop.request_stop();
+    co_await writer.join();
+  });
+  tree->release();
+
+  int ooms = 0;
+  std::ifstream in(dir_ + "/events.log");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || j.value("kind", "") != "oom_killed") continue;
+    ++ooms;
+    EXPECT_EQ(j.value("service", ""), "hog") << line;
+    EXPECT_GE(j.value("oom_kill", 0), 1) << line;
+    EXPECT_GE(j.value("new", 0), 1) << line;
+    EXPECT_EQ(j.value("memory_max", ""), std::to_string(32 * kMiB)) << line;
+  }
+  EXPECT_GE(ooms, 1) << "no oom_killed event";
+  EXPECT_GE(restarts, 1) << "the OOM-killed service was not restarted";
+}
+
 }  // namespace

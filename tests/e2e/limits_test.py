@@ -91,6 +91,34 @@ class LimitsTest(api_harness.TestCase):
         self.assertEqual(d.service_state("other")["pid"], other)
         d.stop()
 
+    def test_services_show_usage_from_the_cgroup(self):
+        """cgroup_stats come from the instance's cgroup (children included); on this hybrid
+        layout only what its files offer: cpu.stat is in every v2 cgroup, memory.current
+        and the others only with their controllers, PSI with CONFIG_PSI."""
+        d = self.daemon(service("busy", sh("sleep 1058 & exec sleep 1059"))
+                        + service("idle", sh("exec sleep 1060"), autostart=False))
+        d.wait_running("busy")
+        status, body = d.json("GET", "/v1/services/busy")
+        self.assertEqual(status, 200, body)
+        stats = body["cgroup_stats"]
+        self.assertIsInstance(stats, dict, body)
+        self.assertIsInstance(stats["cpu_usage_usec"], int)
+        self.assertGreaterEqual(stats["cpu_usage_usec"], 0)
+        fs = cgroups.fs_path(body["cgroup"])
+        for key, name in (("memory_current", "memory.current"), ("memory_peak", "memory.peak"),
+                          ("pids_current", "pids.current"), ("memory_pressure", "memory.pressure"),
+                          ("cpu_pressure", "cpu.pressure")):
+            self.assertEqual(key in stats, os.path.exists(os.path.join(fs, name)), (key, stats))
+        if "pids_current" in stats:
+            self.assertGreaterEqual(stats["pids_current"], 2)  # the shell's child counts
+        status, listing = d.json("GET", "/v1/services")
+        by_name = {s["name"]: s for s in listing}
+        self.assertIn("cpu_usage_usec", by_name["busy"]["cgroup_stats"])
+        self.assertIsNone(by_name["idle"]["cgroup_stats"])  # not running: no cgroup
+        _, metrics = d.curl("GET", "/metrics")
+        self.assertIn('dockless_service_cgroup_cpu_seconds_total{service="busy"}', metrics.decode())
+        d.stop()
+
 
 class NoCgroup2LimitsTest(api_harness.TestCase):
     def test_a_limit_with_no_cgroup2_keeps_the_service_from_starting(self):
