@@ -13,32 +13,17 @@
 #include <fstream>
 #include <sstream>
 
+#include "runtime/fs.hpp"
 #include "runtime/ops_wait.hpp"
 
 namespace runtime {
 
 namespace {
 
-// Whole small files: cgroupfs serves each read from a fresh snapshot, so one
-// buffer-sized read at offset 0 (pread, the fd may be read again) is the file.
-Result<std::string> read_fd(int fd) {
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(out.size()));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Result<std::string>::failure(errno);
-    }
-    if (n == 0) return out;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
 Result<std::string> read_at(int dirfd, const char* name) {
   Fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC));
   if (!fd) return Result<std::string>::failure(errno);
-  return read_fd(fd.get());
+  return read_from_start(fd.get());
 }
 
 // One write per call: a cgroup control file takes one command per write(2).
@@ -206,7 +191,7 @@ Task<Result<void>> Cgroup::wait_empty(std::chrono::milliseconds limit, std::stop
   for (;;) {
     // Reading records the file's event count in this open file; a change after
     // the read makes the poll below ready at once, so none is missed in between.
-    Result<std::string> text = read_fd(events.get());
+    Result<std::string> text = read_from_start(events.get());
     if (!text) co_return Result<void>::failure(text.error());
     if (text->find("populated 0") != std::string::npos) co_return Result<void>{};
     const auto left = until - std::chrono::steady_clock::now();

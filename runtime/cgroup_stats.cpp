@@ -8,32 +8,18 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "runtime/fs.hpp"
 #include "runtime/ops_wait.hpp"
 
 namespace runtime {
 
 namespace {
 
-// cgroupfs serves each read from a fresh snapshot; pread from 0 so the same fd
-// can be read again after every wake (a seq_file restarts at offset 0).
-Result<std::string> read_whole(int fd) {
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(out.size()));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Result<std::string>::failure(errno);
-    }
-    if (n == 0) return out;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-}
 
 std::optional<std::string> read_file_at(int dirfd, const char* name) {
   Fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC));
   if (!fd) return std::nullopt;
-  Result<std::string> text = read_whole(fd.get());
+  Result<std::string> text = read_from_start(fd.get());
   if (!text) return std::nullopt;
   return std::move(text).value();
 }
@@ -118,7 +104,7 @@ Result<CgroupFile> CgroupFile::open(int cgroup_fd, const char* name) {
   return CgroupFile(std::move(fd));
 }
 
-Result<std::string> CgroupFile::read() const { return read_whole(fd_.get()); }
+Result<std::string> CgroupFile::read() const { return read_from_start(fd_.get()); }
 
 Task<Result<void>> CgroupFile::changed(std::stop_token stop) const {
   // The fd is this object's, and the caller keeps the object alive across the

@@ -37,6 +37,20 @@ Result<std::string> read_file(const std::string& path) {
   }
 }
 
+Result<std::string> read_from_start(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(out.size()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Result<std::string>::failure(errno);
+    }
+    if (n == 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
 Task<Result<void>> atomic_write(std::string path, std::string content, unsigned mode) {
   // The pid in the name keeps two daemons (an upgrade in progress) from sharing a temp file.
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());

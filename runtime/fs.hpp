@@ -25,6 +25,10 @@ Result<Fd> open_data_file(const std::string& path, int flags, unsigned mode = 06
 // Reads a whole regular file; synchronous, for start-up and reload (config, env files,
 // keys). Errors are errno values.
 Result<std::string> read_file(const std::string& path);
+// Reads all of an open file from offset 0 with pread, leaving the fd's offset alone, so
+// the same fd can be read again: cgroupfs files, which serve each read from a fresh
+// snapshot and are read again after every POLLPRI wake.
+Result<std::string> read_from_start(int fd);
 
 // Creates `path` and its parents (mode 0755) if missing; synchronous (start-up only).
 // `path` itself must be a directory and, unless `may_be_symlink` (a data directory an
