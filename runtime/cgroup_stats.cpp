@@ -15,7 +15,6 @@ namespace runtime {
 
 namespace {
 
-
 std::optional<std::string> read_file_at(int dirfd, const char* name) {
   Fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC));
   if (!fd) return std::nullopt;
