@@ -139,7 +139,7 @@ class ProcessExecutor final : public Executor {
     if (req.adjust_spawn) req.adjust_spawn(o);
     std::optional<runtime::Cgroup> cgroup;
     // A limit with no cgroup to hold it: the start fails (spawn_failed names the key).
-    if (!cgroups_ && !enforce_limits(*req.spec, -1, runtime::UnsetLimits::keep, error)) co_return nullptr;
+    if (!cgroups_ && !enforce_limits(*req.spec, nullptr, -1, runtime::UnsetLimits::keep, error)) co_return nullptr;
     if (cgroups_) {
       runtime::Result<runtime::Cgroup> made = cgroups_->service(req.spec->name, error);
       if (!made) co_return nullptr;
@@ -153,7 +153,7 @@ class ProcessExecutor final : public Executor {
       // Written before the child joins, so not one page runs unlimited. A cgroup
       // reused from an earlier instance may hold limits the spec no longer sets.
       if (req.spec->limits.any() &&
-          !enforce_limits(*req.spec, made->fd(), runtime::UnsetLimits::reset, error)) {
+          !enforce_limits(*req.spec, cgroups_, made->fd(), runtime::UnsetLimits::reset, error)) {
         (void)made->remove();
         co_return nullptr;
       }

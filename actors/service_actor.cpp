@@ -52,7 +52,7 @@ void ServiceActor::record(EventType type, nlohmann::json details) {
 
 void ServiceActor::apply_limits_in_place() {
   std::string error;
-  const bool ok = enforce_limits(*spec_, execution_->cgroup_fd(), runtime::UnsetLimits::reset, &error);
+  const bool ok = enforce_limits(*spec_, ctx_.cgroups, execution_->cgroup_fd(), runtime::UnsetLimits::reset, &error);
   nlohmann::json limits = nlohmann::json::object();
   for (const auto& f : runtime::limit_files(limit_values(*spec_)))
     if (f.text) limits[std::string(f.key)] = *f.text;

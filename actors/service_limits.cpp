@@ -8,7 +8,8 @@ runtime::CgroupLimitValues limit_values(const config::ServiceSpec& spec) {
   return spec.limits.to_cgroup(physical);
 }
 
-bool enforce_limits(const config::ServiceSpec& spec, int cgroup_fd, runtime::UnsetLimits unset, std::string* error) {
+bool enforce_limits(const config::ServiceSpec& spec, const runtime::CgroupTree* tree, int cgroup_fd,
+                    runtime::UnsetLimits unset, std::string* error) {
   const runtime::CgroupLimitValues values = limit_values(spec);
   if (cgroup_fd < 0) {
     if (!values.any()) return true;
@@ -28,6 +29,7 @@ bool enforce_limits(const config::ServiceSpec& spec, int cgroup_fd, runtime::Uns
   if (!values.any() && unset == runtime::UnsetLimits::keep) return true;
   std::string detail;
   if (values.any()) {
+    if (tree) tree->enable(runtime::controllers_needed(values));
     if (auto r = runtime::check_controllers(cgroup_fd, values, &detail); !r) {
       if (error) *error = std::move(detail);
       return false;

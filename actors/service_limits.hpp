@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/cgroup_limits.hpp"
 
 namespace actors {
@@ -14,10 +15,12 @@ namespace actors {
 runtime::CgroupLimitValues limit_values(const config::ServiceSpec& spec);
 
 // Writes `spec`'s limits into the cgroup at `cgroup_fd` (-1: the instance has none:
-// no cgroup v2 subtree, or a container). With UnsetLimits::reset a limit the spec does
-// not set goes back to the kernel's default (a reload that removed it). False, with
-// *error naming the first key that cannot be enforced and what to do, when the spec
-// sets a limit that this cgroup (or its absence) cannot hold.
-bool enforce_limits(const config::ServiceSpec& spec, int cgroup_fd, runtime::UnsetLimits unset, std::string* error);
+// no cgroup v2 subtree, or a container), first turning on in `tree` the controllers
+// they need. With UnsetLimits::reset a limit the spec does not set goes back to the
+// kernel's default (a reload that removed it). False, with *error naming the first key
+// that cannot be enforced and what to do, when the spec sets a limit that this cgroup
+// (or its absence) cannot hold.
+bool enforce_limits(const config::ServiceSpec& spec, const runtime::CgroupTree* tree, int cgroup_fd,
+                    runtime::UnsetLimits unset, std::string* error);
 
 }  // namespace actors

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -277,15 +278,29 @@ Result<CgroupTree> CgroupTree::setup(const std::string& key, std::string* reason
       return fail(moved.error(), describe("move the daemon into " + t.base_fs_ + "/supervisor", moved.error()));
   }
 
-  // Whatever BASE offers, one controller per write so that one refusal does not
-  // cost the others. None is needed for placement and kill; limits need them.
-  if (Result<std::string> offered = read_at(t.base_.get(), "cgroup.controllers")) {
-    std::istringstream in(*offered);
-    std::string c;
-    while (in >> c)
-      if (write_at(t.base_.get(), "cgroup.subtree_control", "+" + c)) t.controllers_.push_back(c);
-  }
+  // What BASE offers, and what an earlier daemon (before an upgrade or a crash)
+  // already turned on; the rest only when a limit needs it (enable()).
+  auto words = [](Result<std::string> text) {
+    std::vector<std::string> out;
+    if (!text) return out;
+    std::istringstream in(*text);
+    for (std::string c; in >> c;) out.push_back(c);
+    return out;
+  };
+  t.offered_ = words(read_at(t.base_.get(), "cgroup.controllers"));
+  t.controllers_ = words(read_at(t.base_.get(), "cgroup.subtree_control"));
   return t;
+}
+
+void CgroupTree::enable(const std::vector<std::string_view>& needed) const {
+  for (std::string_view c : needed) {
+    if (std::find(controllers_.begin(), controllers_.end(), c) != controllers_.end()) continue;
+    if (std::find(offered_.begin(), offered_.end(), c) == offered_.end()) continue;
+    // One controller per write, so that one refusal does not cost the others.
+    std::string word = "+";
+    word += c;
+    if (write_at(base_.get(), "cgroup.subtree_control", word)) controllers_.emplace_back(c);
+  }
 }
 
 Result<Cgroup> CgroupTree::service(const std::string& name, std::string* detail) const {

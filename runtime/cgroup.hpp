@@ -16,6 +16,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runtime/fd.hpp"
@@ -106,6 +107,16 @@ class CgroupTree {
   int base_fd() const noexcept { return base_.get(); }
   // Controllers enabled in BASE/cgroup.subtree_control (those a svc.NAME can use).
   const std::vector<std::string>& controllers() const noexcept { return controllers_; }
+  // Controllers BASE/cgroup.controllers offers (what enable() can turn on).
+  const std::vector<std::string>& offered() const noexcept { return offered_; }
+  // Turns on in BASE/cgroup.subtree_control each of `needed` that is offered and not
+  // on yet. Only when a service's limits need them, never at setup: with a controller
+  // on in the unit's own cgroup, systemd before 254 cannot put a restarted daemon back
+  // into that cgroup while services survived its crash (status 219/CGROUP; the
+  // kernel refuses processes in a cgroup that enables controllers for its children).
+  // Placement and cgroup.kill need no controller. A refusal is left for
+  // check_controllers to name; controllers_ lists what is on.
+  void enable(const std::vector<std::string_view>& needed) const;
   // True when BASE is a "dockless.<hash>" this daemon (or its predecessor) made.
   bool created_base() const noexcept { return created_; }
 
@@ -126,7 +137,10 @@ class CgroupTree {
   Cgroup2Mount mount_;
   Fd base_;
   std::string base_path_, base_fs_;
-  std::vector<std::string> controllers_;
+  // Mutable: enable() is the one change, made on demand by const users (the
+  // executors hold the tree const), on the loop thread only.
+  mutable std::vector<std::string> controllers_;
+  std::vector<std::string> offered_;
   bool created_ = false;
 };
 

@@ -21,9 +21,9 @@ std::optional<runtime::CgroupTree> setup_cgroups(const std::string& data_dir) {
     return std::nullopt;
   }
   std::string controllers;
-  for (const auto& c : tree->controllers()) controllers += (controllers.empty() ? "" : " ") + c;
+  for (const auto& c : tree->offered()) controllers += (controllers.empty() ? "" : " ") + c;
   log(Level::info, "cgroups: services in " + tree->base_fs_path() + "/svc.NAME, the daemon in " +
-                       tree->base_fs_path() + "/supervisor (controllers: " +
+                       tree->base_fs_path() + "/supervisor (controllers offered for limits: " +
                        (controllers.empty() ? std::string("none") : controllers) + ")");
   return std::move(tree).value();
 }
