@@ -77,6 +77,22 @@ struct TreeGuard {
   }
 };
 
+// The daemon's subtree, set up under a writable cgroup2 (skipped without one) and
+// released, checked, after the test.
+class CgroupTreeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::optional<Origin> origin = usable_cgroup2();
+    if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
+    guard_.emplace(*origin, std::nullopt);
+    std::string reason;
+    Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
+    ASSERT_TRUE(t.ok()) << reason;
+    guard_->tree.emplace(std::move(t).value());
+  }
+  std::optional<TreeGuard> guard_;
+};
+
 bool exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
@@ -165,14 +181,8 @@ TEST(Cgroup, DelegatedCgroupIsTheBase) {
 }
 
 // The child is in the cgroup when it execs: it reads its own /proc/self/cgroup.
-TEST(Cgroup, SpawnAndStartPutTheChildInTheCgroup) {
-  std::optional<Origin> origin = usable_cgroup2();
-  if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
-  TreeGuard g{*origin, {}};
-  std::string reason;
-  Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
-  ASSERT_TRUE(t.ok()) << reason;
-  g.tree.emplace(std::move(t).value());
+TEST_F(CgroupTreeTest, SpawnAndStartPutTheChildInTheCgroup) {
+  TreeGuard& g = *guard_;
   Result<Cgroup> svc = g.tree->service("placed");
   ASSERT_TRUE(svc.ok());
   run_loop([&]() -> Task<void> {
@@ -201,14 +211,8 @@ TEST(Cgroup, SpawnAndStartPutTheChildInTheCgroup) {
 
 // A service that leaves a setsid'ed, double-forked grandchild behind: the
 // process-group kill misses it, cgroup.kill does not; the empty cgroup then goes.
-TEST(Cgroup, KillTakesTheSetsidDoubleForkedGrandchild) {
-  std::optional<Origin> origin = usable_cgroup2();
-  if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
-  TreeGuard g{*origin, {}};
-  std::string reason;
-  Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
-  ASSERT_TRUE(t.ok()) << reason;
-  g.tree.emplace(std::move(t).value());
+TEST_F(CgroupTreeTest, KillTakesTheSetsidDoubleForkedGrandchild) {
+  TreeGuard& g = *guard_;
   Result<Cgroup> svc = g.tree->service("escapee");
   ASSERT_TRUE(svc.ok());
   run_loop([&]() -> Task<void> {
@@ -259,14 +263,8 @@ TEST(Cgroup, KillTakesTheSetsidDoubleForkedGrandchild) {
 }
 
 // Stop by signal: every member gets it, those in the leader's group only once.
-TEST(Cgroup, SignalMembersReachesOtherSessions) {
-  std::optional<Origin> origin = usable_cgroup2();
-  if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
-  TreeGuard g{*origin, {}};
-  std::string reason;
-  Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
-  ASSERT_TRUE(t.ok()) << reason;
-  g.tree.emplace(std::move(t).value());
+TEST_F(CgroupTreeTest, SignalMembersReachesOtherSessions) {
+  TreeGuard& g = *guard_;
   Result<Cgroup> svc = g.tree->service("term");
   ASSERT_TRUE(svc.ok());
   run_loop([&]() -> Task<void> {
@@ -318,14 +316,8 @@ TEST(Cgroup, FailureToJoinIsASpawnFailure) {
   EXPECT_EQ(testutil::zombie_children(), 0);
 }
 
-TEST(Cgroup, WaitEmptyOnAnEmptyCgroupReturnsAtOnce) {
-  std::optional<Origin> origin = usable_cgroup2();
-  if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
-  TreeGuard g{*origin, {}};
-  std::string reason;
-  Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
-  ASSERT_TRUE(t.ok()) << reason;
-  g.tree.emplace(std::move(t).value());
+TEST_F(CgroupTreeTest, WaitEmptyOnAnEmptyCgroupReturnsAtOnce) {
+  TreeGuard& g = *guard_;
   Result<Cgroup> svc = g.tree->service("idle");
   ASSERT_TRUE(svc.ok());
   run_loop([&]() -> Task<void> {
