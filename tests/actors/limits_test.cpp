@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -68,6 +69,37 @@ class LimitsTest : public ::testing::Test {
   void TearDown() override {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
+  // Runs `body` with a Supervisor over `tree` and a fresh event log, then shuts both
+  // down, so every event is in dir_/events.log afterwards (read with events_of()).
+  template <class F>
+  void with_supervisor(runtime::CgroupTree& tree, F body) {
+    auto events = actors::EventLog::open(dir_ + "/events.log");
+    ASSERT_TRUE(events.ok()) << events.message();
+    run_loop([&]() -> Task<void> {
+      std::stop_source stop;
+      runtime::Scope writer;
+      writer.spawn((*events)->run(stop.get_token()), "event-log");
+      actors::Supervisor::Options so;
+      so.data_dir = dir_;
+      so.capture_logs = false;
+      so.cgroups = &tree;
+      actors::Supervisor sup(so, **events);
+      co_await body(sup);
+      co_await sup.shutdown();
+      co_await (*events)->flush();
+      stop.request_stop();
+      co_await writer.join();
+    });
+  }
+  std::vector<nlohmann::json> events_of(const std::string& kind) const {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(dir_ + "/events.log");
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.value("kind", "") == kind) out.push_back(std::move(j));
+    }
+    return out;
+  }
   std::string dir_;
 };
 
@@ -82,20 +114,10 @@ TEST_F(LimitsTest, WrittenBeforeTheStartAndChangedInPlaceByAReload) {
   EXPECT_TRUE(tree->controllers().empty());
   const std::string svc = tree->base_fs_path() + "/svc.capped";
 
-  auto events = actors::EventLog::open(dir_ + "/events.log");
-  ASSERT_TRUE(events.ok()) << events.message();
   pid_t first_pid = -1, pid_after_reload = -1;
   std::string memory_at_start, pids_at_start, memory_after, pids_after;
   actors::ReloadOutcome outcome;
-  run_loop([&]() -> Task<void> {
-    std::stop_source stop;
-    runtime::Scope writer;
-    writer.spawn((*events)->run(stop.get_token()), "event-log");
-    actors::Supervisor::Options so;
-    so.data_dir = dir_;
-    so.capture_logs = false;
-    so.cgroups = &*tree;
-    actors::Supervisor sup(so, **events);
+  with_supervisor(*tree, [&](actors::Supervisor& sup) -> Task<void> {
     auto running_pid = [&]() -> std::optional<pid_t> {
       auto st = sup.status("capped");
       if (st && st->state == actors::State::running && st->pid) return st->pid;
@@ -117,10 +139,6 @@ TEST_F(LimitsTest, WrittenBeforeTheStartAndChangedInPlaceByAReload) {
     memory_after = read_trimmed(svc + "/memory.max");
     pids_after = read_trimmed(svc + "/pids.max");
 
-    co_await sup.shutdown();
-    co_await (*events)->flush();
-    stop.request_stop();
-    co_await writer.join();
   });
   tree->release();
 
@@ -132,16 +150,9 @@ TEST_F(LimitsTest, WrittenBeforeTheStartAndChangedInPlaceByAReload) {
   EXPECT_EQ(pid_after_reload, first_pid) << "a limit-only reload restarted the service";
   EXPECT_EQ(memory_after, std::to_string(64 * kMiB));
   EXPECT_EQ(pids_after, "max");
-  bool applied = false;
-  std::ifstream in(dir_ + "/events.log");
-  for (std::string line; std::getline(in, line);) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("kind", "") == "limits_applied") {
-      applied = true;
-      EXPECT_EQ(j.value("ok", false), true) << line;
-    }
-  }
-  EXPECT_TRUE(applied);
+  const std::vector<nlohmann::json> applied = events_of("limits_applied");
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_EQ(applied[0].value("ok", false), true) << applied[0].dump();
 }
 
 // A service that allocates past memory_max: busybox tail -c keeps the last N bytes of
@@ -152,18 +163,8 @@ TEST_F(LimitsTest, OverMemoryMaxIsOomKilledRecordedAndRestarted) {
   std::string reason;
   auto tree = runtime::CgroupTree::setup(dir_, &reason);
   ASSERT_TRUE(tree.ok()) << reason;
-  auto events = actors::EventLog::open(dir_ + "/events.log");
-  ASSERT_TRUE(events.ok()) << events.message();
   int restarts = 0;
-  run_loop([&]() -> Task<void> {
-    std::stop_source stop;
-    runtime::Scope writer;
-    writer.spawn((*events)->run(stop.get_token()), "event-log");
-    actors::Supervisor::Options so;
-    so.data_dir = dir_;
-    so.capture_logs = false;
-    so.cgroups = &*tree;
-    actors::Supervisor sup(so, **events);
+  with_supervisor(*tree, [&](actors::Supervisor& sup) -> Task<void> {
     config::ServiceSpec hog = capped(32 * kMiB, std::nullopt);
     hog.name = "hog";
     // tail is the victim (the biggest); the shell then exits 137, and restart = always.
@@ -177,25 +178,17 @@ TEST_F(LimitsTest, OverMemoryMaxIsOomKilledRecordedAndRestarted) {
       co_await runtime::sleep_for(std::chrono::milliseconds(25));
       if (auto st = sup.status("hog")) restarts = st->restarts;
     }
-    co_await sup.shutdown();
-    co_await (*events)->flush();
-    stop.request_stop();
-    co_await writer.join();
   });
   tree->release();
 
-  int ooms = 0;
-  std::ifstream in(dir_ + "/events.log");
-  for (std::string line; std::getline(in, line);) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_object() || j.value("kind", "") != "oom_killed") continue;
-    ++ooms;
-    EXPECT_EQ(j.value("service", ""), "hog") << line;
-    EXPECT_GE(j.value("oom_kill", 0), 1) << line;
-    EXPECT_GE(j.value("new", 0), 1) << line;
-    EXPECT_EQ(j.value("memory_max", ""), std::to_string(32 * kMiB)) << line;
+  const std::vector<nlohmann::json> ooms = events_of("oom_killed");
+  EXPECT_GE(ooms.size(), 1u) << "no oom_killed event";
+  for (const auto& j : ooms) {
+    EXPECT_EQ(j.value("service", ""), "hog") << j.dump();
+    EXPECT_GE(j.value("oom_kill", 0), 1) << j.dump();
+    EXPECT_GE(j.value("new", 0), 1) << j.dump();
+    EXPECT_EQ(j.value("memory_max", ""), std::to_string(32 * kMiB)) << j.dump();
   }
-  EXPECT_GE(ooms, 1) << "no oom_killed event";
   EXPECT_GE(restarts, 1) << "the OOM-killed service was not restarted";
 }
 
