@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iterator>
+#include <memory>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -56,6 +57,9 @@ std::string key() { return "cgroup_test/" + std::to_string(::getpid()); }
 
 // The tree for this test, released (and checked gone) at the end.
 struct TreeGuard {
+  explicit TreeGuard(Origin o) : origin(std::move(o)) {}
+  TreeGuard(const TreeGuard&) = delete;
+  TreeGuard& operator=(const TreeGuard&) = delete;
   Origin origin;
   std::optional<CgroupTree> tree;
   ~TreeGuard() {
@@ -84,13 +88,13 @@ class CgroupTreeTest : public ::testing::Test {
   void SetUp() override {
     std::optional<Origin> origin = usable_cgroup2();
     if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
-    guard_.emplace(*origin, std::nullopt);
+    guard_ = std::make_unique<TreeGuard>(*origin);
     std::string reason;
     Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
     ASSERT_TRUE(t.ok()) << reason;
     guard_->tree.emplace(std::move(t).value());
   }
-  std::optional<TreeGuard> guard_;
+  std::unique_ptr<TreeGuard> guard_;
 };
 
 bool exists(const std::string& path) {
@@ -128,7 +132,7 @@ TEST(Cgroup, BaseNameIsStablePerKeyAndDistinctBetweenKeys) {
 TEST(Cgroup, SubtreeUnderASharedCgroupAndAgainAfterAnExec) {
   std::optional<Origin> origin = usable_cgroup2();
   if (!origin) GTEST_SKIP() << "no writable cgroup2 mounted";
-  TreeGuard g{*origin, {}};
+  TreeGuard g{*origin};
   std::string reason;
   Result<CgroupTree> t = CgroupTree::setup(key(), &reason);
   ASSERT_TRUE(t.ok()) << reason;
