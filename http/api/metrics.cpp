@@ -1,9 +1,11 @@
 // GET /metrics: Prometheus text exposition format 0.0.4.
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "actors/log_store.hpp"
 #include "actors/proc_stats.hpp"
+#include "actors/service_limits.hpp"
 #include "http/api/handlers.hpp"
 #include "runtime/reactor.hpp"
 #include "runtime/clock.hpp"
@@ -101,6 +103,36 @@ Response metrics(ApiContext& ctx) {
                 [](const runtime::CgroupUsage& u) { return u.memory_pressure; });
   cgroup_family("dockless_service_cpu_pressure_avg10", "gauge", "cpu.pressure some avg10 (percent).",
                 [](const runtime::CgroupUsage& u) { return u.cpu_pressure; });
+  // The configured limits, so a dashboard can divide usage by them; a limit that is unset or
+  // "max" has no sample (no bound to divide by).
+  std::vector<std::optional<runtime::CgroupLimitValues>> limits;
+  limits.reserve(all.size());
+  for (const auto& s : all) {
+    const config::ServiceSpec* spec = ctx.supervisor->spec(s.name);
+    limits.push_back(spec ? std::optional(actors::limit_values(*spec)) : std::nullopt);
+  }
+  auto limit_family = [&](std::string_view name, std::string_view help, auto get) {
+    w.family(name, "gauge", help);
+    for (std::size_t i = 0; i < all.size(); ++i)
+      if (limits[i])
+        if (const std::optional<double> v = get(*limits[i])) w.sample(name, svc(all[i].name), *v);
+  };
+  auto finite = [](const std::optional<std::uint64_t>& v) {
+    return v && *v != runtime::CgroupLimitValues::kMax ? std::optional(static_cast<double>(*v)) : std::nullopt;
+  };
+  limit_family("dockless_service_memory_max_bytes", "The service's memory_max (memory.max of its cgroup).",
+               [&](const runtime::CgroupLimitValues& v) { return finite(v.memory_max); });
+  limit_family("dockless_service_memory_high_bytes", "The service's memory_high (memory.high of its cgroup).",
+               [&](const runtime::CgroupLimitValues& v) { return finite(v.memory_high); });
+  limit_family("dockless_service_cpu_max_cpus", "The service's cpu_max in CPUs (cpu.max quota over period).",
+               [](const runtime::CgroupLimitValues& v) {
+                 return v.cpu_max && v.cpu_max->quota_us != runtime::CgroupLimitValues::kMax
+                            ? std::optional(static_cast<double>(v.cpu_max->quota_us) /
+                                            static_cast<double>(v.cpu_max->period_us))
+                            : std::nullopt;
+               });
+  limit_family("dockless_service_pids_max", "The service's pids_max (pids.max of its cgroup).",
+               [&](const runtime::CgroupLimitValues& v) { return finite(v.pids_max); });
   w.family("dockless_service_log_bytes_total", "counter", "Bytes of output captured (logical log position).");
   for (const auto& s : all) {
     if (const auto store = ctx.supervisor->logs(s.name)) {

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "actors/proc_stats.hpp"
+#include "actors/service_limits.hpp"
 #include "http/api/handlers.hpp"
 #include "runtime/cgroup.hpp"
 #include "runtime/cgroup_stats.hpp"
@@ -58,6 +59,28 @@ json cgroup_stats_json(const runtime::CgroupUsage& u) {
   return j;
 }
 
+// The limits a start writes into the instance's cgroup, in the units usage is shown in, so a
+// reader can put one next to the other: bytes (a share of RAM resolved on this machine), CPUs
+// (cpu.max quota over period) and counts; "max" where a key is set to no limit.
+json limits_in_force_json(const runtime::CgroupLimitValues& v) {
+  if (!v.any()) return nullptr;
+  json j = json::object();
+  auto bound = [&](const char* key, const std::optional<std::uint64_t>& value) {
+    if (value) j[key] = *value == runtime::CgroupLimitValues::kMax ? json("max") : json(*value);
+  };
+  bound("memory_max", v.memory_max);
+  bound("memory_high", v.memory_high);
+  bound("memory_swap_max", v.memory_swap_max);
+  if (v.cpu_max)
+    j["cpu_max"] = v.cpu_max->quota_us == runtime::CgroupLimitValues::kMax
+                       ? json("max")
+                       : json(static_cast<double>(v.cpu_max->quota_us) / static_cast<double>(v.cpu_max->period_us));
+  if (v.cpu_weight) j["cpu_weight"] = *v.cpu_weight;
+  if (v.io_weight) j["io_weight"] = *v.io_weight;
+  bound("pids_max", v.pids_max);
+  return j;
+}
+
 }  // namespace
 
 json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d) {
@@ -99,10 +122,11 @@ json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d)
   }
   const std::optional<runtime::CgroupUsage> usage = cgroup_usage(s, sup.cgroups());
   j["cgroup_stats"] = usage ? cgroup_stats_json(*usage) : json(nullptr);
+  const config::ServiceSpec* spec = sup.spec(s.name);
+  j["limits"] = spec ? limits_in_force_json(actors::limit_values(*spec)) : json(nullptr);
   j["last_error"] = s.last_error;
   j["next_restart_in_ms"] = s.state == actors::State::backoff ? json(s.next_restart_in.count()) : json(nullptr);
   j["source"] = sup.from_config(s.name) ? "config" : "api";
-  const config::ServiceSpec* spec = sup.spec(s.name);
   // Command lines carry tokens: withheld from public readers.
   if (d == Disclosure::state) j["command"] = nullptr;
   else j["command"] = spec ? json(spec->command) : json::array();

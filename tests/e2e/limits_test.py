@@ -120,6 +120,38 @@ class LimitsTest(api_harness.TestCase):
         d.stop()
 
 
+class LimitsShownTest(api_harness.TestCase):
+    def test_services_and_metrics_show_each_limit_in_the_units_of_usage(self):
+        """GET /v1/services carries the limits a start writes (shares of RAM resolved here,
+        cpu_max in CPUs) whether or not they could be enforced, so the dashboard can put each
+        next to its usage; /metrics has a gauge for each bounded one."""
+        d = self.daemon(service("capped", sh("exec sleep 1061"), memory_max="64M", memory_high="50%",
+                                memory_swap_max="max", cpu_max="50%", cpu_weight=50, pids_max=32,
+                                restart="no")
+                        + service("free", sh("exec sleep 1062")))
+        d.wait_running("free")
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGESIZE")
+        status, listing = d.json("GET", "/v1/services")
+        self.assertEqual(status, 200, listing)
+        by_name = {s["name"]: s for s in listing}
+        self.assertEqual(by_name["capped"]["limits"], {
+            "memory_max": 64 << 20, "memory_high": ram // 2, "memory_swap_max": "max",
+            "cpu_max": 0.5, "cpu_weight": 50, "pids_max": 32})
+        self.assertIsNone(by_name["free"]["limits"])
+        _, metrics = d.curl("GET", "/metrics")
+        samples = {}
+        for line in metrics.decode().splitlines():
+            if line.split("{")[0].endswith(("_max_bytes", "_max_cpus", "_pids_max")):
+                name, value = line.rsplit(" ", 1)
+                samples[name] = float(value)
+        self.assertEqual(samples, {
+            'dockless_service_memory_max_bytes{service="capped"}': 64 << 20,
+            'dockless_service_cpu_max_cpus{service="capped"}': 0.5,
+            'dockless_service_pids_max{service="capped"}': 32})
+        self.assertIn('dockless_service_memory_high_bytes{service="capped"} %d' % (ram // 2), metrics.decode())
+        d.stop()
+
+
 class NoCgroup2LimitsTest(api_harness.TestCase):
     def test_a_limit_with_no_cgroup2_keeps_the_service_from_starting(self):
         if os.geteuid() != 0:
