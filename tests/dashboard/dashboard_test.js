@@ -91,6 +91,15 @@ class Daemon {
       `command = [${tq(python)}, "-m", "http.server", "--bind", "127.0.0.1", "$PORT"]`,
       `port = ${this.webPort}`,
       '',
+      // Limits: shown next to the usage whether or not this host can enforce them (where it
+      // cannot, the service does not start and the row says why).
+      '[services.capped]',
+      'command = ["sleep", "100000"]',
+      'restart = "no"',
+      'memory_max = "64M"',
+      'cpu_max = "50%"',
+      'pids_max = 32',
+      '',
     ].join('\n');
     fs.writeFileSync(path.join(this.dir, 'config.toml'), config);
     this.out = fs.openSync(path.join(this.dir, 'daemon.log'), 'a');
@@ -228,6 +237,28 @@ async function run(daemon, browser, errors) {
     const ports = await page.$eval(`${row('web')} .ports`, (e) => e.textContent);
     assert.ok(ports.includes(String(daemon.webPort)), `web's ports column: ${ports}`);
     await page.waitForSelector('#events li[data-seq]', { timeout: 10_000 });
+  });
+
+  await step('limits are shown next to the usage; a service without limits shows no bound', async () => {
+    const sub = (name, cls) => page.$eval(`${row(name)} .${cls} .cell-sub`, (e) => e.textContent);
+    await waitFor('capped\'s row with its limits', async () => /64 MiB/.test(await sub('capped', 'c-mem')), 10_000);
+    assert.match(await sub('capped', 'c-mem'), /^(max|of) 64 MiB$/);
+    assert.match(await page.$eval(`${row('capped')} .c-mem .tasks`, (e) => e.textContent), /^(max |\d+\/)32 tasks$/);
+    assert.ok(await page.isVisible(`${row('capped')} .c-mem .tasks`), 'the task bound is visible');
+    assert.ok(await page.$eval(`${row('web')} .c-mem .tasks`, (e) => e.hidden), 'no task line without pids_max');
+    assert.match(await sub('capped', 'c-cpu'), /max 50%$/);
+    const title = await page.$eval(`${row('capped')} .c-mem`, (e) => e.title);
+    assert.match(title, /memory_max 64 MiB/);
+    assert.match(title, /pids_max 32/);
+    const capped = await page.$eval(row('capped'), (r) => r.dataset.state);
+    if (capped !== 'running') {
+      // Not enforceable here: the row names the key that kept it from starting.
+      await waitFor('the refusal on capped\'s row', async () =>
+        /memory_max|cpu_max|pids_max/.test(await page.$eval(`${row('capped')} .c-name`, (e) => e.textContent)), 10_000);
+    }
+    assert.equal(await sub('web', 'c-mem'), '', 'no bound for a service without limits');
+    assert.ok(await page.$eval(`${row('web')} .c-mem .meter`, (m) => m.hidden), 'no meter without a limit');
+    assert.match(await page.$eval(`${row('web')} .c-mem > span`, (e) => e.textContent), /\d (B|KiB|MiB|GiB)$/, 'web\'s memory is shown');
   });
 
   await step('restart: a new pid and one more restart, pushed live', async () => {

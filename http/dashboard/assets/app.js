@@ -139,14 +139,6 @@ function fmtDuration(s) {
   return `${sec}s`;
 }
 
-function fmtBytes(b) {
-  if (b === null || b === undefined) return '—';
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let i = 0;
-  while (b >= 1024 && i < units.length - 1) { b /= 1024; i++; }
-  return (i === 0 ? b : b.toFixed(b < 10 ? 1 : 0)) + ' ' + units[i];
-}
-
 function fmtCpuSeconds(s) {
   if (s === null || s === undefined) return '';
   return s < 60 ? s.toFixed(2) + 's total' : fmtDuration(s) + ' total';
@@ -203,6 +195,18 @@ let inFlight = new Set();    // names with an action request outstanding
 const STATES_RUNNING = new Set(['running', 'starting']);
 const STATES_DOWN = new Set(['stopped', 'exited', 'failed']);
 
+// A bar under a usage that has a limit: how much of the limit is used.
+function meterEl() {
+  return el('span', { class: 'meter', hidden: '', 'aria-hidden': 'true' }, el('span', { class: 'meter-fill' }));
+}
+
+function setMeter(meter, { fraction, level }) {
+  meter.hidden = fraction === null;
+  if (fraction === null) return;
+  meter.dataset.level = level;
+  meter.firstChild.style.width = (fraction * 100).toFixed(1) + '%';
+}
+
 function makeRow(name) {
   const c = {};
   const cell = (cls, label, ...kids) => el('div', Object.assign({ class: cls, role: 'cell' }, label ? { 'data-label': label } : {}), ...kids);
@@ -216,7 +220,11 @@ function makeRow(name) {
   c.restarts = el('span');
   c.cpu = el('span');
   c.cpuSub = el('span', { class: 'cell-sub' });
+  c.cpuMeter = meterEl();
   c.mem = el('span');
+  c.memSub = el('span', { class: 'cell-sub' });
+  c.tasks = el('span', { class: 'cell-sub tasks', hidden: '' });
+  c.memMeter = meterEl();
   c.ports = el('span', { class: 'ports' });
   const btn = (label, cls, action) => {
     const b = el('button', { type: 'button', class: 'btn small ' + cls, text: label, 'data-action': action,
@@ -234,8 +242,8 @@ function makeRow(name) {
     cell('c-health', 'Health', c.health, c.healthSub),
     cell('c-uptime', 'Uptime', c.uptime),
     cell('c-restarts', 'Restarts', c.restarts),
-    cell('c-cpu', 'CPU', c.cpu, c.cpuSub),
-    cell('c-mem', 'Memory', c.mem),
+    cell('c-cpu', 'CPU', c.cpu, c.cpuMeter, c.cpuSub),
+    cell('c-mem', 'Memory', c.mem, c.memMeter, c.memSub, c.tasks),
     cell('c-ports', 'Ports', c.ports),
     cell('c-actions actions', null, c.start, c.stop, c.restart, c.logs));
   return { row, cells: c };
@@ -252,19 +260,20 @@ function uptimeOf(entry) {
 // same pid at least 2 s apart (closer samples, as in an event burst, are noise).
 function sampleCpu(entry, svc, now) {
   const prev = entry.cpuPrev;
-  if (svc.cpu_seconds === null || svc.cpu_seconds === undefined || svc.pid === null) {
+  const cpu = cpuSecondsOf(svc);
+  if (cpu === null || svc.pid === null) {
     entry.cpuPrev = null; entry.cpuPct = null; return;
   }
   if (!prev || prev.pid !== svc.pid) {
     // First sample of this process: its average since start, until a delta exists.
-    entry.cpuPrev = { cpu: svc.cpu_seconds, t: now, pid: svc.pid };
-    entry.cpuPct = svc.uptime_seconds > 0.5 ? Math.min(100 * 64, svc.cpu_seconds / svc.uptime_seconds * 100) : null;
+    entry.cpuPrev = { cpu, t: now, pid: svc.pid };
+    entry.cpuPct = svc.uptime_seconds > 0.5 ? Math.min(100 * 64, cpu / svc.uptime_seconds * 100) : null;
     return;
   }
   const dt = (now - prev.t) / 1000;
   if (dt >= 2) {
-    entry.cpuPct = Math.max(0, (svc.cpu_seconds - prev.cpu) / dt * 100);
-    entry.cpuPrev = { cpu: svc.cpu_seconds, t: now, pid: svc.pid };
+    entry.cpuPct = Math.max(0, (cpu - prev.cpu) / dt * 100);
+    entry.cpuPrev = { cpu, t: now, pid: svc.pid };
   }
 }
 
@@ -305,8 +314,16 @@ function render(entry) {
   setText(c.cpu, entry.cpuPct === null || entry.cpuPct === undefined
     ? '—'
     : entry.cpuPct.toFixed(entry.cpuPct < 10 ? 1 : 0) + '%');
-  setText(c.cpuSub, fmtCpuSeconds(s.cpu_seconds));
-  setText(c.mem, fmtBytes(s.rss_bytes));
+  const cap = cpuCap(s);
+  setText(c.cpuSub, [fmtCpuSeconds(cpuSecondsOf(s)), cap.text].filter(Boolean).join(' · '));
+  setMeter(c.cpuMeter, cpuLevel(entry.cpuPct, cap));
+  const mem = memoryCell(s);
+  setText(c.mem, mem.text);
+  setText(c.memSub, mem.sub);
+  setText(c.tasks, mem.tasks);
+  c.tasks.hidden = !mem.tasks;
+  c.mem.parentNode.title = mem.title;
+  setMeter(c.memMeter, mem);
 
   const ports = (s.ports || []).join(',');
   if (c.ports.dataset.ports !== ports) {
