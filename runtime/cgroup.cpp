@@ -175,9 +175,13 @@ Result<bool> Cgroup::populated() const {
 Result<void> Cgroup::kill() const {
   Result<void> killed = write_at(dir_.get(), "cgroup.kill", "1");
   if (killed || killed.error() != ENOENT) return killed;
-  // Before 5.14: a frozen cgroup's members cannot fork, so one pass over
-  // cgroup.procs (and every descendant's: svc.NAME has none of its own making
-  // unless the service manages cgroups itself, which then is its business) gets all.
+  return kill_frozen();
+}
+
+Result<void> Cgroup::kill_frozen() const {
+  // A frozen cgroup's members cannot fork, so one pass over cgroup.procs (and
+  // every descendant's: svc.NAME has none of its own making unless the service
+  // manages cgroups itself, which then is its business) gets all.
   Result<void> frozen = write_at(dir_.get(), "cgroup.freeze", "1");
   Result<void> sent = signal_members(SIGKILL);
   // SIGKILL is delivered to frozen tasks too; thawing lets them finish dying.

@@ -71,6 +71,9 @@ class Cgroup {
   // SIGKILL to everything in it and below: cgroup.kill (kernel >= 5.14), else
   // freeze, SIGKILL every member, thaw (a frozen cgroup cannot fork past the kill).
   Result<void> kill() const;
+  // kill()'s way before cgroup.kill (5.14); callable on its own so that it is
+  // exercised on kernels that have cgroup.kill too.
+  Result<void> kill_frozen() const;
   // Resolves once nothing is left in it (cgroup.events polled through the ring:
   // the kernel flags the file with POLLPRI on every change). ETIME after `limit`,
   // ECANCELED on stop.

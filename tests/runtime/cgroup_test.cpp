@@ -215,30 +215,31 @@ TEST_F(CgroupTreeTest, SpawnAndStartPutTheChildInTheCgroup) {
 
 // A service that leaves a setsid'ed, double-forked grandchild behind: the
 // process-group kill misses it, cgroup.kill does not; the empty cgroup then goes.
-TEST_F(CgroupTreeTest, KillTakesTheSetsidDoubleForkedGrandchild) {
-  TreeGuard& g = *guard_;
+// The group kill misses a grandchild that setsid'ed and double-forked; `kill` (one of the
+// two ways) takes it, and a member forking in a loop, and the cgroup empties.
+void kill_escapees(TreeGuard& g, Result<void> (Cgroup::*kill)() const) {
   Result<Cgroup> svc = g.tree->service("escapee");
   ASSERT_TRUE(svc.ok());
   run_loop([&]() -> Task<void> {
-    SpawnOptions o = sh("(setsid sh -c 'sleep 1000 &' &) ; exec sleep 1000");
+    SpawnOptions o = sh("(setsid sh -c 'sleep 1000 &' &) ; (setsid sh -c 'while :; do sleep 1000 & sleep 0.01; done' &) ;"
+                        " exec sleep 1000");
     o.cgroup_fd = svc->fd();
     o.stdout_mode = o.stderr_mode = SpawnOptions::Stdio::null;
     std::string detail;
     Result<Process> p = co_await Process::start(o, &detail);
     EXPECT_TRUE(p.ok()) << detail;
     if (!p) co_return;
-    // The grandchild: the sleep in a session other than the service's.
-    auto comm = [](pid_t pid) {
-      std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
-      std::string name;
-      std::getline(f, name);
-      return name;
+    // The grandchild: a `sleep 1000` in a session other than the service's.
+    auto long_sleep = [](pid_t pid) {
+      std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
+      std::string argv((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      return argv == std::string("sleep\0" "1000\0", 11);
     };
     pid_t grandchild = 0;
     for (int i = 0; i < 6000 && grandchild == 0; ++i) {
       const std::vector<pid_t> members = svc->members().value_or({});
       for (pid_t m : members)
-        if (m != p->pid() && ::getsid(m) != p->pid() && comm(m) == "sleep") grandchild = m;
+        if (m != p->pid() && ::getsid(m) != p->pid() && long_sleep(m)) grandchild = m;
       if (grandchild == 0) std::this_thread::sleep_for(10ms);
     }
     EXPECT_NE(grandchild, 0);
@@ -251,7 +252,7 @@ TEST_F(CgroupTreeTest, KillTakesTheSetsidDoubleForkedGrandchild) {
     EXPECT_TRUE(svc->populated().value_or(false));
     EXPECT_EQ(svc->remove().error(), EBUSY);
 
-    Result<void> killed = svc->kill();
+    Result<void> killed = ((*svc).*kill)();
     EXPECT_TRUE(killed.ok()) << killed.message();
     Result<void> empty = co_await svc->wait_empty(60s);
     EXPECT_TRUE(empty.ok()) << empty.message();
@@ -264,6 +265,13 @@ TEST_F(CgroupTreeTest, KillTakesTheSetsidDoubleForkedGrandchild) {
   Result<void> removed = svc->remove();
   EXPECT_TRUE(removed.ok()) << removed.message();
   EXPECT_FALSE(exists(fs));
+}
+
+TEST_F(CgroupTreeTest, KillTakesTheSetsidDoubleForkedGrandchild) { kill_escapees(*guard_, &Cgroup::kill); }
+
+// Kernels before 5.14 have no cgroup.kill: freeze, SIGKILL each member, thaw.
+TEST_F(CgroupTreeTest, FreezeThenKillTakesThemTooWhereCgroupKillIsMissing) {
+  kill_escapees(*guard_, &Cgroup::kill_frozen);
 }
 
 // Stop by signal: every member gets it, those in the leader's group only once.
