@@ -493,3 +493,28 @@ TEST(CgroupLimitsReal, CheckPassesWhereControllersAre) {
               "with Delegate=yes, or enable it in the parent's cgroup.subtree_control");
   }
 }
+
+// io_weight where the io controller is: the weight the kernel holds (io.weight, iocost's file)
+// reads back, and a reset returns it to the default. Proportional disk time itself is not
+// measured: the VM has no block device to contend for.
+TEST(CgroupLimitsReal, IoWeightIsHeldWhereTheIoControllerIs) {
+  ScratchCgroup cg;
+  NEED_CGROUP(cg);
+  NEED_CONTROLLER(cg, "io");
+  CgroupLimitValues v;
+  v.io_weight = 300;
+  std::string detail;
+  runtime::Result<void> checked = runtime::check_controllers(cg.fd(), v, &detail);
+  if (!checked) {
+    // The io controller without io.weight (no CONFIG_BLK_CGROUP_IOCOST): a refusal naming it.
+    EXPECT_EQ(checked.error(), ENOTSUP);
+    EXPECT_NE(detail.find("io_weight"), std::string::npos) << detail;
+    GTEST_SKIP() << "io controller without io.weight: " << detail;
+  }
+  ASSERT_TRUE(runtime::apply_limits(cg.fd(), v, &detail).ok()) << detail;
+  EXPECT_EQ(cg.file("io.weight"), "default 300\n");
+  ASSERT_TRUE(runtime::apply_limits(cg.fd(), CgroupLimitValues{}, &detail, runtime::UnsetLimits::reset).ok())
+      << detail;
+  EXPECT_EQ(cg.file("io.weight"), "default 100\n");
+  std::printf("cgroup_limits: io.weight 300 held and reset to 100\n");
+}
