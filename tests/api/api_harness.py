@@ -25,7 +25,10 @@ class ApiDaemon(harness.Daemon):
         return super().argv() + ["--socket", self.sock]
 
     def start(self, wait=True, timeout=10.0):
-        super().start(wait=False)
+        # The base waits for daemon_started in events.log: the event-log actor writes it after
+        # the record, so /readyz can answer 200 while the file is still empty, and a test that
+        # reads the file (events()[-1]) right after start would find nothing.
+        super().start(wait=wait, timeout=timeout)
         if wait:
             self.wait_for(lambda: self.proc.poll() is not None or self.ready(), timeout, what="/readyz 200")
             if self.proc.poll() is not None:
