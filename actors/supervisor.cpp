@@ -1,5 +1,7 @@
 #include "actors/supervisor.hpp"
 
+#include "actors/supervisor_entry.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -21,23 +23,6 @@ using runtime::Result;
 using runtime::Task;
 using namespace std::chrono_literals;
 
-struct Supervisor::Entry {
-  SpecPtr spec;  // shared with the actor, never null
-  bool from_config = false;
-  std::shared_ptr<LogStore> logs;  // shared with log followers; closed when the entry goes
-  std::unique_ptr<ServiceActor> actor;
-  ServiceStatus status;
-  bool actor_done = false;
-  std::optional<std::stop_source> starter;  // a pending wait for dependencies
-  bool waiting_recorded = false;
-  ~Entry() {
-    if (logs) logs->close();
-  }
-};
-
-namespace {
-bool settled(State s) { return s == State::stopped || s == State::exited || s == State::failed; }
-}  // namespace
 
 Supervisor::Supervisor(Options opts, EventLog& events)
     : opts_(std::move(opts)), events_(events), store_(opts_.data_dir + "/services") {
@@ -125,41 +110,6 @@ void Supervisor::on_status(const ServiceStatus& s) {
   }
 }
 
-void Supervisor::request_start(Entry& e) {
-  if (e.starter) e.starter->request_stop();
-  e.starter.emplace();
-  e.waiting_recorded = false;
-  background_.spawn(start_when_ready(e.spec->name, e.starter->get_token()), e.spec->name + "/start");
-}
-
-// A dependent starts once each dependency is running (condition "started") or
-// running and healthy ("healthy"). It waits as long as it takes; the wait is
-// visible as a "waiting" event and ends if the operator stops the service.
-Task<void> Supervisor::start_when_ready(std::string name, std::stop_token stop) {
-  while (!stop.stop_requested()) {
-    Entry* e = find(name);
-    if (!e || e->actor_done) co_return;
-    std::vector<std::string> missing;
-    for (const auto& dep : e->spec->depends_on) {
-      Entry* d = find(dep.name);
-      const bool ok = d && d->status.state == State::running &&
-                      (dep.condition == config::DependencyCondition::started ||
-                       d->status.health == Health::healthy);
-      if (!ok) missing.push_back(dep.name + (dep.condition == config::DependencyCondition::healthy ? " (healthy)" : ""));
-    }
-    if (missing.empty()) {
-      e->starter.reset();
-      e->actor->post(Command::of(Command::Kind::start));
-      co_return;
-    }
-    if (!e->waiting_recorded) {
-      e->waiting_recorded = true;
-      events_.append(name, EventType::waiting, {{"for", missing}});
-    }
-    if (!co_await changed_.wait(stop)) co_return;
-  }
-}
-
 Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> inherited) {
   config_ = std::move(config);
   // Fitted against the config's services while config_ still has them; the entries then
@@ -186,87 +136,6 @@ Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> in
   background_.spawn(sweep_containers(plan.sweep, events_, background_.token()), "sweep-containers");
   ready_ = true;
   announce();
-}
-
-Result<void> Supervisor::start(const std::string& name) {
-  Entry* e = find(name);
-  if (!e || e->actor_done) return Result<void>::failure(ENOENT);
-  request_start(*e);
-  events_.append(name, EventType::start_requested, {});
-  return {};
-}
-
-Result<void> Supervisor::stop(const std::string& name) {
-  Entry* e = find(name);
-  if (!e || e->actor_done) return Result<void>::failure(ENOENT);
-  if (e->starter) e->starter->request_stop();
-  e->starter.reset();
-  events_.append(name, EventType::stop_requested, {});
-  e->actor->post(Command::of(Command::Kind::stop));
-  return {};
-}
-
-Result<void> Supervisor::restart(const std::string& name) {
-  Entry* e = find(name);
-  if (!e || e->actor_done) return Result<void>::failure(ENOENT);
-  events_.append(name, EventType::restart_requested, {});
-  if (settled(e->status.state)) request_start(*e);
-  else e->actor->post(Command::of(Command::Kind::restart));
-  return {};
-}
-
-Result<void> Supervisor::signal(const std::string& name, int sig) {
-  Entry* e = find(name);
-  if (!e || e->actor_done) return Result<void>::failure(ENOENT);
-  if (!e->status.pid) return Result<void>::failure(ESRCH);
-  e->actor->post(Command::of(Command::Kind::signal, sig));
-  return {};
-}
-
-Result<void> Supervisor::write_stdin(const std::string& name, std::string bytes) {
-  Entry* e = find(name);
-  if (!e || e->actor_done) return Result<void>::failure(ENOENT);
-  if (!e->spec->stdin) return Result<void>::failure(ENOTSUP);
-  if (!e->status.pid) return Result<void>::failure(ESRCH);
-  e->actor->post(Command::input(std::move(bytes)));
-  return {};
-}
-
-// Stops `names` so that nothing is stopped while a service depending on it still
-// runs: a service gets its shutdown once all its dependents (among `names`) are done.
-Task<void> Supervisor::stop_entries(std::vector<std::string> names) {
-  std::set<std::string> left(names.begin(), names.end());
-  std::set<std::string> posted;
-  config::DependencyGraph graph(all_specs());
-  while (!left.empty()) {
-    bool progress = true;
-    while (progress) {
-      progress = false;
-      for (auto it = left.begin(); it != left.end();) {
-        Entry* e = find(*it);
-        if (!e || e->actor_done) {
-          it = left.erase(it);
-          progress = true;
-          continue;
-        }
-        if (!posted.count(*it)) {
-          bool blocked = false;
-          for (const auto& d : graph.dependents_of(*it)) blocked |= d != *it && left.count(d) > 0;
-          if (!blocked) {
-            if (e->starter) e->starter->request_stop();
-            e->starter.reset();
-            // The daemon exiting stops containers like processes (systemctl stop means
-            // stop); only an upgrade's hand-over or a crash leaves one running.
-            e->actor->post(Command::of(Command::Kind::shutdown));
-            posted.insert(*it);
-          }
-        }
-        ++it;
-      }
-    }
-    if (left.empty()) break;
-    (void)co_await changed_.wait();
-  }
 }
 
 // A running (or starting) service restarts with its new spec; true when it did.

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -71,8 +72,12 @@ class Supervisor {
   void reload_failed(const std::vector<config::Error>& errors);
 
   // Operator commands. ENOENT for an unknown service.
-  runtime::Result<void> start(const std::string& name);
-  runtime::Result<void> stop(const std::string& name);
+  // Deps::follow: a start first starts each dependency (transitively) that is down, a stop
+  // first stops each dependent that is up, in dependency order; *also (if given) gets their
+  // names. Deps::ignore: only the service — a start then does not wait for dependencies.
+  enum class Deps { follow, ignore };
+  runtime::Result<void> start(const std::string& name, Deps deps = Deps::follow, std::vector<std::string>* also = nullptr);
+  runtime::Result<void> stop(const std::string& name, Deps deps = Deps::follow, std::vector<std::string>* also = nullptr);
   runtime::Result<void> restart(const std::string& name);
   runtime::Result<void> signal(const std::string& name, int sig);
   // Queues bytes for the service's stdin. ENOTSUP when its stdin is not enabled,
@@ -125,7 +130,8 @@ class Supervisor {
   bool update_entry(Entry& e, const config::ServiceSpec& spec);
   runtime::Task<void> start_when_ready(std::string name, std::stop_token stop);
   runtime::Task<void> run_actor(Entry* e);
-  runtime::Task<void> stop_entries(std::vector<std::string> names);
+  runtime::Task<void> stop_entries(std::vector<std::string> names, Command::Kind kind = Command::Kind::shutdown,
+                                   std::stop_source cancel = std::stop_source(std::nostopstate));
   runtime::Task<void> snapshot_writer(std::stop_token stop);
   void on_status(const ServiceStatus& s);
   void announce() noexcept;

@@ -100,4 +100,19 @@ std::vector<std::string> DependencyGraph::all_dependents_of(std::string_view nam
   return out;
 }
 
+std::vector<std::string> DependencyGraph::all_dependencies_of(std::string_view name) const {
+  std::set<std::string, std::less<>> seen;
+  std::vector<std::string> todo = dependencies_of(name);
+  while (!todo.empty()) {
+    std::string n = std::move(todo.back());
+    todo.pop_back();
+    if (!seen.insert(n).second) continue;
+    for (std::string& d : dependencies_of(n)) todo.push_back(std::move(d));
+  }
+  std::vector<std::string> out;
+  for (const std::string& n : start_order_)
+    if (seen.count(n)) out.push_back(n);
+  return out;
+}
+
 }  // namespace config

@@ -29,6 +29,8 @@ class DependencyGraph {
   std::vector<std::string> dependents_of(std::string_view name) const;
   // Every service that depends on `name` directly or transitively, in stop order.
   std::vector<std::string> all_dependents_of(std::string_view name) const;
+  // Everything `name` depends on directly or transitively, in start order.
+  std::vector<std::string> all_dependencies_of(std::string_view name) const;
   // The services `name` depends on directly, sorted by name.
   std::vector<std::string> dependencies_of(std::string_view name) const;
 

@@ -159,13 +159,28 @@ Response bad_signal(const std::string& why) {
   return Response::error(400, "bad signal", d);
 }
 
+// ?deps=false: only the named service (start: without waiting for its dependencies).
+std::optional<actors::Supervisor::Deps> deps_of(const Request& req) {
+  const auto v = req.query_param("deps");
+  if (!v || *v == "true" || *v == "1") return actors::Supervisor::Deps::follow;
+  if (*v == "false" || *v == "0") return actors::Supervisor::Deps::ignore;
+  return std::nullopt;
+}
+
 Response act(ApiContext& ctx, Request& req, Act a) {
   const std::string name(req.param("name"));
   if (!ctx.supervisor->spec(name)) return no_such_service(name);
   runtime::Result<void> r;
+  std::optional<actors::Supervisor::Deps> deps = deps_of(req);
+  if (!deps && (a == Act::start || a == Act::stop)) {
+    json d = json::object();
+    d["message"] = "deps: expected true or false";
+    return Response::error(400, "bad query", d);
+  }
+  std::vector<std::string> also;  // dependencies started / dependents stopped with it
   switch (a) {
-    case Act::start: r = ctx.supervisor->start(name); break;
-    case Act::stop: r = ctx.supervisor->stop(name); break;
+    case Act::start: r = ctx.supervisor->start(name, *deps, &also); break;
+    case Act::stop: r = ctx.supervisor->stop(name, *deps, &also); break;
     case Act::restart: r = ctx.supervisor->restart(name); break;
     case Act::signal: {
       json body;
@@ -179,6 +194,13 @@ Response act(ApiContext& ctx, Request& req, Act a) {
       break;
     }
     case Act::stdin: r = ctx.supervisor->write_stdin(name, req.body); break;
+  }
+  if (r && (a == Act::start || a == Act::stop)) {
+    auto s = ctx.supervisor->status(name);
+    if (!s) return no_such_service(name);
+    json j = service_json(*s, ctx, disclosure_for(req.principal));
+    j[a == Act::start ? "dependencies_started" : "dependents_stopped"] = also;
+    return Response::json(202, j);
   }
   if (r) return status_response(ctx, req, 202, name);
   switch (r.error()) {

@@ -34,6 +34,16 @@ TEST(Graph, Dependents) {
   EXPECT_EQ(g.dependencies_of("web"), V{"api"});
 }
 
+// What `dockless start NAME` brings up first: the transitive dependencies in start order.
+TEST(Graph, AllDependenciesInStartOrder) {
+  config::DependencyGraph g({svc("web", {"api", "cache"}), svc("api", {"db"}), svc("db", {}),
+                             svc("cache", {}), svc("worker", {"db"}), svc("alone", {})});
+  EXPECT_EQ(g.all_dependencies_of("web"), (V{"cache", "db", "api"}));
+  EXPECT_EQ(g.all_dependencies_of("worker"), V{"db"});
+  EXPECT_EQ(g.all_dependencies_of("db"), V{});
+  EXPECT_EQ(g.all_dependencies_of("nope"), V{});
+}
+
 TEST(Graph, UnknownDependenciesAreIgnoredHere) {
   config::DependencyGraph g({svc("web", {"ghost"})});
   EXPECT_FALSE(g.cycle_error());

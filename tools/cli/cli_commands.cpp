@@ -157,12 +157,32 @@ int cmd_inspect(Context& ctx, const Flags& f) {
   return kOk;
 }
 
+namespace {
+
+// " (with db, cache)": the dependencies a start brought up or the dependents a stop took down.
+std::string along_with(const std::string& body) {
+  const json j = json::parse(body, nullptr, false);
+  if (!j.is_object()) return "";
+  for (const char* key : {"dependencies_started", "dependents_stopped"}) {
+    const auto it = j.find(key);
+    if (it == j.end() || !it->is_array() || it->empty()) continue;
+    std::string list;
+    for (const auto& n : *it)
+      if (n.is_string()) list += (list.empty() ? "" : ", ") + n.get<std::string>();
+    return " (with " + list + ")";
+  }
+  return "";
+}
+
+}  // namespace
+
 int cmd_action(Context& ctx, const Flags& f) {
   int first_failure = kOk;
   std::vector<std::string> failed;
   for (const auto& name : f.positional) {
     int exit = kOk;
-    auto resp = send(ctx, {"POST", service_path(name) + "/" + ctx.command, {}, ""}, &exit);
+    const std::string query = f.has("no-deps") ? "?deps=false" : "";
+    auto resp = send(ctx, {"POST", service_path(name) + "/" + ctx.command + query, {}, ""}, &exit);
     if (!resp) return exit;  // the daemon is unreachable: the other names would fail the same way
     if (!success(resp->status)) {
       int code = report(*resp, name);
@@ -172,7 +192,7 @@ int cmd_action(Context& ctx, const Flags& f) {
     }
     // The 202's state is the one before the command took effect (the service actor
     // acts on it asynchronously), so saying "running" after a stop would mislead.
-    std::printf("%s: %s requested\n", name.c_str(), ctx.command.c_str());
+    std::printf("%s: %s requested%s\n", name.c_str(), ctx.command.c_str(), along_with(resp->body).c_str());
   }
   if (!failed.empty() && f.positional.size() > 1) {
     std::string list;
