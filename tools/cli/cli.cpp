@@ -33,6 +33,8 @@ const std::vector<Command>& commands() {
        "  --json       the API's JSON array instead of the table\n"
        "STATE is coloured on a terminal (NO_COLOR disables it).\n",
        {{"--json"}}, 0, 0, cmd_ps},
+      {"status", "status [--json]", "the same as ps",
+       "  --json       the API's JSON array instead of the table\n", {{"--json"}}, 0, 0, cmd_ps},
       {"inspect", "inspect [--json] [--secrets] NAME", "show one service and its spec as JSON",
        "  --json       compact JSON on one line (default: indented)\n"
        "  --secrets    include the values of `env` (otherwise null); the daemon records who\n"
@@ -70,6 +72,11 @@ const std::vector<Command>& commands() {
        {{"--json"}}, 0, 0, cmd_reload},
       {"signal", "signal NAME SIGNAL", "send a signal (HUP, SIGUSR1, 10, ...) to a running service", "",
        {}, 2, 2, cmd_signal},
+      {"stdin", "stdin NAME [TEXT | --file FILE]", "send a line, a file or standard input to a service's stdin",
+       "  TEXT         sent as one line (a newline is added)\n"
+       "  --file FILE  the file's bytes as they are (\"-\": standard input, the default without TEXT)\n"
+       "The service needs `stdin = true`; bytes go in order, 64 KiB per request.\n",
+       {{"--file", true}}, 1, 2, cmd_stdin},
       {"upgrade", "upgrade", "re-execute the daemon's installed binary in place; services keep running",
        "The daemon checks that the binary runs, hands its services, logs and sockets to the new\n"
        "image and execs it in the same pid. Waits (up to 60 s) until the new image answers.\n"

@@ -57,5 +57,6 @@ int cmd_rm(Context& ctx, const Flags& f);
 int cmd_reload(Context& ctx, const Flags& f);
 int cmd_signal(Context& ctx, const Flags& f);
 int cmd_upgrade(Context& ctx, const Flags& f);
+int cmd_stdin(Context& ctx, const Flags& f);  // cli_stdin.cpp
 
 }  // namespace tools::cli
