@@ -168,7 +168,7 @@ struct Trigger {
   SourcePos pos;
 
   enum class Action { restart, start, stop, run };
-  std::string provider;              // "github", "standard-webhooks" or "hmac"
+  std::string provider;              // "github", "standard-webhooks" (alias "webhook") or "hmac"
   std::string path;                  // "/triggers/<id>" unless set
   std::vector<std::string> events;   // match.events; empty: any event
   std::string branch;                // match.branch; empty: any branch

@@ -50,10 +50,10 @@ class TriggerReader {
       r_.sink().add(t_.pos, r_.key_path("kind") + ": missing; set kind = \"webhook\"");
     }
     if (r_.find("provider")) {
-      if (auto p = r_.one_of("provider", {"github", "standard-webhooks", "hmac"})) t_.provider = *p;
+      if (auto p = r_.one_of("provider", {"github", "standard-webhooks", "webhook", "hmac"})) t_.provider = *p;
     } else {
       r_.sink().add(t_.pos, r_.key_path("provider") +
-                                ": missing; one of \"github\", \"standard-webhooks\", \"hmac\"");
+                                ": missing; one of \"github\", \"standard-webhooks\", \"webhook\", \"hmac\"");
     }
     path();
     match();
@@ -119,7 +119,7 @@ class TriggerReader {
       return;
     }
     // standard-webhooks secrets are "whsec_" + base64; anything else is used as raw bytes.
-    if (t_.provider == "standard-webhooks" && s.text.rfind("whsec_", 0) == 0 && !base64_valid(s.text.substr(6)))
+    if ((t_.provider == "standard-webhooks" || t_.provider == "webhook") && s.text.rfind("whsec_", 0) == 0 && !base64_valid(s.text.substr(6)))
       r_.error(*n, "secret", "a \"whsec_\" secret must be followed by standard base64");
     t_.secret = std::move(s.text);
   }

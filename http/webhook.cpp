@@ -111,7 +111,8 @@ Verdict canonical(std::string_view secret, const Request& req, std::int64_t now)
 
 std::optional<Provider> provider_from(std::string_view name) {
   if (name == "github") return Provider::github;
-  if (name == "standard-webhooks") return Provider::standard_webhooks;
+  // "webhook": the orchestrator design's name for the Standard Webhooks verifier.
+  if (name == "standard-webhooks" || name == "webhook") return Provider::standard_webhooks;
   if (name == "hmac") return Provider::hmac;
   return std::nullopt;
 }

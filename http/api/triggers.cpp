@@ -46,8 +46,12 @@ std::string mismatch(const config::Trigger& t, webhook::Provider provider, const
                      bool* malformed) {
   const bool github = provider == webhook::Provider::github;
   const bool needs_body = !t.branch.empty() || (!github && !t.events.empty());
+  // GitHub's "issues.opened": X-GitHub-Event "issues" and the payload's "action" "opened".
+  const bool dotted = github && std::any_of(t.events.begin(), t.events.end(), [](const std::string& e) {
+                        return e.find('.') != std::string::npos;
+                      });
   nlohmann::json body;
-  if (needs_body || !github) {
+  if (needs_body || !github || dotted) {
     // Too deep to be a webhook payload, and too deep to walk safely: not an object.
     if (json_depth_within(req.body)) body = nlohmann::json::parse(req.body, nullptr, false);
     if (!body.is_object()) {
@@ -65,8 +69,12 @@ std::string mismatch(const config::Trigger& t, webhook::Provider provider, const
         break;
       }
   }
-  if (!t.events.empty() && std::find(t.events.begin(), t.events.end(), *event) == t.events.end())
-    return "event \"" + *event + "\" is not one of the trigger's match.events";
+  std::string qualified;  // github: "EVENT.ACTION" when the payload has an action
+  if (dotted)
+    if (auto it = body.find("action"); it != body.end() && it->is_string()) qualified = *event + "." + it->get<std::string>();
+  if (!t.events.empty() && std::find(t.events.begin(), t.events.end(), *event) == t.events.end() &&
+      (qualified.empty() || std::find(t.events.begin(), t.events.end(), qualified) == t.events.end()))
+    return "event \"" + (qualified.empty() ? *event : qualified) + "\" is not one of the trigger's match.events";
   if (!t.branch.empty()) {
     std::string branch;
     if (auto it = body.find("ref"); it != body.end() && it->is_string()) {
