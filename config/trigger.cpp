@@ -50,10 +50,15 @@ class TriggerReader {
       r_.sink().add(t_.pos, r_.key_path("kind") + ": missing; set kind = \"webhook\"");
     }
     if (r_.find("provider")) {
-      if (auto p = r_.one_of("provider", {"github", "standard-webhooks", "webhook", "hmac"})) t_.provider = *p;
+      // "webhook" (the orchestrator design's name for standard-webhooks) is an alias, so the
+      // list a typo is answered with stays the canonical names.
+      if (const toml::node* p = r_.find("provider"); p->is_string() && p->as_string()->get() == "webhook")
+        t_.provider = "webhook";
+      else if (auto v = r_.one_of("provider", {"github", "standard-webhooks", "hmac"}))
+        t_.provider = *v;
     } else {
       r_.sink().add(t_.pos, r_.key_path("provider") +
-                                ": missing; one of \"github\", \"standard-webhooks\", \"webhook\", \"hmac\"");
+                                ": missing; one of \"github\", \"standard-webhooks\", \"hmac\"");
     }
     path();
     match();
@@ -119,7 +124,8 @@ class TriggerReader {
       return;
     }
     // standard-webhooks secrets are "whsec_" + base64; anything else is used as raw bytes.
-    if ((t_.provider == "standard-webhooks" || t_.provider == "webhook") && s.text.rfind("whsec_", 0) == 0 && !base64_valid(s.text.substr(6)))
+    const bool standard = t_.provider == "standard-webhooks" || t_.provider == "webhook";
+    if (standard && s.text.rfind("whsec_", 0) == 0 && !base64_valid(s.text.substr(6)))
       r_.error(*n, "secret", "a \"whsec_\" secret must be followed by standard base64");
     t_.secret = std::move(s.text);
   }
