@@ -170,7 +170,7 @@ class TriggerReader {
       return;
     }
     if (check_whsec(s.text, *n, r_, "secret")) t_.secret = std::move(s.text);
-    t_.secret_source = "secret";
+    t_.secret_source = "the config's secret key";
   }
 
   // secrets = { signing_secret = "github/webhook-secret" }: config/secrets.hpp's chain.
