@@ -29,7 +29,8 @@ config::Inputs host_config_inputs() {
   };
   // Secrets by reference (config/secrets.hpp): a missing file says exactly strerror(ENOENT),
   // so the chain moves on; one others could read is refused like the API keys file.
-  in.read_secret_file = [read = in.read_file](const std::string& path, std::string* error) -> std::optional<std::string> {
+  in.read_secret_file = [read = in.read_file](const std::string& path,
+                                              std::string* error) -> std::optional<std::string> {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
       *error = std::strerror(errno);

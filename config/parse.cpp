@@ -55,7 +55,9 @@ void parse_http(Reader& top, Config& config) {
     const SourcePos a = detail::pos_of(*http);
     const SourcePos b = detail::pos_of(*orchestrator);
     const bool http_first = a.line < b.line || (a.line == b.line && a.col <= b.col);
-    auto at = [&](SourcePos p) { return config.source_file + ":" + std::to_string(p.line) + ":" + std::to_string(p.col); };
+    auto at = [&](SourcePos p) {
+      return config.source_file + ":" + std::to_string(p.line) + ":" + std::to_string(p.col);
+    };
     top.sink().add(http_first ? b : a, "[http] (" + at(a) + ") and [orchestrator] (" + at(b) +
                                            ") both set the listener; keep one of the two");
     return;

@@ -77,7 +77,8 @@ std::string mismatch(const config::Trigger& t, webhook::Provider provider, const
   }
   std::string qualified;  // github: "EVENT.ACTION" when the payload has an action
   if (dotted)
-    if (auto it = body.find("action"); it != body.end() && it->is_string()) qualified = *event + "." + it->get<std::string>();
+    if (auto it = body.find("action"); it != body.end() && it->is_string())
+      qualified = *event + "." + it->get<std::string>();
   if (!t.events.empty() && std::find(t.events.begin(), t.events.end(), *event) == t.events.end() &&
       (qualified.empty() || std::find(t.events.begin(), t.events.end(), qualified) == t.events.end()))
     return "event \"" + (qualified.empty() ? *event : qualified) + "\" is not one of the trigger's match.events";
@@ -214,7 +215,8 @@ Task<Response> TriggerRoutes::handle(Request& req) {
       co_return refuse(req, t, "", "", DeliveryOutcome::rejected, 401, "an a2a-push delivery needs an API key");
     v.ok = true;
     v.event = std::string(kA2aEvent);
-    v.delivery_id = std::string(req.headers.get("X-Delivery-Id").value_or(req.headers.get("Idempotency-Key").value_or("")));
+    v.delivery_id =
+        std::string(req.headers.get("X-Delivery-Id").value_or(req.headers.get("Idempotency-Key").value_or("")));
     if (!webhook::plain_token(v.delivery_id))
       co_return refuse(req, t, "", v.event, DeliveryOutcome::rejected, 400,
                        "delivery id is longer than 200 bytes or holds control characters");

@@ -29,7 +29,8 @@ TEST(Triggers, WebhookIsTheStandardWebhooksProvider) {
   EXPECT_EQ(r.config->triggers[0].provider, "webhook");
   r = parse(std::string(kWeb) + "[[triggers]]\nid = \"t\"\nkind = \"webhook\"\nprovider = \"webhook\"\n"
                                 "secret = \"whsec_%%\"\naction = { restart = \"web\" }\n");
-  EXPECT_EQ(errors_of(r), "config.toml:7:10: triggers.t.secret: a \"whsec_\" secret must be followed by standard base64\n");
+  EXPECT_EQ(errors_of(r),
+            "config.toml:7:10: triggers.t.secret: a \"whsec_\" secret must be followed by standard base64\n");
 }
 
 TEST(Triggers, GithubEventDotActionIsKept) {
