@@ -194,6 +194,21 @@ class OrchestratorTest(api_harness.TestCase):
                       "listener; keep one of the two", p.stderr)
 
 
+    def test_drain_timeout_bounds_the_sigterm_wait_for_in_flight_requests(self):
+        import socket
+        import time
+        for drain, low, high in (("1s", 0.8, 4.0), ("6s", 5.5, 12.0)):
+            d = self.daemon('[orchestrator]\ndrain_timeout = "%s"\n' % drain)
+            # A request whose body is still arriving: in flight when SIGTERM comes.
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
+            self.addCleanup(s.close)
+            s.sendall(("POST /v1/reload HTTP/1.1\r\nHost: x\r\n%s\r\nContent-Length: 100\r\n\r\n{"
+                       % harness.auth_header()).encode())
+            time.sleep(0.3)
+            took = d.stop(timeout=30)
+            self.assertTrue(low <= took <= high, "drain_timeout %s: stop took %.2fs" % (drain, took))
+
+
 def design_manifest():
     """The issue's example, with real handler values."""
     return ('[orchestrator]\nallowed_origins = ["https://app.example.com"]\nmax_body_bytes = 10485760\n'
