@@ -1,8 +1,13 @@
 #include "actors/config_inputs.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "runtime/fs.hpp"
+#include "runtime/secret_file.hpp"
 
 namespace actors {
 
@@ -21,6 +26,18 @@ config::Inputs host_config_inputs() {
       return std::nullopt;
     }
     return std::move(text).value();
+  };
+  // Secrets by reference (config/secrets.hpp): a missing file says exactly strerror(ENOENT),
+  // so the chain moves on; one others could read is refused like the API keys file.
+  in.read_secret_file = [read = in.read_file](const std::string& path,
+                                              std::string* error) -> std::optional<std::string> {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+      *error = std::strerror(errno);
+      return std::nullopt;
+    }
+    if (!runtime::check_secret_file(path, error)) return std::nullopt;
+    return read(path, error);
   };
   return in;
 }

@@ -28,6 +28,7 @@ std::string_view action_name(TriggerAction a) {
     case TriggerAction::start: return "start";
     case TriggerAction::stop: return "stop";
     case TriggerAction::run: return "run";
+    case TriggerAction::exec: return "exec";
   }
   return "?";
 }
@@ -186,11 +187,12 @@ DeliveryAnswer TriggerDispatcher::dispatch(const TriggerDelivery& d) {
   if (!d.id.empty() && st.id_set.count(d.id))
     return answer(d, DeliveryOutcome::duplicate, 200, "delivery already handled; not run again");
   // Busy before the signature: a busy answer runs nothing and remembers nothing either.
-  if (t.action == TriggerAction::run && st.activity.running)
+  const bool job = t.action == TriggerAction::run || t.action == TriggerAction::exec;
+  if (job && st.activity.running)
     return answer(d, DeliveryOutcome::busy, 409, "a job of this trigger is still running");
   if (!d.signature.empty() && st.id_set.count(signature_key(d.signature)))
     return answer(d, DeliveryOutcome::duplicate, 200, "this signed delivery was already handled; not run again");
-  if (t.action != TriggerAction::run) return act(d, st);
+  if (!job) return act(d, st);
 
   auto logs = job_logs(t.id);
   if (!logs) return answer(d, DeliveryOutcome::failed, 500, "cannot open the job's logs: " + logs.message());
@@ -300,7 +302,10 @@ Task<void> TriggerDispatcher::run(TriggerDelivery delivery, std::shared_ptr<LogS
     opts.env["DOCKLESS_EVENT"] = delivery.event;
     // Marked like a service, so a daemon killed meanwhile has the next one stop it.
     if (!supervisor_.supervisor_id().empty()) opts.env[kSupervisorEnv] = supervisor_.supervisor_id();
-    out = co_await run_job(std::move(opts), t.timeout, *logs, jobs_.token());
+    // exec: the event as JSON on stdin (TriggerDelivery::payload), then EOF.
+    const std::string no_input;
+    const std::string& input = t.action == TriggerAction::exec ? delivery.payload : no_input;
+    out = co_await run_job(std::move(opts), t.timeout, *logs, jobs_.token(), input);
   }
   nlohmann::json ev = job_event(t.id, delivery.id, out);
   ev["timeout_ms"] = t.timeout.count();

@@ -56,6 +56,9 @@ struct TriggerDelivery {
   std::string event;  // the provider's event name ("" when it has none)
   std::string signature;  // hex of the verified signature ("" when none: then only the id counts)
   std::string source;  // the sender's address (Request::peer); refusal events are limited per source
+  // exec handlers: the event (trigger, provider, event, delivery, received time, the headers
+  // that matter, the body) as one JSON document, written to the job's stdin.
+  std::string payload = {};
 };
 
 enum class DeliveryOutcome {

@@ -1,11 +1,13 @@
 #include "actors/trigger_job.hpp"
 
+#include <poll.h>
 #include <signal.h>
 
 #include <optional>
 #include <stop_token>
 
 #include "actors/log_actor.hpp"
+#include "runtime/ops_rw.hpp"
 #include "runtime/ops_wait.hpp"
 #include "runtime/scope.hpp"
 
@@ -31,11 +33,28 @@ Task<void> capture_stream(LogStore* store, Stream s, runtime::Fd fd, std::stop_t
   (void)co_await capture(*store, s, std::move(fd), std::move(stop));
 }
 
+// The pipe is non-blocking: a job that does not read its stdin waits on POLLOUT through the
+// ring, never blocks the daemon. EPIPE (the job closed stdin) ends the write quietly.
+Task<void> feed_stdin(runtime::Fd fd, const std::string* input, std::stop_token stop) {
+  std::string_view rest = *input;
+  while (!rest.empty()) {
+    runtime::Result<int> w = co_await runtime::write(fd.get(), std::as_bytes(std::span(rest.data(), rest.size())));
+    if (w.ok()) {
+      rest.remove_prefix(static_cast<std::size_t>(w.value()));
+    } else if (w.error() == EAGAIN) {
+      if (!co_await runtime::poll(fd.get(), POLLOUT).stop_on(stop)) co_return;
+    } else {
+      co_return;
+    }
+  }
+}
+
 }  // namespace
 
 Task<JobOutcome> run_job(runtime::SpawnOptions opts, std::chrono::milliseconds timeout, LogStore& logs,
-                         std::stop_token stop) {
+                         std::stop_token stop, const std::string& input) {
   JobOutcome out;
+  if (!input.empty()) opts.stdin_mode = runtime::SpawnOptions::Stdio::pipe;
   std::string detail;
   const auto started = std::chrono::steady_clock::now();
   runtime::Result<runtime::Process> proc = runtime::Process::spawn(opts, &detail);
@@ -51,6 +70,7 @@ Task<JobOutcome> run_job(runtime::SpawnOptions opts, std::chrono::milliseconds t
   runtime::Scope children;
   children.spawn(capture_stream(&logs, Stream::out, std::move(proc->stdout_pipe()), children.token()), "job/stdout");
   children.spawn(capture_stream(&logs, Stream::err, std::move(proc->stderr_pipe()), children.token()), "job/stderr");
+  if (!input.empty()) children.spawn(feed_stdin(std::move(proc->stdin_pipe()), &input, children.token()), "job/stdin");
 
   // wait() ends on exit, or when the deadline or the daemon's stop fires.
   std::stop_source wake;

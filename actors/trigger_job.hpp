@@ -27,7 +27,9 @@ struct JobOutcome {
 // `timeout` passes, or `stop` is requested; returns once the child is reaped and its output
 // captured. Output goes through pipes to `logs`, written by the daemon: the job's user needs
 // no access to the trigger's directory.
+// A non-empty `input` is written to the job's stdin (a pipe, closed after it); otherwise stdin
+// is /dev/null. `input` must outlive the call.
 runtime::Task<JobOutcome> run_job(runtime::SpawnOptions opts, std::chrono::milliseconds timeout, LogStore& logs,
-                                  std::stop_token stop);
+                                  std::stop_token stop, const std::string& input = {});
 
 }  // namespace actors

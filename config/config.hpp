@@ -35,6 +35,9 @@ using FileReader = std::function<std::optional<std::string>(const std::string& p
 struct Inputs {
   VariableLookup env;
   FileReader read_file;
+  // Reads a secret file (config/secrets.hpp): the daemon's refuses one others may read and
+  // says "No such file or directory" for a missing one. Unset: read_file.
+  FileReader read_secret_file = {};
 };
 VariableLookup map_environment(std::map<std::string, std::string> vars);
 // Files by path; any other path reads as "No such file or directory".
@@ -151,6 +154,8 @@ struct HttpConfig {
   std::uint64_t max_registered_services = 256;    // services added through the API; 0 = no cap
   std::uint64_t max_follow_streams = 256;         // per API key; 0 = no cap
   std::uint64_t max_public_follow_streams = 16;   // per address, requests without a key; 0 = no cap
+  Duration drain_timeout{10'000};                 // SIGTERM: in-flight requests get this long
+  std::string section = "http";                   // which table set these: "http" or "orchestrator"
 };
 
 // [events]: rotation of <data_dir>/events.log (max_age 0: no age limit).
@@ -167,16 +172,21 @@ struct Trigger {
   toml::table table;
   SourcePos pos;
 
-  enum class Action { restart, start, stop, run };
-  std::string provider;              // "github", "standard-webhooks" or "hmac"
+  // run: argv with DOCKLESS_* variables; exec: the same with the event JSON on stdin.
+  enum class Action { restart, start, stop, run, exec };
+  std::string kind = "webhook";      // "webhook", or "a2a-push" (authenticated by the API's keys)
+  std::string provider;              // "github", "standard-webhooks" (alias "webhook"), "hmac", "a2a-push"
   std::string path;                  // "/triggers/<id>" unless set
   std::vector<std::string> events;   // match.events; empty: any event
   std::string branch;                // match.branch; empty: any branch
-  std::string secret;                // after ${VAR} substitution; never logged
+  std::string secret;                // after ${VAR} substitution or resolution; never logged
+  std::string secret_ref;            // secrets.signing_secret as written ("" with `secret`)
+  std::string secret_source;         // where the secret came from, for the start-up log
+  std::string handler;               // `handler` as written ("" with `action`)
   Action action = Action::restart;
   std::string service;               // restart/start/stop
-  std::vector<std::string> run;      // run: argv
-  Duration timeout{300'000};         // run: killed (process group) at this deadline
+  std::vector<std::string> run;      // run/exec: argv
+  Duration timeout{300'000};         // run/exec: killed (process group) at this deadline
   std::string user;                  // run: the job's user; empty: the default (docs/config.md)
 };
 
@@ -185,6 +195,8 @@ struct Config {
   std::uint16_t listen_port = 3080;
   std::string listen_address = "0.0.0.0";
   std::string data_dir = "/etc/dockless/data";
+  std::string secrets_dir;  // files for secrets by reference (config/secrets.hpp); "" = none
+  std::vector<std::string> secret_chain;  // the lookup order, described, for the start-up log
   LogLevel log_level = LogLevel::info;
   HttpConfig http;
   EventsConfig events;

@@ -76,6 +76,7 @@ class Reader {
 
 // Checks and interprets every [[triggers]] table (after the services are known, since an
 // action names one). config/trigger.cpp.
-void interpret_triggers(Config& config, const toml::table& root, const VariableLookup& env, Sink& sink);
+// Secrets by reference are resolved here, through the chain of config/secrets.hpp.
+void interpret_triggers(Config& config, const toml::table& root, const Inputs& in, Sink& sink);
 
 }  // namespace config::detail

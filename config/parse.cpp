@@ -39,24 +39,43 @@ void parse_daemon(Reader& top, Config& config) {
   if (auto v = top.integer("listen_port", 1, 65535)) config.listen_port = static_cast<std::uint16_t>(*v);
   if (auto v = top.string("listen_address", true)) config.listen_address = *v;
   if (auto v = top.string("data_dir", true)) config.data_dir = *v;
+  if (auto v = top.string("secrets_dir", true)) config.secrets_dir = *v;
   if (auto v = top.one_of("log_level", {"debug", "info", "warn", "error"}))
     config.log_level = *v == "debug" ? LogLevel::debug
                        : *v == "warn" ? LogLevel::warn
                        : *v == "error" ? LogLevel::error : LogLevel::info;
 }
 
+// The listener's table: [http], or [orchestrator] (the orchestrator design's name for the
+// same keys). One of the two per file, so no setting can hide in the other.
 void parse_http(Reader& top, Config& config) {
-  const toml::node* n = top.find("http");
-  if (!n) return;
-  if (!n->is_table()) {
-    top.type_error(*n, "http", "a table");
+  const toml::node* http = top.find("http");
+  const toml::node* orchestrator = top.find("orchestrator");
+  if (http && orchestrator) {
+    const SourcePos a = detail::pos_of(*http);
+    const SourcePos b = detail::pos_of(*orchestrator);
+    const bool http_first = a.line < b.line || (a.line == b.line && a.col <= b.col);
+    auto at = [&](SourcePos p) {
+      return config.source_file + ":" + std::to_string(p.line) + ":" + std::to_string(p.col);
+    };
+    top.sink().add(http_first ? b : a, "[http] (" + at(a) + ") and [orchestrator] (" + at(b) +
+                                           ") both set the listener; keep one of the two");
     return;
   }
-  Reader r(*n->as_table(), "http", top.sink());
+  const char* section = orchestrator ? "orchestrator" : "http";
+  const toml::node* n = orchestrator ? orchestrator : http;
+  if (!n) return;
+  if (!n->is_table()) {
+    top.type_error(*n, section, "a table");
+    return;
+  }
+  Reader r(*n->as_table(), section, top.sink());
   r.reject_unknown({"allowed_origins", "max_body_bytes", "api_keys_file", "cert", "key", "public_read",
                     "max_connections_per_client", "max_registered_services", "max_follow_streams",
-                    "max_public_follow_streams"});
+                    "max_public_follow_streams", "drain_timeout"});
   HttpConfig& h = config.http;
+  h.section = section;
+  if (auto v = r.duration("drain_timeout")) h.drain_timeout = *v;
   if (auto v = r.string_list("allowed_origins", false)) h.allowed_origins = std::move(*v);
   if (auto v = r.size("max_body_bytes", 1)) h.max_body_bytes = *v;
   if (auto v = r.string("api_keys_file")) h.api_keys_file = *v;
@@ -177,7 +196,8 @@ ParseResult parse_string(std::string_view toml_text, const std::string& source_n
   config.source_file = source_name;
   Reader top(root, "", sink);
   top.reject_unknown(
-      {"listen_port", "listen_address", "data_dir", "log_level", "http", "events", "triggers", "services"});
+      {"listen_port", "listen_address", "data_dir", "secrets_dir", "log_level", "http", "orchestrator", "events",
+       "triggers", "services"});
   parse_daemon(top, config);
   parse_http(top, config);
   parse_events(top, config);
@@ -193,7 +213,7 @@ ParseResult parse_string(std::string_view toml_text, const std::string& source_n
   parse_services(top, config, ctx, &failed);
   std::sort(config.services.begin(), config.services.end(),
             [](const ServiceSpec& a, const ServiceSpec& b) { return a.name < b.name; });
-  detail::interpret_triggers(config, root, in.env, sink);
+  detail::interpret_triggers(config, root, in, sink);
   return finish(sink, std::move(config), failed);
 }
 

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "config/detail.hpp"
+#include "config/secrets.hpp"
 #include "config/substitute.hpp"
 #include "runtime/user_db.hpp"
 
@@ -37,32 +38,73 @@ bool path_chars_valid(std::string_view path) {
 class TriggerReader {
  public:
   // `table` is the one in the parsed document: copies of toml++ nodes lose their positions.
-  TriggerReader(Trigger& t, const toml::table& table, const Config& config, const VariableLookup& env, Sink& sink)
-      : t_(t), config_(config), env_(env), r_(table, "triggers." + t.id, sink) {}
+  TriggerReader(Trigger& t, const toml::table& table, const Config& config, const Inputs& in,
+                const SecretChain& chain, Sink& sink)
+      : t_(t), config_(config), in_(in), chain_(chain), r_(table, "triggers." + t.id, sink) {}
 
   void read() {
-    r_.reject_unknown({"id", "kind", "provider", "path", "match", "secret", "action", "user"});
+    r_.reject_unknown(
+        {"id", "kind", "provider", "path", "match", "secret", "secrets", "action", "handler", "timeout", "user"});
     if (!service_name_valid(t_.id))
       r_.error(*r_.find("id"), "id", "must match [a-z0-9][a-z0-9_.-]{0,62} (it becomes a file name)");
     if (const toml::node* k = r_.find("kind")) {
-      r_.one_of_node(*k, "kind", {"webhook"});
+      if (auto v = r_.one_of_node(*k, "kind", {"webhook", "a2a-push"})) t_.kind = *v;
     } else {
       r_.sink().add(t_.pos, r_.key_path("kind") + ": missing; set kind = \"webhook\"");
     }
-    if (r_.find("provider")) {
-      if (auto p = r_.one_of("provider", {"github", "standard-webhooks", "hmac"})) t_.provider = *p;
-    } else {
-      r_.sink().add(t_.pos, r_.key_path("provider") +
-                                ": missing; one of \"github\", \"standard-webhooks\", \"hmac\"");
-    }
+    provider();
     path();
     match();
-    secret();
-    action();
+    if (t_.kind == "a2a-push") {
+      // The API's own keys authenticate these: a per-trigger secret would be a second door.
+      for (const char* key : {"secret", "secrets"})
+        if (const toml::node* n = r_.find(key))
+          r_.error(*n, key, "an a2a-push trigger is authenticated by the API's keys (Bearer or HMAC); remove it");
+    } else {
+      secret();
+    }
+    if (const toml::node* h = r_.find("handler")) {
+      if (const toml::node* a = r_.find("action"))
+        r_.error(*a, "action", "set either action or handler, not both");
+      else
+        handler(*h);
+    } else {
+      action();
+    }
+    if (const toml::node* n = r_.find("timeout")) {
+      if (t_.handler.empty() || (t_.action != Trigger::Action::run && t_.action != Trigger::Action::exec))
+        r_.error(*n, "timeout", "applies to run: and exec: handlers only");
+      else if (auto d = r_.duration("timeout"); d && d->count() <= 0)
+        r_.error(*n, "timeout", "must be positive");
+      else if (d)
+        t_.timeout = *d;
+    }
     user();
   }
 
  private:
+  void provider() {
+    const toml::node* p = r_.find("provider");
+    if (t_.kind == "a2a-push") {
+      t_.provider = "a2a-push";
+      if (p) r_.one_of_node(*p, "provider", {"a2a-push"});
+      return;
+    }
+    if (!p) {
+      r_.sink().add(t_.pos, r_.key_path("provider") +
+                                ": missing; one of \"github\", \"standard-webhooks\", \"hmac\"");
+      return;
+    }
+    // "webhook" (the orchestrator design's name for standard-webhooks) is an alias, so the
+    // list a typo is answered with stays the canonical names.
+    if (p->is_string() && p->as_string()->get() == "webhook")
+      t_.provider = "webhook";
+    else if (p->is_string() && p->as_string()->get() == "a2a-push")
+      r_.error(*p, "provider", "\"a2a-push\" needs kind = \"a2a-push\"");
+    else if (auto v = r_.one_of("provider", {"github", "standard-webhooks", "hmac"}))
+      t_.provider = *v;
+  }
+
   void path() {
     t_.path = "/triggers/" + t_.id;
     const toml::node* n = r_.find("path");
@@ -100,6 +142,15 @@ class TriggerReader {
 
   void secret() {
     const toml::node* n = r_.find("secret");
+    const toml::node* refs = r_.find("secrets");
+    if (n && refs) {
+      r_.error(*refs, "secrets", "set either secret or secrets.signing_secret, not both");
+      return;
+    }
+    if (refs) {
+      secret_by_reference(*refs);
+      return;
+    }
     if (!n) {
       r_.sink().add(t_.pos, r_.key_path("secret") +
                                 ": missing; every trigger needs a secret, e.g. secret = \"${WEBHOOK_SECRET}\"");
@@ -108,8 +159,8 @@ class TriggerReader {
     auto raw = r_.string("secret");
     if (!raw) return;
     Substituted s = substitute(*raw, [&](std::string_view name) {
-      if (env_)
-        if (auto v = env_(name)) return Resolution::of(*v);
+      if (in_.env)
+        if (auto v = in_.env(name)) return Resolution::of(*v);
       return Resolution::failed("undefined variable ${" + std::string(name) + "}; set it in the daemon's environment");
     });
     for (const std::string& e : s.errors) r_.error(*n, "secret", e);
@@ -118,10 +169,45 @@ class TriggerReader {
       r_.error(*n, "secret", "must not be empty (after substitution)");
       return;
     }
-    // standard-webhooks secrets are "whsec_" + base64; anything else is used as raw bytes.
-    if (t_.provider == "standard-webhooks" && s.text.rfind("whsec_", 0) == 0 && !base64_valid(s.text.substr(6)))
-      r_.error(*n, "secret", "a \"whsec_\" secret must be followed by standard base64");
-    t_.secret = std::move(s.text);
+    if (check_whsec(s.text, *n, r_, "secret")) t_.secret = std::move(s.text);
+    t_.secret_source = "the config's secret key";
+  }
+
+  // secrets = { signing_secret = "github/webhook-secret" }: config/secrets.hpp's chain.
+  void secret_by_reference(const toml::node& n) {
+    if (!n.is_table()) {
+      r_.type_error(n, "secrets", "an inline table such as { signing_secret = \"github/webhook-secret\" }");
+      return;
+    }
+    Reader m(*n.as_table(), r_.key_path("secrets"), r_.sink());
+    m.reject_unknown({"signing_secret"});
+    const toml::node* ref = m.find("signing_secret");
+    if (!ref) {
+      m.sink().add(n, m.key_path("signing_secret") + ": missing; the name of the trigger's signing secret");
+      return;
+    }
+    auto name = m.string("signing_secret", true);
+    if (!name) return;
+    std::string why;
+    std::optional<SecretChain::Found> found = chain_.resolve(*name, &why);
+    if (!found) {
+      m.error(*ref, "signing_secret", why);
+      return;
+    }
+    if (!check_whsec(found->value, *ref, m, "signing_secret")) return;
+    t_.secret = std::move(found->value);
+    t_.secret_ref = *name;
+    t_.secret_source = std::move(found->source);
+  }
+
+  // standard-webhooks secrets are "whsec_" + base64; anything else is used as raw bytes.
+  bool check_whsec(const std::string& text, const toml::node& n, Reader& r, std::string_view key) const {
+    const bool standard = t_.provider == "standard-webhooks" || t_.provider == "webhook";
+    if (standard && text.rfind("whsec_", 0) == 0 && !base64_valid(text.substr(6))) {
+      r.error(n, key, "a \"whsec_\" secret must be followed by standard base64");
+      return false;
+    }
+    return true;
   }
 
   static bool base64_valid(std::string_view b) {
@@ -194,16 +280,52 @@ class TriggerReader {
     const char* verb = t_.action == Trigger::Action::restart ? "restart"
                        : t_.action == Trigger::Action::start ? "start" : "stop";
     auto name = a.string(verb, true);
-    if (!name) return;
-    if (!config_.find(*name)) {
+    if (name) set_service(*name, *a.find(verb), a, verb);
+  }
+
+  void set_service(const std::string& name, const toml::node& at, Reader& r, std::string_view key) {
+    if (!config_.find(name)) {
       std::vector<std::string_view> names;
       for (const ServiceSpec& s : config_.services) names.push_back(s.name);
-      std::string message = "unknown service " + quote(*name);
-      if (auto hint = did_you_mean(*name, names)) message += "; did you mean " + quote(*hint) + "?";
-      a.error(*a.find(verb), verb, message + " (a trigger acts on services of this config file)");
+      std::string message = "unknown service " + quote(name);
+      if (auto hint = did_you_mean(name, names)) message += "; did you mean " + quote(*hint) + "?";
+      r.error(at, key, message + " (a trigger acts on services of this config file)");
       return;
     }
-    t_.service = *name;
+    t_.service = name;
+  }
+
+  // The orchestrator design's form: handler = "restart:web", "exec:/usr/local/bin/on-issue --fast".
+  void handler(const toml::node& n) {
+    auto text = r_.string("handler", true);
+    if (!text) return;
+    const std::size_t colon = text->find(':');
+    const std::string scheme = text->substr(0, colon);
+    const std::string rest = colon == std::string::npos ? "" : text->substr(colon + 1);
+    static const std::map<std::string, Trigger::Action, std::less<>> kVerbs = {
+        {"restart", Trigger::Action::restart}, {"start", Trigger::Action::start}, {"stop", Trigger::Action::stop},
+        {"run", Trigger::Action::run}, {"exec", Trigger::Action::exec}};
+    auto verb = kVerbs.find(scheme);
+    if (colon == std::string::npos || verb == kVerbs.end()) {
+      const bool http = scheme == "http" || scheme == "https" || scheme == "service";
+      r_.error(n, "handler", http ? "an HTTP handler (POST of the event to a URL or service://NAME/path) is not "
+                                    "supported yet; use exec:COMMAND to forward the event"
+                                  : "expected restart:SERVICE, start:SERVICE, stop:SERVICE, run:COMMAND or "
+                                    "exec:COMMAND, got " + quote(*text));
+      return;
+    }
+    t_.action = verb->second;
+    t_.handler = *text;
+    if (t_.action != Trigger::Action::run && t_.action != Trigger::Action::exec) {
+      if (rest.empty()) r_.error(n, "handler", quote(*text) + " names no service");
+      else set_service(rest, n, r_, "handler");
+      return;
+    }
+    std::string why;
+    auto argv = split_command(rest, &why);
+    if (!argv) r_.error(n, "handler", why);
+    else if (argv->empty() || (*argv)[0].empty()) r_.error(n, "handler", quote(*text) + " names no command");
+    else t_.run = std::move(*argv);
   }
 
   // Checked here, not at the first delivery: a deploy job must not fail silently later.
@@ -212,7 +334,7 @@ class TriggerReader {
     if (!n) return;
     auto name = r_.string("user", true);
     if (!name) return;
-    if (t_.action != Trigger::Action::run) {
+    if (t_.action != Trigger::Action::run && t_.action != Trigger::Action::exec) {
       r_.error(*n, "user", "applies to run actions only");
       return;
     }
@@ -230,13 +352,16 @@ class TriggerReader {
 
   Trigger& t_;
   const Config& config_;
-  const VariableLookup& env_;
+  const Inputs& in_;
+  const SecretChain& chain_;
   Reader r_;
 };
 
 }  // namespace
 
-void interpret_triggers(Config& config, const toml::table& root, const VariableLookup& env, Sink& sink) {
+void interpret_triggers(Config& config, const toml::table& root, const Inputs& in, Sink& sink) {
+  const SecretChain chain(in, config.secrets_dir);
+  config.secret_chain = chain.describe();
   std::map<std::string, const toml::table*, std::less<>> tables;  // id -> table in `root`
   if (const toml::array* items = root.get_as<toml::array>("triggers"))
     for (const toml::node& item : *items)
@@ -246,7 +371,7 @@ void interpret_triggers(Config& config, const toml::table& root, const VariableL
   std::map<std::string, std::string> paths;  // path -> trigger id
   for (Trigger& t : config.triggers) {
     const toml::table& table = *tables.at(t.id);
-    TriggerReader(t, table, config, env, sink).read();
+    TriggerReader(t, table, config, in, chain, sink).read();
     auto [it, fresh] = paths.emplace(t.path, t.id);
     if (!fresh) {
       const toml::node* p = table.get("path");

@@ -117,8 +117,11 @@ void Gate::set_keys(std::vector<Key> keys) { keys_ = std::move(keys); }
 void Gate::set_policy(Policy policy) { policy_ = std::move(policy); }
 void Gate::set_public_matcher(PublicMatcher matcher) { public_matcher_ = std::move(matcher); }
 
+// The orchestrator design's rule: no list (or an empty one) admits every origin, since every
+// call that acts or reads needs a key a foreign page does not have; a list admits only itself
+// (and the listener's own pages).
 bool Gate::origin_allowed(std::string_view origin, const Request& req) const {
-  if (same_origin(origin, req)) return true;
+  if (policy_.allowed_origins.empty() || same_origin(origin, req)) return true;
   const std::string_view bare = without_trailing_slash(origin);
   return std::any_of(policy_.allowed_origins.begin(), policy_.allowed_origins.end(),
                      [&](const std::string& o) { return o == "*" || iequals(without_trailing_slash(o), bare); });
@@ -146,10 +149,9 @@ std::optional<Response> Gate::check(const Request& req, std::int64_t now_unix, H
       r.headers.remove("Content-Type");
       return r;
     }
-    // A read from a foreign origin gets no CORS headers, so the browser keeps
-    // the answer from the page; a write could act before that, so it is refused.
-    if (!allowed && !read_only(req.method)) return forbidden_origin(*origin);
-    if (allowed) cors_headers(extra, *origin);
+    // Outside a configured list: refused whatever the method, GET included.
+    if (!allowed) return forbidden_origin(*origin);
+    cors_headers(extra, *origin);
   }
 
   if (always_public(req.method, req.path)) return std::nullopt;

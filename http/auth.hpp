@@ -4,9 +4,10 @@
 // already read so an HMAC signature over it can be checked.
 //
 //   - the unix socket is trusted through its file permissions: always passes;
-//   - CORS: a preflight is answered here; a mutating request whose Origin is
-//     neither the listener itself (the address and scheme the client reached,
-//     or localhost on loopback; never the client's Host) nor listed is refused (403);
+//   - CORS: a preflight is answered here; with allowed_origins set, a request
+//     (any method) whose Origin is neither the listener itself (the address and
+//     scheme the client reached, or localhost on loopback; never the client's
+//     Host) nor listed is refused (403); with none set, every origin is allowed;
 //   - public: /health, /healthz, /readyz, the dashboard's static shell, whatever
 //     the public matcher claims (webhook triggers check their own signatures),
 //     and with public_read every GET/HEAD of /v1/* and /metrics that carries no
@@ -40,7 +41,7 @@ struct Key {
 
 struct Policy {
   bool public_read = false;
-  // Full origins ("https://ops.example.com", "http://10.0.0.5:8080"), or "*".
+  // Full origins ("https://ops.example.com", "http://10.0.0.5:8080"), or "*"; empty: any.
   std::vector<std::string> allowed_origins;
 };
 

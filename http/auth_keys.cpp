@@ -9,6 +9,7 @@
 
 #include "http/crypto.hpp"
 #include "runtime/fd.hpp"
+#include "runtime/secret_file.hpp"
 
 namespace http::auth {
 
@@ -113,20 +114,7 @@ std::optional<Key> first_boot_key(const std::string& data_dir, bool* created, st
 }  // namespace
 
 bool check_secret_file(const std::string& path, std::string* error) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return fail(error, "cannot stat " + path + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) return fail(error, path + " is not a regular file (symlinks are refused too)");
-  if (st.st_uid != 0 && st.st_uid != ::geteuid())
-    return fail(error, path + " is owned by uid " + std::to_string(st.st_uid) +
-                           ": a secrets file must belong to root or the daemon's user");
-  if (st.st_mode & (S_IRWXO | S_IWGRP)) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return fail(error, path + " has mode " + mode +
-                           ": a secrets file must not be readable or writable by others, nor writable by its "
-                           "group (chmod 600 " + path + ")");
-  }
-  return true;
+  return runtime::check_secret_file(path, error);
 }
 
 std::optional<std::vector<Key>> parse_keys_file(std::string_view text, const std::string& file,

@@ -111,7 +111,8 @@ Verdict canonical(std::string_view secret, const Request& req, std::int64_t now)
 
 std::optional<Provider> provider_from(std::string_view name) {
   if (name == "github") return Provider::github;
-  if (name == "standard-webhooks") return Provider::standard_webhooks;
+  // "webhook": the orchestrator design's name for the Standard Webhooks verifier.
+  if (name == "standard-webhooks" || name == "webhook") return Provider::standard_webhooks;
   if (name == "hmac") return Provider::hmac;
   return std::nullopt;
 }
@@ -121,6 +122,7 @@ namespace {
 // (DOCKLESS_DELIVERY, DOCKLESS_EVENT): providers send short tokens (GitHub: a UUID), so
 // anything long or with control characters is refused rather than stored.
 constexpr std::size_t kMaxTokenBytes = 200;
+}  // namespace
 
 bool plain_token(std::string_view s) {
   if (s.size() > kMaxTokenBytes) return false;
@@ -128,6 +130,8 @@ bool plain_token(std::string_view s) {
     if (c < 0x20 || c == 0x7f) return false;
   return true;
 }
+
+namespace {
 
 Verdict verified(Provider provider, std::string_view secret, const Request& req, std::int64_t now_unix) {
   switch (provider) {

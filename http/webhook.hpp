@@ -36,4 +36,7 @@ inline constexpr std::int64_t kWindowSeconds = 300;
 
 Verdict verify(Provider provider, std::string_view secret, const Request& req, std::int64_t now_unix);
 
+// At most 200 bytes, no control characters: what a delivery id or event name may be.
+bool plain_token(std::string_view s);
+
 }  // namespace http::webhook

@@ -24,8 +24,9 @@ nlohmann::json action_json(const config::Trigger& t, const std::string& job_user
   nlohmann::json a = nlohmann::json::object();
   switch (t.action) {
     case Action::run:
+    case Action::exec:
       // A command line, which carries tokens: withheld from public readers.
-      a["run"] = public_view ? nlohmann::json(nullptr) : nlohmann::json(t.run);
+      a[t.action == Action::run ? "run" : "exec"] = public_view ? nlohmann::json(nullptr) : nlohmann::json(t.run);
       a["timeout_ms"] = t.timeout.count();
       // null: the daemon's own user.
       a["user"] = job_user.empty() ? nlohmann::json(nullptr) : nlohmann::json(job_user);
@@ -42,12 +43,21 @@ nlohmann::json action_json(const config::Trigger& t, const std::string& job_user
 // body's "type" (the standard-webhooks convention), else its "event"; the branch is its "ref"
 // (refs/heads/<branch>), else its "branch". Returns the reason it does not apply, or "".
 // *malformed is set when the match needs the body and it is not a JSON object.
+// An a2a-push delivery's event is always kA2aEvent (github is false for it, but it names no
+// event in its body).
+constexpr std::string_view kA2aEvent = "a2a.task.received";
+
 std::string mismatch(const config::Trigger& t, webhook::Provider provider, const Request& req, std::string* event,
                      bool* malformed) {
-  const bool github = provider == webhook::Provider::github;
-  const bool needs_body = !t.branch.empty() || (!github && !t.events.empty());
+  const bool a2a = t.kind == "a2a-push";
+  const bool github = provider == webhook::Provider::github && !a2a;
+  const bool needs_body = !t.branch.empty() || (!github && !a2a && !t.events.empty());
+  // GitHub's "issues.opened": X-GitHub-Event "issues" and the payload's "action" "opened".
+  const bool dotted = github && std::any_of(t.events.begin(), t.events.end(), [](const std::string& e) {
+                        return e.find('.') != std::string::npos;
+                      });
   nlohmann::json body;
-  if (needs_body || !github) {
+  if (needs_body || !github || dotted) {
     // Too deep to be a webhook payload, and too deep to walk safely: not an object.
     if (json_depth_within(req.body)) body = nlohmann::json::parse(req.body, nullptr, false);
     if (!body.is_object()) {
@@ -58,15 +68,20 @@ std::string mismatch(const config::Trigger& t, webhook::Provider provider, const
       body = nlohmann::json::object();
     }
   }
-  if (!github) {
+  if (!github && !a2a) {
     for (const char* key : {"type", "event"})
       if (auto it = body.find(key); it != body.end() && it->is_string()) {
         *event = it->get<std::string>();
         break;
       }
   }
-  if (!t.events.empty() && std::find(t.events.begin(), t.events.end(), *event) == t.events.end())
-    return "event \"" + *event + "\" is not one of the trigger's match.events";
+  std::string qualified;  // github: "EVENT.ACTION" when the payload has an action
+  if (dotted)
+    if (auto it = body.find("action"); it != body.end() && it->is_string())
+      qualified = *event + "." + it->get<std::string>();
+  if (!t.events.empty() && std::find(t.events.begin(), t.events.end(), *event) == t.events.end() &&
+      (qualified.empty() || std::find(t.events.begin(), t.events.end(), qualified) == t.events.end()))
+    return "event \"" + (qualified.empty() ? *event : qualified) + "\" is not one of the trigger's match.events";
   if (!t.branch.empty()) {
     std::string branch;
     if (auto it = body.find("ref"); it != body.end() && it->is_string()) {
@@ -96,6 +111,30 @@ nlohmann::json answer_json(std::string_view status, const std::string& trigger, 
 
 // The sender's answer: the outcome and the id in the body; for an error the reason is the
 // error's message.
+// What an exec: handler reads on stdin: the delivery as one JSON document. Only headers that
+// say what was sent (never a signature or a credential).
+std::string event_payload(const config::Trigger& t, const Request& req, const std::string& delivery,
+                          const std::string& event) {
+  nlohmann::json j = nlohmann::json::object();
+  j["id"] = delivery;
+  j["trigger"] = t.id;
+  j["kind"] = t.kind;
+  j["provider"] = t.provider;
+  j["event"] = event;
+  j["received_unix_ms"] = runtime::now_unix_ms();
+  nlohmann::json headers = nlohmann::json::object();
+  for (std::string_view name : {"Content-Type", "User-Agent", "X-GitHub-Event", "X-GitHub-Delivery",
+                                "X-GitHub-Hook-ID", "webhook-id", "webhook-timestamp", "X-Delivery-Id",
+                                "Idempotency-Key"})
+    if (auto v = req.headers.get(name)) headers[std::string(name)] = std::string(*v);
+  j["headers"] = std::move(headers);
+  nlohmann::json body;
+  if (json_depth_within(req.body)) body = nlohmann::json::parse(req.body, nullptr, false);
+  // Not JSON: the body as text (the event document itself stays valid JSON).
+  j["body"] = body.is_discarded() ? nlohmann::json(req.body) : std::move(body);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Response respond(const std::string& trigger, const std::string& delivery, const actors::DeliveryAnswer& a) {
   const std::string_view outcome = actors::outcome_name(a.outcome);
   if (a.status >= 400) {
@@ -114,7 +153,7 @@ actors::TriggerDispatcher::Prepared TriggerRoutes::prepare(const std::vector<con
   for (const config::Trigger& t : triggers) {
     if (router.match("POST", t.path).kind != Router::Match::Kind::not_found)
       out.errors.push_back("trigger " + t.id + ": path " + t.path + " collides with an API route");
-    else if (!webhook::provider_from(t.provider))
+    else if (t.kind != "a2a-push" && !webhook::provider_from(t.provider))
       out.errors.push_back("trigger " + t.id + ": unknown provider " + t.provider);
   }
   if (!out.errors.empty()) return out;
@@ -128,8 +167,11 @@ std::vector<std::string> TriggerRoutes::install(const std::vector<config::Trigge
   return {};
 }
 
+// An a2a-push path is not claimed: the gate authenticates it like any API call (Bearer key or
+// the canonical HMAC, with its replay cache), so it accepts exactly the API's credentials.
 bool TriggerRoutes::claims(std::string_view, std::string_view path) const {
-  return dispatcher_.snapshot()->find_path(path) != nullptr;
+  const config::Trigger* t = dispatcher_.snapshot()->find_path(path);
+  return t && t->kind != "a2a-push";
 }
 
 void TriggerRoutes::attach(Router& router) {
@@ -166,7 +208,21 @@ Task<Response> TriggerRoutes::handle(Request& req) {
 
   // install() admitted only known providers.
   const webhook::Provider provider = webhook::provider_from(t.provider).value_or(webhook::Provider::github);
-  webhook::Verdict v = webhook::verify(provider, t.secret, req, runtime::now_unix_s());
+  webhook::Verdict v;
+  if (t.kind == "a2a-push") {
+    // The gate let it through with an API key (or it came over the unix socket).
+    if (!req.principal.trusted())
+      co_return refuse(req, t, "", "", DeliveryOutcome::rejected, 401, "an a2a-push delivery needs an API key");
+    v.ok = true;
+    v.event = std::string(kA2aEvent);
+    v.delivery_id =
+        std::string(req.headers.get("X-Delivery-Id").value_or(req.headers.get("Idempotency-Key").value_or("")));
+    if (!webhook::plain_token(v.delivery_id))
+      co_return refuse(req, t, "", v.event, DeliveryOutcome::rejected, 400,
+                       "delivery id is longer than 200 bytes or holds control characters");
+  } else {
+    v = webhook::verify(provider, t.secret, req, runtime::now_unix_s());
+  }
   if (!v.ok) {
     // The id of a refused delivery is what the sender claims; logged for tracing only.
     std::string claimed(req.headers.get("X-GitHub-Delivery").value_or(req.headers.get("webhook-id").value_or("")));
@@ -181,6 +237,7 @@ Task<Response> TriggerRoutes::handle(Request& req) {
   if (!why.empty()) co_return refuse(req, t, v.delivery_id, v.event, DeliveryOutcome::ignored, 200, why);
 
   actors::TriggerDelivery delivery{set, def, v.delivery_id, v.event, crypto::hex(v.signature), req.peer};
+  if (t.action == Action::exec) delivery.payload = event_payload(t, req, v.delivery_id, v.event);
   const actors::DeliveryAnswer a = dispatcher_.dispatch(delivery);
   co_return respond(t.id, v.delivery_id, a);
 }
@@ -192,6 +249,7 @@ Response TriggerRoutes::list(const Request& req) const {
   for (const config::Trigger& t : set->triggers) {
     nlohmann::json j = nlohmann::json::object();
     j["id"] = t.id;
+    j["kind"] = t.kind;
     j["provider"] = t.provider;
     j["path"] = t.path;
     j["events"] = t.events;

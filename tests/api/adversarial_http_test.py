@@ -55,7 +55,8 @@ def status(data):
 
 class AdversarialHttp(TestCase):
     def setUp(self):
-        self.d = self.daemon(WEB)
+        # A list, so a foreign Origin is refused (without one every origin is allowed: issue 14).
+        self.d = self.daemon(WEB + '\n[http]\nallowed_origins = ["https://ops.example"]\n')
         self.d.wait_running("web")
         self.pid = self.d.service_state("web")["pid"]
 

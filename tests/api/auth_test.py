@@ -162,9 +162,9 @@ class Auth(TestCase):
         self.assertEqual(got[0], 403, got)
         self.assertIn(evil, got[2]["error"])
         self.assertEqual(got[2]["detail"]["origin"], evil)
-        # A foreign read is answered without CORS headers: the browser hides it from the page.
+        # Outside the list a read is refused too (issue 14: "403 whatever its method").
         got = request(d, "GET", "/v1/services", dict(auth, Origin=evil))
-        self.assertEqual(got[0], 200)
+        self.assertEqual(got[0], 403)
         self.assertNotIn("access-control-allow-origin", got[1])
         pre = {"Origin": evil, "Access-Control-Request-Method": "POST",
                "Access-Control-Request-Headers": "authorization"}

@@ -260,7 +260,14 @@ TEST(AuthGate, OriginsAndPreflight) {
       EXPECT_EQ(check(g, with_origin("POST", std::string("http://") + host + ".local:3081")), "403");
     }
   }
-  EXPECT_EQ(check(g, with_origin("GET", "http://evil.example")), "passed");     // read: no CORS headers
+  EXPECT_EQ(check(g, with_origin("GET", "http://evil.example")), "403");  // outside the list, whatever the method
+  {
+    // No list: any origin, with CORS headers (issue 14: the orchestrator design's rule).
+    const a::Gate open = gate(a::Policy{});
+    http::Headers h;
+    EXPECT_FALSE(open.check(with_origin("POST", "http://evil.example"), 0, h));
+    EXPECT_EQ(h.get("Access-Control-Allow-Origin"), "http://evil.example");
+  }
   http::Headers extra;
   EXPECT_FALSE(g.check(with_origin("POST", "https://ops.example/"), 0, extra));
   EXPECT_EQ(extra.get("Access-Control-Allow-Origin"), "https://ops.example/");

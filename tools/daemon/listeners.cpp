@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -73,6 +74,7 @@ http::ServerLimits server_limits(const config::Config& cfg) {
   http::ServerLimits limits;
   limits.max_body_bytes = cfg.http.max_body_bytes;
   limits.max_connections_per_client = cfg.http.max_connections_per_client;
+  limits.drain_timeout = cfg.http.drain_timeout;
   return limits;
 }
 
@@ -94,9 +96,38 @@ bool bind_listeners(http::Server& server, const ServeOptions& opts, const config
                           ": " + port.message());
     return false;
   }
-  log(Level::info, std::string(server.tls() ? "HTTPS API on " : "API on ") + cfg.listen_address + ":" +
-                       std::to_string(*port));
+  // As a URL, so the log says where a webhook sender is to be pointed.
+  const bool v6 = cfg.listen_address.find(':') != std::string::npos;
+  log(Level::info, std::string(server.tls() ? "HTTPS API on https://" : "API on http://") + (v6 ? "[" : "") +
+                       cfg.listen_address + (v6 ? "]:" : ":") + std::to_string(*port));
   return adopted.unix_socket || bind_unix_listener(server, opts);
+}
+
+void log_triggers(const config::Config& cfg) {
+  using Action = config::Trigger::Action;
+  const bool by_reference = std::any_of(cfg.triggers.begin(), cfg.triggers.end(),
+                                        [](const config::Trigger& t) { return !t.secret_ref.empty(); });
+  if (by_reference) {
+    std::string chain;
+    for (const std::string& step : cfg.secret_chain) chain += (chain.empty() ? "" : "; ") + step;
+    log(Level::info, "secrets by reference, looked up in order: " + chain);
+  }
+  for (const config::Trigger& t : cfg.triggers) {
+    std::string events;
+    for (const std::string& e : t.events) events += (events.empty() ? "" : ",") + e;
+    std::string handler = t.handler;
+    if (handler.empty()) {
+      const char* verb = t.action == Action::restart ? "restart" : t.action == Action::start ? "start"
+                         : t.action == Action::stop  ? "stop" : "run";
+      handler = std::string(verb) + ":" + (t.action == Action::run ? t.run.front() : t.service);
+    } else if (t.action == Action::run || t.action == Action::exec) {
+      handler = handler.substr(0, handler.find(':') + 1) + t.run.front();  // arguments may carry tokens
+    }
+    log(Level::info, "trigger " + t.id + ": " + t.kind + "/" + t.provider + " POST " + t.path + " events " +
+                         (events.empty() ? "any" : events) + " -> " + handler + "; " +
+                         (t.kind == "a2a-push" ? std::string("authenticated by the API keys")
+                                               : "secret from " + t.secret_source));
+  }
 }
 
 }  // namespace tools

@@ -19,4 +19,8 @@ http::ServerLimits server_limits(const config::Config& cfg);
 bool bind_listeners(http::Server& server, const ServeOptions& opts, const config::Config& cfg,
                     ManagerEnvironment& manager, std::optional<Inheritance>& inherited);
 
+// One line per installed trigger (kind, provider, path, events, handler, where its secret
+// came from — never the secret), after the secrets' lookup chain when any uses a reference.
+void log_triggers(const config::Config& cfg);
+
 }  // namespace tools

@@ -225,7 +225,9 @@ void Daemon::register_routes(const config::Config& cfg) {
   triggers_->attach(router);
   // config/ already refused every path and setting that could fail here; what is left
   // (data_dir not writable) leaves the daemon serving without triggers rather than down.
-  for (const std::string& e : triggers_->install(cfg.triggers, router)) log(Level::error, e);
+  const std::vector<std::string> errors = triggers_->install(cfg.triggers, router);
+  for (const std::string& e : errors) log(Level::error, e);
+  if (errors.empty()) log_triggers(cfg);
 }
 
 void Daemon::record_started(const config::Config& cfg, bool from_file) {
