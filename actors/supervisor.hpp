@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "actors/adopt.hpp"
+#include "actors/reload_plan.hpp"
 #include "actors/service_actor.hpp"
 #include "actors/state_store.hpp"
 #include "config/config.hpp"
@@ -30,6 +31,7 @@ struct ReloadOutcome {
   std::vector<std::string> added, removed, changed;
   // Only their limits changed: written into the running instance's cgroup, no restart.
   std::vector<std::string> updated_in_place;
+  ReloadPlan plan;  // what was applied (added.. are its service names, kept for the old answer)
 };
 
 class Supervisor {
@@ -65,8 +67,12 @@ class Supervisor {
   // The daemon's cgroup v2 subtree; null: none usable.
   const runtime::CgroupTree* cgroups() const noexcept { return opts_.cgroups; }
 
-  // Reparses nothing itself: `next` is the freshly parsed config. Applies the diff.
+  // What applying `next` (freshly parsed) would do to the services as they are now.
+  ReloadPlan plan(const config::Config& next) const;
+  // Reparses nothing itself: applies plan(next).
   runtime::Task<ReloadOutcome> apply(config::Config next);
+  // Applies exactly `plan`, computed by plan(next) with nothing in between.
+  runtime::Task<ReloadOutcome> apply(ReloadPlan plan, config::Config next);
   // Records a reload whose parse failed; the running config stays.
   void reload_failed(const std::vector<config::Error>& errors);
 

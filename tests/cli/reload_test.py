@@ -23,7 +23,9 @@ class Reload(h.TestCase):
         self.assertIsNone(d.service("b"))
         d.write_config(service("a", ["sleep", "301"]))
         obj = json.loads(self.cli_ok(d, "reload", "--json"))
-        self.assertEqual(obj, {"ok": True, "added": [], "removed": ["c"], "changed": [], "updated_in_place": []})
+        self.assertEqual(obj.pop("plan")["services"]["removed"], ["c"])
+        self.assertEqual(obj, {"ok": True, "dry_run": False, "added": [], "removed": ["c"], "changed": [],
+                               "updated_in_place": []})
 
     def test_reload_with_errors(self):
         d = self.daemon(service("a", ["sleep", "300"]))
