@@ -96,13 +96,14 @@ std::map<std::string, json> trigger_settings(const config::Trigger& t) {
   std::ostringstream text;
   text << toml::json_formatter{t.table};
   json table = json::parse(text.str(), nullptr, false);
-  if (table.is_object())
-    for (const auto& item : table.flatten().items()) {
-      std::string key = item.key().substr(1);  // "/match/events/0"
-      for (char& c : key)
-        if (c == '/') c = '.';
-      s[key] = item.value();
-    }
+  // A local, not a temporary: items() refers to it for the whole loop.
+  const json flat = table.is_object() ? table.flatten() : json::object();
+  for (const auto& item : flat.items()) {
+    std::string key = item.key().substr(1);  // "/match/events/0"
+    for (char& c : key)
+      if (c == '/') c = '.';
+    s[key] = item.value();
+  }
   for (auto it = s.begin(); it != s.end();)
     it = it->first == "secret" || it->first.rfind("secret.", 0) == 0 ? s.erase(it) : std::next(it);
   s["secret"] = std::to_string(std::hash<std::string>{}(t.secret));

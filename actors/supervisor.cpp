@@ -286,12 +286,12 @@ ReloadPlan Supervisor::plan(const config::Config& next) const {
 }
 
 Task<ReloadOutcome> Supervisor::apply(config::Config next) {
-  ReloadPlan p = plan(next);
-  co_return co_await apply(std::move(p), std::move(next));
+  const ReloadPlan p = plan(next);
+  co_return co_await apply(p, std::move(next));
 }
 
 // Does what `plan` says and nothing else: plan_reload() is the one place that decides.
-Task<ReloadOutcome> Supervisor::apply(ReloadPlan plan, config::Config next) {
+Task<ReloadOutcome> Supervisor::apply(const ReloadPlan& plan, config::Config next) {
   ReloadOutcome out;
   for (const auto& name : plan.removed)
     if (Entry* e = find(name); e && e->logs) e->logs->close();  // its followers end now, not after the stop
@@ -330,7 +330,7 @@ Task<ReloadOutcome> Supervisor::apply(ReloadPlan plan, config::Config next) {
     }
   }
   out.ok = true;
-  out.plan = std::move(plan);
+  out.plan = plan;
   announce();
   events_.append(std::nullopt, EventType::reload_succeeded,
                  {{"added", out.added},

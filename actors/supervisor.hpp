@@ -71,8 +71,10 @@ class Supervisor {
   ReloadPlan plan(const config::Config& next) const;
   // Reparses nothing itself: applies plan(next).
   runtime::Task<ReloadOutcome> apply(config::Config next);
-  // Applies exactly `plan`, computed by plan(next) with nothing in between.
-  runtime::Task<ReloadOutcome> apply(ReloadPlan plan, config::Config next);
+  // Applies exactly `plan`, computed by plan(next) with nothing in between. TRICKY: by
+  // reference (the caller's outlives the call): GCC 12 frees a by-value temporary of a
+  // co_await's full-expression twice.
+  runtime::Task<ReloadOutcome> apply(const ReloadPlan& plan, config::Config next);
   // Records a reload whose parse failed; the running config stays.
   void reload_failed(const std::vector<config::Error>& errors);
 
