@@ -23,7 +23,7 @@ const char* env_or(const char* name, const char* fallback) {
 
 // With no daemon to ask, the plan of a first start: every service and trigger is added, and
 // the daemon's settings are FILE's own (nothing to compare them with).
-int offline_plan(const config::Config& cfg, bool json) {
+int offline_plan(const config::Config& cfg, bool json) try {
   config::Config running = cfg;
   running.services.clear();
   running.triggers.clear();
@@ -35,6 +35,9 @@ int offline_plan(const config::Config& cfg, bool json) {
     std::printf("no daemon reachable; the plan of a first start:\n%s", tools::cli::render_plan(plan).c_str());
   }
   return 0;
+} catch (const std::exception& e) {  // nlohmann::json's, which main() must not let out
+  std::fprintf(stderr, "dockless check-config: %s\n", e.what());
+  return 1;
 }
 
 int check_config(const tools::cli::CommandLine& cl) {
