@@ -138,10 +138,11 @@ class ReloadPlan(h.TestCase):
         pid = d.wait_state("b", "running")["pid"]
         d.write_config(B + "bogus = 1\n")
         dry = d.api("POST", "/v1/reload?dry_run=1")
-        self.assertEqual(d.events_of(kind="reload_failed"), [])
         real = d.api("POST", "/v1/reload")
         self.assertEqual(dry[0], 422)
         self.assertEqual(dry, real)
+        # The log is written behind the answer: wait for the real one's, then count.
+        d.wait_event("reload_failed", timeout=10)
         self.assertEqual(len(d.events_of(kind="reload_failed")), 1, "only the real reload records reload_failed")
         rc, out, err = self.cli(d, "reload", "--dry-run")
         self.assertEqual(rc, 1)
