@@ -24,6 +24,7 @@ nlohmann::json Reload::Outcome::to_json() const {
     return j;
   }
   j["dry_run"] = dry_run;
+  j["generation"] = generation;
   j["plan"] = plan.to_json();
   if (dry_run) {
     merge_keys(j, answer);
@@ -74,6 +75,7 @@ runtime::Task<Reload::Outcome> Reload::run(config::ParseResult parsed, bool dry_
   }
   if (dry_run) {
     out.ok = true;
+    out.generation = supervisor_.generation();
     co_return out;
   }
   // Phase two: install, then the services (the only step that suspends). Nothing suspended
@@ -81,6 +83,7 @@ runtime::Task<Reload::Outcome> Reload::run(config::ParseResult parsed, bool dry_
   for (auto& commit : commits) commit();
   out.services = co_await supervisor_.apply(out.plan, std::move(next));
   out.ok = out.services.ok;
+  out.generation = supervisor_.generation();
   co_return out;
 }
 

@@ -17,6 +17,7 @@
 //
 // data_dir and the listen address and port change only on restart: they are pinned to the
 // running values before the participants see the config.
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -56,6 +57,8 @@ class Reload {
     std::vector<config::Error> errors;  // when !ok
     bool restart_only_changed = false;  // data_dir or listen settings differ (pinned, not applied)
     bool dry_run = false;
+    // Supervisor::generation() when the answer was made: a dry run leaves it where it was.
+    std::uint64_t generation = 0;
     ReloadPlan plan;                    // when ok: what was (dry run: would be) applied
     ReloadOutcome services;             // when ok and not a dry run
     nlohmann::json answer;              // the participants' parts of the answer, when ok

@@ -37,11 +37,11 @@ class ReloadPlan(h.TestCase):
             return now if same else None
         return d.wait_for(lambda: time.sleep(0.3) or still(), 10, what="no new events")
 
-    def dry_run(self, d):
+    def dry_run(self, d, answer=False):
         status, plan = d.api_json("POST", "/v1/reload?dry_run=1")
         self.assertEqual(status, 200, plan)
         self.assertEqual((plan["ok"], plan["dry_run"]), (True, True))
-        return plan["plan"]
+        return plan if answer else plan["plan"]
 
     def check(self, before, after, names, head=""):
         """Runs before → after: a dry run (twice, nothing changes), then the real reload, whose
@@ -51,11 +51,15 @@ class ReloadPlan(h.TestCase):
             d.wait_state(n, "running")
         pids, events = self.settled(d, names)
         d.write_config(head + after)
-        plan = self.dry_run(d)
-        self.assertEqual(self.dry_run(d), plan)
+        first = self.dry_run(d, answer=True)
+        plan = first["plan"]
+        second = self.dry_run(d, answer=True)
+        self.assertEqual(second["plan"], plan)
+        self.assertEqual(second["generation"], first["generation"], "the dry run changed the supervisor's state")
         self.assertEqual(self.snapshot(d, names), (pids, events), "the dry run changed something")
         real = json.loads(self.cli_ok(d, "reload", "--json"))
         self.assertEqual((real["ok"], real["dry_run"]), (True, False))
+        self.assertGreater(real["generation"], first["generation"])
         self.assertEqual(real["plan"], plan)
         ev = d.wait_event("reload_succeeded")[0]
         self.assertEqual(ev["plan"], plan)
