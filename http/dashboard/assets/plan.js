@@ -17,7 +17,8 @@ const planUi = (() => {
   body.style.padding = '6px 16px 12px';
   body.style.whiteSpace = 'pre-wrap';
   body.style.overflowWrap = 'anywhere';
-  const tools = el('div', {}, preview, ' ', confirm, ' ', cancel);
+  const tools = el('div', {}, preview, confirm, cancel);
+  Object.assign(tools.style, { display: 'flex', flexWrap: 'wrap', gap: '6px', justifyContent: 'flex-end' });
   const card = el('section', { class: 'card', id: 'reload-plan', 'aria-labelledby': 'plan-title' },
     el('div', { class: 'card-head' }, title, tools), status, body);
   confirm.hidden = true;
