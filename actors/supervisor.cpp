@@ -313,7 +313,9 @@ Task<ReloadOutcome> Supervisor::apply(const ReloadPlan& plan, config::Config nex
   for (const auto& p : plan.in_place) in_place.insert(p.name);
   for (const auto& p : plan.restarted) restarted.insert(p.name);
   for (const auto& s : services) {
-    if (added.count(s.name)) {
+    // The stop above suspends: a service registered through the API meanwhile under a name
+    // the plan adds is taken over (restarted) rather than created twice.
+    if (added.count(s.name) && !find(s.name)) {
       create_entry(s, true);
       if (s.autostart) request_start(*find(s.name));
       out.added.push_back(s.name);
@@ -322,7 +324,7 @@ Task<ReloadOutcome> Supervisor::apply(const ReloadPlan& plan, config::Config nex
       e->spec = std::make_shared<const config::ServiceSpec>(s);
       e->actor->post(Command::limits(e->spec));
       out.updated_in_place.push_back(s.name);
-    } else if (restarted.count(s.name)) {
+    } else if (restarted.count(s.name) || added.count(s.name)) {
       Entry* e = find(s.name);
       e->from_config = true;
       if (!update_entry(*e, s) && s.autostart) request_start(*e);
