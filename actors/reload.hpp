@@ -17,12 +17,14 @@
 //
 // data_dir and the listen address and port change only on restart: they are pinned to the
 // running values before the participants see the config.
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "actors/reload_plan.hpp"
 #include "actors/supervisor.hpp"
 #include "config/config.hpp"
 #include "runtime/task.hpp"
@@ -44,6 +46,9 @@ class Reload {
   struct Participant {
     std::string name;  // names a refusal (Outcome::refused_by)
     std::function<Prepared(const config::Config& next)> prepare;
+    // Its prepare does more than check (creates a file): a dry run does not ask it. Such a
+    // participant must never refuse, or a dry run could pass where the reload fails.
+    bool side_effects = false;
   };
 
   struct Outcome {  // NOLINT(bugprone-exception-escape): as Prepared
@@ -51,10 +56,15 @@ class Reload {
     std::string refused_by;             // when !ok: kParse or a participant's name
     std::vector<config::Error> errors;  // when !ok
     bool restart_only_changed = false;  // data_dir or listen settings differ (pinned, not applied)
-    ReloadOutcome services;             // when ok
+    bool dry_run = false;
+    // Supervisor::generation() when the answer was made: a dry run leaves it where it was.
+    std::uint64_t generation = 0;
+    ReloadPlan plan;                    // when ok: what was (dry run: would be) applied
+    ReloadOutcome services;             // when ok and not a dry run
     nlohmann::json answer;              // the participants' parts of the answer, when ok
-    // POST /v1/reload's body: {"ok": true, "added": [...], "removed": [...], "changed": [...],
-    // ...participants' keys} or {"ok": false, "errors": ["config.toml:3:1: ...", ...]}.
+    // POST /v1/reload's body: {"ok": true, "dry_run": false, "plan": {...}, "added": [...],
+    // "removed": [...], "changed": [...], ...participants' keys} or {"ok": false, "errors":
+    // ["config.toml:3:1: ...", ...]} (the same for a dry run, which records no event).
     nlohmann::json to_json() const;
   };
   static constexpr const char* kParse = "config";
@@ -68,11 +78,12 @@ class Reload {
   void add(Participant participant) { participants_.push_back(std::move(participant)); }
 
   // `parsed` is the config as read now; its errors refuse the reload before any participant
-  // is asked.
-  runtime::Task<Outcome> run(config::ParseResult parsed);
+  // is asked. A dry run goes as far as the plan and every participant's check, and changes
+  // nothing: no commit, no apply, no event.
+  runtime::Task<Outcome> run(config::ParseResult parsed, bool dry_run = false);
 
  private:
-  Outcome refuse(std::string by, std::vector<config::Error> errors);
+  Outcome refuse(std::string by, std::vector<config::Error> errors, bool dry_run);
 
   Supervisor& supervisor_;
   std::vector<Participant> participants_;

@@ -148,18 +148,22 @@ bool Supervisor::update_entry(Entry& e, const config::ServiceSpec& spec) {
   return was_active;
 }
 
+ReloadPlan Supervisor::plan(const config::Config& next) const {
+  std::map<std::string, RunningService> now;
+  for (const auto& [name, e] : entries_) now[name] = {e->spec.get(), e->from_config, e->actor_done};
+  return plan_reload(config_, now, next);
+}
+
 Task<ReloadOutcome> Supervisor::apply(config::Config next) {
+  const ReloadPlan p = plan(next);
+  co_return co_await apply(p, std::move(next));
+}
+
+// Does what `plan` says and nothing else: plan_reload() is the one place that decides.
+Task<ReloadOutcome> Supervisor::apply(const ReloadPlan& plan, config::Config next) {
   ReloadOutcome out;
-  std::map<std::string, const config::ServiceSpec*> wanted;
-  for (const auto& s : next.services) wanted[s.name] = &s;
-  std::vector<std::string> to_remove;
-  for (const auto& [name, e] : entries_) {
-    if (e->actor_done) continue;
-    if (e->from_config && !wanted.count(name)) {
-      to_remove.push_back(name);
-      if (e->logs) e->logs->close();  // its followers end now, not after the stop
-    }
-  }
+  for (const auto& name : plan.removed)
+    if (Entry* e = find(name); e && e->logs) e->logs->close();  // its followers end now, not after the stop
   const std::vector<config::ServiceSpec> services = std::exchange(next.services, {});
   config_ = std::move(next);  // its services go to the entries, below
   applying_ = &services;
@@ -167,38 +171,44 @@ Task<ReloadOutcome> Supervisor::apply(config::Config next) {
     const std::vector<config::ServiceSpec>*& applying;
     ~Applied() { applying = nullptr; }
   } applied{applying_};
-  if (!to_remove.empty()) {
-    co_await stop_entries(to_remove);
-    for (const auto& n : to_remove) entries_.erase(n);
-    out.removed = to_remove;
+  if (!plan.removed.empty()) {
+    co_await stop_entries(plan.removed);
+    for (const auto& n : plan.removed) entries_.erase(n);
+    out.removed = plan.removed;
   }
+  // In the config's (name) order, as before plans.
+  std::set<std::string> added(plan.added.begin(), plan.added.end());
+  std::set<std::string> in_place, restarted;
+  for (const auto& p : plan.in_place) in_place.insert(p.name);
+  for (const auto& p : plan.restarted) restarted.insert(p.name);
   for (const auto& s : services) {
-    Entry* e = find(s.name);
-    if (!e) {
+    // The stop above suspends: a service registered through the API meanwhile under a name
+    // the plan adds is taken over (restarted) rather than created twice.
+    if (added.count(s.name) && !find(s.name)) {
       create_entry(s, true);
       if (s.autostart) request_start(*find(s.name));
       out.added.push_back(s.name);
-      continue;
-    }
-    const config::SpecChange change = config::classify_change(*e->spec, s);
-    if (change == config::SpecChange::none && e->from_config) continue;
-    if (change == config::SpecChange::limits_only && e->from_config) {
+    } else if (in_place.count(s.name)) {
+      Entry* e = find(s.name);
       e->spec = std::make_shared<const config::ServiceSpec>(s);
       e->actor->post(Command::limits(e->spec));
       out.updated_in_place.push_back(s.name);
-      continue;
+    } else if (restarted.count(s.name) || added.count(s.name)) {
+      Entry* e = find(s.name);
+      e->from_config = true;
+      if (!update_entry(*e, s) && s.autostart) request_start(*e);
+      out.changed.push_back(s.name);
     }
-    e->from_config = true;
-    if (!update_entry(*e, s) && s.autostart) request_start(*e);
-    out.changed.push_back(s.name);
   }
   out.ok = true;
+  out.plan = plan;
   announce();
   events_.append(std::nullopt, EventType::reload_succeeded,
                  {{"added", out.added},
                   {"removed", out.removed},
                   {"changed", out.changed},
-                  {"updated_in_place", out.updated_in_place}});
+                  {"updated_in_place", out.updated_in_place},
+                  {"plan", out.plan.to_json()}});
   co_return out;
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "actors/adopt.hpp"
+#include "actors/reload_plan.hpp"
 #include "actors/service_actor.hpp"
 #include "actors/state_store.hpp"
 #include "config/config.hpp"
@@ -31,6 +32,7 @@ struct ReloadOutcome {
   std::vector<std::string> added, removed, changed;
   // Only their limits changed: written into the running instance's cgroup, no restart.
   std::vector<std::string> updated_in_place;
+  ReloadPlan plan;  // what was applied (added.. are its service names, kept for the old answer)
 };
 
 class Supervisor {
@@ -66,8 +68,14 @@ class Supervisor {
   // The daemon's cgroup v2 subtree; null: none usable.
   const runtime::CgroupTree* cgroups() const noexcept { return opts_.cgroups; }
 
-  // Reparses nothing itself: `next` is the freshly parsed config. Applies the diff.
+  // What applying `next` (freshly parsed) would do to the services as they are now.
+  ReloadPlan plan(const config::Config& next) const;
+  // Reparses nothing itself: applies plan(next).
   runtime::Task<ReloadOutcome> apply(config::Config next);
+  // Applies exactly `plan`, computed by plan(next) with nothing in between. TRICKY: by
+  // reference (the caller's outlives the call): GCC 12 frees a by-value temporary of a
+  // co_await's full-expression twice.
+  runtime::Task<ReloadOutcome> apply(const ReloadPlan& plan, config::Config next);
   // Records a reload whose parse failed; the running config stays.
   void reload_failed(const std::vector<config::Error>& errors);
 

@@ -7,9 +7,11 @@
 #include <vector>
 
 #include "actors/config_inputs.hpp"
+#include "actors/reload_plan.hpp"
 #include "config/config.hpp"
 #include "dockless_config.h"
 #include "tools/cli/cli.hpp"
+#include "tools/cli/cli_plan.hpp"
 #include "tools/daemon/serve.hpp"
 
 namespace {
@@ -19,16 +21,56 @@ const char* env_or(const char* name, const char* fallback) {
   return v && *v ? v : fallback;
 }
 
-int check_config(const std::vector<std::string>& args) {
-  std::string path = args.empty() ? env_or("DOCKLESS_CONFIG", DOCKLESS_DEFAULT_CONFIG) : args[0];
+// With no daemon to ask, the plan of a first start: every service and trigger is added, and
+// the daemon's settings are FILE's own (nothing to compare them with).
+int offline_plan(const config::Config& cfg, bool json) try {
+  config::Config running = cfg;
+  running.services.clear();
+  running.triggers.clear();
+  const nlohmann::json plan = actors::plan_reload(running, {}, cfg).to_json();
+  if (json) {
+    nlohmann::json j = {{"ok", true}, {"dry_run", true}, {"offline", true}, {"plan", plan}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("no daemon reachable; the plan of a first start:\n%s", tools::cli::render_plan(plan).c_str());
+  }
+  return 0;
+} catch (const std::exception& e) {  // nlohmann::json's, which main() must not let out
+  std::fprintf(stderr, "dockless check-config: %s\n", e.what());
+  return 1;
+}
+
+int check_config(const tools::cli::CommandLine& cl) {
+  std::vector<std::string> files;
+  bool plan = false;
+  bool json = false;
+  for (const auto& a : cl.args) {
+    if (a == "--plan") plan = true;
+    else if (a == "--json") json = true;
+    else files.push_back(a);
+  }
+  if (files.size() > 1 || (json && !plan)) {
+    std::fputs("usage: dockless check-config [--plan [--json]] [FILE]\n", stderr);
+    return tools::cli::kUsage;
+  }
+  std::string path = files.empty() ? env_or("DOCKLESS_CONFIG", DOCKLESS_DEFAULT_CONFIG) : files[0];
   config::ParseResult r = config::parse_file(path, actors::host_config_inputs());
   if (!r.ok()) {
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), r.errors.size());
     return 1;
   }
-  std::printf("%s: ok (%zu service(s))\n", path.c_str(), r.config->services.size());
-  return 0;
+  std::fprintf(json ? stderr : stdout, "%s: ok (%zu service(s))\n", path.c_str(), r.config->services.size());
+  if (!plan) return 0;
+  // The running daemon's dry run: the plan the reload it would run applies (of the config file
+  // the daemon reads, which is FILE when they are the same file).
+  tools::cli::CommandLine reload = cl;
+  reload.command = "reload";
+  reload.args = {"--dry-run"};
+  if (json) reload.args.emplace_back("--json");
+  const int rc = tools::cli::run_client(reload);
+  if (rc != tools::cli::kUnreachable) return rc;
+  return offline_plan(*r.config, json);
 }
 
 int serve_command(const std::vector<std::string>& args) {
@@ -90,7 +132,7 @@ int main(int argc, char** argv) {
   if (cmd == "check-config") {
     for (const auto& a : cl.args)
       if (a == "--help" || a == "-h") return cli::print_command_help("check-config", stdout), 0;
-    return check_config(cl.args);
+    return check_config(cl);
   }
   if (cmd == "version" || cmd == "--version") {
     for (const auto& a : cl.args)

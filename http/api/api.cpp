@@ -40,9 +40,10 @@ Response reload_response(const json& r) {
   return Response::error(422, "config invalid", r.value("errors", json::array()));
 }
 
-Task<Response> reload(ApiContext& ctx) {
+// ?dry_run=1: the plan only (actors/reload_plan.hpp); same auth, same errors, nothing changed.
+Task<Response> reload(ApiContext& ctx, bool dry_run) {
   if (!ctx.reload) co_return Response::error(501, "reload is not available");
-  json r = co_await ctx.reload();
+  json r = co_await ctx.reload(dry_run);
   co_return reload_response(r);
 }
 
@@ -52,7 +53,10 @@ void register_api(Router& router, ApiContext& ctx) {
   router.get("/health", [](Request&) -> Task<Response> { co_return health(); });
   router.get("/healthz", [](Request&) -> Task<Response> { co_return health(); });
   router.get("/readyz", [&ctx](Request&) { return api::now(ready(ctx)); });
-  router.post("/v1/reload", [&ctx](Request&) -> Task<Response> { return reload(ctx); });
+  router.post("/v1/reload", [&ctx](Request& req) -> Task<Response> {
+    const auto dry_run = req.query_param("dry_run");
+    return reload(ctx, dry_run && api::truthy(*dry_run));
+  });
   api::register_services(router, ctx);
   api::register_logs(router, ctx);
   api::register_events(router, ctx);

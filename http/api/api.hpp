@@ -46,10 +46,10 @@ struct ListingCache {
 struct ApiContext {
   actors::Supervisor* supervisor = nullptr;
   actors::EventLog* events = nullptr;
-  // Same as SIGHUP: reparse the config file and apply it. {"ok": true, "added": [...],
-  // "removed": [...], "changed": [...], "updated_in_place": [...]} or {"ok": false, "errors":
-  // ["config.toml:3:1: ..."]}.
-  std::function<runtime::Task<nlohmann::json>()> reload;
+  // Same as SIGHUP: reparse the config file and apply it (dry run: plan it only).
+  // {"ok": true, "dry_run": ..., "plan": {...}, "added": [...], "removed": [...], "changed":
+  // [...], "updated_in_place": [...]} or {"ok": false, "errors": ["config.toml:3:1: ..."]}.
+  std::function<runtime::Task<nlohmann::json>(bool dry_run)> reload;
   const Server* server = nullptr;  // connection stats for /metrics
   ProcStatsCache proc_stats;
   ListingCache listing;         // as key holders see it

@@ -87,8 +87,9 @@ std::optional<std::string> public_event_line(const actors::EventRecord& record) 
       break;
     }
   if (!shown) return std::nullopt;
-  // started, attached and detached name the command line, which carries tokens.
-  if (j.erase("command") == 0) return record.line;
+  // started, attached and detached name the command line, which carries tokens; a reload's
+  // plan (reload_succeeded) names the old and new ones.
+  if (j.erase("command") + j.erase("plan") == 0) return record.line;
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 

@@ -95,7 +95,12 @@ TEST_F(ReloadTest, EveryParticipantPreparesThenAllCommitThenTheServices) {
   });
   EXPECT_TRUE(out.ok);
   EXPECT_EQ(log, (std::vector<std::string>{"a:prepare", "b:prepare", "a:commit", "b:commit"}));
-  EXPECT_EQ(out.to_json(), nlohmann::json::parse(R"({"ok":true,"added":[],"removed":[],"changed":[],"updated_in_place":[]})"));
+  nlohmann::json answer = out.to_json();
+  EXPECT_EQ(answer["plan"], out.plan.to_json());
+  answer.erase("plan");
+  answer.erase("generation");
+  EXPECT_EQ(answer, nlohmann::json::parse(
+                        R"({"ok":true,"dry_run":false,"added":[],"removed":[],"changed":[],"updated_in_place":[]})"));
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "reload_succeeded"), 1);
   EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "reload_failed"), 0);
 }
@@ -209,3 +214,36 @@ TEST_F(ReloadTest, TheSupervisorHoldsEachSpecOnceAcrossBootAndReload) {
 }
 
 }  // namespace
+
+// A dry run (issue #16): every participant that only checks is asked, none commits, nothing
+// is applied or recorded, and the plan is the one the real reload then applies.
+TEST_F(ReloadTest, ADryRunPlansAndChangesNothing) {
+  std::vector<std::string> log;
+  Reload::Outcome dry, real, refused;
+  auto kinds = with_reload([&](Reload& reload, actors::Supervisor& sup) -> Task<void> {
+    reload.add(recorder("a", log));
+    Reload::Participant files = recorder("files", log);
+    files.side_effects = true;
+    reload.add(std::move(files));
+    config::ParseResult next = parsed();
+    next.config->log_level = config::LogLevel::debug;
+    dry = co_await reload.run(std::move(next), true);
+    EXPECT_EQ(sup.config().log_level, config::LogLevel::info);
+    EXPECT_EQ(log, (std::vector<std::string>{"a:prepare"}));
+    config::ParseResult again = parsed();
+    again.config->log_level = config::LogLevel::debug;
+    real = co_await reload.run(std::move(again));
+    EXPECT_EQ(sup.config().log_level, config::LogLevel::debug);
+    config::ParseResult bad;
+    bad.errors.push_back({"config.toml", 3, 1, "unknown key \"x\""});
+    refused = co_await reload.run(std::move(bad), true);
+  });
+  EXPECT_TRUE(dry.ok);
+  EXPECT_EQ(dry.to_json()["dry_run"], true);
+  EXPECT_EQ(dry.to_json()["plan"], real.to_json()["plan"]);
+  EXPECT_EQ(dry.plan.settings.size(), 1u);
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.to_json(), nlohmann::json::parse(R"({"ok":false,"errors":["config.toml:3:1: unknown key \"x\""]})"));
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "reload_succeeded"), 1);  // the real one only
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), "reload_failed"), 0);
+}

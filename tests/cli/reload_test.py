@@ -18,12 +18,16 @@ class Reload(h.TestCase):
         self.assertEqual(out, "reloaded: no changes\n")
         d.write_config(service("a", ["sleep", "301"]) + service("c", ["sleep", "300"]))
         out = self.cli_ok(d, "reload")
-        self.assertEqual(out, "reloaded: added: c; removed: b; changed: a\n")
+        # The summary line, then the plan it applied (tests/cli/reload_plan_test.py).
+        self.assertTrue(out.startswith("reloaded: added: c; removed: b; changed: a\nservices:\n"), out)
         d.wait_state("c", "running")
         self.assertIsNone(d.service("b"))
         d.write_config(service("a", ["sleep", "301"]))
         obj = json.loads(self.cli_ok(d, "reload", "--json"))
-        self.assertEqual(obj, {"ok": True, "added": [], "removed": ["c"], "changed": [], "updated_in_place": []})
+        self.assertEqual(obj.pop("plan")["services"]["removed"], ["c"])
+        obj.pop("generation")
+        self.assertEqual(obj, {"ok": True, "dry_run": False, "added": [], "removed": ["c"], "changed": [],
+                               "updated_in_place": []})
 
     def test_reload_with_errors(self):
         d = self.daemon(service("a", ["sleep", "300"]))

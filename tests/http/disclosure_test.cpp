@@ -78,6 +78,11 @@ TEST(Disclosure, PublicEventsCarryNoRequestDataNorCommand) {
   const auto started = line(R"({"seq":2,"time":"t","service":"web","kind":"started","pid":7,"command":["a","tok"]})");
   ASSERT_TRUE(started);
   EXPECT_EQ(*started, R"({"seq":2,"time":"t","service":"web","kind":"started","pid":7})");  // order kept
+  // A reload's plan names old and new command lines: public readers get the service names only.
+  const auto reloaded = line(
+      R"({"seq":4,"kind":"reload_succeeded","changed":["web"],"plan":{"services":{"restarted":[{"name":"web"}]}}})");
+  ASSERT_TRUE(reloaded);
+  EXPECT_EQ(*reloaded, R"({"seq":4,"kind":"reload_succeeded","changed":["web"]})");
   EXPECT_FALSE(api::public_event_kind(actors::EventType::trigger_delivery));
   EXPECT_TRUE(api::public_event_kind(actors::EventType::exited));
 }

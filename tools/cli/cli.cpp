@@ -66,10 +66,11 @@ const std::vector<Command>& commands() {
       {"rm", "rm NAME...", "stop and remove services added with `dockless add`",
        "Services defined in config.toml are removed by editing it and `dockless reload`.\n", {}, 1,
        kMany, cmd_rm},
-      {"reload", "reload [--json]", "re-read config.toml and apply it; prints what changed",
+      {"reload", "reload [--dry-run] [--json]", "re-read config.toml and apply it; prints the plan it applied",
+       "  --dry-run    print what a reload would do (the same plan), changing nothing\n"
        "  --json       the API's JSON answer\n"
        "On errors the running config stays, the errors are printed, and the exit code is 1.\n",
-       {{"--json"}}, 0, 0, cmd_reload},
+       {{"--dry-run"}, {"--json"}}, 0, 0, cmd_reload},
       {"signal", "signal NAME SIGNAL", "send a signal (HUP, SIGUSR1, 10, ...) to a running service", "",
        {}, 2, 2, cmd_signal},
       {"stdin", "stdin NAME [TEXT | --file FILE]", "send a line, a file or standard input to a service's stdin",
@@ -268,7 +269,7 @@ void print_usage(std::FILE* out) {
                "The daemon:\n"
                "  %-30s %s\n  %-30s %s\n  %-30s %s\n\n",
                "serve [--config FILE] [...]", "run the daemon (dockless serve --help)",
-               "check-config [FILE]", "validate a config file without running anything",
+               "check-config [--plan] [FILE]", "validate a config file without running anything",
                "version", "print the client's version (and whether the daemon answers)");
   std::fprintf(out, "Services (talk to the daemon):\n");
   for (const auto& c : commands()) {
@@ -310,8 +311,12 @@ bool print_command_help(const std::string& command, std::FILE* out) {
     return true;
   }
   if (command == "check-config") {
-    std::fputs("usage: dockless check-config [FILE]\nvalidate a config file (default: DOCKLESS_CONFIG or "
-               DOCKLESS_DEFAULT_CONFIG ") without running anything; exit 1 on errors\n",
+    std::fputs("usage: dockless check-config [--plan [--json]] [FILE]\nvalidate a config file (default: DOCKLESS_CONFIG or "
+               DOCKLESS_DEFAULT_CONFIG ") without running anything; exit 1 on errors\n"
+               "  --plan    then print what a reload would do: the running daemon's dry run\n"
+               "            (`dockless reload --dry-run`, for the config file the daemon reads);\n"
+               "            with no daemon reachable, the plan of a first start of FILE\n"
+               "  --json    the plan as JSON (with --plan)\n",
                out);
     return true;
   }

@@ -12,6 +12,7 @@
 
 #include "tools/cli/cli_context.hpp"
 #include "tools/cli/cli_format.hpp"
+#include "tools/cli/cli_plan.hpp"
 
 namespace tools::cli {
 
@@ -338,7 +339,8 @@ int cmd_rm(Context& ctx, const Flags& f) {
 
 int cmd_reload(Context& ctx, const Flags& f) {
   int exit = kOk;
-  auto resp = send(ctx, {"POST", "/v1/reload", {}, ""}, &exit);
+  const bool dry_run = f.has("dry-run");
+  auto resp = send(ctx, {"POST", dry_run ? "/v1/reload?dry_run=1" : "/v1/reload", {}, ""}, &exit);
   if (!resp) return exit;
   json j = parse_json(resp->body);
   bool ok = success(resp->status) && j.is_object() && j.value("ok", false);
@@ -356,6 +358,11 @@ int cmd_reload(Context& ctx, const Flags& f) {
     }
     return report(*resp, "reload");
   }
+  const json plan = j.value("plan", json::object());
+  if (dry_run) {
+    out("dry run, nothing changed; a reload would do:\n" + render_plan(plan));
+    return kOk;
+  }
   auto names = [&](const char* key) {
     std::string s;
     if (j.contains(key) && j[key].is_array())
@@ -368,6 +375,8 @@ int cmd_reload(Context& ctx, const Flags& f) {
     if (!n.empty()) summary += std::string(summary.empty() ? "" : "; ") + key + ": " + n;
   }
   std::printf("reloaded: %s\n", summary.empty() ? "no changes" : summary.c_str());
+  // The plan it applied, key by key (the summary line above names only the services).
+  if (!plan.value("empty", true)) out(render_plan(plan));
   return kOk;
 }
 

@@ -89,6 +89,7 @@ Reload::Participant event_rotation(const ReloadTargets& t) {
 
 // Keys and the access policy follow the new config; unusable keys keep the running ones.
 Reload::Participant api_keys(const ReloadTargets& t) {
+  // May create a key file: a dry run does not ask it (it never refuses).
   return {"API keys", [&opts = t.opts, &gate = t.gate](const config::Config& next) {
             Reload::Prepared part;
             std::string error;
@@ -103,7 +104,8 @@ Reload::Participant api_keys(const ReloadTargets& t) {
               }
             };
             return part;
-          }};
+          },
+          true};
 }
 
 config::ParseResult read_config(const ServeOptions& opts) {
@@ -136,10 +138,11 @@ void add_http_participants(Reload& reload, const ReloadTargets& targets) {
   reload.add(api_keys(targets));
 }
 
-Task<nlohmann::json> reload_config(const ServeOptions& opts, Reload& reload) {
-  log(Level::info, "reloading " + opts.config_path);
+Task<nlohmann::json> reload_config(const ServeOptions& opts, Reload& reload, bool dry_run) {
+  log(Level::info, (dry_run ? "planning a reload of " : "reloading ") + opts.config_path);
   config::ParseResult next = read_config(opts);
-  Reload::Outcome out = co_await reload.run(std::move(next));
+  Reload::Outcome out = co_await reload.run(std::move(next), dry_run);
+  if (dry_run) co_return out.to_json();
   co_return report(out);
 }
 

@@ -36,7 +36,9 @@ void add_http_participants(actors::Reload& reload, const ReloadTargets& targets)
 // {"ok": true, "added": [...], "removed": [...], "changed": [...], "updated_in_place": [...],
 // "tls": {...}} or
 // {"ok": false, "errors": [...]}.
-runtime::Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Reload& reload);
+// A dry run answers the same with "dry_run": true and the plan only (actors/reload_plan.hpp).
+runtime::Task<nlohmann::json> reload_config(const ServeOptions& opts, actors::Reload& reload,
+                                            bool dry_run = false);
 
 // Every reload (SIGHUP, POST /v1/reload) is announced to the service manager. The
 // reload task is lazy: it starts at the co_await, after RELOADING=1 has gone out.

@@ -215,7 +215,9 @@ void Daemon::register_routes(const config::Config& cfg) {
   // Webhook deliveries carry their own signatures (checked by TriggerRoutes), not API keys.
   gate_.set_public_matcher(
       [this](std::string_view method, std::string_view path) { return triggers_->claims(method, path); });
-  api_.reload = [this]() { return announced_reload(sd_, reload_config(opts_, *reload_)); };
+  api_.reload = [this](bool dry_run) {
+    return dry_run ? reload_config(opts_, *reload_, true) : announced_reload(sd_, reload_config(opts_, *reload_));
+  };
   http::register_api(router, api_);
   router.post("/v1/upgrade", [this](http::Request&) { return upgrade_request(*supervisor_, upgrade_); });
   router.get("/v1/upgrade", [this](http::Request&) -> Task<http::Response> {
@@ -274,7 +276,7 @@ Task<void> Daemon::run(runtime::SignalSet& signals) {
     }
     if (*sig == SIGHUP) {
       log(Level::info, "SIGHUP");
-      (void)co_await api_.reload();
+      (void)co_await api_.reload(false);
     } else if (*sig == SIGUSR2) {
       co_await upgrade_or_report();
     } else {
