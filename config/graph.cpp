@@ -85,34 +85,37 @@ std::vector<std::string> DependencyGraph::dependencies_of(std::string_view name)
   return it == deps_.end() ? std::vector<std::string>{} : it->second;
 }
 
-std::vector<std::string> DependencyGraph::all_dependents_of(std::string_view name) const {
+namespace {
+
+// Everything reachable from `name` through `edges` (not `name` itself), listed in `order`.
+std::vector<std::string> reachable(std::string_view name,
+                                   const std::map<std::string, std::vector<std::string>, std::less<>>& edges,
+                                   const std::vector<std::string>& order) {
   std::set<std::string, std::less<>> seen;
-  std::vector<std::string> todo = dependents_of(name);
+  std::vector<std::string> todo;
+  auto push_from = [&](std::string_view from) {
+    if (auto it = edges.find(from); it != edges.end()) todo.insert(todo.end(), it->second.begin(), it->second.end());
+  };
+  push_from(name);
   while (!todo.empty()) {
     std::string n = std::move(todo.back());
     todo.pop_back();
-    if (!seen.insert(n).second) continue;
-    for (std::string& d : dependents_of(n)) todo.push_back(std::move(d));
+    if (seen.insert(n).second) push_from(n);
   }
   std::vector<std::string> out;
-  for (const std::string& n : stop_order())
+  for (const std::string& n : order)
     if (seen.count(n)) out.push_back(n);
   return out;
 }
 
+}  // namespace
+
+std::vector<std::string> DependencyGraph::all_dependents_of(std::string_view name) const {
+  return reachable(name, dependents_, stop_order());
+}
+
 std::vector<std::string> DependencyGraph::all_dependencies_of(std::string_view name) const {
-  std::set<std::string, std::less<>> seen;
-  std::vector<std::string> todo = dependencies_of(name);
-  while (!todo.empty()) {
-    std::string n = std::move(todo.back());
-    todo.pop_back();
-    if (!seen.insert(n).second) continue;
-    for (std::string& d : dependencies_of(n)) todo.push_back(std::move(d));
-  }
-  std::vector<std::string> out;
-  for (const std::string& n : start_order_)
-    if (seen.count(n)) out.push_back(n);
-  return out;
+  return reachable(name, deps_, start_order_);
 }
 
 }  // namespace config
