@@ -39,6 +39,9 @@ class DepsControl(h.TestCase):
         out = self.cli_ok(self.d, "start", "api")
         self.assertEqual(out, "api: start requested (with cache, db, web)\n")
         self.up("db", "cache", "web", "api")
+        # The file is written behind the API's answers, in seq order: once api's start is in
+        # it, everything before it is.
+        self.d.wait_event("started", "api", where=lambda e: e["seq"] > mark, timeout=10)
         evs = [e for e in self.d.events() if e["seq"] > mark]
         for dep in ("db", "cache"):
             self.assertLess(seq_of(evs, dep, "started"), seq_of(evs, "web", "started"), dep)
@@ -57,6 +60,7 @@ class DepsControl(h.TestCase):
         self.assertEqual((status, body["dependents_stopped"]), (202, ["api", "web"]))
         for n in ("api", "web", "db"):
             self.d.wait_state(n, "stopped")
+        self.d.wait_event("stopped", "db", where=lambda e: e["seq"] > mark, timeout=10)
         evs = [e for e in self.d.events() if e["seq"] > mark]
         self.assertLess(seq_of(evs, "api", "stopped"), seq_of(evs, "web", "stopping"), "web stopped before api")
         self.assertLess(seq_of(evs, "web", "stopped"), seq_of(evs, "db", "stopping"), "db stopped before web")
@@ -69,6 +73,7 @@ class DepsControl(h.TestCase):
         self.assertEqual(out, "web: start requested\n")
         web = self.up("web")["web"]  # at once: db and cache are not waited for
         self.assertEqual(self.d.service("db")["state"], "stopped")
+        self.d.wait_event("started", "web", timeout=10)  # a waiting event would be before it
         self.assertEqual(self.d.events_of("web", "waiting"), [])
         self.cli_ok(self.d, "start", "--no-deps", "db")
         db = self.up("db")["db"]
