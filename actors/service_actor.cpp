@@ -76,6 +76,7 @@ Task<void> ServiceActor::run() {
   timers_.request_stop();
   co_await timers_.join();
   co_await drain_incarnation();
+  sockets_.close();
   publish();
 }
 
@@ -186,9 +187,12 @@ Task<void> ServiceActor::feed(ServiceEvent e) {
     record(EventType::stopped, {});
 }
 
+std::uint16_t ServiceActor::primary_port() const {
+  return status_.ports.empty() ? spec_->first_tcp_socket_port() : status_.ports.front();
+}
+
 std::string ServiceActor::substitute(std::string text) const {
-  return substitute_service_refs(std::move(text), status_.ports.empty() ? 0 : status_.ports.front(),
-                                 ctx_.port_of);
+  return substitute_service_refs(std::move(text), primary_port(), ctx_.port_of);
 }
 
 std::optional<LaunchRequest> ServiceActor::build_launch(std::string* error) {
@@ -199,7 +203,7 @@ std::optional<LaunchRequest> ServiceActor::build_launch(std::string* error) {
   r.spec = spec_.get();
   for (const auto& arg : spec_->command) r.argv.push_back(substitute(arg));
   for (const auto& [k, v] : spec_->env) r.env[k] = substitute(v);
-  if (!status_.ports.empty()) r.env["PORT"] = std::to_string(status_.ports.front());
+  if (primary_port() != 0) r.env["PORT"] = std::to_string(primary_port());
   r.base_env = ctx_.base_env;
   r.capture_output = ctx_.logs != nullptr;
   r.supervisor_id = ctx_.supervisor_id;
@@ -220,6 +224,10 @@ Task<void> ServiceActor::do_spawn() {
     if (channel) readiness = std::move(*channel);
     else req.reset();
   }
+  // Bound once and kept: a restart or crash of the service leaves them open, so
+  // clients queue in the backlog. A spec whose sockets changed (reload) rebinds.
+  if (req && !(spec_->sockets.empty() && sockets_.empty()) && !sockets_.ensure(spec_->sockets, &error)) req.reset();
+  if (req && !sockets_.empty()) req->sockets = &sockets_;
   if (req && readiness) req->adjust_spawn = [&readiness](runtime::SpawnOptions& o) { readiness->apply(o); };
   std::unique_ptr<Execution> launched;
   if (req) launched = co_await executor_->launch(std::move(*req), &error);
@@ -238,6 +246,7 @@ Task<void> ServiceActor::do_spawn() {
     ctx_.pipes_changed(out_copy_.get(), err_copy_.get(), in_copy_.get());
   nlohmann::json details = execution_->describe();
   if (!status_.ports.empty()) details["ports"] = status_.ports;
+  if (!sockets_.empty()) details["sockets"] = sockets_.describe();
   // Adopted: a workload that outlived the previous daemon, taken over, not restarted.
   record(execution_->adopted() ? EventType::attached : EventType::started, std::move(details));
   co_await feed({EventKind::spawned});

@@ -26,6 +26,7 @@
 #include "actors/readiness.hpp"
 #include "actors/service_actor_custody.hpp"
 #include "actors/service_machine.hpp"
+#include "actors/socket_set.hpp"
 #include "config/config.hpp"
 #include "runtime/cgroup_stats.hpp"
 #include "runtime/channel.hpp"
@@ -172,6 +173,8 @@ class ServiceActor {
   void start_oom_watch();
   void note_oom(const runtime::OomCounters& now);
   std::string substitute(std::string text) const;
+  // $PORT: the first resolved port, else the first TCP socket's (0: none).
+  std::uint16_t primary_port() const;
   ExecContext health_exec_context() const;
 
   SpecPtr spec_;  // never null
@@ -201,6 +204,9 @@ class ServiceActor {
   // the watch and the final look at exit both compare against it, so a kill is
   // recorded once whichever sees it first.
   runtime::MemoryEvents oom_seen_;
+  // The service's `sockets`, bound before its first start and held across its
+  // restarts; closed when the actor ends (the service removed, the daemon exiting).
+  SocketSet sockets_;
 };
 
 }  // namespace actors
