@@ -160,6 +160,29 @@ void SocketSet::apply(runtime::SpawnOptions& o) const {
   o.listen_pid = true;
 }
 
+std::vector<HandedSocket> SocketSet::handover() const {
+  std::vector<HandedSocket> out;
+  for (const Bound& b : bound_)
+    out.push_back({b.fd.get(), b.spec.fingerprint(), static_cast<std::uint64_t>(b.dev), static_cast<std::uint64_t>(b.ino)});
+  return out;
+}
+
+void SocketSet::adopt(const std::vector<config::Socket>& wanted, std::vector<HeldSocket> held) {
+  if (held.size() != wanted.size()) return;  // `held` closes on return
+  for (std::size_t i = 0; i < held.size(); ++i)
+    if (!held[i].fd || held[i].fingerprint != wanted[i].fingerprint()) return;
+  close();
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    Bound b;
+    b.spec = wanted[i];
+    b.fd = std::move(held[i].fd);
+    b.dev = static_cast<dev_t>(held[i].dev);
+    b.ino = static_cast<ino_t>(held[i].ino);
+    bound_.push_back(std::move(b));
+  }
+  fingerprint_ = fingerprint_of(wanted);
+}
+
 nlohmann::json SocketSet::describe() const {
   nlohmann::json out = nlohmann::json::array();
   for (const Bound& b : bound_) out.push_back({{"name", b.spec.name}, {"listen", b.spec.describe()}});

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/adopt.hpp"
 #include "config/config.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/process.hpp"
@@ -42,6 +43,13 @@ class SocketSet {
   // Closes every socket and removes the unix socket files it created (if they are still
   // the ones it created).
   void close();
+
+  // The upgrade: what the record names (the fds stay this set's until the exec), and
+  // in the next image, the same sockets taken back. They are taken only if `wanted` is
+  // exactly what they were bound as; otherwise they are closed (files left alone) and
+  // the next start binds `wanted`.
+  std::vector<HandedSocket> handover() const;
+  void adopt(const std::vector<config::Socket>& wanted, std::vector<HeldSocket> held);
 
   bool empty() const noexcept { return bound_.empty(); }
   std::size_t size() const noexcept { return bound_.size(); }

@@ -6,6 +6,7 @@ sd_listen_fds_with_names) find them by name; a client connecting in a loop throu
 `dockless restart` and a kill -9 of the service is never refused; the sockets go when the
 service is removed or the daemon stops."""
 import os
+import signal
 import socket
 import stat
 import sys
@@ -143,6 +144,47 @@ class Sockets(h.TestCase):
         self.assertEqual(errors, [], "connections failed while the service restarted")
         self.assertGreaterEqual(len(seen), 3)
         self.assertGreater(counts["ok"], 40)
+
+    def test_sockets_kept_across_an_upgrade(self):
+        port = free_port()
+        path = os.path.join(self.tempdir(), "web.sock")
+        d = self.daemon(service("web", SERVER, restart_delay="200ms",
+                                sockets=[{"listen": "127.0.0.1:%d" % port, "name": "http"}, {"listen": path}]))
+        first = d.wait_state("web", "running")["pid"]
+        # The kernel's socket objects ("socket:[N]") the instance got as fds 3 and 4.
+        held = [os.readlink("/proc/%d/fd/%d" % (first, fd)) for fd in (3, 4)]
+        seen, failed, done, counts = set(), [], threading.Event(), {"ok": 0}
+
+        def client():
+            deadline = time.monotonic() + 60
+            while not done.is_set() and time.monotonic() < deadline:
+                try:
+                    seen.add(int(ask(port).split()[2]))
+                    counts["ok"] += 1
+                except (OSError, IndexError, ValueError) as e:
+                    failed.append(repr(e))
+                time.sleep(0.002)
+
+        t = threading.Thread(target=client)
+        t.start()
+        try:
+            os.kill(d.pid, signal.SIGUSR2)  # an upgrade to the same binary
+            d.wait_event("upgraded", timeout=30)
+            d.wait_event("attached", "web", timeout=10)
+            # The new image holds the very sockets the old one bound: a restart rebinds nothing.
+            self.cli_ok(d, "restart", "web")
+            second = d.wait_for(lambda: (lambda s: s["pid"] if s and s.get("state") == "running"
+                                         and s.get("pid") != first else None)(d.service("web")), 15,
+                                what="web running again after the restart")
+            d.wait_for(lambda: second in seen, 10, what="an answer from the restarted instance")
+        finally:
+            done.set()
+            t.join()
+        self.assertEqual(failed, [], "connections failed across the upgrade and the restart")
+        self.assertEqual([os.readlink("/proc/%d/fd/%d" % (second, fd)) for fd in (3, 4)], held,
+                         "the restarted instance got newly bound sockets, not the ones the daemon held")
+        self.assertEqual(ask_unix(path), "py web.sock %d\n" % second)
+        self.assertEqual(len(d.events_of("web", "started")), 2)
 
     def test_bind_failure_is_a_spawn_failure_naming_the_socket(self):
         holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
