@@ -61,7 +61,21 @@ void ServiceActor::apply_limits_in_place() {
   record(EventType::limits_applied, {{"ok", ok}, {"error", error}, {"limits", std::move(limits)}});
 }
 
+// Tells the fd store (under systemd) when the bound set moved: a crash of the daemon
+// then leaves the sockets to its successor.
+void ServiceActor::store_sockets() {
+  if (sockets_.version() == sockets_stored_) return;
+  sockets_stored_ = sockets_.version();
+  if (ctx_.sockets_changed) ctx_.sockets_changed(sockets_.fds());
+}
+
 Task<void> ServiceActor::run() {
+  // What the fd store kept from a daemon that crashed: in the store already.
+  if (ctx_.stored_sockets) {
+    sockets_.adopt_stored(spec_->sockets, std::move(*ctx_.stored_sockets));
+    ctx_.stored_sockets.reset();
+    sockets_stored_ = sockets_.version();
+  }
   publish();
   while (true) {
     runtime::Result<Message> msg = co_await mailbox_.recv();
@@ -77,6 +91,7 @@ Task<void> ServiceActor::run() {
   co_await timers_.join();
   co_await drain_incarnation();
   sockets_.close();
+  store_sockets();
   publish();
 }
 
@@ -228,6 +243,7 @@ Task<void> ServiceActor::do_spawn() {
   // clients queue in the backlog. A spec whose sockets changed (reload) rebinds.
   if (req && !(spec_->sockets.empty() && sockets_.empty()) && !sockets_.ensure(spec_->sockets, &error)) req.reset();
   if (req && !sockets_.empty()) req->sockets = &sockets_;
+  store_sockets();
   if (req && readiness) req->adjust_spawn = [&readiness](runtime::SpawnOptions& o) { readiness->apply(o); };
   std::unique_ptr<Execution> launched;
   if (req) launched = co_await executor_->launch(std::move(*req), &error);

@@ -113,6 +113,10 @@ struct ServiceContext {
   // gets them back, so writers never meet a pipe without a reader.
   std::function<void(int out, int err, int in)> pipes_changed;
   std::string supervisor_id;          // LaunchRequest::supervisor_id
+  // The fd store for the service's sockets (empty vector: closed), and what the store
+  // handed back at this daemon's start (SocketSet::adopt_stored), when anything.
+  std::function<void(const std::vector<int>& fds)> sockets_changed;
+  std::shared_ptr<std::vector<runtime::Fd>> stored_sockets;
   // The daemon's cgroup v2 subtree (null: none usable, process groups only); the
   // daemon's, outliving every actor.
   const runtime::CgroupTree* cgroups = nullptr;
@@ -207,6 +211,8 @@ class ServiceActor {
   // The service's `sockets`, bound before its first start and held across its
   // restarts; closed when the actor ends (the service removed, the daemon exiting).
   SocketSet sockets_;
+  std::uint64_t sockets_stored_ = 0;  // the SocketSet::version() the fd store holds
+  void store_sockets();
 };
 
 }  // namespace actors

@@ -97,7 +97,10 @@ Task<void> ServiceActor::do_adopt(AdoptInfo& info) {
   // The listening sockets the previous image held (the instance has copies): kept, so
   // a restart after the upgrade binds nothing and no client meets a closed port. Taken
   // before the instance, so that even a start in its place uses them.
-  if (!info.sockets.empty()) sockets_.adopt(spec_->sockets, std::move(info.sockets));
+  if (!info.sockets.empty()) {
+    sockets_.adopt(spec_->sockets, std::move(info.sockets));
+    sockets_stored_ = sockets_.version();  // the previous image stored them (under systemd)
+  }
   std::string error;
   std::unique_ptr<Execution> ex = adopt_execution(info, &error, ctx_.cgroups);
   if (!ex) {

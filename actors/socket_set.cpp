@@ -36,6 +36,33 @@ bool make_parent(const std::string& path, int* err) {
   return !ec;
 }
 
+// The fd is a socket of the spec's type bound to its address (a stored fd is only
+// trusted this far: its name in the store says which service, not what it is).
+bool same_socket(int fd, const config::Socket& s) {
+  int type = 0;
+  socklen_t tlen = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0) return false;
+  if (type != (s.type == config::Socket::Type::stream ? SOCK_STREAM : SOCK_DGRAM)) return false;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  if (s.family == config::Socket::Family::unix_path) {
+    if (ss.ss_family != AF_UNIX) return false;
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&ss);
+    return std::strncmp(un->sun_path, s.path.c_str(), sizeof un->sun_path) == 0;
+  }
+  if (s.ipv6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (ss.ss_family != AF_INET6 || ntohs(in6->sin6_port) != s.port) return false;
+    in6_addr want{};
+    return ::inet_pton(AF_INET6, s.address.c_str(), &want) == 1 && std::memcmp(&want, &in6->sin6_addr, sizeof want) == 0;
+  }
+  const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+  if (ss.ss_family != AF_INET || ntohs(in->sin_port) != s.port) return false;
+  in_addr want{};
+  return ::inet_pton(AF_INET, s.address.c_str(), &want) == 1 && want.s_addr == in->sin_addr.s_addr;
+}
+
 }  // namespace
 
 bool SocketSet::bind_one(const config::Socket& s, Bound& out, std::string* error) {
@@ -131,10 +158,12 @@ bool SocketSet::ensure(const std::vector<config::Socket>& wanted, std::string* e
     }
   }
   fingerprint_ = std::move(f);
+  ++version_;
   return true;
 }
 
 void SocketSet::close() {
+  if (!bound_.empty()) ++version_;
   for (Bound& b : bound_) {
     b.fd.reset();
     if (b.spec.family != config::Socket::Family::unix_path || b.ino == 0) continue;
@@ -181,6 +210,36 @@ void SocketSet::adopt(const std::vector<config::Socket>& wanted, std::vector<Hel
     bound_.push_back(std::move(b));
   }
   fingerprint_ = fingerprint_of(wanted);
+  ++version_;
+}
+
+void SocketSet::adopt_stored(const std::vector<config::Socket>& wanted, std::vector<runtime::Fd> fds) {
+  if (fds.size() != wanted.size()) return;
+  std::vector<Bound> taken;
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    if (!fds[i] || !same_socket(fds[i].get(), wanted[i])) return;  // `fds` close on return
+    Bound b;
+    b.spec = wanted[i];
+    if (wanted[i].family == config::Socket::Family::unix_path) {
+      struct stat st{};
+      if (::lstat(wanted[i].path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+        b.dev = st.st_dev;
+        b.ino = st.st_ino;
+      }
+    }
+    b.fd = std::move(fds[i]);
+    taken.push_back(std::move(b));
+  }
+  close();
+  bound_ = std::move(taken);
+  fingerprint_ = fingerprint_of(wanted);
+  ++version_;
+}
+
+std::vector<int> SocketSet::fds() const {
+  std::vector<int> out;
+  for (const Bound& b : bound_) out.push_back(b.fd.get());
+  return out;
 }
 
 nlohmann::json SocketSet::describe() const {

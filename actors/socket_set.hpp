@@ -30,6 +30,7 @@ class SocketSet {
       close();
       bound_ = std::move(o.bound_);
       fingerprint_ = std::move(o.fingerprint_);
+      version_ = o.version_ + 1;
     }
     return *this;
   }
@@ -51,6 +52,13 @@ class SocketSet {
   std::vector<HandedSocket> handover() const;
   void adopt(const std::vector<config::Socket>& wanted, std::vector<HeldSocket> held);
 
+  // After a daemon crash: the sockets systemd's fd store kept, taken if each is what
+  // `wanted` binds (type and local address, checked on the fd); else closed.
+  void adopt_stored(const std::vector<config::Socket>& wanted, std::vector<runtime::Fd> fds);
+  // Bumped by every bind, adoption and close: the fd store is told when it moved.
+  std::uint64_t version() const noexcept { return version_; }
+  std::vector<int> fds() const;
+
   bool empty() const noexcept { return bound_.empty(); }
   std::size_t size() const noexcept { return bound_.size(); }
   // Fds 3, 4, ... of the child, LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID.
@@ -70,6 +78,7 @@ class SocketSet {
 
   std::vector<Bound> bound_;
   std::string fingerprint_;
+  std::uint64_t version_ = 0;
 };
 
 }  // namespace actors
