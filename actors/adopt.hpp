@@ -16,6 +16,19 @@
 
 namespace actors {
 
+// One of a service's bound sockets (SocketSet) across an upgrade's exec: the fd, what it
+// was bound as (config::Socket::fingerprint()) and, for a unix path, the file's identity.
+struct HandedSocket {
+  int fd = -1;  // in the record: the actor's, still open; in AdoptInfo: see `held`
+  std::string fingerprint;
+  std::uint64_t dev = 0, ino = 0;
+};
+struct HeldSocket {
+  runtime::Fd fd;
+  std::string fingerprint;
+  std::uint64_t dev = 0, ino = 0;
+};
+
 struct AdoptInfo {
   pid_t pid = 0;
   std::uint64_t start_ticks = 0;  // /proc/PID/stat field 22 as recorded: a recycled pid never matches
@@ -28,6 +41,8 @@ struct AdoptInfo {
   std::vector<std::string> command;
   // How the output pipes were recovered, for the "attached" event.
   std::string output;
+  // upgrade: the service's sockets as the previous image held them (SocketSet::adopt).
+  std::vector<HeldSocket> sockets;
 };
 
 // After a crash the pipes' daemon ends died with the old daemon. A pipe whose write
@@ -67,6 +82,7 @@ struct HandoverRecord {
   std::vector<std::uint16_t> ports;
   std::int64_t started_unix_ms = 0;
   bool pending_start = false;  // a start was waiting for dependencies (the Supervisor's)
+  std::vector<HandedSocket> sockets;  // the actor's SocketSet (handed over with an instance)
 };
 
 }  // namespace actors

@@ -29,6 +29,8 @@
 
 namespace actors {
 
+class SocketSet;
+
 // Everything an executor needs to start an incarnation, already resolved by the
 // actor: ports picked, ${...} substituted.
 struct LaunchRequest {
@@ -44,6 +46,8 @@ struct LaunchRequest {
   // Native processes only: the actor's readiness plumbing (NOTIFY_SOCKET, the fd:N
   // pipe) added to the spawn. Executors that cannot honour it refuse ready modes.
   std::function<void(runtime::SpawnOptions&)> adjust_spawn;
+  // Native processes only: the service's bound sockets (the actor's), passed from fd 3.
+  const SocketSet* sockets = nullptr;
 };
 
 // One running incarnation. Owned by the ServiceActor from a successful launch()

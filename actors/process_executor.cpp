@@ -11,6 +11,7 @@
 #include "actors/orphan_scan.hpp"
 #include "actors/service_env.hpp"
 #include "actors/service_limits.hpp"
+#include "actors/socket_set.hpp"
 #include "actors/state_store.hpp"
 #include "runtime/reactor.hpp"
 
@@ -136,6 +137,9 @@ class ProcessExecutor final : public Executor {
       o.stdout_mode = runtime::SpawnOptions::Stdio::null;
       o.stderr_mode = runtime::SpawnOptions::Stdio::null;
     }
+    // Before the readiness plumbing: the sockets take fds 3, 4, ... (the config keeps
+    // a `ready = "fd:N"` above them).
+    if (req.sockets) req.sockets->apply(o);
     if (req.adjust_spawn) req.adjust_spawn(o);
     std::optional<runtime::Cgroup> cgroup;
     // A limit with no cgroup to hold it: the start fails (spawn_failed names the key).

@@ -61,7 +61,21 @@ void ServiceActor::apply_limits_in_place() {
   record(EventType::limits_applied, {{"ok", ok}, {"error", error}, {"limits", std::move(limits)}});
 }
 
+// Tells the fd store (under systemd) when the bound set moved: a crash of the daemon
+// then leaves the sockets to its successor.
+void ServiceActor::store_sockets() {
+  if (sockets_.version() == sockets_stored_) return;
+  sockets_stored_ = sockets_.version();
+  if (ctx_.sockets_changed) ctx_.sockets_changed(sockets_.fds());
+}
+
 Task<void> ServiceActor::run() {
+  // What the fd store kept from a daemon that crashed: in the store already.
+  if (ctx_.stored_sockets) {
+    sockets_.adopt_stored(spec_->sockets, std::move(*ctx_.stored_sockets));
+    ctx_.stored_sockets.reset();
+    sockets_stored_ = sockets_.version();
+  }
   publish();
   while (true) {
     runtime::Result<Message> msg = co_await mailbox_.recv();
@@ -76,6 +90,8 @@ Task<void> ServiceActor::run() {
   timers_.request_stop();
   co_await timers_.join();
   co_await drain_incarnation();
+  sockets_.close();
+  store_sockets();
   publish();
 }
 
@@ -186,9 +202,12 @@ Task<void> ServiceActor::feed(ServiceEvent e) {
     record(EventType::stopped, {});
 }
 
+std::uint16_t ServiceActor::primary_port() const {
+  return status_.ports.empty() ? spec_->first_tcp_socket_port() : status_.ports.front();
+}
+
 std::string ServiceActor::substitute(std::string text) const {
-  return substitute_service_refs(std::move(text), status_.ports.empty() ? 0 : status_.ports.front(),
-                                 ctx_.port_of);
+  return substitute_service_refs(std::move(text), primary_port(), ctx_.port_of);
 }
 
 std::optional<LaunchRequest> ServiceActor::build_launch(std::string* error) {
@@ -199,7 +218,7 @@ std::optional<LaunchRequest> ServiceActor::build_launch(std::string* error) {
   r.spec = spec_.get();
   for (const auto& arg : spec_->command) r.argv.push_back(substitute(arg));
   for (const auto& [k, v] : spec_->env) r.env[k] = substitute(v);
-  if (!status_.ports.empty()) r.env["PORT"] = std::to_string(status_.ports.front());
+  if (primary_port() != 0) r.env["PORT"] = std::to_string(primary_port());
   r.base_env = ctx_.base_env;
   r.capture_output = ctx_.logs != nullptr;
   r.supervisor_id = ctx_.supervisor_id;
@@ -220,6 +239,11 @@ Task<void> ServiceActor::do_spawn() {
     if (channel) readiness = std::move(*channel);
     else req.reset();
   }
+  // Bound once and kept: a restart or crash of the service leaves them open, so
+  // clients queue in the backlog. A spec whose sockets changed (reload) rebinds.
+  if (req && !(spec_->sockets.empty() && sockets_.empty()) && !sockets_.ensure(spec_->sockets, &error)) req.reset();
+  if (req && !sockets_.empty()) req->sockets = &sockets_;
+  store_sockets();
   if (req && readiness) req->adjust_spawn = [&readiness](runtime::SpawnOptions& o) { readiness->apply(o); };
   std::unique_ptr<Execution> launched;
   if (req) launched = co_await executor_->launch(std::move(*req), &error);
@@ -238,6 +262,7 @@ Task<void> ServiceActor::do_spawn() {
     ctx_.pipes_changed(out_copy_.get(), err_copy_.get(), in_copy_.get());
   nlohmann::json details = execution_->describe();
   if (!status_.ports.empty()) details["ports"] = status_.ports;
+  if (!sockets_.empty()) details["sockets"] = sockets_.describe();
   // Adopted: a workload that outlived the previous daemon, taken over, not restarted.
   record(execution_->adopted() ? EventType::attached : EventType::started, std::move(details));
   co_await feed({EventKind::spawned});

@@ -26,6 +26,7 @@
 #include "actors/readiness.hpp"
 #include "actors/service_actor_custody.hpp"
 #include "actors/service_machine.hpp"
+#include "actors/socket_set.hpp"
 #include "config/config.hpp"
 #include "runtime/cgroup_stats.hpp"
 #include "runtime/channel.hpp"
@@ -112,6 +113,10 @@ struct ServiceContext {
   // gets them back, so writers never meet a pipe without a reader.
   std::function<void(int out, int err, int in)> pipes_changed;
   std::string supervisor_id;          // LaunchRequest::supervisor_id
+  // The fd store for the service's sockets (empty vector: closed), and what the store
+  // handed back at this daemon's start (SocketSet::adopt_stored), when anything.
+  std::function<void(const std::vector<int>& fds)> sockets_changed;
+  std::shared_ptr<std::vector<runtime::Fd>> stored_sockets;
   // The daemon's cgroup v2 subtree (null: none usable, process groups only); the
   // daemon's, outliving every actor.
   const runtime::CgroupTree* cgroups = nullptr;
@@ -172,6 +177,8 @@ class ServiceActor {
   void start_oom_watch();
   void note_oom(const runtime::OomCounters& now);
   std::string substitute(std::string text) const;
+  // $PORT: the first resolved port, else the first TCP socket's (0: none).
+  std::uint16_t primary_port() const;
   ExecContext health_exec_context() const;
 
   SpecPtr spec_;  // never null
@@ -201,6 +208,11 @@ class ServiceActor {
   // the watch and the final look at exit both compare against it, so a kill is
   // recorded once whichever sees it first.
   runtime::MemoryEvents oom_seen_;
+  // The service's `sockets`, bound before its first start and held across its
+  // restarts; closed when the actor ends (the service removed, the daemon exiting).
+  SocketSet sockets_;
+  std::uint64_t sockets_stored_ = 0;  // the SocketSet::version() the fd store holds
+  void store_sockets();
 };
 
 }  // namespace actors

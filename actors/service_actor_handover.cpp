@@ -73,6 +73,7 @@ void ServiceActor::fill_record(HandoverRecord& rec) {
   rec.state = std::string(to_string(machine_.state()));
   rec.restarts = machine_.restarts();
   rec.ports = status_.ports;
+  rec.sockets = sockets_.handover();
   if (status_.started_at)
     rec.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                               status_.started_at->time_since_epoch()).count();
@@ -93,6 +94,13 @@ Task<void> ServiceActor::do_adopt(AdoptInfo& info) {
   if (machine_.state() != State::stopped || execution_ || retired_) co_return;
   executor_ = make_executor(*spec_, ctx_.cgroups);
   status_.executor = executor_->kind();
+  // The listening sockets the previous image held (the instance has copies): kept, so
+  // a restart after the upgrade binds nothing and no client meets a closed port. Taken
+  // before the instance, so that even a start in its place uses them.
+  if (!info.sockets.empty()) {
+    sockets_.adopt(spec_->sockets, std::move(info.sockets));
+    sockets_stored_ = sockets_.version();  // the previous image stored them (under systemd)
+  }
   std::string error;
   std::unique_ptr<Execution> ex = adopt_execution(info, &error, ctx_.cgroups);
   if (!ex) {

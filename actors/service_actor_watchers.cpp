@@ -72,7 +72,7 @@ void ServiceActor::start_watchers(std::optional<ReadinessChannel>* readiness, ru
   if (spec_->health) {
     const std::uint64_t gen = status_.generation;
     incarnation_->spawn(
-        run_health_checks(executor_->health_check(*spec_->health), status_.ports.empty() ? 0 : status_.ports.front(),
+        run_health_checks(executor_->health_check(*spec_->health), primary_port(),
                           incarnation_->token(),
                           [this, gen](const HealthReport& r) { post(HealthChanged{gen, r}); },
                           health_exec_context()),

@@ -80,6 +80,12 @@ void Supervisor::create_entry(config::ServiceSpec given, bool from_config) {
     ctx.pipes_changed = [this, name = spec.name](int out, int err, int in) { opts_.pipes_changed(name, out, err, in); };
   ctx.supervisor_id = supervisor_id_;
   ctx.cgroups = opts_.cgroups;
+  if (opts_.sockets_changed)
+    ctx.sockets_changed = [this, name = spec.name](const std::vector<int>& fds) { opts_.sockets_changed(name, fds); };
+  if (auto it = stored_sockets_.find(spec.name); it != stored_sockets_.end()) {
+    ctx.stored_sockets = std::make_shared<std::vector<runtime::Fd>>(std::move(it->second));
+    stored_sockets_.erase(it);
+  }
   e->actor = std::make_unique<ServiceActor>(e->spec, std::move(ctx));
   e->status = e->actor->status();
   Entry* raw = e.get();
@@ -132,6 +138,10 @@ Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> in
   RecoveryContext ctx{&events_, adopt, opts_.pipes_changed, handed, &stored_pipes_, opts_.cgroups};
   co_await execute_recovery(plan, std::move(ctx));
   for (const auto& name : plan.start) request_start(*find(name));
+  // Stored sockets of services that are gone: closed, and out of the manager's store.
+  for (const auto& [name, fds] : stored_sockets_)
+    if (opts_.sockets_changed) opts_.sockets_changed(name, {});
+  stored_sockets_.clear();
   background_.spawn(snapshot_writer(background_.token()), "snapshot");
   background_.spawn(sweep_containers(plan.sweep, events_, background_.token()), "sweep-containers");
   ready_ = true;

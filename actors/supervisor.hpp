@@ -44,12 +44,19 @@ class Supervisor {
     // systemd's fd store (tools/daemon/serve.cpp): called with a service's pipe ends when an
     // instance starts or is adopted, and with -1s when it is gone.
     std::function<void(const std::string& service, int out, int err, int in)> pipes_changed;
+    // The same for a service's bound sockets (SocketSet): its fds in order, empty when closed.
+    std::function<void(const std::string& service, const std::vector<int>& fds)> sockets_changed;
     // The daemon's cgroup v2 subtree (runtime/cgroup.hpp); null: process groups only.
     const runtime::CgroupTree* cgroups = nullptr;
   };
   // Pipe ends the manager handed back from its fd store (by FDNAME, see
   // tools/daemon/sd_env.hpp), used by boot() to adopt after a crash; set before boot().
   void set_stored_pipes(std::map<std::string, runtime::Fd> pipes) { stored_pipes_ = std::move(pipes); }
+  // Service sockets from the fd store, by service (tools/daemon/sd_env.hpp); each actor
+  // takes its own at creation if they still match its spec. Set before boot().
+  void set_stored_sockets(std::map<std::string, std::vector<runtime::Fd>> sockets) {
+    stored_sockets_ = std::move(sockets);
+  }
   Supervisor(Options opts, EventLog& events);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
@@ -162,6 +169,7 @@ class Supervisor {
   bool snapshot_pending_ = false;
   bool ready_ = false;
   std::map<std::string, runtime::Fd> stored_pipes_;
+  std::map<std::string, std::vector<runtime::Fd>> stored_sockets_;
 };
 
 }  // namespace actors

@@ -74,6 +74,38 @@ struct Port {
   SourcePos pos;
 };
 
+// One entry of a service's `sockets`: bound by the daemon before the service's first start,
+// kept open across its restarts and passed to every instance from fd 3 with LISTEN_FDS,
+// LISTEN_PID and LISTEN_FDNAMES (config/sockets.cpp parses it, actors/socket_set.* binds it).
+struct Socket {
+  enum class Family : std::uint8_t { inet, unix_path };
+  enum class Type : std::uint8_t { stream, datagram };
+  static constexpr int kDefaultBacklog = 4096;  // SOMAXCONN since Linux 5.4; the kernel caps it
+  static constexpr std::size_t kMaxPerService = 32;
+
+  std::string listen;  // as written (after ${VAR} substitution), for messages
+  Family family = Family::inet;
+  Type type = Type::stream;
+  std::string address;  // Family::inet: the IP literal, without brackets
+  bool ipv6 = false;
+  std::uint16_t port = 0;
+  std::string path;  // Family::unix_path: absolute
+  std::string name;  // LISTEN_FDNAMES entry: given, else derived ("tcp-8080", "app.sock")
+  int backlog = kDefaultBacklog;
+  bool reuse_port = false;
+  std::uint32_t mode = 0666;  // unix paths
+  std::string user;           // unix paths: owner of the socket file (empty: the daemon's)
+  std::string group;
+  SourcePos pos;
+
+  bool tcp() const { return family == Family::inet && type == Type::stream; }
+  bool udp() const { return family == Family::inet && type == Type::datagram; }
+  // "tcp 0.0.0.0:8080", "udp [::1]:53", "unix /run/app.sock", "unix-dgram /run/log.sock"
+  std::string describe() const;
+  // Every setting that changes what is bound, in a stable text form.
+  std::string fingerprint() const;
+};
+
 struct HealthCheck {
   enum class Kind { exec, http, tcp };
   Kind kind = Kind::exec;
@@ -112,6 +144,8 @@ struct ServiceSpec {
   // service claims, the primary one included, each once.
   std::optional<Port> port;
   std::vector<Port> ports;
+  // Bound and held by the daemon (their ports are not in `ports`, which the service binds).
+  std::vector<Socket> sockets;
   std::optional<HealthCheck> health;
   std::uint64_t log_max_size = 10u << 20;
   int log_keep = 5;
@@ -136,6 +170,8 @@ struct ServiceSpec {
   // reload does not need to touch the service.
   std::string fingerprint() const;
   bool operator==(const ServiceSpec& other) const { return fingerprint() == other.fingerprint(); }
+  // The first TCP socket's port (0: none): $PORT when the service has no `port`.
+  std::uint16_t first_tcp_socket_port() const;
 };
 
 // What a reload does to a service whose spec went from `running` to `next`: nothing, write
@@ -244,6 +280,9 @@ ServiceResult parse_service_string(std::string_view toml_text, const ServiceCont
 std::vector<Error> validate_services(const Config& config);
 
 Config embedded_defaults();
+
+// A LISTEN_FDNAMES entry: 1-255 of [A-Za-z0-9._@+-] (systemd refuses ':' and controls).
+bool socket_name_valid(std::string_view name);
 
 // [a-z0-9][a-z0-9_.-]{0,62}: the name becomes a file name.
 bool service_name_valid(std::string_view name);

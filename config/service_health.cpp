@@ -121,7 +121,7 @@ void ServiceParser::health() {
   if (auto v = hr.integer("retries", 1, 1000)) h.retries = static_cast<int>(*v);
   if (auto v = hr.boolean("restart_on_unhealthy")) h.restart_on_unhealthy = *v;
   if (kind_node && h.kind != HealthCheck::Kind::exec && h.port == 0 && r_.sink().errors.size() == before &&
-      !spec_.port)
+      !spec_.port && spec_.first_tcp_socket_port() == 0)
     r_.error(*kind_node, "health", "uses $PORT but the service declares no port");
   if (r_.sink().errors.size() == before) spec_.health = std::move(h);
 }

@@ -33,6 +33,9 @@ class ServiceParser {
   std::optional<Port> port_of(const toml::node& n, std::string_view key);
   void ports();
   void health();
+  void sockets();  // config/sockets.cpp
+  void socket_fds_clash();
+  std::optional<Socket> socket_of(const toml::table& t, std::size_t index);
   void ready();
   void misc();
   void limits();  // config/limits.cpp

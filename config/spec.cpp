@@ -104,6 +104,8 @@ std::string ServiceSpec::fingerprint() const {
   if (port) out << (port->automatic ? "auto" : std::to_string(port->number));
   out << ";ports=[";
   for (const Port& p : ports) out << (p.automatic ? "auto" : std::to_string(p.number)) << ',';
+  out << "];sockets=[";
+  for (const Socket& s : sockets) field(out, "", s.fingerprint());
   out << "];health=";
   if (health) {
     out << static_cast<int>(health->kind) << ',';

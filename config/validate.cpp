@@ -29,28 +29,49 @@ void validate_into(const Config& config, const std::set<std::string>& failed, Si
     }
   }
 
-  // A fixed port belongs to the claim that comes first in the file.
+  // A fixed port (or a socket's port, or unix path) belongs to the claim that comes first in
+  // the file. `ports` and TCP sockets share one space; UDP sockets have their own.
   struct Claim {
-    std::uint16_t number;
+    std::string key;  // "tcp:8080", "udp:53", "unix:/run/a.sock"
+    std::string what;  // "port 8080", "udp port 53", "unix socket /run/a.sock"
     const ServiceSpec* service;
     SourcePos pos;
+    std::string where;  // "" or ".sockets[1]"
+    bool is_listen_port;
   };
   std::vector<Claim> claims;
-  for (const ServiceSpec& s : config.services)
+  for (const ServiceSpec& s : config.services) {
     for (const Port& p : s.ports)
-      if (!p.automatic) claims.push_back({p.number, &s, p.pos});
+      if (!p.automatic)
+        claims.push_back({"tcp:" + std::to_string(p.number), "port " + std::to_string(p.number), &s, p.pos, "",
+                          p.number == config.listen_port});
+    for (std::size_t i = 0; i < s.sockets.size(); ++i) {
+      const Socket& k = s.sockets[i];
+      std::string where = ".sockets[" + std::to_string(i) + "]";
+      if (k.family == Socket::Family::unix_path)
+        claims.push_back({"unix:" + k.path, "unix socket " + k.path, &s, k.pos, where, false});
+      else if (k.tcp())
+        claims.push_back({"tcp:" + std::to_string(k.port), "port " + std::to_string(k.port), &s, k.pos, where,
+                          k.port == config.listen_port});
+      else
+        claims.push_back({"udp:" + std::to_string(k.port), "udp port " + std::to_string(k.port), &s, k.pos, where,
+                          false});
+    }
+  }
   std::stable_sort(claims.begin(), claims.end(), [](const Claim& a, const Claim& b) {
     return a.pos.line != b.pos.line ? a.pos.line < b.pos.line : a.pos.col < b.pos.col;
   });
-  std::map<std::uint16_t, const ServiceSpec*> owner;
+  std::map<std::string, const ServiceSpec*> owner;
   for (const Claim& c : claims) {
-    std::string prefix = "services." + c.service->name + ": port " + std::to_string(c.number);
-    if (c.number == config.listen_port) {
+    std::string prefix = "services." + c.service->name + c.where + ": " + c.what;
+    if (c.is_listen_port) {
       sink.add(c.pos, prefix + " is the daemon's listen_port");
       continue;
     }
-    auto [it, fresh] = owner.emplace(c.number, c.service);
-    if (!fresh) sink.add(c.pos, prefix + " is already claimed by service " + quote(it->second->name));
+    auto [it, fresh] = owner.emplace(c.key, c.service);
+    // One service may bind one port on several addresses (its own sockets).
+    if (!fresh && it->second != c.service)
+      sink.add(c.pos, prefix + " is already claimed by service " + quote(it->second->name));
   }
 
   DependencyGraph graph(config.services);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string_view>
 #include <type_traits>
 
 #ifndef CLOSE_RANGE_UNSHARE
@@ -141,6 +142,20 @@ __attribute__((no_sanitize("address", "undefined"))) int main(void* p) {
   // reach everything it forks, and our terminal's signals never reach it.
   if ((r = sys(SYS_setsid)) < 0) fail(plan, report_fd, "setsid", r);
 
+  // sd_listen_fds() checks LISTEN_PID against getpid(): our pid, known only here.
+  // Written into the parent's buffer, which it leaves alone until we exec or fail.
+  if (plan->listen_pid) {
+    long pid = sys(SYS_getpid);
+    char digits[kPidDigits];
+    std::size_t n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + pid % 10);
+      pid /= 10;
+    } while (pid > 0 && n < kPidDigits);
+    for (std::size_t i = 0; i < n; ++i) plan->listen_pid[i] = digits[n - 1 - i];
+    plan->listen_pid[n] = '\0';
+  }
+
   // Move every fd we hand over above the target range first, so that placing one
   // cannot clobber another that happens to sit on a target number.
   int highest_target = 2;
@@ -158,8 +173,8 @@ __attribute__((no_sanitize("address", "undefined"))) int main(void* p) {
     if ((r = sys(SYS_fcntl, plan->stdio_src[i], F_DUPFD_CLOEXEC, highest_target + 1)) < 0) fail(plan, report_fd, "dup", r);
     moved_std[i] = static_cast<int>(r);
   }
-  int moved_extra[16];
-  if (plan->extra_count > 16) fail(plan, report_fd, "extra fds", -EMFILE);
+  int moved_extra[kMaxExtraFds];
+  if (plan->extra_count > kMaxExtraFds) fail(plan, report_fd, "extra fds", -EMFILE);
   for (std::size_t i = 0; i < plan->extra_count; ++i) {
     if ((r = sys(SYS_fcntl, plan->extra[i].first, F_DUPFD_CLOEXEC, highest_target + 1)) < 0) fail(plan, report_fd, "dup", r);
     moved_extra[i] = static_cast<int>(r);
@@ -223,7 +238,15 @@ Result<void> prepare(const SpawnOptions& opts, Prepared& p, std::string* detail)
 
   for (const auto& a : opts.argv) p.argv.push_back(const_cast<char*>(a.c_str()));
   p.argv.push_back(nullptr);
-  p.env_entries = environment_entries(opts.env);
+  if (opts.listen_pid) {
+    Environment env = opts.env;
+    env.erase("LISTEN_PID");
+    p.env_entries = environment_entries(env);
+    // Last, so no later push_back moves it: the child writes into its buffer.
+    p.env_entries.push_back("LISTEN_PID=" + std::string(kPidDigits + 1, '\0'));
+  } else {
+    p.env_entries = environment_entries(opts.env);
+  }
   for (const auto& e : p.env_entries) p.envp.push_back(const_cast<char*>(e.c_str()));
   p.envp.push_back(nullptr);
 
@@ -266,6 +289,7 @@ Result<void> prepare(const SpawnOptions& opts, Prepared& p, std::string* detail)
   plan.envp = p.envp.data();
   plan.working_dir = opts.working_dir.empty() ? nullptr : opts.working_dir.c_str();
   plan.extra_count = opts.extra_fds.size();
+  if (opts.listen_pid) plan.listen_pid = p.env_entries.back().data() + std::string_view("LISTEN_PID=").size();
   plan.rlimits = opts.rlimits.data();
   plan.rlimit_count = opts.rlimits.size();
   if (opts.gid) {

@@ -32,6 +32,9 @@ struct Plan {
   bool set_gid = false;
   const gid_t* groups = nullptr;
   std::size_t group_count = 0;
+  // Non-null: the digits of an environment entry "LISTEN_PID=...", which the child
+  // fills with its own pid (room for kPidDigits and a NUL).
+  char* listen_pid = nullptr;
   // >= 0: the child writes "0" (itself) to this cgroup.procs fd, its first step.
   int cgroup_procs = -1;
   // > 0: the child shares our fd table (CLONE_FILES) and first takes a private copy
@@ -46,6 +49,10 @@ struct Plan {
   int err = 0;
   const char* failed_step = nullptr;
 };
+
+inline constexpr std::size_t kPidDigits = 20;
+// Fds handed over besides stdio (SpawnOptions::extra_fds), at most.
+inline constexpr std::size_t kMaxExtraFds = 48;
 
 // What a started child writes on report_fd. `step` points at a string literal of
 // this program, which the child shares with us (CLONE_VM).

@@ -34,6 +34,10 @@ struct SpawnOptions {
   // Extra fds handed to the child: {fd in the daemon, number in the child}, e.g.
   // a readiness pipe as fd 3. Everything else above 2 is closed.
   std::vector<std::pair<int, int>> extra_fds;
+  // LISTEN_PID=<the child's own pid> in its environment (socket activation,
+  // sd_listen_fds(3)): only the child knows its pid before exec, so it writes it into
+  // a slot prepare() reserved. Any LISTEN_PID in `env` is replaced.
+  bool listen_pid = false;
   // A cgroup v2 directory (runtime/cgroup.hpp) the child joins before anything
   // else, so that even a child that fails half-way never runs outside it. -1: the
   // daemon's own cgroup. Failing to join is a spawn failure ("cgroup /sys/...: ...").

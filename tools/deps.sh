@@ -24,6 +24,7 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(openssl)     # tests/tls, api/auth, api/triggers: certificates and signatures made by the openssl CLI
   packages+=(libwolfssl-dev)  # tools/test.sh's -Dtls=wolfssl build (amd64 only: the package is not Multi-Arch; tools/arm-test.sh unpacks the :arm64 one)
   packages+=(systemd)     # tests/systemd: systemd-analyze verify (systemd is never started)
+  packages+=(libsystemd-dev)  # tests/e2e/sd_listen.c: a socket-activated server using sd_listen_fds_with_names
   packages+=(chromium)    # tests/dashboard: headless browser (/usr/bin/chromium)
   # tests/e2e/docker_test.py: a container engine (podman, run by runc) and a busybox
   # rootfs for its image; netavark, catatonit (--init), fuse-overlayfs and uidmap are

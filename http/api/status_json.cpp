@@ -2,6 +2,7 @@
 #include <fcntl.h>
 
 #include <chrono>
+#include <cstdio>
 
 #include "actors/proc_stats.hpp"
 #include "actors/service_limits.hpp"
@@ -214,6 +215,22 @@ json spec_json(const config::ServiceSpec& s, Disclosure d) {
   json ports = json::array();
   for (const auto& p : s.ports) ports.push_back(port_json(p));
   j["ports"] = std::move(ports);
+  // Only when set, so a service without sockets reads as it did before they existed.
+  if (!s.sockets.empty()) {
+    json sockets = json::array();
+    for (const auto& k : s.sockets) {
+      json one = {{"name", k.name}, {"listen", k.describe()}};
+      if (k.family == config::Socket::Family::unix_path) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(k.mode));
+        one["mode"] = mode;
+      } else if (k.type == config::Socket::Type::stream) {
+        one["backlog"] = k.backlog;
+      }
+      sockets.push_back(std::move(one));
+    }
+    j["sockets"] = std::move(sockets);
+  }
   j["health"] = s.health ? health_json(*s.health, d) : json(nullptr);
   j["log_max_size"] = s.log_max_size;
   j["log_keep"] = s.log_keep;

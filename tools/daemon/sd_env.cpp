@@ -95,6 +95,31 @@ std::string stored_pipe_name(const std::string& service, const char* stream) {
   return "svc." + service + "." + stream;
 }
 
+std::string stored_socket_name(const std::string& service, std::size_t index) {
+  return "sock." + service + "." + std::to_string(index);
+}
+
+std::map<std::string, std::vector<runtime::Fd>> take_stored_sockets(std::vector<ListenFd>& fds,
+                                                                    std::vector<std::string>* names) {
+  std::map<std::string, std::vector<runtime::Fd>> out;
+  for (auto it = fds.begin(); it != fds.end();) {
+    const std::string& n = it->name;
+    const std::size_t dot = n.rfind('.');
+    if (n.rfind("sock.", 0) != 0 || dot <= 5 || dot + 1 >= n.size() ||
+        n.find_first_not_of("0123456789", dot + 1) != std::string::npos || n.size() - dot > 3) {
+      ++it;
+      continue;
+    }
+    const std::size_t index = std::stoul(n.substr(dot + 1));
+    std::vector<runtime::Fd>& set = out[n.substr(5, dot - 5)];
+    if (set.size() <= index) set.resize(index + 1);
+    set[index] = std::move(it->fd);
+    names->push_back(n);
+    it = fds.erase(it);
+  }
+  return out;
+}
+
 std::map<std::string, runtime::Fd> take_stored_pipes(std::vector<ListenFd>& fds) {
   std::map<std::string, runtime::Fd> out;
   for (auto it = fds.begin(); it != fds.end();) {

@@ -34,6 +34,13 @@ std::string stored_pipe_name(const std::string& service, const char* stream);
 // Takes the fds the manager handed back from its fd store (names "svc.…") out of
 // `fds`, leaving the listeners.
 std::map<std::string, runtime::Fd> take_stored_pipes(std::vector<ListenFd>& fds);
+// A service's socket N (`sockets`, actors/socket_set.hpp) in the store: "sock.NAME.N".
+std::string stored_socket_name(const std::string& service, std::size_t index);
+// Takes the stored service sockets out of `fds`: by service, in index order (a missing
+// index leaves a hole, an invalid Fd, so the set does not match its spec and is dropped).
+// *names gets every FDNAME taken (in the manager's store, to be replaced or removed).
+std::map<std::string, std::vector<runtime::Fd>> take_stored_sockets(std::vector<ListenFd>& fds,
+                                                                    std::vector<std::string>* names);
 
 }  // namespace tools
 

@@ -108,6 +108,7 @@ class Daemon {
   // The API's sockets, before boot (a port clash fails the daemon before any service runs);
   // the fd store's pipes come back with the listeners (LISTEN_FDS) and are taken out first.
   bool start_listeners(const config::Config& cfg) {
+    stored_sockets_ = take_stored_sockets(manager_.listen_fds, &stored_socket_names_);
     stored_pipes_ = take_stored_pipes(manager_.listen_fds);
     return bind_listeners(server_, opts_, cfg, manager_, inherited_);
   }
@@ -166,6 +167,8 @@ class Daemon {
   http::auth::Gate gate_;
   http::Server server_;
   std::map<std::string, runtime::Fd> stored_pipes_;
+  std::map<std::string, std::vector<runtime::Fd>> stored_sockets_;
+  std::vector<std::string> stored_socket_names_;
   std::unique_ptr<actors::EventLog> events_;
   std::stop_source events_stop_;
   runtime::Scope event_writer_;
@@ -196,9 +199,18 @@ void Daemon::create_supervisor(const config::Config& cfg) {
       sd_.store_fd(stored_pipe_name(name, "stderr"), err);
       sd_.store_fd(stored_pipe_name(name, "stdin"), in);
     };
+  // And a service's listening sockets: after a crash the next daemon takes them back,
+  // and clients that connected meanwhile wait in their backlog.
+  if (sd_.enabled())
+    sopts.sockets_changed = [this](const std::string& name, const std::vector<int>& fds) {
+      for (std::size_t i = 0; i < config::Socket::kMaxPerService; ++i)
+        sd_.store_fd(stored_socket_name(name, i), i < fds.size() ? fds[i] : -1);
+    };
   for (const auto& [name, fd] : stored_pipes_) sd_.note_stored(name);
+  for (const auto& name : stored_socket_names_) sd_.note_stored(name);
   supervisor_.emplace(sopts, *events_);
   supervisor_->set_stored_pipes(std::move(stored_pipes_));
+  supervisor_->set_stored_sockets(std::move(stored_sockets_));
   dispatcher_.emplace(actors::TriggerDispatcher::Options{cfg.data_dir, sopts.base_env, actors::default_job_user()},
                       *supervisor_, *events_);
   triggers_.emplace(*dispatcher_);

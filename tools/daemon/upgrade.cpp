@@ -100,6 +100,12 @@ nlohmann::json blob_of(const Handover& h, std::vector<int>* handed) {
       s["stdin"] = r->in;
       for (int fd : {r->pidfd, r->out, r->err, r->in})
         if (fd >= 0) handed->push_back(fd);
+      nlohmann::json sockets = nlohmann::json::array();
+      for (const auto& k : r->sockets) {
+        sockets.push_back({{"fd", k.fd}, {"fingerprint", k.fingerprint}, {"dev", k.dev}, {"ino", k.ino}});
+        handed->push_back(k.fd);
+      }
+      if (!sockets.empty()) s["sockets"] = std::move(sockets);
     }
     j["services"][name] = std::move(s);
   }
@@ -216,6 +222,12 @@ std::optional<Inheritance> take_inheritance(std::string* error) {
         info->out = take_fd(s, "stdout", &seen);
         info->err = take_fd(s, "stderr", &seen);
         info->in = take_fd(s, "stdin", &seen);
+        if (s.contains("sockets") && s["sockets"].is_array())
+          for (const auto& k : s["sockets"]) {
+            if (!k.is_object()) continue;
+            info->sockets.push_back({take_fd(k, "fd", &seen), k.value("fingerprint", ""),
+                                     k.value("dev", std::uint64_t{0}), k.value("ino", std::uint64_t{0})});
+          }
         std::string got;
         if (info->out) got += "stdout";
         if (info->err) got += got.empty() ? "stderr" : " stderr";
