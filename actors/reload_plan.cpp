@@ -1,5 +1,6 @@
 #include "actors/reload_plan.hpp"
 
+#include <cstdio>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -188,6 +189,21 @@ json planned_json(const std::vector<PlannedChange>& list, const char* name_key) 
 
 }  // namespace
 
+// What a socket binds, as a reader would compare it: "tcp 0.0.0.0:8080 backlog 4096 reuse_port",
+// "unix /run/app.sock mode 0660 user www".
+std::string socket_text(const config::Socket& k) {
+  std::string t = k.describe() + " backlog " + std::to_string(k.backlog);
+  if (k.reuse_port) t += " reuse_port";
+  if (k.family == config::Socket::Family::unix_path) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(k.mode));
+    t += std::string(" mode ") + mode;
+    if (!k.user.empty()) t += " user " + k.user;
+    if (!k.group.empty()) t += " group " + k.group;
+  }
+  return t;
+}
+
 std::map<std::string, json> spec_settings(const config::ServiceSpec& spec) {
   std::map<std::string, json> s;
   s["command"] = spec.command;
@@ -225,6 +241,7 @@ std::map<std::string, json> spec_settings(const config::ServiceSpec& spec) {
   if (spec.network) s["network"] = *spec.network;
   if (spec.docker_cli) s["docker_cli"] = *spec.docker_cli;
   put_limits(s, spec.limits);
+  for (const auto& k : spec.sockets) s["sockets." + k.name] = socket_text(k);
   return s;
 }
 

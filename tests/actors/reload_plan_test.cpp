@@ -67,6 +67,21 @@ TEST(ReloadPlan, RestartNamesEveryChangedKeyWithEnvValuesMasked) {
   EXPECT_EQ(p.to_json().dump().find("abc"), std::string::npos);
 }
 
+// A socket shows under its name with what it binds; a changed socket restarts the service.
+TEST(ReloadPlan, SocketsByNameRestart) {
+  const std::string before = kB + "sockets = [{ listen = \"127.0.0.1:8080\", name = \"http\" }]\n";
+  const std::string after = kB +
+                            "sockets = [{ listen = \"127.0.0.1:8081\", name = \"http\", reuse_port = true },"
+                            " { listen = \"/run/b.sock\", mode = \"0660\" }]\n";
+  ReloadPlan p = plan(before, after);
+  ASSERT_EQ(p.restarted.size(), 1u);
+  const std::vector<KeyChange> want = {
+      {"sockets.b.sock", nullptr, "unix /run/b.sock backlog 4096 mode 0660", false},
+      {"sockets.http", "tcp 127.0.0.1:8080 backlog 4096", "tcp 127.0.0.1:8081 backlog 4096 reuse_port", false},
+  };
+  EXPECT_EQ(p.restarted[0].changes, want);
+}
+
 TEST(ReloadPlan, LimitsOnlyAreInPlace) {
   ReloadPlan p = plan(kB + "memory_max = \"512M\"\n", kB + "memory_max = \"1G\"\npids_max = 8\n");
   ASSERT_EQ(p.in_place.size(), 1u);
