@@ -10,14 +10,13 @@ import signal
 import socket
 import stat
 import sys
-import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "cli"))
 import cli_harness as h  # noqa: E402
 from harness import free_port, service, sh  # noqa: E402
+from socket_client import LoopingClient, ask  # noqa: E402
 
 SERVER = ["python3", os.path.join(HERE, "sd_server.py")]
 
@@ -26,19 +25,6 @@ def udp_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def ask(port, timeout=10.0):
-    """One TCP connection: the server's one-line answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
-        c.settimeout(timeout)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = c.recv(100)
-            if not chunk:
-                break
-            data += chunk
-        return data.decode()
 
 
 def ask_unix(path, timeout=10.0):
@@ -106,44 +92,22 @@ class Sockets(h.TestCase):
         first = d.wait_state("web", "running")["pid"]
         self.assertEqual(ask(port), "py http %d\n" % first)
 
-        seen, refused, errors = set(), [], []
-        done = threading.Event()
-        counts = {"ok": 0}
-
-        def client():
-            deadline = time.monotonic() + 60
-            while not done.is_set() and time.monotonic() < deadline:
-                try:
-                    answer = ask(port)
-                    seen.add(int(answer.split()[2]))
-                    counts["ok"] += 1
-                except ConnectionRefusedError as e:
-                    refused.append(e)
-                except (OSError, IndexError, ValueError) as e:
-                    errors.append(repr(e))
-                time.sleep(0.002)
-
-        t = threading.Thread(target=client)
-        t.start()
-        try:
-            d.wait_for(lambda: counts["ok"] >= 20, 10, what="20 answers before the restart")
+        with LoopingClient(port) as c:
+            d.wait_for(lambda: c.ok >= 20, 10, what="20 answers before the restart")
             self.cli_ok(d, "restart", "web")
             second = d.wait_for(lambda: (lambda s: s["pid"] if s and s.get("state") == "running"
                                          and s.get("pid") != first else None)(d.service("web")), 15,
                                 what="web running again after the restart")
-            d.wait_for(lambda: second in seen, 10, what="an answer from the restarted instance")
+            d.wait_for(lambda: second in c.seen, 10, what="an answer from the restarted instance")
             os.kill(second, 9)
-            d.wait_for(lambda: any(p not in (first, second) for p in seen), 15,
+            d.wait_for(lambda: any(p not in (first, second) for p in c.seen), 15,
                        what="an answer from the instance after the kill -9")
-            before = counts["ok"]
-            d.wait_for(lambda: counts["ok"] >= before + 20, 10, what="20 more answers")
-        finally:
-            done.set()
-            t.join()
-        self.assertEqual(refused, [], "connections refused while the service restarted")
-        self.assertEqual(errors, [], "connections failed while the service restarted")
-        self.assertGreaterEqual(len(seen), 3)
-        self.assertGreater(counts["ok"], 40)
+            before = c.ok
+            d.wait_for(lambda: c.ok >= before + 20, 10, what="20 more answers")
+        self.assertEqual(c.refused, [], "connections refused while the service restarted")
+        self.assertEqual(c.failed, [], "connections failed while the service restarted")
+        self.assertGreaterEqual(len(c.seen), 3)
+        self.assertGreater(c.ok, 40)
 
     def test_sockets_kept_across_an_upgrade(self):
         port = free_port()
@@ -153,21 +117,7 @@ class Sockets(h.TestCase):
         first = d.wait_state("web", "running")["pid"]
         # The kernel's socket objects ("socket:[N]") the instance got as fds 3 and 4.
         held = [os.readlink("/proc/%d/fd/%d" % (first, fd)) for fd in (3, 4)]
-        seen, failed, done, counts = set(), [], threading.Event(), {"ok": 0}
-
-        def client():
-            deadline = time.monotonic() + 60
-            while not done.is_set() and time.monotonic() < deadline:
-                try:
-                    seen.add(int(ask(port).split()[2]))
-                    counts["ok"] += 1
-                except (OSError, IndexError, ValueError) as e:
-                    failed.append(repr(e))
-                time.sleep(0.002)
-
-        t = threading.Thread(target=client)
-        t.start()
-        try:
+        with LoopingClient(port) as c:
             os.kill(d.pid, signal.SIGUSR2)  # an upgrade to the same binary
             d.wait_event("upgraded", timeout=30)
             d.wait_event("attached", "web", timeout=10)
@@ -176,11 +126,8 @@ class Sockets(h.TestCase):
             second = d.wait_for(lambda: (lambda s: s["pid"] if s and s.get("state") == "running"
                                          and s.get("pid") != first else None)(d.service("web")), 15,
                                 what="web running again after the restart")
-            d.wait_for(lambda: second in seen, 10, what="an answer from the restarted instance")
-        finally:
-            done.set()
-            t.join()
-        self.assertEqual(failed, [], "connections failed across the upgrade and the restart")
+            d.wait_for(lambda: second in c.seen, 10, what="an answer from the restarted instance")
+        self.assertEqual(c.refused + c.failed, [], "connections failed across the upgrade and the restart")
         self.assertEqual([os.readlink("/proc/%d/fd/%d" % (second, fd)) for fd in (3, 4)], held,
                          "the restarted instance got newly bound sockets, not the ones the daemon held")
         self.assertEqual(ask_unix(path), "py web.sock %d\n" % second)

@@ -6,9 +6,7 @@ a restart of the service are never refused, and the restarted instance gets the 
 objects the first daemon bound. A clean stop takes them out of the store. The test's socket
 plays systemd (fdstore_test.FdStore)."""
 import os
-import socket
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -17,14 +15,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 from fdstore_test import FdStore, StoreDaemon  # noqa: E402
 from sd_harness import TestCase, main, service  # noqa: E402
 import harness  # noqa: E402
+from socket_client import LoopingClient  # noqa: E402
 
 SERVER = ["python3", os.path.join(HERE, "..", "e2e", "sd_server.py")]
-
-
-def ask(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
-        c.settimeout(10)
-        return c.makefile().readline()
 
 
 class SocketStore(TestCase):
@@ -50,21 +43,7 @@ class SocketStore(TestCase):
         first = d.wait_running("web")
         held = [os.readlink("/proc/%d/fd/%d" % (first, fd)) for fd in (3, 4)]
 
-        seen, failed, done, counts = set(), [], threading.Event(), {"ok": 0}
-
-        def client():
-            deadline = time.monotonic() + 60
-            while not done.is_set() and time.monotonic() < deadline:
-                try:
-                    seen.add(int(ask(port).split()[2]))
-                    counts["ok"] += 1
-                except (OSError, IndexError, ValueError) as e:
-                    failed.append(repr(e))
-                time.sleep(0.002)
-
-        t = threading.Thread(target=client)
-        t.start()
-        try:
+        with LoopingClient(port) as c:
             old_max = d.events()[-1]["seq"]
             d.kill9()
             time.sleep(0.3)
@@ -78,11 +57,8 @@ class SocketStore(TestCase):
                 ok = status == 200 and body.get("state") == "running" and body.get("pid") not in (None, first)
                 return body["pid"] if ok else None
             second = d.wait_for(restarted, 15, what="web running again with a new pid")
-            d.wait_for(lambda: second in seen, 10, what="an answer from the restarted instance")
-        finally:
-            done.set()
-            t.join()
-        self.assertEqual(failed, [], "connections failed through the crash and the restart")
+            d.wait_for(lambda: second in c.seen, 10, what="an answer from the restarted instance")
+        self.assertEqual(c.refused + c.failed, [], "connections failed through the crash and the restart")
         self.assertEqual([os.readlink("/proc/%d/fd/%d" % (second, fd)) for fd in (3, 4)], held,
                          "the restarted instance got newly bound sockets, not the stored ones")
         # A clean stop closes them and empties the store of them; the socket file goes.
