@@ -2,11 +2,25 @@
 """A socket-activated server in plain Python: finds its sockets from LISTEN_FDS,
 LISTEN_PID and LISTEN_FDNAMES with socket.fromfd, prints "NAME=FD TYPE" for each, then
 answers on all of them: a stream connection gets "py NAME PID\n", a datagram is echoed
-back prefixed with "py NAME ". Used by tests/e2e/sockets_test.py."""
+back prefixed with "py NAME ". On SIGTERM it finishes the connection it has accepted, if
+any, and exits: what it has not accepted stays in the listening socket's backlog, which
+the daemon keeps for the next instance (a server that died mid-answer would lose that one
+connection, and no supervisor can give it back). Used by tests/e2e/sockets_test.py."""
 import os
 import select
+import signal
 import socket
 import sys
+
+# busy: between taking a connection and answering it; a SIGTERM then waits for the answer.
+state = {"busy": False, "stopping": False}
+
+
+def on_term(_signum, _frame):
+    if state["busy"]:
+        state["stopping"] = True
+    else:
+        os._exit(0)
 
 
 def listen_sockets():
@@ -25,18 +39,33 @@ def listen_sockets():
 
 def main():
     socks = listen_sockets()
+    for s in socks.values():
+        s.setblocking(False)  # select's "ready" may be taken by another process first
     by_fd = {s.fileno(): (name, s) for name, s in socks.items()}
     pid = os.getpid()
+    signal.signal(signal.SIGTERM, on_term)
     while True:
         ready, _, _ = select.select(list(by_fd), [], [])
         for fd in ready:
             name, s = by_fd[fd]
             if s.type == socket.SOCK_STREAM:
-                c, _ = s.accept()
-                c.sendall(("py %s %d\n" % (name, pid)).encode())
-                c.close()
+                state["busy"] = True  # before accept: a SIGTERM now must not drop what it takes
+                try:
+                    c, _ = s.accept()
+                except BlockingIOError:
+                    c = None
+                if c is not None:
+                    c.setblocking(True)
+                    c.sendall(("py %s %d\n" % (name, pid)).encode())
+                    c.close()
+                state["busy"] = False
+                if state["stopping"]:
+                    os._exit(0)
             else:
-                data, peer = s.recvfrom(4096)
+                try:
+                    data, peer = s.recvfrom(4096)
+                except BlockingIOError:
+                    continue
                 if peer:
                     s.sendto(("py %s " % name).encode() + data, peer)
 

@@ -99,13 +99,21 @@ class Sockets(h.TestCase):
                                          and s.get("pid") != first else None)(d.service("web")), 15,
                                 what="web running again after the restart")
             d.wait_for(lambda: second in c.seen, 10, what="an answer from the restarted instance")
+            # The client is sequential: everything before this answer is settled.
+            failed_through_restart = list(c.failed)
             os.kill(second, 9)
             d.wait_for(lambda: any(p not in (first, second) for p in c.seen), 15,
                        what="an answer from the instance after the kill -9")
             before = c.ok
             d.wait_for(lambda: c.ok >= before + 20, 10, what="20 more answers")
         self.assertEqual(c.refused, [], "connections refused while the service restarted")
-        self.assertEqual(c.failed, [], "connections failed while the service restarted")
+        # A restart stops the server with SIGTERM, and it answers what it accepted: nothing
+        # fails. A kill -9 can land between its accept and its answer: that one connection
+        # (the client has one at a time) ends without an answer; every other one waits in the
+        # backlog the daemon holds and is answered by the next instance.
+        self.assertEqual(failed_through_restart, [], "connections failed through the restart")
+        self.assertLessEqual(len(c.failed) - len(failed_through_restart), 1,
+                             "more failed at the kill -9 than the one connection in flight: %r" % c.failed)
         self.assertGreaterEqual(len(c.seen), 3)
         self.assertGreater(c.ok, 40)
 
