@@ -105,13 +105,18 @@ def numbers(data):
     return [int(m.group(1)) for m in re.finditer(rb"^out (\d+)$", data, re.M)]
 
 
-class FdStoreTest(TestCase):
+class StoreTestCase(TestCase):
+    """Tests whose daemons hand their fds to a StoreDaemon's fd store (also sockets_store_test)."""
+
     def daemon(self, config_text, start=True, **kw):
         d = StoreDaemon(config_text, **kw)
         self.addCleanup(self._cleanup_daemon, d)
         if start:
             d.start()
         return d
+
+
+class FdStoreTest(StoreTestCase):
 
     def test_pipes_survive_a_crash_in_the_store(self):
         d = self.daemon(None, start=False)

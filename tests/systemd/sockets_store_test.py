@@ -12,22 +12,15 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-from fdstore_test import FdStore, StoreDaemon  # noqa: E402
-from sd_harness import TestCase, main, service  # noqa: E402
+from fdstore_test import FdStore, StoreTestCase  # noqa: E402
+from sd_harness import main, service  # noqa: E402
 import harness  # noqa: E402
 from socket_client import LoopingClient  # noqa: E402
 
 SERVER = ["python3", os.path.join(HERE, "..", "e2e", "sd_server.py")]
 
 
-class SocketStore(TestCase):
-    def daemon(self, config_text, start=True, **kw):
-        d = StoreDaemon(config_text, **kw)
-        self.addCleanup(self._cleanup_daemon, d)
-        if start:
-            d.start()
-        return d
-
+class SocketStore(StoreTestCase):
     def test_sockets_survive_a_daemon_crash_in_the_store(self):
         d = self.daemon(None, start=False)
         sink = FdStore(os.path.join(d.dir, "notify.sock"))
