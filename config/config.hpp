@@ -61,6 +61,11 @@ enum class LogLevel { debug, info, warn, error };
 enum class RestartPolicy { no, on_failure, always };
 enum class DependencyCondition { started, healthy };
 enum class ReadyMode { exec, notify, fd };
+// How an operator's restart replaces the running instance (crash restarts are always stop-first).
+enum class RestartMode { stop_first, overlap };
+// boot: started by the daemon (autostart); connection: the daemon holds the sockets and starts
+// the service on the first connection or datagram.
+enum class StartOn { boot, connection };
 
 struct Dependency {
   std::string name;
@@ -154,6 +159,8 @@ struct ServiceSpec {
   ReadyMode ready = ReadyMode::exec;
   int ready_fd = -1;  // ReadyMode::fd
   Duration ready_timeout{60'000};  // notify/fd: no READY by then → killed, a failed start
+  RestartMode restart_mode = RestartMode::stop_first;  // overlap: needs sockets and ready = "notify"
+  StartOn start_on = StartOn::boot;                    // connection: needs sockets
   // Stored for the container integration; not interpreted here.
   std::optional<std::string> image;
   std::vector<std::string> docker_args;

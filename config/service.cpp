@@ -21,7 +21,7 @@ bool ServiceParser::run(ServiceSpec* out) {
   errors_at_start_ = r_.sink().errors.size();
   r_.reject_unknown({"command", "env", "env_file", "working_dir", "user", "group", "restart",
                      "restart_delay", "restart_delay_max", "restart_reset_after", "restart_limit",
-                     "restart_window", "stop_signal", "stop_timeout", "depends_on", "ports", "port", "sockets",
+                     "restart_window", "restart_mode", "start_on", "stop_signal", "stop_timeout", "depends_on", "ports", "port", "sockets",
                      "health", "log_max_size", "log_keep", "autostart", "stdin", "ready", "ready_timeout", "image",
                      "docker_args", "volumes", "network", "docker_cli", "memory_max", "memory_high",
                      "memory_swap_max", "cpu_max", "cpu_weight", "pids_max", "io_weight"});
@@ -70,6 +70,7 @@ bool ServiceParser::run(ServiceSpec* out) {
   if (auto v = r_.boolean("stdin")) spec_.stdin = *v;
   ready();
   socket_fds_clash();
+  socket_modes();
   misc();
   limits();
   bool ok = service_name_valid(spec_.name) &&  // a bad name is reported by the caller

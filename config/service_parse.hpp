@@ -35,6 +35,7 @@ class ServiceParser {
   void health();
   void sockets();  // config/sockets.cpp
   void socket_fds_clash();
+  void socket_modes();  // restart_mode, start_on: after sockets() and ready()
   std::optional<Socket> socket_of(const toml::table& t, std::size_t index);
   void ready();
   void misc();

@@ -230,4 +230,37 @@ void ServiceParser::socket_fds_clash() {
                                   std::to_string(last) + "); use fd:" + std::to_string(last + 1) + " or above");
 }
 
+// Both keys only mean something for a service whose sockets the daemon holds: an overlapping
+// instance can share them (a second bind of the same port would fail), and a lazy start needs
+// something to wait on.
+void ServiceParser::socket_modes() {
+  if (auto v = r_.one_of("restart_mode", {"stop-first", "overlap"})) {
+    if (*v == "overlap") {
+      const toml::node& n = *r_.find("restart_mode");
+      if (spec_.sockets.empty())
+        r_.error(n, "restart_mode",
+                 "\"overlap\" needs `sockets`: the new instance must take over the same listening sockets while "
+                 "the old one still runs");
+      else if (spec_.ready != ReadyMode::notify)
+        r_.error(n, "restart_mode",
+                 "\"overlap\" needs ready = \"notify\": the old instance is stopped only once the new one sends "
+                 "READY=1");
+      else
+        r_.error(n, "restart_mode", "\"overlap\" is not implemented yet (issue #16); use \"stop-first\"");
+      spec_.restart_mode = RestartMode::overlap;
+    }
+  }
+  if (auto v = r_.one_of("start_on", {"boot", "connection"})) {
+    if (*v == "connection") {
+      const toml::node& n = *r_.find("start_on");
+      if (spec_.sockets.empty())
+        r_.error(n, "start_on",
+                 "\"connection\" needs `sockets`: the daemon starts the service when one of them becomes readable");
+      else
+        r_.error(n, "start_on", "\"connection\" is not implemented yet (issue #16); use \"boot\"");
+      spec_.start_on = StartOn::connection;
+    }
+  }
+}
+
 }  // namespace config::detail

@@ -116,7 +116,8 @@ std::string ServiceSpec::fingerprint() const {
         << health->start_period.count() << ',' << health->retries << ',' << health->restart_on_unhealthy;
   }
   out << ";log=" << log_max_size << ',' << log_keep << ";autostart=" << autostart << ";stdin=" << stdin
-      << ";ready=" << static_cast<int>(ready) << ',' << ready_fd << ',' << ready_timeout.count() << ';';
+      << ";ready=" << static_cast<int>(ready) << ',' << ready_fd << ',' << ready_timeout.count() << ";restart_mode=" << static_cast<int>(restart_mode)
+      << ";start_on=" << static_cast<int>(start_on) << ';';
   field(out, "image", image.value_or(""));
   out << image.has_value();
   list(out, "docker_args", docker_args);

@@ -154,6 +154,25 @@ const Case kCases[] = {
      "\"datagram\" }]\n",
      {"config.toml:6:12: services.api.sockets[0]: unix socket /run/a.sock is already claimed by service \"web\"",
       "config.toml:6:40: services.api.sockets[1]: udp port 53 is already claimed by service \"web\""}},
+    {"overlap_without_sockets", "ready = \"notify\"\nrestart_mode = \"overlap\"\n",
+     {"config.toml:4:16: services.web.restart_mode: \"overlap\" needs `sockets`: the new instance must take over "
+      "the same listening sockets while the old one still runs"}},
+    {"overlap_without_notify", "restart_mode = \"overlap\"\nsockets = [{ listen = \"127.0.0.1:9000\" }]\n",
+     {"config.toml:3:16: services.web.restart_mode: \"overlap\" needs ready = \"notify\": the old instance is "
+      "stopped only once the new one sends READY=1"}},
+    {"bad_restart_mode", "restart_mode = \"rolling\"\n",
+     {"config.toml:3:16: services.web.restart_mode: expected one of \"stop-first\", \"overlap\", got \"rolling\""}},
+    {"lazy_without_sockets", "start_on = \"connection\"\n",
+     {"config.toml:3:12: services.web.start_on: \"connection\" needs `sockets`: the daemon starts the service when "
+      "one of them becomes readable"}},
+    {"overlap_not_built_yet",
+     "ready = \"notify\"\nrestart_mode = \"overlap\"\nsockets = [{ listen = \"127.0.0.1:9000\" }]\n",
+     {"config.toml:4:16: services.web.restart_mode: \"overlap\" is not implemented yet (issue #16); use "
+      "\"stop-first\""}},
+    {"lazy_not_built_yet", "start_on = \"connection\"\nsockets = [{ listen = \"127.0.0.1:9000\" }]\n",
+     {"config.toml:3:12: services.web.start_on: \"connection\" is not implemented yet (issue #16); use \"boot\""}},
+    {"bad_start_on", "start_on = \"demand\"\n",
+     {"config.toml:3:12: services.web.start_on: expected one of \"boot\", \"connection\", got \"demand\""}},
 };
 
 TEST(Sockets, Errors) {
@@ -161,6 +180,17 @@ TEST(Sockets, Errors) {
     SCOPED_TRACE(c.name);
     EXPECT_EQ(errors_of(kHead + c.toml), c.errors);
   }
+}
+
+TEST(Sockets, ModesDefaultAndChangeTheFingerprint) {
+  auto r = parse(kHead + "restart_mode = \"stop-first\"\nstart_on = \"boot\"\n");
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+  const config::ServiceSpec& s = *r.config->find("web");
+  EXPECT_EQ(s.restart_mode, config::RestartMode::stop_first);
+  EXPECT_EQ(s.start_on, config::StartOn::boot);
+  config::ServiceSpec other = s;
+  other.start_on = config::StartOn::connection;
+  EXPECT_NE(s.fingerprint(), other.fingerprint());
 }
 
 }  // namespace
