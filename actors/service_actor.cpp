@@ -82,10 +82,13 @@ Task<void> ServiceActor::run() {
     if (!msg) break;
     co_await handle(*msg);
     if (settled(machine_.state())) co_await feed_custody(CustodyEvent::settled);
+    rearm_if_idle();
     publish();
     if (custody_.state() == Custody::released) break;
   }
   mailbox_.close();
+  activation_wanted_ = false;
+  co_await disarm_activation();
   cancel_timer();
   timers_.request_stop();
   co_await timers_.join();
@@ -99,8 +102,14 @@ Task<void> ServiceActor::handle(Message& m) {
   auto* c = std::get_if<Command>(&m);
   if (c) {
     switch (c->kind) {
-      case Command::Kind::shutdown: co_await feed_custody(CustodyEvent::shutdown); co_return;
+      case Command::Kind::shutdown:
+        activation_wanted_ = false;
+        co_await disarm_activation();
+        co_await feed_custody(CustodyEvent::shutdown);
+        co_return;
       case Command::Kind::handover:
+        // A lazy service's sockets are not handed over while it waits (docs/config.md).
+        co_await disarm_activation();
         if (c->handover) co_await feed_custody(CustodyEvent::handover, c->handover.get());
         co_return;
       case Command::Kind::resume: co_await feed_custody(CustodyEvent::resume); co_return;
@@ -114,9 +123,22 @@ Task<void> ServiceActor::handle(Message& m) {
       case Command::Kind::adopt:
         if (c->adopt) co_await do_adopt(*c->adopt);
         break;
-      case Command::Kind::start: co_await feed({EventKind::start}); break;
-      case Command::Kind::stop: co_await feed({EventKind::stop}); break;
-      case Command::Kind::restart: co_await feed({EventKind::restart}); break;
+      case Command::Kind::start:
+        // start_on = "connection": a start (the boot's or an operator's) arms the watch.
+        if (starts_on_connection() && settled(machine_.state())) arm_activation();
+        else co_await feed({EventKind::start});
+        break;
+      case Command::Kind::stop:
+        activation_wanted_ = false;
+        co_await disarm_activation();
+        co_await feed({EventKind::stop});
+        break;
+      case Command::Kind::restart:
+        // A lazy service that waits restarts as waiting (bound again to what the spec says now).
+        if (activation_) co_await disarm_activation();
+        if (starts_on_connection() && settled(machine_.state())) arm_activation();
+        else co_await feed({EventKind::restart});
+        break;
       case Command::Kind::signal:
         if (alive()) {
           auto r = execution_->signal(c->signal);
@@ -155,6 +177,8 @@ Task<void> ServiceActor::handle(Message& m) {
     }
   } else if (auto* r = std::get_if<ReadySignal>(&m)) {
     if (r->generation == status_.generation) co_await on_ready(*r);
+  } else if (auto* a = std::get_if<ConnectionArrived>(&m)) {
+    co_await on_connection(*a);
   } else if (auto* h = std::get_if<HealthChanged>(&m)) {
     if (h->generation == status_.generation) {
       on_health(*h);

@@ -63,6 +63,9 @@ struct ServiceStatus {
   std::uint64_t generation = 0;      // bumps on every spawn
   std::string executor;              // "process", "docker" (Executor::kind) once started
   std::string cgroup;                // the running instance's cgroup (Execution::cgroup), empty: none
+  // start_on = "connection": the sockets are bound and watched; the first connection
+  // (or datagram) starts the service.
+  bool waiting_for_connection = false;
 };
 
 // Messages in the mailbox: commands from the supervisor, and what the actor's own
@@ -99,7 +102,10 @@ struct ProcessExited { std::uint64_t generation; runtime::ExitStatus status; boo
 struct TimerFired { std::uint64_t timer_id; EventKind kind; };
 struct HealthChanged { std::uint64_t generation; HealthReport report; };
 struct ReadySignal { std::uint64_t generation; ReadinessReport report; };
-using Message = std::variant<Command, ProcessExited, TimerFired, HealthChanged, ReadySignal>;
+// start_on = "connection": socket `socket` (an index into the SocketSet) became readable
+// while watch `watch` was armed.
+struct ConnectionArrived { std::uint64_t watch; std::size_t socket; };
+using Message = std::variant<Command, ProcessExited, TimerFired, HealthChanged, ReadySignal, ConnectionArrived>;
 
 struct ServiceContext {
   EventLog* events = nullptr;
@@ -165,6 +171,15 @@ class ServiceActor {
   runtime::Task<void> on_ready(const ReadySignal& r);
   void publish();
   void record(EventType type, nlohmann::json details);
+  // start_on = "connection" (service_actor_activation.cpp): arm() binds the sockets and
+  // watches them; the first readable one starts the service through the machine.
+  bool starts_on_connection() const noexcept { return spec_->start_on == config::StartOn::connection; }
+  void arm_activation();
+  runtime::Task<void> disarm_activation();
+  runtime::Task<void> on_connection(const ConnectionArrived& c);
+  // After each message: a lazy service that ended by itself (not stopped by the
+  // operator, not parked by the crash-loop limit) waits for the next connection again.
+  void rearm_if_idle();
   // spec_'s limits into the running instance's cgroup; recorded as limits_applied.
   void apply_limits_in_place();
   runtime::Task<void> wait_for_exit(std::uint64_t generation);
@@ -212,6 +227,11 @@ class ServiceActor {
   // restarts; closed when the actor ends (the service removed, the daemon exiting).
   SocketSet sockets_;
   std::uint64_t sockets_stored_ = 0;  // the SocketSet::version() the fd store holds
+  // start_on = "connection": one poll per socket while armed (a Scope of its own, not
+  // the incarnation's: nothing runs while it waits); `watch_` tells a stale report apart.
+  std::unique_ptr<runtime::Scope> activation_;
+  std::uint64_t watch_ = 0;
+  bool activation_wanted_ = false;  // started (boot or operator) and not stopped since
   void store_sockets();
 };
 

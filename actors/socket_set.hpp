@@ -61,6 +61,7 @@ class SocketSet {
 
   bool empty() const noexcept { return bound_.empty(); }
   std::size_t size() const noexcept { return bound_.size(); }
+  const std::string& name(std::size_t i) const { return bound_[i].spec.name; }
   // Fds 3, 4, ... of the child, LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID.
   void apply(runtime::SpawnOptions& o) const;
   // [{"name": "http", "listen": "tcp 0.0.0.0:8080"}, ...] for events and the API.

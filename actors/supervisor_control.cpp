@@ -33,9 +33,12 @@ Task<void> Supervisor::start_when_ready(std::string name, std::stop_token stop) 
     std::vector<std::string> missing;
     for (const auto& dep : e->spec->depends_on) {
       Entry* d = find(dep.name);
-      const bool ok = d && d->status.state == State::running &&
-                      (dep.condition == config::DependencyCondition::started ||
-                       d->status.health == Health::healthy);
+      // A lazy dependency waiting on its sockets counts as started: a connection to it
+      // waits in the backlog and starts it.
+      const bool ok = d && ((d->status.state == State::running &&
+                             (dep.condition == config::DependencyCondition::started ||
+                              d->status.health == Health::healthy)) ||
+                            (d->status.waiting_for_connection && dep.condition == config::DependencyCondition::started));
       if (!ok) missing.push_back(dep.name + (dep.condition == config::DependencyCondition::healthy ? " (healthy)" : ""));
     }
     if (missing.empty()) {

@@ -256,8 +256,6 @@ void ServiceParser::socket_modes() {
       if (spec_.sockets.empty())
         r_.error(n, "start_on",
                  "\"connection\" needs `sockets`: the daemon starts the service when one of them becomes readable");
-      else
-        r_.error(n, "start_on", "\"connection\" is not implemented yet (issue #16); use \"boot\"");
       spec_.start_on = StartOn::connection;
     }
   }

@@ -58,6 +58,8 @@ bool public_event_kind(EventType type) noexcept {
     case EventType::failed:
     case EventType::health:
     case EventType::restart_unhealthy:
+    case EventType::listening:
+    case EventType::activated:
     case EventType::limits_applied:
     case EventType::oom_killed:
     case EventType::recovery_plan:

@@ -169,8 +169,6 @@ const Case kCases[] = {
      "ready = \"notify\"\nrestart_mode = \"overlap\"\nsockets = [{ listen = \"127.0.0.1:9000\" }]\n",
      {"config.toml:4:16: services.web.restart_mode: \"overlap\" is not implemented yet (issue #16); use "
       "\"stop-first\""}},
-    {"lazy_not_built_yet", "start_on = \"connection\"\nsockets = [{ listen = \"127.0.0.1:9000\" }]\n",
-     {"config.toml:3:12: services.web.start_on: \"connection\" is not implemented yet (issue #16); use \"boot\""}},
     {"bad_start_on", "start_on = \"demand\"\n",
      {"config.toml:3:12: services.web.start_on: expected one of \"boot\", \"connection\", got \"demand\""}},
 };
@@ -191,6 +189,12 @@ TEST(Sockets, ModesDefaultAndChangeTheFingerprint) {
   config::ServiceSpec other = s;
   other.start_on = config::StartOn::connection;
   EXPECT_NE(s.fingerprint(), other.fingerprint());
+}
+
+TEST(Sockets, LazyStartWithSocketsIsAccepted) {
+  auto r = parse(kHead + "start_on = \"connection\"\nsockets = [{ listen = \"127.0.0.1:9000\" }]\n");
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+  EXPECT_EQ(r.config->find("web")->start_on, config::StartOn::connection);
 }
 
 }  // namespace

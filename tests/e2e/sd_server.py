@@ -5,7 +5,9 @@ answers on all of them: a stream connection gets "py NAME PID\n", a datagram is 
 back prefixed with "py NAME ". On SIGTERM it finishes the connection it has accepted, if
 any, and exits: what it has not accepted stays in the listening socket's backlog, which
 the daemon keeps for the next instance (a server that died mid-answer would lose that one
-connection, and no supervisor can give it back). Used by tests/e2e/sockets_test.py."""
+connection, and no supervisor can give it back). With IDLE_EXIT=SECONDS it exits (code 0)
+after that long without a connection or datagram, as a lazily started service does. Used by
+tests/e2e/sockets_test.py and lazy_test.py."""
 import os
 import select
 import signal
@@ -44,8 +46,12 @@ def main():
     by_fd = {s.fileno(): (name, s) for name, s in socks.items()}
     pid = os.getpid()
     signal.signal(signal.SIGTERM, on_term)
+    idle = float(os.environ["IDLE_EXIT"]) if os.environ.get("IDLE_EXIT") else None
     while True:
-        ready, _, _ = select.select(list(by_fd), [], [])
+        ready, _, _ = select.select(list(by_fd), [], [], idle)
+        if not ready and idle is not None:
+            print("idle for %gs: exiting" % idle, flush=True)
+            os._exit(0)
         for fd in ready:
             name, s = by_fd[fd]
             if s.type == socket.SOCK_STREAM:

@@ -116,7 +116,11 @@ std::string render_table(const std::vector<std::vector<Cell>>& rows, bool colour
 Cell state_cell(const nlohmann::json& s) {
   std::string state = str_or(s, "state", "?");
   Cell c{state, Colour::none};
-  if (state == "running") {
+  // start_on = "connection": down, but its sockets are bound and the next connection starts it.
+  if (auto w = s.find("waiting_for_connection"); w != s.end() && w->is_boolean() && w->get<bool>()) {
+    c.text = "listening";
+    c.colour = Colour::yellow;
+  } else if (state == "running") {
     c.colour = Colour::green;
   } else if (state == "starting" || state == "stopping" || state == "backoff") {
     c.colour = Colour::yellow;

@@ -288,8 +288,10 @@ function render(entry) {
   setText(c.sub, err || cmd);
   c.sub.title = err || cmd;
 
-  c.badge.className = 'badge s-' + s.state;
-  setText(c.badge, s.state);
+  // start_on = "connection": down, but its sockets are watched; the next connection starts it.
+  const shown = s.waiting_for_connection ? 'listening' : s.state;
+  c.badge.className = 'badge s-' + shown;
+  setText(c.badge, shown);
   let sub = '';
   if (s.state === 'backoff' && s.next_restart_in_ms !== null && s.next_restart_in_ms !== undefined) {
     sub = `retry in ${fmtDuration(Math.ceil(s.next_restart_in_ms / 1000))}`;
@@ -338,7 +340,7 @@ function render(entry) {
 
   const busy = inFlight.has(s.name);
   c.start.disabled = busy || STATES_RUNNING.has(s.state);
-  c.stop.disabled = busy || STATES_DOWN.has(s.state);
+  c.stop.disabled = busy || (STATES_DOWN.has(s.state) && !s.waiting_for_connection);
   c.restart.disabled = busy;
 }
 
