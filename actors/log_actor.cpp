@@ -27,6 +27,8 @@ constexpr unsigned kSpliceFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
 constexpr auto kRetryFile = std::chrono::seconds(1);
 // After a stop, at most this many splices drain what is already in the pipe.
 constexpr int kDrainSteps = 8;
+// Steps a capturer may take per turn while another capturer of the stream waits.
+constexpr int kTurnSteps = 16;
 // A stream that moves this much within one window is a bulk writer and gets a staging
 // pipe; quieter streams never pay its two descriptors.
 constexpr std::uint64_t kBulkBytes = 1u << 20;
@@ -201,20 +203,38 @@ class Capturer {
   std::uint64_t window_bytes_ = 0;
 };
 
+// The stream's turn (LogStore::try_take_turn), held across one batch of steps and
+// given back on every way out.
+struct StreamTurn {
+  LogStore& store;
+  Stream stream;
+  bool held = false;
+  void end() {
+    if (held) store.end_turn(stream);
+    held = false;
+  }
+  StreamTurn(LogStore& s, Stream st) : store(s), stream(st) {}
+  StreamTurn(const StreamTurn&) = delete;
+  StreamTurn& operator=(const StreamTurn&) = delete;
+  ~StreamTurn() { end(); }
+  // Not `if (!try_take_turn() && !(co_await wait_turn()).ok())`: GCC 12 miscompiled that
+  // co_await (its result a temporary Result with a destructor, on the right of `&&`):
+  // the awaited Task never ran, or the resume switch hit its unreachable default (SIGILL).
+  Task<bool> take(std::stop_token st) {
+    if (!store.try_take_turn(stream)) {
+      runtime::Result<void> r = co_await store.wait_turn(stream, std::move(st));
+      if (!r.ok()) co_return false;
+    }
+    held = true;
+    co_return true;
+  }
+};
+
 }  // namespace
 
 runtime::Task<CaptureResult> capture(LogStore& store, Stream stream, runtime::Fd pipe_read_end,
                                      std::stop_token stop, DropCallback on_drop) {
-  if (!store.claim(stream)) {
-    CaptureResult busy;
-    busy.error = EBUSY;
-    co_return busy;
-  }
-  struct Release {
-    LogStore& store;
-    Stream stream;
-    ~Release() { store.release(stream); }
-  } release{store, stream};
+  StreamTurn turn{store, stream};
 
   // Fewer wake-ups per MiB and more room before a slow disk stalls the writer. EPERM
   // (over /proc/sys/fs/pipe-max-size for an unprivileged daemon) keeps the default.
@@ -231,7 +251,14 @@ runtime::Task<CaptureResult> capture(LogStore& store, Stream stream, runtime::Fd
       cap.result.error = p.error();
       co_return cap.result;
     }
-    for (;;) {
+    // Uncontended (one instance) the turn is taken without a coroutine; with two, a
+    // batch of kTurnSteps each keeps one chatty instance from starving the other.
+    if (!store.try_take_turn(stream)) {
+      if (!co_await turn.take(stop)) break;
+    } else {
+      turn.held = true;
+    }
+    for (int steps = 0; steps < kTurnSteps; ++steps) {
       const int n = co_await cap.step();
       if (n > 0) continue;
       if (n == 0) {
@@ -243,11 +270,14 @@ runtime::Task<CaptureResult> capture(LogStore& store, Stream stream, runtime::Fd
       cap.result.error = -n;
       co_return cap.result;
     }
+    turn.end();
     if (runtime::reactor().stopping()) break;
   }
 
   // Stopped: take what is already in the pipe without waiting for more.
   cap.result.stopped = true;
+  turn.end();
+  if (!co_await turn.take({})) co_return cap.result;
   for (int i = 0; i < kDrainSteps && !runtime::reactor().stopping(); ++i) {
     const int n = co_await cap.step();
     if (n == 0) cap.result.eof = true;

@@ -35,8 +35,7 @@ struct CaptureResult {
                                // staging pipe (0 for a stream that never was bulk)
   bool eof = false;            // the pipe's write ends are all closed
   bool stopped = false;        // ended by the stop token
-  int error = 0;               // a pipe-side error that ended capture (EBUSY: stream
-                               // already captured by someone else)
+  int error = 0;               // a pipe-side error that ended capture
 };
 
 // Captures until EOF (the service and every child holding the pipe closed it), a
@@ -44,8 +43,9 @@ struct CaptureResult {
 // waiting (bounded to a few pipe-fulls, so a service still writing cannot hold it), then
 // capture returns; bytes written after that stay in the pipe for the next reader, or
 // are lost when the pipe is closed. Raises the pipe to 1 MiB (F_SETPIPE_SZ) where allowed.
-// `pipe_read_end` must be non-blocking (runtime::Process makes it so). One capture per
-// stream at a time (a second one returns error EBUSY at once).
+// `pipe_read_end` must be non-blocking (runtime::Process makes it so). Two captures of
+// one stream (an overlap restart's two instances) take turns (LogStore::try_take_turn):
+// the file gets whole pipe chunks of each, never one on top of the other.
 using DropCallback = std::function<void(const DropEpisode&)>;
 runtime::Task<CaptureResult> capture(LogStore& store, Stream stream, runtime::Fd pipe_read_end,
                                      std::stop_token stop, DropCallback on_drop = {});

@@ -103,7 +103,8 @@ struct LogStore::StreamState {
   // keep + 1 entries, and a deque would allocate ~600 bytes per stream up front.
   std::vector<std::uint64_t> bases;
   std::optional<std::int64_t> last_index_ms;  // none: the next chunk gets a record
-  bool claimed = false;
+  bool writing = false;    // a capturer holds the turn (try_take_turn)
+  runtime::Notify turn;    // capturers waiting for it
   // An unlink of this stream's ".gone" pair is in flight on the ring. Shared with the
   // unlinking actor, which may outlive the store.
   std::shared_ptr<bool> discarding = std::make_shared<bool>(false);
@@ -296,13 +297,24 @@ void LogStore::commit(Stream s, std::uint64_t n, std::int64_t unix_ms) {
 
 void LogStore::add_dropped(Stream s, std::uint64_t n) { st(s).stats.bytes_dropped += n; }
 
-bool LogStore::claim(Stream s) {
-  if (st(s).claimed) return false;
-  st(s).claimed = true;
+bool LogStore::try_take_turn(Stream s) {
+  if (st(s).writing) return false;
+  st(s).writing = true;
   return true;
 }
 
-void LogStore::release(Stream s) { st(s).claimed = false; }
+Task<Result<void>> LogStore::wait_turn(Stream s, std::stop_token stop) {
+  while (!try_take_turn(s)) {
+    Result<void> r = co_await st(s).turn.wait(stop);
+    if (!r) co_return r;
+  }
+  co_return Result<void>{};
+}
+
+void LogStore::end_turn(Stream s) {
+  st(s).writing = false;
+  if (st(s).turn.waiting() > 0) st(s).turn.notify_all();
+}
 
 std::uint64_t LogStore::end(Stream s) const { return st(s).bases.front() + st(s).size; }
 std::uint64_t LogStore::begin(Stream s) const { return st(s).bases.back(); }

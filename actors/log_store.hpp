@@ -88,9 +88,13 @@ class LogStore {
   void commit(Stream s, std::uint64_t n, std::int64_t unix_ms);
   // Counts bytes thrown away because the file could not take them.
   void add_dropped(Stream s, std::uint64_t n);
-  // One capturer per stream at a time: claim() is false while another holds it.
-  bool claim(Stream s);
-  void release(Stream s);
+  // Capturers of one stream take turns (an overlap restart runs two instances, each
+  // with its own pipe): the turn is held from current_offset() to commit(), so two
+  // splices never aim at one offset. try_take_turn() is the uncontended path (no
+  // coroutine); wait_turn() waits for it (ECANCELED on stop). end_turn() passes it on.
+  bool try_take_turn(Stream s);
+  Task<Result<void>> wait_turn(Stream s, std::stop_token stop);
+  void end_turn(Stream s);
 
   // ---- follower side (HTTP) ----
   // Up to `max` bytes from logical position `pos` (from one file: a chunk never spans a
