@@ -22,7 +22,7 @@ namespace actors {
   X(waiting) X(started) X(attached) X(adopt_failed) X(detached) X(spawn_failed)         \
   X(awaiting_ready) X(ready) X(stopping) X(killed) X(exited) X(stopped) X(backoff)      \
   X(failed) X(health) X(restart_unhealthy) X(limits_applied) X(oom_killed)  \
-  X(listening) X(activated)       \
+  X(listening) X(activated) X(overlap_started) X(replaced) X(overlap_failed)       \
   /* recovery at boot */                                                                \
   X(recovery_plan) X(orphan_stopped)                                                   \
   /* a service's input and output */                                                    \

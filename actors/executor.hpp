@@ -48,6 +48,9 @@ struct LaunchRequest {
   std::function<void(runtime::SpawnOptions&)> adjust_spawn;
   // Native processes only: the service's bound sockets (the actor's), passed from fd 3.
   const SocketSet* sockets = nullptr;
+  // Native processes only: the cgroup is BASE/svc.<cgroup_name> (empty: the service's
+  // name). An overlap restart's new instance needs one of its own beside the old one's.
+  std::string cgroup_name;
 };
 
 // One running incarnation. Owned by the ServiceActor from a successful launch()

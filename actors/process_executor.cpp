@@ -145,7 +145,8 @@ class ProcessExecutor final : public Executor {
     // A limit with no cgroup to hold it: the start fails (spawn_failed names the key).
     if (!cgroups_ && !enforce_limits(*req.spec, nullptr, -1, runtime::UnsetLimits::keep, error)) co_return nullptr;
     if (cgroups_) {
-      runtime::Result<runtime::Cgroup> made = cgroups_->service(req.spec->name, error);
+      runtime::Result<runtime::Cgroup> made =
+          cgroups_->service(req.cgroup_name.empty() ? req.spec->name : req.cgroup_name, error);
       if (!made) co_return nullptr;
       // Left over from an earlier instance (its leader's exit was missed by a
       // crashed daemon, or its cgroup did not empty in time): gone before the new

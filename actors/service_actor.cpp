@@ -89,6 +89,7 @@ Task<void> ServiceActor::run() {
   mailbox_.close();
   activation_wanted_ = false;
   co_await disarm_activation();
+  co_await settle_overlap("the service is going away");
   cancel_timer();
   timers_.request_stop();
   co_await timers_.join();
@@ -105,11 +106,14 @@ Task<void> ServiceActor::handle(Message& m) {
       case Command::Kind::shutdown:
         activation_wanted_ = false;
         co_await disarm_activation();
+        co_await settle_overlap("the daemon is stopping");
         co_await feed_custody(CustodyEvent::shutdown);
         co_return;
       case Command::Kind::handover:
         // A lazy service's sockets are not handed over while it waits (docs/config.md).
         co_await disarm_activation();
+        // Only the service's instance is handed over; an overlap's other one is not.
+        co_await settle_overlap("an upgrade began");
         if (c->handover) co_await feed_custody(CustodyEvent::handover, c->handover.get());
         co_return;
       case Command::Kind::resume: co_await feed_custody(CustodyEvent::resume); co_return;
@@ -118,6 +122,7 @@ Task<void> ServiceActor::handle(Message& m) {
   }
   // Between the hand-over and the exec nothing may change what the record says.
   if (!custody_.supervising()) co_return;
+  if (co_await overlap_message(m)) co_return;
   if (c) {
     switch (c->kind) {
       case Command::Kind::adopt:
@@ -131,13 +136,24 @@ Task<void> ServiceActor::handle(Message& m) {
       case Command::Kind::stop:
         activation_wanted_ = false;
         co_await disarm_activation();
+        co_await drop_candidate("stopped before the new instance was ready", true);
         co_await feed({EventKind::stop});
         break;
       case Command::Kind::restart:
         // A lazy service that waits restarts as waiting (bound again to what the spec says now).
         if (activation_) co_await disarm_activation();
-        if (starts_on_connection() && settled(machine_.state())) arm_activation();
-        else co_await feed({EventKind::restart});
+        if (starts_on_connection() && settled(machine_.state())) {
+          arm_activation();
+        } else if (candidate_) {
+          // An overlap in progress is this restart already.
+        } else if (can_overlap()) {
+          co_await begin_overlap();
+        } else {
+          if (spec_->restart_mode == config::RestartMode::overlap && machine_.state() == State::running)
+            record(EventType::overlap_failed,
+                   {{"reason", "the sockets changed (a reload): restarted stop-first"}, {"pid", nullptr}});
+          co_await feed({EventKind::restart});
+        }
         break;
       case Command::Kind::signal:
         if (alive()) {
@@ -324,6 +340,10 @@ void ServiceActor::on_exit(const ProcessExited& ex) {
   status_.pid.reset();
   status_.pid_start_ticks = 0;
   status_.cgroup.clear();
+  record(EventType::exited, exit_details(ex));
+}
+
+nlohmann::json exit_details(const ProcessExited& ex) {
   nlohmann::json d;
   if (ex.known) {
     d["signaled"] = ex.status.signaled;
@@ -336,7 +356,7 @@ void ServiceActor::on_exit(const ProcessExited& ex) {
     d["exit_status"] = "unknown";
     d["reason"] = "adopted after a daemon restart: not the daemon's child, so its status cannot be read";
   }
-  record(EventType::exited, std::move(d));
+  return d;
 }
 
 void ServiceActor::on_health(const HealthChanged& h) {

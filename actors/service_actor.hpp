@@ -66,6 +66,8 @@ struct ServiceStatus {
   // start_on = "connection": the sockets are bound and watched; the first connection
   // (or datagram) starts the service.
   bool waiting_for_connection = false;
+  // restart_mode = "overlap": the new instance started beside this one, until it is ready.
+  std::optional<pid_t> next_pid;
 };
 
 // Messages in the mailbox: commands from the supervisor, and what the actor's own
@@ -99,13 +101,19 @@ struct Command {
   }
 };
 struct ProcessExited { std::uint64_t generation; runtime::ExitStatus status; bool known; };
+// The "exited" event's details: code or signal and a description.
+nlohmann::json exit_details(const ProcessExited& ex);
 struct TimerFired { std::uint64_t timer_id; EventKind kind; };
 struct HealthChanged { std::uint64_t generation; HealthReport report; };
 struct ReadySignal { std::uint64_t generation; ReadinessReport report; };
 // start_on = "connection": socket `socket` (an index into the SocketSet) became readable
 // while watch `watch` was armed.
 struct ConnectionArrived { std::uint64_t watch; std::size_t socket; };
-using Message = std::variant<Command, ProcessExited, TimerFired, HealthChanged, ReadySignal, ConnectionArrived>;
+// restart_mode = "overlap": the new instance's ready_timeout passed, or the replaced one's
+// stop_timeout (each names its instance by generation).
+struct OverlapTimeout { std::uint64_t generation; bool replaced; };
+using Message = std::variant<Command, ProcessExited, TimerFired, HealthChanged, ReadySignal, ConnectionArrived,
+                             OverlapTimeout>;
 
 struct ServiceContext {
   EventLog* events = nullptr;
@@ -177,12 +185,29 @@ class ServiceActor {
   void arm_activation();
   runtime::Task<void> disarm_activation();
   runtime::Task<void> on_connection(const ConnectionArrived& c);
+  // restart_mode = "overlap" (service_actor_overlap.cpp): a restart of a running service
+  // starts the new instance beside the old one on the same sockets; once it says READY=1
+  // the old one is stopped. Until then the old one serves, and a new one that fails is
+  // killed and the old one goes on.
+  bool can_overlap() const;
+  runtime::Task<void> begin_overlap();
+  // Messages about the new or the replaced instance; true when `m` was one of them.
+  runtime::Task<bool> overlap_message(Message& m);
+  runtime::Task<void> promote_candidate();
+  runtime::Task<void> drop_candidate(std::string_view reason, bool kill);
+  runtime::Task<void> finish_replaced(const ProcessExited* ex);
+  // A stop, restart, upgrade or shutdown during an overlap: the new instance is killed, and
+  // so is the replaced one (it had its stop signal already).
+  runtime::Task<void> settle_overlap(std::string_view reason);
+  void spawn_capture(runtime::Scope& scope, runtime::Fd out, runtime::Fd err);
+  void start_health();
   // After each message: a lazy service that ended by itself (not stopped by the
   // operator, not parked by the crash-loop limit) waits for the next connection again.
   void rearm_if_idle();
   // spec_'s limits into the running instance's cgroup; recorded as limits_applied.
   void apply_limits_in_place();
   runtime::Task<void> wait_for_exit(std::uint64_t generation);
+  static runtime::Task<void> wait_for_exit_of(ServiceActor* self, Execution* ex, std::uint64_t generation);
   runtime::Task<void> drain_incarnation();
   std::optional<LaunchRequest> build_launch(std::string* error);
   void start_log_capture(runtime::Fd out, runtime::Fd err);
@@ -232,6 +257,21 @@ class ServiceActor {
   std::unique_ptr<runtime::Scope> activation_;
   std::uint64_t watch_ = 0;
   bool activation_wanted_ = false;  // started (boot or operator) and not stopped since
+  // restart_mode = "overlap": the new instance until it is ready (its generation is
+  // status_.generation + n << 32, so nothing of it is mistaken for the current one's),
+  // then the replaced one until its exit has been seen.
+  struct Overlapping {
+    std::uint64_t generation = 0;
+    std::unique_ptr<Execution> exec;
+    std::unique_ptr<runtime::Scope> scope;  // its exit waiter, capture, readiness, timer
+    std::unique_ptr<runtime::Channel<std::string>> stdin_queue;
+    runtime::Fd out_copy, err_copy, in;
+    std::string notify_status;  // its last STATUS= before it was promoted
+    bool failing = false;  // killed after its failure was recorded; its exit ends it
+  };
+  std::unique_ptr<Overlapping> candidate_;
+  std::unique_ptr<Overlapping> replaced_;
+  std::uint64_t overlaps_ = 0;
   void store_sockets();
 };
 

@@ -69,15 +69,17 @@ void ServiceActor::start_watchers(std::optional<ReadinessChannel>* readiness, ru
   start_log_capture(std::move(out), std::move(err));
   start_stdin_writer(std::move(in));
   start_oom_watch();
-  if (spec_->health) {
-    const std::uint64_t gen = status_.generation;
-    incarnation_->spawn(
-        run_health_checks(executor_->health_check(*spec_->health), primary_port(),
-                          incarnation_->token(),
-                          [this, gen](const HealthReport& r) { post(HealthChanged{gen, r}); },
-                          health_exec_context()),
-        spec_->name + "/health");
-  }
+  start_health();
+}
+
+void ServiceActor::start_health() {
+  if (!spec_->health) return;
+  const std::uint64_t gen = status_.generation;
+  incarnation_->spawn(run_health_checks(executor_->health_check(*spec_->health), primary_port(),
+                                        incarnation_->token(),
+                                        [this, gen](const HealthReport& r) { post(HealthChanged{gen, r}); },
+                                        health_exec_context()),
+                      spec_->name + "/health");
 }
 
 // The exec failed after a native hand-over: the instance ran on unwatched, its
@@ -92,6 +94,12 @@ void ServiceActor::resume_watching() {
 void ServiceActor::start_log_capture(runtime::Fd out, runtime::Fd err) {
   out_copy_ = dup_fd(out);
   err_copy_ = dup_fd(err);
+  spawn_capture(*incarnation_, std::move(out), std::move(err));
+}
+
+// Into `scope`: the incarnation's, or an overlap's new instance's (the two instances'
+// captures then take turns on the stream, LogStore::try_take_turn).
+void ServiceActor::spawn_capture(runtime::Scope& scope, runtime::Fd out, runtime::Fd err) {
   if (!ctx_.logs) return;
   auto body = [](ServiceActor* self, LogStore* store, Stream s, runtime::Fd fd,
                  std::stop_token st) -> Task<void> {
@@ -103,12 +111,8 @@ void ServiceActor::start_log_capture(runtime::Fd out, runtime::Fd err) {
     if (r.error != 0)
       self->record(EventType::log_capture_failed, {{"stream", stream_name(s)}, {"error", std::strerror(r.error)}});
   };
-  if (out)
-    incarnation_->spawn(body(this, ctx_.logs, Stream::out, std::move(out), incarnation_->token()),
-                        spec_->name + "/stdout");
-  if (err)
-    incarnation_->spawn(body(this, ctx_.logs, Stream::err, std::move(err), incarnation_->token()),
-                        spec_->name + "/stderr");
+  if (out) scope.spawn(body(this, ctx_.logs, Stream::out, std::move(out), scope.token()), spec_->name + "/stdout");
+  if (err) scope.spawn(body(this, ctx_.logs, Stream::err, std::move(err), scope.token()), spec_->name + "/stderr");
 }
 
 // The pipe is non-blocking (the service must never be able to block the daemon),
@@ -187,12 +191,15 @@ void ServiceActor::note_oom(const runtime::OomCounters& now) {
 }
 
 Task<void> ServiceActor::wait_for_exit(std::uint64_t generation) {
+  return wait_for_exit_of(this, execution_.get(), generation);
+}
+
+Task<void> ServiceActor::wait_for_exit_of(ServiceActor* self, Execution* ex, std::uint64_t generation) {
   // Not stop_on(incarnation token): the exit waiter must see the exit, and the
   // incarnation is only drained after the exit has been handled.
-  runtime::Result<runtime::ExitStatus> st = co_await execution_->wait();
+  runtime::Result<runtime::ExitStatus> st = co_await ex->wait();
   if (!st && st.error() == ECANCELED) co_return;  // detached: the workload runs on
-  ProcessExited ex{generation, st.ok() ? *st : runtime::ExitStatus{}, st.ok()};
-  post(ex);
+  self->post(ProcessExited{generation, st.ok() ? *st : runtime::ExitStatus{}, st.ok()});
 }
 
 }  // namespace actors

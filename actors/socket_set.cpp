@@ -144,6 +144,10 @@ bool SocketSet::bind_one(const config::Socket& s, Bound& out, std::string* error
   return true;
 }
 
+bool SocketSet::holds(const std::vector<config::Socket>& wanted) const {
+  return !bound_.empty() && fingerprint_of(wanted) == fingerprint_;
+}
+
 bool SocketSet::ensure(const std::vector<config::Socket>& wanted, std::string* error) {
   std::string f = fingerprint_of(wanted);
   if (!bound_.empty() && f == fingerprint_) return true;

@@ -41,6 +41,8 @@ class SocketSet {
   // nothing stays bound and *error names the socket: "socket tcp 0.0.0.0:80 (http):
   // bind: Permission denied".
   bool ensure(const std::vector<config::Socket>& wanted, std::string* error);
+  // Exactly `wanted` is bound now (ensure() would keep it).
+  bool holds(const std::vector<config::Socket>& wanted) const;
   // Closes every socket and removes the unix socket files it created (if they are still
   // the ones it created).
   void close();

@@ -245,8 +245,6 @@ void ServiceParser::socket_modes() {
         r_.error(n, "restart_mode",
                  "\"overlap\" needs ready = \"notify\": the old instance is stopped only once the new one sends "
                  "READY=1");
-      else
-        r_.error(n, "restart_mode", "\"overlap\" is not implemented yet (issue #16); use \"stop-first\"");
       spec_.restart_mode = RestartMode::overlap;
     }
   }

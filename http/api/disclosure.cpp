@@ -60,6 +60,9 @@ bool public_event_kind(EventType type) noexcept {
     case EventType::restart_unhealthy:
     case EventType::listening:
     case EventType::activated:
+    case EventType::overlap_started:
+    case EventType::replaced:
+    case EventType::overlap_failed:
     case EventType::limits_applied:
     case EventType::oom_killed:
     case EventType::recovery_plan:

@@ -92,6 +92,7 @@ json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d)
   j["pid"] = s.pid ? json(*s.pid) : json(nullptr);
   j["restarts"] = s.restarts;
   j["waiting_for_connection"] = s.waiting_for_connection;  // start_on = "connection", sockets watched
+  j["next_pid"] = s.next_pid ? json(*s.next_pid) : json(nullptr);  // restart_mode = "overlap": the new instance
   j["executor"] = s.executor.empty() ? json(nullptr) : json(s.executor);  // "process", "docker"
   j["cgroup"] = s.cgroup.empty() ? json(nullptr) : json(s.cgroup);  // inside the cgroup2 hierarchy
   j["started_at"] = nullptr;

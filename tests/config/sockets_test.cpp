@@ -165,10 +165,6 @@ const Case kCases[] = {
     {"lazy_without_sockets", "start_on = \"connection\"\n",
      {"config.toml:3:12: services.web.start_on: \"connection\" needs `sockets`: the daemon starts the service when "
       "one of them becomes readable"}},
-    {"overlap_not_built_yet",
-     "ready = \"notify\"\nrestart_mode = \"overlap\"\nsockets = [{ listen = \"127.0.0.1:9000\" }]\n",
-     {"config.toml:4:16: services.web.restart_mode: \"overlap\" is not implemented yet (issue #16); use "
-      "\"stop-first\""}},
     {"bad_start_on", "start_on = \"demand\"\n",
      {"config.toml:3:12: services.web.start_on: expected one of \"boot\", \"connection\", got \"demand\""}},
 };
@@ -195,6 +191,12 @@ TEST(Sockets, LazyStartWithSocketsIsAccepted) {
   auto r = parse(kHead + "start_on = \"connection\"\nsockets = [{ listen = \"127.0.0.1:9000\" }]\n");
   ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
   EXPECT_EQ(r.config->find("web")->start_on, config::StartOn::connection);
+}
+
+TEST(Sockets, OverlapWithSocketsAndNotifyIsAccepted) {
+  auto r = parse(kHead + "ready = \"notify\"\nrestart_mode = \"overlap\"\nsockets = [{ listen = \"127.0.0.1:9000\" }]\n");
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+  EXPECT_EQ(r.config->find("web")->restart_mode, config::RestartMode::overlap);
 }
 
 }  // namespace

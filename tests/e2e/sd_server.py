@@ -7,12 +7,17 @@ any, and exits: what it has not accepted stays in the listening socket's backlog
 the daemon keeps for the next instance (a server that died mid-answer would lose that one
 connection, and no supervisor can give it back). With IDLE_EXIT=SECONDS it exits (code 0)
 after that long without a connection or datagram, as a lazily started service does. Used by
-tests/e2e/sockets_test.py and lazy_test.py."""
+tests/e2e/sockets_test.py, lazy_test.py and overlap_test.py.
+
+With NOTIFY_SOCKET set (ready = "notify") it sends READY=1 once it has its sockets; a
+MODE_FILE, read at start, changes that: "delay N" waits N seconds first (a slow starter),
+"never" never sends it, "exit N" exits with code N instead."""
 import os
 import select
 import signal
 import socket
 import sys
+import time
 
 # busy: between taking a connection and answering it; a SIGTERM then waits for the answer.
 state = {"busy": False, "stopping": False}
@@ -39,6 +44,29 @@ def listen_sockets():
     return out
 
 
+def notify_ready():
+    """READY=1 to $NOTIFY_SOCKET, as sd_notify does; what MODE_FILE says first."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    mode = ""
+    if os.environ.get("MODE_FILE") and os.path.exists(os.environ["MODE_FILE"]):
+        with open(os.environ["MODE_FILE"]) as f:
+            mode = f.read().strip()
+    if mode.startswith("exit"):
+        print("pid %d exiting before READY=1" % os.getpid(), flush=True)
+        os._exit(int(mode.split()[1]))
+    if mode == "never":
+        print("pid %d never ready" % os.getpid(), flush=True)
+        return
+    if mode.startswith("delay"):
+        time.sleep(float(mode.split()[1]))
+    addr = "\0" + path[1:] if path.startswith("@") else path
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as n:
+        n.sendto(b"READY=1\nSTATUS=serving", addr)
+    print("pid %d ready" % os.getpid(), flush=True)
+
+
 def main():
     socks = listen_sockets()
     for s in socks.values():
@@ -46,6 +74,7 @@ def main():
     by_fd = {s.fileno(): (name, s) for name, s in socks.items()}
     pid = os.getpid()
     signal.signal(signal.SIGTERM, on_term)
+    notify_ready()
     idle = float(os.environ["IDLE_EXIT"]) if os.environ.get("IDLE_EXIT") else None
     while True:
         ready, _, _ = select.select(list(by_fd), [], [], idle)
