@@ -242,6 +242,8 @@ std::map<std::string, json> spec_settings(const config::ServiceSpec& spec) {
   if (spec.docker_cli) s["docker_cli"] = *spec.docker_cli;
   put_limits(s, spec.limits);
   for (const auto& k : spec.sockets) s["sockets." + k.name] = socket_text(k);
+  s["restart_mode"] = spec.restart_mode == config::RestartMode::overlap ? "overlap" : "stop-first";
+  s["start_on"] = spec.start_on == config::StartOn::connection ? "connection" : "boot";
   return s;
 }
 

@@ -82,6 +82,18 @@ TEST(ReloadPlan, SocketsByNameRestart) {
   EXPECT_EQ(p.restarted[0].changes, want);
 }
 
+// Turning on lazy start and overlap restarts is a restart that names both keys.
+TEST(ReloadPlan, SocketModesShowAsKeys) {
+  const std::string sock = "sockets = [{ listen = \"127.0.0.1:8080\", name = \"http\" }]\nready = \"notify\"\n";
+  ReloadPlan p = plan(kB + sock, kB + sock + "restart_mode = \"overlap\"\nstart_on = \"connection\"\n");
+  ASSERT_EQ(p.restarted.size(), 1u);
+  const std::vector<KeyChange> want = {
+      {"restart_mode", "stop-first", "overlap", false},
+      {"start_on", "boot", "connection", false},
+  };
+  EXPECT_EQ(p.restarted[0].changes, want);
+}
+
 TEST(ReloadPlan, LimitsOnlyAreInPlace) {
   ReloadPlan p = plan(kB + "memory_max = \"512M\"\n", kB + "memory_max = \"1G\"\npids_max = 8\n");
   ASSERT_EQ(p.in_place.size(), 1u);
