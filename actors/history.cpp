@@ -1,6 +1,7 @@
 #include "actors/history.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "actors/event_log.hpp"
 #include "actors/supervisor.hpp"
@@ -177,7 +178,7 @@ void History::take(const ServiceStatus& s, std::chrono::steady_clock::time_point
           std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now() - *s.started_at).count());
       used_usec = static_cast<double>(*u.cpu_usec);
     }
-    if (elapsed_usec > 0) p.cpu_permille = static_cast<std::uint32_t>(used_usec * 1000.0 / elapsed_usec + 0.5);
+    if (elapsed_usec > 0) p.cpu_permille = static_cast<std::uint32_t>(std::lround(used_usec * 1000.0 / elapsed_usec));
     t.generation = s.generation;
     t.cpu_usec = u.cpu_usec;
     t.cpu_at = at;

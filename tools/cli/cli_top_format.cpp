@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "tools/cli/cli_format.hpp"
@@ -78,7 +79,7 @@ std::string text_sparkline(const std::vector<std::optional<double>>& values, std
       continue;
     }
     const double f = top > 0 ? std::clamp(*high / top, 0.0, 1.0) : 0.0;
-    out += kBars[static_cast<std::size_t>(f * 7 + 0.5)];
+    out += kBars[static_cast<std::size_t>(std::lround(f * 7))];
   }
   return out;
 }
