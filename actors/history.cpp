@@ -7,8 +7,10 @@
 #include "actors/supervisor.hpp"
 #include "actors/usage.hpp"
 #include "runtime/clock.hpp"
+#include "runtime/footprint.hpp"
 #include "runtime/ops_wait.hpp"
 #include "runtime/process.hpp"
+#include "runtime/reactor.hpp"
 
 namespace actors {
 
@@ -204,6 +206,10 @@ Task<void> History::sample(std::stop_token stop) {
     all = supervisor_.list();
     const auto at = std::chrono::steady_clock::now();
     for (const ServiceStatus& s : all) take(s, at);
+    // The tick's code goes out of the page tables again until the next tick (the start-up
+    // release, when pending, drops more and comes first).
+    if (!runtime::reactor().before_sleep_pending())
+      runtime::reactor().once_before_sleep(&runtime::release_own_code_pages);
   }
 }
 
