@@ -131,13 +131,18 @@ Task<Result<void>> watch_memory_events(CgroupFile file, MemoryEvents last, std::
   }
 }
 
-CgroupUsage read_cgroup_usage(int cgroup_fd) {
+CgroupUsage read_cgroup_cpu_memory(int cgroup_fd) {
   CgroupUsage u;
   u.memory_current = single_at(cgroup_fd, "memory.current");
-  u.memory_peak = single_at(cgroup_fd, "memory.peak");  // kernel >= 5.19
-  u.pids_current = single_at(cgroup_fd, "pids.current");
   // cpu.stat is in every v2 cgroup, with or without the cpu controller.
   if (std::optional<std::string> t = read_file_at(cgroup_fd, "cpu.stat")) u.cpu_usage_usec = parse_cpu_usage_usec(*t);
+  return u;
+}
+
+CgroupUsage read_cgroup_usage(int cgroup_fd) {
+  CgroupUsage u = read_cgroup_cpu_memory(cgroup_fd);
+  u.memory_peak = single_at(cgroup_fd, "memory.peak");  // kernel >= 5.19
+  u.pids_current = single_at(cgroup_fd, "pids.current");
   // PSI: only with CONFIG_PSI (and not psi=0).
   if (std::optional<std::string> t = read_file_at(cgroup_fd, "memory.pressure")) u.memory_pressure = parse_pressure_avg10(*t);
   if (std::optional<std::string> t = read_file_at(cgroup_fd, "cpu.pressure")) u.cpu_pressure = parse_pressure_avg10(*t);

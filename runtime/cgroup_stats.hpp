@@ -71,6 +71,9 @@ struct CgroupUsage {
   std::optional<double> memory_pressure, cpu_pressure;  // "some avg10", percent
 };
 CgroupUsage read_cgroup_usage(int cgroup_fd);
+// memory_current and cpu_usage_usec only: the two files the history sampler reads
+// every tick (actors/history.hpp), of the six read_cgroup_usage reads.
+CgroupUsage read_cgroup_cpu_memory(int cgroup_fd);
 // cpu.stat's usage_usec; the "some" line's avg10 of a PSI file.
 std::optional<std::uint64_t> parse_cpu_usage_usec(std::string_view cpu_stat);
 std::optional<double> parse_pressure_avg10(std::string_view pressure);

@@ -1,6 +1,8 @@
 #include "runtime/footprint.hpp"
 
+#include <link.h>
 #include <malloc.h>
+#include <unistd.h>
 #include <sys/mman.h>
 
 #include <cstdio>
@@ -51,5 +53,24 @@ unsigned long release_startup_pages() noexcept {
 }
 
 void release_startup_pages_now() noexcept { (void)release_startup_pages(); }
+
+void release_own_code_pages() noexcept {
+  // The first object dl_iterate_phdr reports is the executable (dlpi_name ""): stop there.
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void*) noexcept -> int {
+        const auto page = static_cast<unsigned long>(::sysconf(_SC_PAGESIZE));
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) != 0) continue;
+          // Whole pages strictly inside the segment: never a page shared with writable data.
+          const unsigned long from = (info->dlpi_addr + ph.p_vaddr + page - 1) / page * page;
+          const unsigned long to = (info->dlpi_addr + ph.p_vaddr + ph.p_filesz) / page * page;
+          if (to > from)
+            (void)::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);  // NOLINT(performance-no-int-to-ptr): a segment's address
+        }
+        return 1;
+      },
+      nullptr);
+}
 
 }  // namespace runtime

@@ -130,6 +130,7 @@ class Reactor {
   // rest of the round would undo (dropping the pages start-up touched: anything that
   // runs after it faults its code back in). `fn` must not schedule coroutines.
   void once_before_sleep(void (*fn)() noexcept) noexcept { before_sleep_ = fn; }
+  bool before_sleep_pending() const noexcept { return before_sleep_ != nullptr; }
 
   using FailureHandler = std::function<void(const std::string& actor, std::exception_ptr)>;
   void on_actor_failure(FailureHandler h) { failure_handler_ = std::move(h); }

@@ -61,6 +61,7 @@ void register_api(Router& router, ApiContext& ctx) {
   api::register_logs(router, ctx);
   api::register_events(router, ctx);
   api::register_metrics(router, ctx);
+  api::register_history(router, ctx);
 }
 
 }  // namespace http

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/event_log.hpp"
+#include "actors/history.hpp"
 #include "actors/proc_stats.hpp"
 #include "actors/supervisor.hpp"
 #include "http/api/follow_slots.hpp"
@@ -51,6 +52,7 @@ struct ApiContext {
   // [...], "updated_in_place": [...]} or {"ok": false, "errors": ["config.toml:3:1: ..."]}.
   std::function<runtime::Task<nlohmann::json>(bool dry_run)> reload;
   const Server* server = nullptr;  // connection stats for /metrics
+  const actors::History* history = nullptr;  // GET /v1/…/history; null: empty series
   ProcStatsCache proc_stats;
   ListingCache listing;         // as key holders see it
   ListingCache public_listing;  // as public readers see it (no command lines)

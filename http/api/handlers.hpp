@@ -13,6 +13,7 @@
 
 #include "actors/service_actor.hpp"
 #include "actors/supervisor.hpp"
+#include "actors/usage.hpp"
 #include "runtime/cgroup.hpp"
 #include "runtime/cgroup_stats.hpp"
 #include "config/config.hpp"
@@ -33,9 +34,8 @@ runtime::Task<Response> now(Response r);
 // status_json.cpp: the Service object of the contract, and a spec as TOML-keyed JSON,
 // each with what `d` lets the caller see (disclosure.hpp).
 nlohmann::json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d);
-// The running instance's cgroup usage (runtime/cgroup_stats.hpp), read now; nullopt
-// without a cgroup of its own. For the API and /metrics only: a few small reads.
-std::optional<runtime::CgroupUsage> cgroup_usage(const actors::ServiceStatus& s, const runtime::CgroupTree* tree);
+// The running instance's cgroup usage, read now (actors/usage.hpp).
+using actors::cgroup_usage;
 nlohmann::json spec_json(const config::ServiceSpec& spec, Disclosure d = Disclosure::state);
 std::string duration_text(config::Duration d);  // "100ms", "5s", "2m", "1h"
 Response no_such_service(const std::string& name);
@@ -65,6 +65,7 @@ void register_services(Router& router, ApiContext& ctx);
 void register_logs(Router& router, ApiContext& ctx);
 void register_events(Router& router, ApiContext& ctx);
 void register_metrics(Router& router, ApiContext& ctx);
+void register_history(Router& router, ApiContext& ctx);  // history_json.cpp
 
 // Query-string helpers (handlers answer 400 on a bad value).
 bool truthy(std::string_view v);  // "1", "true", "yes", "" (bare ?follow)

@@ -1,11 +1,10 @@
 // ServiceStatus and ServiceSpec → the JSON shapes of the API contract.
-#include <fcntl.h>
-
 #include <chrono>
 #include <cstdio>
 
 #include "actors/proc_stats.hpp"
 #include "actors/service_limits.hpp"
+#include "actors/usage.hpp"
 #include "http/api/handlers.hpp"
 #include "runtime/cgroup.hpp"
 #include "runtime/cgroup_stats.hpp"
@@ -31,19 +30,6 @@ Response no_such_service(const std::string& name) {
   json detail = json::object();
   detail["name"] = name;
   return Response::error(404, "no such service", detail);
-}
-
-std::optional<runtime::CgroupUsage> cgroup_usage(const actors::ServiceStatus& s, const runtime::CgroupTree* tree) {
-  if (s.cgroup.empty() || !tree) return std::nullopt;
-  // The instance's cgroup is BASE/svc.NAME; reached from BASE's fd, never by a
-  // path the status could have made up.
-  const std::size_t slash = s.cgroup.rfind('/');
-  if (slash == std::string::npos || s.cgroup.substr(0, slash) != (tree->base_path() == "/" ? "" : tree->base_path()))
-    return std::nullopt;
-  const std::string name = s.cgroup.substr(slash + 1);
-  runtime::Fd dir(::openat(tree->base_fd(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) return std::nullopt;  // gone between the status and now
-  return runtime::read_cgroup_usage(dir.get());
 }
 
 namespace {

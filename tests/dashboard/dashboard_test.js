@@ -107,7 +107,8 @@ class Daemon {
       '--data-dir', path.join(this.dir, 'data'), '--listen', `127.0.0.1:${this.port}`,
       '--socket', path.join(this.dir, 'dockless.sock')], {
       cwd: this.dir, stdio: ['ignore', this.out, this.out], detached: true,
-      env: { ...process.env, DOCKLESS_API_KEYS: API_KEY },
+      // A history point a second (not 10 s): the sparklines fill while the test runs.
+      env: { ...process.env, DOCKLESS_API_KEYS: API_KEY, DOCKLESS_HISTORY_INTERVAL: '1' },
     });
     this.exited = new Promise((resolve) => this.proc.once('exit', (code, sig) => resolve({ code, sig })));
     this.base = `http://127.0.0.1:${this.port}`;
@@ -175,6 +176,21 @@ async function noHorizontalOverflow(page, what) {
 }
 
 // ------------------------------------------------------------------ the test
+
+// history.js's lines in the ticker's row: CPU and memory sparklines drawn from at least two
+// points each, and its restart (an exit and a start) on the timeline strip, each visible.
+async function sparklinesShown(page, where) {
+  await waitFor(`sparklines and a timeline in the ticker row (${where})`, async () => page.evaluate((sel) => {
+    const r = document.querySelector(sel);
+    const drawn = (cls) => {
+      const s = r && r.querySelector('svg.' + cls);
+      return s && +s.dataset.points >= 2 && /^M/.test(s.querySelector('path').getAttribute('d')) &&
+        s.getBoundingClientRect().width > 20;
+    };
+    const tl = r && r.querySelector('svg.timeline');
+    return drawn('spark-cpu') && drawn('spark-mem') && tl && +tl.dataset.events >= 2 && tl.querySelectorAll('rect').length >= 2;
+  }, row('ticker')), 20_000);
+}
 
 async function step(name, fn) {
   const t0 = Date.now();
@@ -329,6 +345,14 @@ async function run(daemon, browser, errors) {
     assert.equal(await page.inputValue('#f-name'), '', 'the form is reset');
   });
 
+  await step('history: CPU and memory sparklines per running row, the restart on the timeline, the node card', async () => {
+    await sparklinesShown(page, 'desktop');
+    assert.match(await page.textContent('#node-load'), /^\d+\.\d\d \d+\.\d\d \d+\.\d\d$/);
+    assert.match(await page.textContent('#node-memory'), / of /);
+    assert.match(await page.textContent('#node-disk'), / of /);
+    await (await page.$('#services')).screenshot({ path: path.join(SHOTS, 'dashboard-history.png') });
+  });
+
   await step('desktop screenshot', async () => {
     await page.waitForTimeout(1200);  // a CPU sample and an uptime tick
     await page.screenshot({ path: path.join(SHOTS, 'dashboard-desktop.png'), fullPage: true });
@@ -346,6 +370,7 @@ async function run(daemon, browser, errors) {
     await waitState(p, 'added', 'running');
     await p.waitForSelector('#conn[data-state="live"]', { timeout: 10_000 });
     await p.waitForTimeout(1200);
+    await sparklinesShown(p, 'phone');
     await noHorizontalOverflow(p, 'phone');
     await p.screenshot({ path: path.join(SHOTS, 'dashboard-phone.png'), fullPage: true });
     await p.click(`${row('ticker')} [data-action="logs"]`);
@@ -376,7 +401,7 @@ async function main() {
     });
     await run(daemon, browser, errors);
     assert.deepEqual(errors, [], 'errors in the page');
-    console.log(`screenshots in ${SHOTS}: dashboard-desktop.png, dashboard-phone.png, dashboard-phone-logs.png`);
+    console.log(`screenshots in ${SHOTS}: dashboard-desktop.png, dashboard-history.png, dashboard-phone.png, dashboard-phone-logs.png`);
   } catch (e) {
     failed = true;
     console.error(`FAIL: ${e.stack || e}`);

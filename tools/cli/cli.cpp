@@ -35,6 +35,10 @@ const std::vector<Command>& commands() {
        {{"--json"}}, 0, 0, cmd_ps},
       {"status", "status [--json]", "the same as ps",
        "  --json       the API's JSON array instead of the table\n", {{"--json"}}, 0, 0, cmd_ps},
+      {"top", "top [--once]", "live CPU, memory, restarts and the last hour of each service (q quits)",
+       "  --once       print one snapshot and exit (also what happens without a terminal)\n"
+       "Refreshes every 2 s; the node's load, memory and disk on the first line.\n",
+       {{"--once"}}, 0, 0, cmd_top},
       {"inspect", "inspect [--json] [--secrets] NAME", "show one service and its spec as JSON",
        "  --json       compact JSON on one line (default: indented)\n"
        "  --secrets    include the values of `env` (otherwise null); the daemon records who\n"

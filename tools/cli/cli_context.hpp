@@ -58,5 +58,6 @@ int cmd_reload(Context& ctx, const Flags& f);
 int cmd_signal(Context& ctx, const Flags& f);
 int cmd_upgrade(Context& ctx, const Flags& f);
 int cmd_stdin(Context& ctx, const Flags& f);  // cli_stdin.cpp
+int cmd_top(Context& ctx, const Flags& f);    // cli_top.cpp
 
 }  // namespace tools::cli

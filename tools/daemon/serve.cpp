@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -14,6 +15,7 @@
 
 #include "actors/event_log.hpp"
 #include "actors/event_type.hpp"
+#include "actors/history.hpp"
 #include "actors/reload.hpp"
 #include "actors/service_env.hpp"
 #include "actors/supervisor.hpp"
@@ -54,6 +56,21 @@ struct Startup {
   std::shared_ptr<const http::TlsContext> tls;  // null: plain HTTP
   std::vector<http::auth::Key> keys;
 };
+
+// The history's tick: 10 s, so that its 360 points are the last hour. DOCKLESS_HISTORY_INTERVAL
+// (whole seconds, 1 to 60) changes it; the ring keeps 360 points whatever the tick, so it
+// then spans 360 ticks (the tests sample every second).
+std::chrono::milliseconds history_interval() {
+  const char* v = std::getenv("DOCKLESS_HISTORY_INTERVAL");
+  if (!v || !*v) return actors::History::kDefaultInterval;
+  char* end = nullptr;
+  const long s = std::strtol(v, &end, 10);
+  if (*end != '\0' || s < 1 || s > 60) {
+    log(Level::warn, std::string("DOCKLESS_HISTORY_INTERVAL=") + v + " is not 1 to 60 seconds; using 10");
+    return actors::History::kDefaultInterval;
+  }
+  return std::chrono::seconds(s);
+}
 
 // A second after READY=1; and when the boot's starts outlast that second (hundreds of
 // services: READY comes once every start is requested, not done), once more after the
@@ -146,6 +163,15 @@ class Daemon {
     footprint_.spawn(release_after_boot(*supervisor_, footprint_.token()), "footprint");
   }
 
+  // CPU and memory per service over the last hour, and the lifecycle timeline
+  // (actors/history.hpp): in memory only, asleep while no service runs.
+  void start_history(const runtime::CgroupTree* cgroups) {
+    history_.emplace(actors::History::Options{history_interval(), cgroups}, *supervisor_, *events_);
+    history_scope_.spawn(history_->sample(history_scope_.token()), "history-sampler");
+    history_scope_.spawn(history_->follow_events(history_scope_.token()), "history-events");
+    api_.history = &*history_;
+  }
+
   // SIGHUP reloads, SIGUSR2 upgrades; returns on SIGTERM/SIGINT.
   Task<void> run(runtime::SignalSet& signals);
 
@@ -175,6 +201,8 @@ class Daemon {
   SdNotifier sd_;
   std::optional<actors::Supervisor> supervisor_;
   http::ApiContext api_;
+  std::optional<actors::History> history_;
+  runtime::Scope history_scope_;
   std::optional<actors::TriggerDispatcher> dispatcher_;
   std::optional<http::TriggerRoutes> triggers_;
   std::optional<actors::Reload> reload_;
@@ -214,6 +242,7 @@ void Daemon::create_supervisor(const config::Config& cfg) {
   dispatcher_.emplace(actors::TriggerDispatcher::Options{cfg.data_dir, sopts.base_env, actors::default_job_user()},
                       *supervisor_, *events_);
   triggers_.emplace(*dispatcher_);
+  start_history(cgroups_);
   reload_.emplace(*supervisor_);
   add_http_participants(*reload_, {opts_, *supervisor_, *events_, server_, gate_, *triggers_});
   register_routes(cfg);
@@ -305,6 +334,8 @@ Task<void> Daemon::shut_down() {
   // the services: nothing can reach the supervisor once it is shutting down.
   co_await server_.stop();
   co_await dispatcher_->shutdown();
+  history_scope_.request_stop();
+  co_await history_scope_.join();
   events_->append(std::nullopt, EventType::daemon_stopping, {});
   co_await supervisor_->shutdown();
   events_->append(std::nullopt, EventType::daemon_stopped, {});
