@@ -1,5 +1,5 @@
 """dockless export: systemd units pass `systemd-analyze verify`, the Compose YAML is read by
-`docker-compose config` (skipped when not installed), the Nomad JSON uses only fields of the
+`docker-compose config` (installed by tools/deps.sh --test), the Nomad JSON uses only fields of the
 Nomad job specification (listed below; Nomad itself is not packaged in Debian), and every
 lossy translation is named on stderr."""
 import json, os, shutil, subprocess, sys, tempfile
@@ -83,11 +83,15 @@ check(r.returncode == 0, f"compose export: {r.stderr}")
 check("placeholder image" in r.stderr, "native service's placeholder image not reported")
 compose = os.path.join(tmp, "compose.yaml")
 open(compose, "w").write(r.stdout)
+# docker-compose is installed by tools/deps.sh --test: without it this check fails, never skips.
+check(shutil.which("docker-compose") is not None, "docker-compose not installed (tools/deps.sh --test)")
 if shutil.which("docker-compose"):
-    v = subprocess.run(["docker-compose", "-f", compose, "config"], capture_output=True, text=True)
+    v = subprocess.run(["docker-compose", "-f", compose, "config"], capture_output=True, text=True, timeout=60)
     check(v.returncode == 0, f"docker-compose config: {v.stderr}")
-else:
-    print("SKIP docker-compose config: not installed (apt-get install docker-compose)")
+    # The normalised form docker-compose prints: both services, $PORT already the fixed port
+    # (a Compose command has no shell to expand it), the port published.
+    for want in ["  db:\n", "  web:\n", "- http.server\n    - '8080'\n", "published: 8080", "image: docker.io/library/redis:7"]:
+        check(want in v.stdout, f"docker-compose config output lacks {want!r}:\n{v.stdout}")
 
 # nomad
 r = export("nomad")

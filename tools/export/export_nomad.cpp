@@ -1,10 +1,5 @@
 // A Nomad job (JSON job specification, as `nomad job run -json` and the HTTP API take it):
 // one group per service, docker tasks for containers, raw_exec for native ones.
-// GCC 12 at -O3 reports "literal" + std::string temporaries as overlapping memcpy
-// (-Wrestrict, GCC PR 105329, a false positive); these files are such + chains throughout.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wrestrict"
-#endif
 #include <nlohmann/json.hpp>
 #include <string>
 

@@ -1,9 +1,4 @@
 // systemd units: one NAME.service per service, plus NAME.socket for socket-activated ones.
-// GCC 12 at -O3 reports "literal" + std::string temporaries as overlapping memcpy
-// (-Wrestrict, GCC PR 105329, a false positive); these files are such + chains throughout.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wrestrict"
-#endif
 #include <csignal>
 #include <cstring>
 #include <string>
@@ -49,19 +44,19 @@ std::string unit_for(const config::ServiceSpec& s, Result* r) {
   if (s.ready == config::ReadyMode::fd) r->dropped.push_back(n + ": ready = \"fd\" has no systemd equivalent (Type=exec used)");
   if (s.image) {
     std::string cmd = "podman run --rm --name " + n;
-    for (const auto& [k, v] : s.env) cmd += " -e " + systemd_quote(k + "=" + v);
-    for (const auto& v : s.volumes) cmd += " -v " + systemd_quote(v);
-    if (s.network) cmd += " --network " + systemd_quote(*s.network);
-    for (const auto& a : s.docker_args) cmd += " " + systemd_quote(a);
-    if (std::uint16_t p = fixed_port(s)) cmd += " -p " + std::to_string(p) + ":" + std::to_string(p);
-    cmd += " " + systemd_quote(*s.image);
-    for (const auto& a : s.command) cmd += " " + systemd_quote(a, true);
-    u += "ExecStart=/usr/bin/" + cmd + "\n";
+    for (const auto& [k, v] : s.env) append(&cmd, " -e ", systemd_quote(k + "=" + v));
+    for (const auto& v : s.volumes) append(&cmd, " -v ", systemd_quote(v));
+    if (s.network) append(&cmd, " --network ", systemd_quote(*s.network));
+    for (const auto& a : s.docker_args) append(&cmd, " ", systemd_quote(a));
+    if (std::uint16_t p = fixed_port(s)) append(&cmd, " -p ", std::to_string(p), ":", std::to_string(p));
+    append(&cmd, " ", systemd_quote(*s.image));
+    for (const auto& a : s.command) append(&cmd, " ", systemd_quote(a, true));
+    append(&u, "ExecStart=/usr/bin/", cmd, "\n");
   } else {
     std::string cmd;
-    for (const auto& a : s.command) cmd += (cmd.empty() ? "" : " ") + systemd_quote(a, true);
-    u += "ExecStart=" + cmd + "\n";
-    for (const auto& [k, v] : s.env) u += "Environment=" + systemd_quote(k + "=" + v) + "\n";
+    for (const auto& a : s.command) append(&cmd, cmd.empty() ? "" : " ", systemd_quote(a, true));
+    append(&u, "ExecStart=", cmd, "\n");
+    for (const auto& [k, v] : s.env) append(&u, "Environment=", systemd_quote(k + "=" + v), "\n");
   }
   for (const auto& f : s.env_files) u += "EnvironmentFile=" + f + "\n";
   if (std::uint16_t p = fixed_port(s)) u += "Environment=PORT=" + std::to_string(p) + "\n";
