@@ -33,10 +33,12 @@ if [ "$(id -u)" -eq 0 ]; then
   fi
 fi
 # A copy of the tree: dpkg-buildpackage writes debian/ and obj-* in place, and the .deb
-# lands in the parent directory.
-work=$(mktemp -d)
+# lands in the parent directory. Always the same path (build-deb/src, one per --arch), so
+# that ccache finds a rerun's objects: the path is in the compiler flags (dpkg-buildflags'
+# -ffile-prefix-map).
+work=$PWD/build-deb/src${arch:+-$arch}
+rm -rf "$work" && mkdir -p "$work/dockless"
 trap 'rm -rf "$work"' EXIT
-mkdir "$work/dockless"
 git ls-files -z | xargs -0 cp --parents -t "$work/dockless"
 cd "$work/dockless"
 if [ -n "$version" ]; then
@@ -44,6 +46,11 @@ if [ -n "$version" ]; then
 fi
 flags=(-us -uc -b)
 [ -n "$arch" ] && flags+=(-a"$arch")
+# debhelper points HOME at a directory of its own during the build: name the real ccache
+# directory, or every build would start with an empty cache.
+if command -v ccache >/dev/null; then
+  export CCACHE_DIR="${CCACHE_DIR:-$(ccache -k cache_dir)}" CCACHE_BASEDIR="$work/dockless" CCACHE_NOHASHDIR=1
+fi
 DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=2}" dpkg-buildpackage "${flags[@]}"
 cp ../*.deb ../*.changes ../*.buildinfo "$out"/
 ls "$out"/*.deb
