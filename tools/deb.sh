@@ -33,10 +33,13 @@ if [ "$(id -u)" -eq 0 ]; then
   fi
 fi
 # A copy of the tree: dpkg-buildpackage writes debian/ and obj-* in place, and the .deb
-# lands in the parent directory. Always the same path (build-deb/src, one per --arch), so
-# that ccache finds a rerun's objects: the path is in the compiler flags (dpkg-buildflags'
-# -ffile-prefix-map).
-work=$PWD/build-deb/src${arch:+-$arch}
+# lands in the parent directory. Always the same path, whichever checkout builds (one per
+# --arch, one build at a time), so that ccache finds a rerun's or another clone's objects:
+# the path is in the compiler flags (dpkg-buildflags' -ffile-prefix-map).
+work=${DOCKLESS_DEB_WORKDIR:-/var/tmp/dockless-deb-build}${arch:+-$arch}
+mkdir -p "$(dirname "$work")"
+exec 9>"$work.lock"
+flock 9
 rm -rf "$work" && mkdir -p "$work/dockless"
 trap 'rm -rf "$work"' EXIT
 git ls-files -z | xargs -0 cp --parents -t "$work/dockless"
