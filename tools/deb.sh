@@ -33,15 +33,10 @@ if [ "$(id -u)" -eq 0 ]; then
   fi
 fi
 # A copy of the tree: dpkg-buildpackage writes debian/ and obj-* in place, and the .deb
-# lands in the parent directory. Always the same path, whichever checkout builds (one per
-# --arch, one build at a time), so that ccache finds a rerun's or another clone's objects:
-# the path is in the compiler flags (dpkg-buildflags' -ffile-prefix-map).
-work=${DOCKLESS_DEB_WORKDIR:-/var/tmp/dockless-deb-build}${arch:+-$arch}
-mkdir -p "$(dirname "$work")"
-exec 9>"$work.lock"
-flock 9
-rm -rf "$work" && mkdir -p "$work/dockless"
+# lands in the parent directory.
+work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/dockless"
 git ls-files -z | xargs -0 cp --parents -t "$work/dockless"
 cd "$work/dockless"
 if [ -n "$version" ]; then
@@ -50,7 +45,9 @@ fi
 flags=(-us -uc -b)
 [ -n "$arch" ] && flags+=(-a"$arch")
 # debhelper points HOME at a directory of its own during the build: name the real ccache
-# directory, or every build would start with an empty cache.
+# directory, or every build would start with an empty cache. With the copy as base_dir,
+# ccache makes its paths relative (-I, and dpkg-buildflags' -ffile-prefix-map), so a build
+# in another temporary directory, or from another clone, finds the objects of the last one.
 if command -v ccache >/dev/null; then
   export CCACHE_DIR="${CCACHE_DIR:-$(ccache -k cache_dir)}" CCACHE_BASEDIR="$work/dockless" CCACHE_NOHASHDIR=1
 fi
