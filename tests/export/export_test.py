@@ -114,6 +114,10 @@ for g in job["TaskGroups"]:
         if "Resources" in t:
             fields(t["Resources"], "Resources")
 drivers = {g["Name"]: g["Tasks"][0]["Driver"] for g in job["TaskGroups"]}
+web_task = next(g["Tasks"][0] for g in job["TaskGroups"] if g["Name"] == "web")
+# Nomad runs args without a shell: $PORT is written in, and PORT is in the task's env.
+check(web_task["Config"]["args"] == ["-m", "http.server", "8080"], f"nomad web args: {web_task['Config']}")
+check(web_task["Env"].get("PORT") == "8080", f"nomad web env: {web_task.get('Env')}")
 check(drivers == {"db": "docker", "web": "raw_exec"}, f"drivers: {drivers}")
 
 # names and errors

@@ -1,5 +1,6 @@
 #pragma once
 // Helpers shared by the export targets.
+#include <cctype>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -34,6 +35,26 @@ void append(std::string* out, const Parts&... parts) {
 inline std::uint16_t fixed_port(const config::ServiceSpec& s) {
   if (s.port && !s.port->automatic) return s.port->number;
   return 0;
+}
+
+// Dockless puts the service's port into $PORT/${PORT} of its command at start ($PORTS stays).
+// Targets that run a command without a shell or systemd's expansion get `port` (the number,
+// or the target's own variable) written in instead; an empty `port` leaves `arg` as it is.
+inline std::string port_in(const std::string& arg, const std::string& port) {
+  if (port.empty()) return arg;
+  std::string out;
+  for (std::size_t i = 0; i < arg.size();) {
+    const bool braced = arg.compare(i, 7, "${PORT}") == 0;
+    const bool bare = !braced && arg.compare(i, 5, "$PORT") == 0 &&
+                      (i + 5 == arg.size() || !(std::isalnum(static_cast<unsigned char>(arg[i + 5])) || arg[i + 5] == '_'));
+    if (braced || bare) {
+      out += port;
+      i += braced ? 7 : 5;
+    } else {
+      out += arg[i++];
+    }
+  }
+  return out;
 }
 
 }  // namespace tools::exporter

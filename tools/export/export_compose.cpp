@@ -1,5 +1,4 @@
 // Docker Compose: container services directly; native ones get a placeholder image and a note.
-#include <cctype>
 #include <string>
 
 #include "tools/export/export.hpp"
@@ -32,29 +31,10 @@ std::string dollars(const std::string& s) {
   return out;
 }
 
-// Dockless puts the port into $PORT/${PORT} of the command at start; a Compose command runs
-// without a shell, so nothing would expand it there: the fixed port is written in instead.
-std::string with_port(const std::string& arg, std::uint16_t port) {
-  if (port == 0) return arg;
-  const std::string p = std::to_string(port);
-  std::string out;
-  for (std::size_t i = 0; i < arg.size();) {
-    if (arg.compare(i, 7, "${PORT}") == 0) {
-      out += p;
-      i += 7;
-    } else if (arg.compare(i, 5, "$PORT") == 0 &&
-               (i + 5 == arg.size() || !(std::isalnum(static_cast<unsigned char>(arg[i + 5])) || arg[i + 5] == '_'))) {
-      out += p;
-      i += 5;
-    } else {
-      out += arg[i++];
-    }
-  }
-  return out;
-}
-
 void service(const config::ServiceSpec& s, std::string* y, Result* r) {
   const std::string& n = s.name;
+  // A Compose command runs without a shell: nothing would expand $PORT there.
+  const std::string port_text = fixed_port(s) ? std::to_string(fixed_port(s)) : "";
   *y += "  " + n + ":\n";
   if (s.image) {
     *y += "    image: " + q(*s.image) + "\n";
@@ -66,7 +46,7 @@ void service(const config::ServiceSpec& s, std::string* y, Result* r) {
   }
   if (!s.command.empty()) {
     *y += "    command:\n";
-    for (const auto& a : s.command) append(y, "      - ", q(dollars(with_port(a, fixed_port(s)))), "\n");
+    for (const auto& a : s.command) append(y, "      - ", q(dollars(port_in(a, port_text))), "\n");
   }
   if (!s.env.empty() || fixed_port(s)) {
     *y += "    environment:\n";
@@ -110,7 +90,7 @@ void service(const config::ServiceSpec& s, std::string* y, Result* r) {
     *y += "    healthcheck:\n      test:\n";
     if (h.kind == config::HealthCheck::Kind::exec) {
       *y += "        - \"CMD\"\n";
-      for (const auto& a : h.exec) append(y, "        - ", q(dollars(with_port(a, fixed_port(s)))), "\n");
+      for (const auto& a : h.exec) append(y, "        - ", q(dollars(port_in(a, port_text))), "\n");
     } else {
       const std::string port = h.port ? std::to_string(h.port) : std::to_string(fixed_port(s));
       const std::string probe = h.kind == config::HealthCheck::Kind::http

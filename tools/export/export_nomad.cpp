@@ -15,12 +15,18 @@ nlohmann::json group_for(const config::ServiceSpec& s, Result* r) {
   const std::string& n = s.name;
   nlohmann::json task = {{"Name", n}};
   nlohmann::json cfg = nlohmann::json::object();
+  // Nomad passes args without a shell: $PORT becomes the fixed port or Nomad's own variable
+  // for a dynamic one (NOMAD_PORT_main, the port labelled below), as Dockless substitutes it.
+  const std::uint16_t port = fixed_port(s);
+  const std::string port_text = port ? std::to_string(port) : s.port ? "${NOMAD_PORT_main}" : "";
+  std::vector<std::string> args;
+  for (std::size_t i = 1; i < s.command.size(); ++i) args.push_back(port_in(s.command[i], port_text));
   if (s.image) {
     task["Driver"] = "docker";
     cfg["image"] = *s.image;
     if (!s.command.empty()) {
       cfg["command"] = s.command.front();
-      cfg["args"] = std::vector<std::string>(s.command.begin() + 1, s.command.end());
+      cfg["args"] = args;
     }
     if (!s.volumes.empty()) cfg["volumes"] = s.volumes;
     if (s.network) cfg["network_mode"] = *s.network;
@@ -30,7 +36,7 @@ nlohmann::json group_for(const config::ServiceSpec& s, Result* r) {
     task["Driver"] = "raw_exec";
     if (!s.command.empty()) {
       cfg["command"] = s.command.front();
-      cfg["args"] = std::vector<std::string>(s.command.begin() + 1, s.command.end());
+      cfg["args"] = args;
     }
     if (!s.working_dir.empty())
       r->dropped.push_back(n + ": working_dir has no raw_exec equivalent (the task runs in its allocation dir)");
@@ -59,13 +65,12 @@ nlohmann::json group_for(const config::ServiceSpec& s, Result* r) {
     r->dropped.push_back(n + ": limits memory_high/memory_swap_max/cpu_weight/io_weight/pids_max have no Nomad equivalent");
   if (!res.empty()) task["Resources"] = res;
   nlohmann::json group = {{"Name", n}, {"Count", 1}};
-  const std::uint16_t port = fixed_port(s);
   if (port || (s.port && s.port->automatic)) {
     nlohmann::json p = {{"Label", "main"}, {"To", 0}};
     if (port) p["Value"] = port;
     group["Networks"] = nlohmann::json::array({{{port ? "ReservedPorts" : "DynamicPorts", nlohmann::json::array({p})}}});
     if (s.image) task["Config"]["ports"] = {"main"};
-    if (!port) task["Env"]["PORT"] = "${NOMAD_PORT_main}";
+    task["Env"]["PORT"] = port_text;
   }
   if (!s.sockets.empty()) r->dropped.push_back(n + ": sockets (socket activation) have no Nomad equivalent");
   if (s.health) {
