@@ -13,7 +13,7 @@
 # group is made by systemd-sysusers, and on upgrade the postinst's `dockless upgrade`
 # re-executes the running daemon. docs/packaging.md says what this covers and what not.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 out=$PWD/build-deb
 mkdir -p "$out"
 result=$out/deb-result
