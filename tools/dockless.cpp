@@ -13,6 +13,7 @@
 #include "tools/cli/cli.hpp"
 #include "tools/cli/cli_plan.hpp"
 #include "tools/daemon/serve.hpp"
+#include "tools/export/export_command.hpp"
 
 namespace {
 
@@ -133,6 +134,11 @@ int main(int argc, char** argv) {
     for (const auto& a : cl.args)
       if (a == "--help" || a == "-h") return cli::print_command_help("check-config", stdout), 0;
     return check_config(cl);
+  }
+  if (cmd == "export") {
+    for (const auto& a : cl.args)
+      if (a == "--help" || a == "-h") return cli::print_command_help("export", stdout), 0;
+    return tools::exporter::run(cl.args, env_or("DOCKLESS_CONFIG", DOCKLESS_DEFAULT_CONFIG));
   }
   if (cmd == "version" || cmd == "--version") {
     for (const auto& a : cl.args)

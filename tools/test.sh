@@ -111,6 +111,15 @@ if [ $fast -eq 0 ]; then
   bash tools/arm-test.sh || status=1
 fi
 
+# The Debian package (tests/deb/deb_test.sh): build, lintian, install -> upgrade -> remove ->
+# purge in a debootstrap chroot. One result (PASS, FAIL or SKIP without network).
+deb_result=build-deb/deb-result
+if [ $fast -eq 0 ]; then
+  echo "=== build-deb (Debian package in a chroot)"
+  bash tests/deb/deb_test.sh || status=1
+fi
+
+DEB_RESULT="$([ $fast -eq 0 ] && echo "$deb_result")" \
 TIDY_RESULT="$([ $fast -eq 0 ] && echo "$tidy_result")" \
 python3 - "$([ $fast -eq 0 ] && echo "$arm_results")" "${builds[@]}" <<'PY'
 import json, os, sys
@@ -122,6 +131,14 @@ if tidy:
     else:
         failed += 1
         print(f"clang-tidy: {verdict}")
+deb = os.environ.get("DEB_RESULT")
+if deb:
+    verdict = open(deb).read().strip() if os.path.exists(deb) else "missing"
+    if verdict == "PASS": passed += 1
+    elif verdict == "SKIP": skipped += 1
+    else:
+        failed += 1
+        print(f"tests/deb: {verdict}")
 arm = sys.argv[1]
 if arm:
     if not os.path.exists(arm):

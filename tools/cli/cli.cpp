@@ -170,8 +170,8 @@ bool parse_command_line(const std::vector<std::string>& argv, CommandLine* out) 
     }
     if (out->command.empty()) {
       out->command = a;
-      // serve and check-config parse their own flags (serve has its own --socket).
-      if (a == "serve" || a == "check-config") {
+      // serve, check-config and export parse their own flags (serve has its own --socket).
+      if (a == "serve" || a == "check-config" || a == "export") {
         out->args.assign(argv.begin() + static_cast<std::ptrdiff_t>(i) + 1, argv.end());
         return true;
       }
@@ -271,9 +271,10 @@ void print_usage(std::FILE* out) {
                "usage: dockless [--socket PATH | --host http://IP:PORT] [--token TOKEN] COMMAND [ARGS]\n"
                "\n"
                "The daemon:\n"
-               "  %-30s %s\n  %-30s %s\n  %-30s %s\n\n",
+               "  %-30s %s\n  %-30s %s\n  %-30s %s\n  %-30s %s\n\n",
                "serve [--config FILE] [...]", "run the daemon (dockless serve --help)",
                "check-config [--plan] [FILE]", "validate a config file without running anything",
+               "export --format F [NAME...]", "the config as compose, systemd units or a nomad job",
                "version", "print the client's version (and whether the daemon answers)");
   std::fprintf(out, "Services (talk to the daemon):\n");
   for (const auto& c : commands()) {
@@ -321,6 +322,15 @@ bool print_command_help(const std::string& command, std::FILE* out) {
                "            (`dockless reload --dry-run`, for the config file the daemon reads);\n"
                "            with no daemon reachable, the plan of a first start of FILE\n"
                "  --json    the plan as JSON (with --plan)\n",
+               out);
+    return true;
+  }
+  if (command == "export") {
+    std::fputs("usage: dockless export --format compose|systemd|nomad [--config FILE] [--output DIR] [NAME...]\n"
+               "write the config's services (default: all) as Docker Compose YAML, systemd units or a Nomad\n"
+               "job (JSON), from the config file (default: DOCKLESS_CONFIG or " DOCKLESS_DEFAULT_CONFIG "), offline\n"
+               "  --output DIR  one file per unit or job in DIR instead of standard output\n"
+               "What the target cannot express is listed on stderr (\"not exported: ...\").\n",
                out);
     return true;
   }
