@@ -6,6 +6,13 @@ import threading
 import time
 
 
+def udp_port():
+    """A UDP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def ask(port, timeout=10.0):
     """One TCP connection: the server's one-line answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:

@@ -16,15 +16,9 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "cli"))
 import cli_harness as h  # noqa: E402
 from harness import free_port, service, sh  # noqa: E402
-from socket_client import LoopingClient, ask  # noqa: E402
+from socket_client import LoopingClient, ask, udp_port  # noqa: E402
 
 SERVER = ["python3", os.path.join(HERE, "sd_server.py")]
-
-
-def udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ask_unix(path, timeout=10.0):
