@@ -231,6 +231,9 @@ struct Trigger {
   std::vector<std::string> run;      // run/exec: argv
   Duration timeout{300'000};         // run/exec: killed (process group) at this deadline
   std::string user;                  // run: the job's user; empty: the default (docs/config.md)
+  // Dispatches of one queued event (actors/trigger_queue.hpp) before it is dead-lettered.
+  static constexpr int kMaxAttemptsLimit = 100;
+  int max_attempts = 5;
 };
 
 struct Config {

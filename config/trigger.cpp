@@ -44,7 +44,8 @@ class TriggerReader {
 
   void read() {
     r_.reject_unknown(
-        {"id", "kind", "provider", "path", "match", "secret", "secrets", "action", "handler", "timeout", "user"});
+        {"id", "kind", "provider", "path", "match", "secret", "secrets", "action", "handler", "timeout", "user",
+                       "max_attempts"});
     if (!service_name_valid(t_.id))
       r_.error(*r_.find("id"), "id", "must match [a-z0-9][a-z0-9_.-]{0,62} (it becomes a file name)");
     if (const toml::node* k = r_.find("kind")) {
@@ -80,6 +81,8 @@ class TriggerReader {
         t_.timeout = *d;
     }
     user();
+    if (r_.find("max_attempts"))
+      if (auto n = r_.integer("max_attempts", 1, Trigger::kMaxAttemptsLimit)) t_.max_attempts = static_cast<int>(*n);
   }
 
  private:

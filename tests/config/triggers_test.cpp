@@ -225,3 +225,17 @@ TEST(Secrets, ARefusedFileIsAnErrorNotAMiss) {
   EXPECT_EQ(why, "secret \"x\": file (/s/x: /s/x has mode 0644)");
   EXPECT_EQ(chain.describe()[1], "files: /s/NAME (mode-checked)");
 }
+
+TEST(Triggers, MaxAttemptsDefaultsToFiveAndIsBounded) {
+  const std::string head = std::string(kWeb) + "[[triggers]]\nid = \"t\"\nkind = \"webhook\"\nprovider = \"hmac\"\n"
+                                               "secret = \"s\"\naction = { restart = \"web\" }\n";
+  auto r = parse(head);
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->triggers[0].max_attempts, 5);
+  r = parse(head + "max_attempts = 2\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->triggers[0].max_attempts, 2);
+  r = parse(head + "max_attempts = 0\n");
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(errors_of(r).find("triggers.t.max_attempts"), std::string::npos) << errors_of(r);
+}
