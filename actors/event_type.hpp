@@ -30,7 +30,8 @@ namespace actors {
   X(log_unavailable)                                                                    \
   /* webhook triggers */                                                                \
   X(trigger_delivery) X(trigger_action) X(trigger_job_finished)                         \
-  X(trigger_deliveries_not_saved) X(refusals_suppressed)
+  X(trigger_deliveries_not_saved) X(refusals_suppressed)                                \
+  X(trigger_retry) X(trigger_dead_lettered) X(trigger_replayed) X(trigger_queue_error)
 
 enum class EventType : std::uint8_t {
 #define DOCKLESS_EVENT_ENUMERATOR(name) name,

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/http_request.hpp"
 #include "actors/service_env.hpp"
 #include "runtime/fd.hpp"
 #include "runtime/ops_net.hpp"
@@ -35,22 +36,8 @@ using runtime::Task;
 
 constexpr std::size_t kCaptureBytes = 4096;     // exec output kept for the reason
 constexpr std::size_t kReasonOutputBytes = 200;  // of which the reason shows this much
-constexpr std::size_t kMaxStatusLine = 1024;     // longer is not HTTP
 
-// The whole check shares one deadline: each operation gets what is left of it.
-struct Budget {
-  Clock::time_point end;
-  config::Duration timeout;
-  explicit Budget(config::Duration t) : end(Clock::now() + t), timeout(t) {}
-  runtime::Duration left() const {
-    return std::max(runtime::Duration::zero(),
-                    std::chrono::duration_cast<runtime::Duration>(end - Clock::now()));
-  }
-  bool expired() const { return Clock::now() >= end; }
-  std::string timed_out(std::string_view what) const {
-    return "timed out after " + format_duration(timeout) + " (" + std::string(what) + ")";
-  }
-};
+using Budget = RequestBudget;
 
 HealthReport healthy(std::string reason) { return {true, std::move(reason), 0}; }
 HealthReport unhealthy(std::string reason) { return {false, std::move(reason), 1}; }
@@ -61,73 +48,6 @@ HealthReport op_failure(int err, const Budget& b, const std::string& what) {
   if (err == ETIME) return unhealthy(b.timed_out(what));
   if (err == ECANCELED) return unhealthy("stopped");
   return unhealthy(what + ": " + std::strerror(err));
-}
-
-// Bytes from a peer or a child, made safe for one line of an event or a JSON string.
-std::string printable(std::string_view raw, std::size_t max) {
-  std::string out;
-  for (char c : raw.substr(0, max)) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '\n' || c == '\r' || c == '\t') out += ' ';
-    else if (u < 0x20 || u == 0x7f) out += '?';
-    else out += c;
-  }
-  // Do not end inside a UTF-8 sequence that `max` cut in two.
-  if (raw.size() > max) {
-    std::size_t lead = out.size();
-    while (lead > 0 && (static_cast<unsigned char>(out[lead - 1]) & 0xC0) == 0x80) --lead;
-    if (lead > 0) {
-      const auto b = static_cast<unsigned char>(out[lead - 1]);
-      const std::size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
-      if (out.size() - (lead - 1) < need) out.resize(lead - 1);
-    }
-  }
-  const auto last = out.find_last_not_of(' ');
-  out.resize(last == std::string::npos ? 0 : last + 1);
-  return out;
-}
-
-struct Endpoint {
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-  std::string text;  // "127.0.0.1:8080", "[::1]:8080"
-};
-
-// Numeric addresses only (see health.hpp): no resolver call ever blocks the loop.
-std::optional<Endpoint> endpoint(const std::string& host, std::uint16_t port, std::string* why) {
-  Endpoint ep;
-  const std::string h = host == "localhost" || host.empty() ? "127.0.0.1" : host;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&ep.addr);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ep.addr);
-  if (::inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    ep.len = sizeof *v4;
-    ep.text = h + ":" + std::to_string(port);
-  } else if (::inet_pton(AF_INET6, h.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    ep.len = sizeof *v6;
-    ep.text = "[" + h + "]:" + std::to_string(port);
-  } else {
-    *why = "host " + host + ": only numeric IPv4/IPv6 addresses and localhost are supported";
-    return std::nullopt;
-  }
-  if (port == 0) {
-    *why = "no port for " + h + " ($PORT is unset: the service has no port)";
-    return std::nullopt;
-  }
-  return ep;
-}
-
-// A non-blocking socket connected to `ep` within the budget, or the report saying why not.
-Task<Result<int>> connect_socket(Fd& sock, const Endpoint& ep, const Budget& b, std::stop_token stop) {
-  sock.reset(::socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!sock) co_return Result<int>::failure(errno);
-  if (b.expired()) co_return Result<int>::failure(ETIME);
-  co_return co_await runtime::connect(sock.get(), reinterpret_cast<const sockaddr*>(&ep.addr), ep.len)
-      .deadline(b.left())
-      .stop_on(stop);
 }
 
 Task<HealthReport> check_tcp(const config::HealthCheck& spec, std::uint16_t port, std::stop_token stop) {
@@ -141,16 +61,6 @@ Task<HealthReport> check_tcp(const config::HealthCheck& spec, std::uint16_t port
   co_return healthy("connected to " + ep->text);
 }
 
-// "HTTP/1.1 200 OK" → 200. Anything else is not an HTTP/1.x status line.
-std::optional<int> parse_status_line(std::string_view line) {
-  if (line.size() < 12 || line.substr(0, 5) != "HTTP/") return std::nullopt;
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (!digit(line[5]) || line[6] != '.' || !digit(line[7]) || line[8] != ' ') return std::nullopt;
-  if (!digit(line[9]) || !digit(line[10]) || !digit(line[11])) return std::nullopt;
-  if (line.size() > 12 && line[12] != ' ') return std::nullopt;
-  return (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-}
-
 Task<HealthReport> check_http(const config::HealthCheck& spec, std::uint16_t port, std::stop_token stop) {
   Budget b(spec.timeout);
   std::string why;
@@ -159,42 +69,16 @@ Task<HealthReport> check_http(const config::HealthCheck& spec, std::uint16_t por
   const std::string path = spec.path.empty() || spec.path.front() != '/' ? "/" + spec.path : spec.path;
   const std::string where = ep->text + path;
 
-  // The Fd outlives every operation below: each one is awaited to its CQE before
-  // we return, so the close in ~Fd never races an operation on the number.
-  Fd sock;
-  Result<int> r = co_await connect_socket(sock, *ep, b, stop);
-  if (!r) co_return op_failure(r.error(), b, "connect " + ep->text);
-
   // Host as configured ("localhost:8080"), for servers that route by it.
   const std::string host = spec.host.empty() ? "127.0.0.1" : spec.host;
   const std::string authority =
       (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + authority +
-                              "\r\nUser-Agent: dockless-health\r\nConnection: close\r\n\r\n";
-  const auto bytes = std::as_bytes(std::span(request));
-  for (std::size_t sent = 0; sent < bytes.size(); sent += static_cast<std::size_t>(r.value())) {
-    r = co_await runtime::send(sock.get(), bytes.subspan(sent)).deadline(b.left()).stop_on(stop);
-    if (!r) co_return op_failure(r.error(), b, "send to " + where);
-  }
-
-  // Only the status line is read. Closing with the rest unread may reset the
-  // connection, which a server that already answered does not mind.
-  std::string head;
-  std::array<std::byte, 512> buf;
-  while (head.find('\n') == std::string::npos && head.size() < kMaxStatusLine) {
-    r = co_await runtime::recv(sock.get(), buf).deadline(b.left()).stop_on(stop);
-    if (!r) co_return op_failure(r.error(), b, "read from " + where);
-    if (r.value() == 0) break;
-    head.append(reinterpret_cast<const char*>(buf.data()), static_cast<std::size_t>(r.value()));
-  }
-  if (head.empty()) co_return unhealthy("connection closed by " + where + " without a response");
-  std::string_view line(head);
-  line = line.substr(0, line.find('\n'));
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  auto status = parse_status_line(line);
-  if (!status) co_return unhealthy("bad status line from " + where + ": \"" + printable(line, 60) + "\"");
-  std::string what = "HTTP " + std::to_string(*status) + " from " + where;
-  co_return *status >= 200 && *status < 300 ? healthy(std::move(what)) : unhealthy(std::move(what));
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + authority +
+                        "\r\nUser-Agent: dockless-health\r\nConnection: close\r\n\r\n";
+  HttpExchange x = co_await http_exchange(*ep, std::move(request), where, b, stop);
+  if (!x.status) co_return unhealthy(std::move(x.error));
+  std::string what = "HTTP " + std::to_string(*x.status) + " from " + where;
+  co_return *x.status >= 200 && *x.status < 300 ? healthy(std::move(what)) : unhealthy(std::move(what));
 }
 
 // Reads what is in the pipe without blocking; keeps the first kCaptureBytes and

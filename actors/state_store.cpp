@@ -91,6 +91,11 @@ std::string snapshot_to_json(const Snapshot& s) {
     if (e.started_unix_ms > 0) v["started_unix_ms"] = e.started_unix_ms;
     j["services"][name] = std::move(v);
   }
+  j["triggers"] = nlohmann::json::array();
+  for (const TriggerBinding& b : s.triggers)
+    j["triggers"].push_back({{"id", b.id},           {"path", b.path},       {"kind", b.kind},
+                             {"provider", b.provider}, {"handler", b.handler}, {"version", b.version},
+                             {"fingerprint", b.fingerprint}});
   return j.dump(2) + "\n";
 }
 
@@ -118,6 +123,19 @@ Snapshot read_snapshot(const std::string& path) {
     }
     s.services[name] = e;
   }
+  if (auto t = j.find("triggers"); t != j.end() && t->is_array())
+    for (const auto& v : *t) {
+      if (!v.is_object() || !v.contains("id") || !v["id"].is_string()) continue;
+      TriggerBinding b;
+      b.id = v["id"].get<std::string>();
+      b.path = v.value("path", "");
+      b.kind = v.value("kind", "");
+      b.provider = v.value("provider", "");
+      b.handler = v.value("handler", "");
+      b.version = v.value("version", std::uint64_t{1});
+      b.fingerprint = v.value("fingerprint", "");
+      s.triggers.push_back(std::move(b));
+    }
   return s;
 }
 

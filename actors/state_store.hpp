@@ -55,9 +55,22 @@ struct SnapshotEntry {
   std::vector<std::uint16_t> ports;
   std::int64_t started_unix_ms = 0;
 };
+// A webhook trigger's binding as state.json keeps it: its path and handler, and a version
+// that grows each time its definition (everything but the secret's value) changes, across
+// daemon restarts. `fingerprint` is a hash of that definition.
+struct TriggerBinding {
+  std::string id;
+  std::string path;
+  std::string kind;
+  std::string provider;
+  std::string handler;
+  std::uint64_t version = 1;
+  std::string fingerprint;
+};
 struct Snapshot {
   std::int64_t written_unix_ms = 0;
   std::map<std::string, SnapshotEntry> services;
+  std::vector<TriggerBinding> triggers;
 };
 
 struct ServiceStatus;

@@ -303,7 +303,14 @@ Snapshot Supervisor::make_snapshot() const {
   Snapshot s;
   s.written_unix_ms = runtime::now_unix_ms();
   for (const auto& [name, e] : entries_) s.services[name] = snapshot_entry(e->status, *e->spec);
+  s.triggers = trigger_bindings_;
   return s;
+}
+
+void Supervisor::set_trigger_bindings(std::vector<TriggerBinding> bindings) {
+  trigger_bindings_ = std::move(bindings);
+  snapshot_pending_ = true;
+  snapshot_dirty_.notify_all();
 }
 
 // Writes state.json when something that matters for a restart changed (a state or

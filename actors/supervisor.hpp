@@ -117,6 +117,8 @@ class Supervisor {
   // The exec failed: supervision continues in this image.
   void resume_after_handover();
   runtime::Task<void> write_snapshot();
+  // The trigger dispatcher's bindings, written into state.json with the services.
+  void set_trigger_bindings(std::vector<TriggerBinding> bindings);
 
   // Stops every service in reverse dependency order, writes the final snapshot.
   runtime::Task<void> shutdown();
@@ -167,6 +169,7 @@ class Supervisor {
   std::uint64_t generation_ = 0;
   runtime::Notify snapshot_dirty_;
   bool snapshot_pending_ = false;
+  std::vector<TriggerBinding> trigger_bindings_;
   bool ready_ = false;
   std::map<std::string, runtime::Fd> stored_pipes_;
   std::map<std::string, std::vector<runtime::Fd>> stored_sockets_;

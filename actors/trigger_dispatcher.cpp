@@ -1,8 +1,10 @@
 #include "actors/trigger_dispatcher.hpp"
 
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 
 #include "actors/orphan_scan.hpp"
@@ -22,32 +24,37 @@ using TriggerAction = config::Trigger::Action;
 // (GitHub's are UUIDs), and if one did it could only make its own delivery a duplicate.
 std::string signature_key(const std::string& hex) { return "sig:" + hex; }
 
-std::string_view action_name(TriggerAction a) {
-  switch (a) {
-    case TriggerAction::restart: return "restart";
-    case TriggerAction::start: return "start";
-    case TriggerAction::stop: return "stop";
-    case TriggerAction::run: return "run";
-    case TriggerAction::exec: return "exec";
+// FNV-1a 64: the binding's fingerprint only has to tell definitions apart across restarts.
+std::string fingerprint(const config::Trigger& t) {
+  nlohmann::json j = {{"path", t.path},       {"kind", t.kind},       {"provider", t.provider},
+                      {"events", t.events},   {"branch", t.branch},   {"handler", t.handler},
+                      {"action", static_cast<int>(t.action)},          {"service", t.service},
+                      {"run", t.run},         {"post", t.post_host + ":" + std::to_string(t.post_port) + t.post_path},
+                      {"timeout_ms", t.timeout.count()},               {"user", t.user},
+                      {"max_attempts", t.max_attempts},                {"backoff_ms", t.backoff.count()},
+                      {"secret_ref", t.secret_ref}};
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : j.dump()) {
+    h ^= c;
+    h *= 1099511628211ull;
   }
-  return "?";
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return out;
 }
 
-nlohmann::json job_event(const std::string& trigger, const std::string& delivery, const JobOutcome& out) {
-  nlohmann::json j = nlohmann::json::object();
-  j["trigger"] = trigger;
-  j["delivery"] = delivery;
-  j["duration_ms"] = out.duration.count();
-  if (!out.spawned) {
-    j["outcome"] = "spawn_failed";
-    j["error"] = out.spawn_error;
-    return j;
+// 64 random bits: ids are never reused, across restarts too, without a counter to persist.
+std::string new_event_id() {
+  unsigned char bytes[8] = {};
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0) got += static_cast<std::size_t>(n);
   }
-  j["pid"] = out.pid;
-  j["outcome"] = out.timed_out ? "timed_out" : out.stopped ? "stopped" : out.status.success() ? "succeeded" : "failed";
-  if (out.status.signaled) j["signal"] = runtime::signal_name(out.status.code);
-  else j["exit_code"] = out.status.code;
-  return j;
+  char out[3 + 16 + 1];
+  std::snprintf(out, sizeof out, "ev-%02x%02x%02x%02x%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3],
+                bytes[4], bytes[5], bytes[6], bytes[7]);
+  return out;
 }
 
 }  // namespace
@@ -56,7 +63,7 @@ std::string_view outcome_name(DeliveryOutcome o) {
   switch (o) {
     case DeliveryOutcome::accepted: return "accepted";
     case DeliveryOutcome::duplicate: return "duplicate";
-    case DeliveryOutcome::busy: return "busy";
+    case DeliveryOutcome::full: return "full";
     case DeliveryOutcome::failed: return "failed";
     case DeliveryOutcome::rejected: return "rejected";
     case DeliveryOutcome::ignored: return "ignored";
@@ -97,6 +104,13 @@ TriggerDispatcher::TriggerState& TriggerDispatcher::state(const std::string& id)
   std::ifstream in(dir_of(id) + "/deliveries");
   for (std::string line; std::getline(in, line);)
     if (!line.empty() && st->id_set.insert(line).second) st->ids.push_back(line);
+  // The queue's events were acknowledged too, even if the deliveries file was not written
+  // before a crash.
+  if (queue_)
+    for (QueuedState qs : {QueuedState::pending, QueuedState::dead, QueuedState::done})
+      for (const TriggerEvent* e : queue_->in_state(qs))
+        if (e->trigger == id && !e->delivery.empty() && st->id_set.insert(e->delivery).second)
+          st->ids.push_back(e->delivery);
   while (st->ids.size() > kRememberedIds) {
     st->id_set.erase(st->ids.front());
     st->ids.pop_front();
@@ -122,7 +136,69 @@ void TriggerDispatcher::install(Prepared prepared) {
   // Numbered here, not in prepare(): sets are installed in the order they are committed.
   prepared.set->version = current_->version + 1;
   for (const config::Trigger& t : prepared.set->triggers) (void)state(t.id);
+  supervisor_.set_trigger_bindings(bindings_for(*prepared.set));
   current_ = std::move(prepared.set);
+  // Events waiting for a trigger that is back (or was never gone) go on; those of a removed
+  // trigger are dead-lettered by its worker.
+  if (queue_)
+    for (const TriggerEvent* e : queue_->in_state(QueuedState::pending)) wake_worker(e->trigger);
+}
+
+// A trigger keeps its version while its definition is the same; a changed one gets the next.
+// Bindings of removed triggers are kept, so a trigger removed and added back goes on counting.
+std::vector<TriggerBinding> TriggerDispatcher::bindings_for(TriggerSet& set) {
+  set.binding_versions.clear();
+  for (const config::Trigger& t : set.triggers) {
+    const std::string fp = fingerprint(t);
+    auto it = bindings_.find(t.id);
+    if (it == bindings_.end()) {
+      TriggerBinding b;
+      b.id = t.id;
+      b.fingerprint = fp;
+      it = bindings_.emplace(t.id, std::move(b)).first;
+    } else if (it->second.fingerprint != fp) {
+      ++it->second.version;
+      it->second.fingerprint = fp;
+    }
+    TriggerBinding& b = it->second;
+    b.path = t.path;
+    b.kind = t.kind;
+    b.provider = t.provider;
+    b.handler = t.handler;
+    set.binding_versions.push_back(b.version);
+  }
+  std::vector<TriggerBinding> out;
+  for (const auto& [id, b] : bindings_) out.push_back(b);
+  return out;
+}
+
+std::string TriggerDispatcher::open_queue() {
+  for (TriggerBinding& b : read_snapshot(opts_.data_dir + "/state.json").triggers) bindings_[b.id] = std::move(b);
+  if (auto r = runtime::make_dirs(opts_.data_dir + "/triggers", 0700); !r)
+    return queue_error_ = "cannot create " + opts_.data_dir + "/triggers: " + r.message();
+  auto q = TriggerQueue::open(opts_.data_dir + "/triggers/queue.log");
+  if (!q) return queue_error_ = "cannot open " + opts_.data_dir + "/triggers/queue.log: " + q.message();
+  queue_ = std::move(q).value();
+  // Interrupted mid-dispatch by a crash: whether the handler finished is unknown, and running it
+  // again could do it twice. Start-up, so written synchronously.
+  std::vector<std::string> interrupted;
+  for (const TriggerEvent* e : queue_->in_state(QueuedState::pending))
+    if (e->dispatching) interrupted.push_back(e->id);
+  for (const std::string& id : interrupted) {
+    const std::string trigger = queue_->find(id)->trigger;
+    const std::string why = "interrupted: the daemon stopped during its dispatch, so whether the handler finished is "
+                            "unknown; replay it to run it again";
+    if (auto w = queue_->append_sync(TriggerQueue::dead_record(id, why)); !w)
+      return queue_error_ = "cannot write " + queue_->path() + ": " + w.message();
+    nlohmann::json ev = nlohmann::json::object();
+    ev["trigger"] = trigger;
+    ev["event_id"] = id;
+    ev["error"] = why;
+    events_.append(std::nullopt, EventType::trigger_dead_lettered, ev);
+  }
+  if (auto c = queue_->compact(); !c)
+    return queue_error_ = "cannot compact " + queue_->path() + ": " + c.message();
+  return "";
 }
 
 std::vector<std::string> TriggerDispatcher::install(const std::vector<config::Trigger>& triggers) {
@@ -154,7 +230,7 @@ void TriggerDispatcher::record(const config::Trigger& t, const std::string& deli
   // What anyone can send without the secret (a bad signature, a captured delivery replayed
   // as is or under a new id) is limited; ignored/ping need a valid signature.
   if (a.outcome == DeliveryOutcome::rejected || a.outcome == DeliveryOutcome::duplicate ||
-      a.outcome == DeliveryOutcome::busy) {
+      a.outcome == DeliveryOutcome::full) {
     const std::string from = source_address(source);
     RefusalLimiter::Decision d = refusals_.admit(from, runtime::now_unix_ms());
     for (const RefusalLimiter::Suppressed& s : d.summaries) {
@@ -181,55 +257,47 @@ DeliveryAnswer TriggerDispatcher::answer(const TriggerDelivery& d, DeliveryOutco
   return a;
 }
 
-DeliveryAnswer TriggerDispatcher::dispatch(const TriggerDelivery& d) {
-  const config::Trigger& t = *d.trigger;
-  TriggerState& st = state(t.id);
-  if (!d.id.empty() && st.id_set.count(d.id))
-    return answer(d, DeliveryOutcome::duplicate, 200, "delivery already handled; not run again");
-  // Busy before the signature: a busy answer runs nothing and remembers nothing either.
-  const bool job = t.action == TriggerAction::run || t.action == TriggerAction::exec;
-  if (job && st.activity.running)
-    return answer(d, DeliveryOutcome::busy, 409, "a job of this trigger is still running");
-  if (!d.signature.empty() && st.id_set.count(signature_key(d.signature)))
-    return answer(d, DeliveryOutcome::duplicate, 200, "this signed delivery was already handled; not run again");
-  if (!job) return act(d, st);
-
-  auto logs = job_logs(t.id);
-  if (!logs) return answer(d, DeliveryOutcome::failed, 500, "cannot open the job's logs: " + logs.message());
-  st.activity.running = true;
-  remember(t.id, st, d);
-  DeliveryAnswer a = answer(d, DeliveryOutcome::accepted, 202, "");
-  // Spawned actors first run on the next loop round: the answer is recorded before the job's events.
-  jobs_.spawn(run(d, std::move(logs).value()), "trigger/" + t.id);
-  return a;
+bool TriggerDispatcher::seen(const TriggerState& st, const std::string& key) const {
+  return st.id_set.count(key) || st.queuing.count(key);
 }
 
-// restart/start/stop: posted to the supervisor, which acts on its own time (non-blocking, like
-// the API's control calls).
-DeliveryAnswer TriggerDispatcher::act(const TriggerDelivery& d, TriggerState& st) {
+Task<DeliveryAnswer> TriggerDispatcher::dispatch(TriggerDelivery d) {
   const config::Trigger& t = *d.trigger;
-  runtime::Result<void> done = t.action == TriggerAction::restart ? supervisor_.restart(t.service)
-                               : t.action == TriggerAction::start ? supervisor_.start(t.service)
-                                                           : supervisor_.stop(t.service);
-  nlohmann::json ev = nlohmann::json::object();
-  ev["trigger"] = t.id;
-  ev["delivery"] = d.id;
-  ev["action"] = action_name(t.action);
-  ev["target"] = t.service;  // "service" is the event log's own field
-  ev["ok"] = done.ok();
-  if (!done) ev["error"] = done.message();
-  if (!done) {
-    // Not remembered: a redelivery may succeed once the service is back.
-    DeliveryAnswer a = answer(d, DeliveryOutcome::failed, 500,
-                              std::string(action_name(t.action)) + " " + t.service + ": " + done.message());
-    events_.append(std::nullopt, EventType::trigger_action, ev);
-    return a;
-  }
+  TriggerState& st = state(t.id);
+  if (!d.id.empty() && seen(st, d.id))
+    co_return answer(d, DeliveryOutcome::duplicate, 200, "delivery already accepted; not queued again");
+  std::string sig;
+  if (!d.signature.empty()) sig = signature_key(d.signature);
+  if (!sig.empty() && seen(st, sig))
+    co_return answer(d, DeliveryOutcome::duplicate, 200, "this signed delivery was already accepted; not queued again");
+  if (!queue_) co_return answer(d, DeliveryOutcome::failed, 503, "the trigger queue is unavailable: " + queue_error_);
+  std::string why = queue_->full_reason(d.body.size());
+  if (!why.empty()) co_return answer(d, DeliveryOutcome::full, 503, why + "; retry later");
+
+  TriggerEvent e;
+  e.id = new_event_id();
+  e.delivery = d.id;
+  e.trigger = t.id;
+  e.provider = t.provider;
+  e.event = d.event;
+  e.received_unix_ms = runtime::now_unix_ms();
+  e.received = format_utc_ms(e.received_unix_ms);
+  e.headers = d.headers;
+  e.body = d.body;
+  e.body_json = d.body_json;
+  // Held while the record is written, so the same delivery arriving meanwhile is a duplicate.
+  if (!d.id.empty()) st.queuing.insert(d.id);
+  if (!sig.empty()) st.queuing.insert(sig);
+  runtime::Result<void> written = co_await queue_->append(TriggerQueue::add_record(e));
+  st.queuing.erase(d.id);
+  st.queuing.erase(sig);
+  if (!written)
+    co_return answer(d, DeliveryOutcome::failed, 503, "cannot write the trigger queue: " + written.message());
   remember(t.id, st, d);
   DeliveryAnswer a = answer(d, DeliveryOutcome::accepted, 202, "");
-  events_.append(std::nullopt, EventType::trigger_action, ev);
-  st.activity.last_action = ev;
-  return a;
+  a.queued = e.id;
+  wake_worker(t.id);
+  co_return a;
 }
 
 void TriggerDispatcher::remember_key(TriggerState& st, const std::string& key) {
@@ -283,39 +351,6 @@ runtime::Result<std::shared_ptr<LogStore>> TriggerDispatcher::job_logs(const std
     st.logs = std::move(store).value();
   }
   return R(st.logs);
-}
-
-// `delivery` holds the pinned set, which keeps *delivery.trigger alive for the job's whole run,
-// whatever reloads happen meanwhile.
-Task<void> TriggerDispatcher::run(TriggerDelivery delivery, std::shared_ptr<LogStore> logs) {
-  const config::Trigger& t = *delivery.trigger;
-  TriggerState& st = state(t.id);
-  JobOutcome out;
-  runtime::SpawnOptions opts;
-  opts.argv = t.run;
-  const std::string& user = job_user(t);
-  if (apply_identity(user, "", opts, &out.spawn_error)) {
-    // Like a service's: the fixed base for its user, never the daemon's environment.
-    opts.env = base_environment(opts_.base_env, opts.uid.value_or(::geteuid()));
-    opts.env["DOCKLESS_TRIGGER"] = t.id;
-    opts.env["DOCKLESS_DELIVERY"] = delivery.id;
-    opts.env["DOCKLESS_EVENT"] = delivery.event;
-    // Marked like a service, so a daemon killed meanwhile has the next one stop it.
-    if (!supervisor_.supervisor_id().empty()) opts.env[kSupervisorEnv] = supervisor_.supervisor_id();
-    // exec: the event as JSON on stdin (TriggerDelivery::payload), then EOF.
-    const std::string no_input;
-    const std::string& input = t.action == TriggerAction::exec ? delivery.payload : no_input;
-    out = co_await run_job(std::move(opts), t.timeout, *logs, jobs_.token(), input);
-  }
-  nlohmann::json ev = job_event(t.id, delivery.id, out);
-  ev["timeout_ms"] = t.timeout.count();
-  if (!user.empty()) ev["user"] = user;
-  else if (auto self = runtime::find_user(::geteuid())) ev["user"] = self->name;
-  else ev["user"] = std::to_string(::geteuid());
-  events_.append(std::nullopt, EventType::trigger_job_finished, ev);
-  ev["time_unix"] = runtime::now_unix_s();
-  st.activity.last_action = std::move(ev);
-  st.activity.running = false;
 }
 
 Task<void> TriggerDispatcher::shutdown() {

@@ -215,8 +215,9 @@ struct Trigger {
   toml::table table;
   SourcePos pos;
 
-  // run: argv with DOCKLESS_* variables; exec: the same with the event JSON on stdin.
-  enum class Action { restart, start, stop, run, exec };
+  // run: argv with DOCKLESS_* variables; exec: the same with the event JSON on stdin;
+  // post: the event JSON POSTed to post_host:post_port/post_path, or to `service`'s port.
+  enum class Action { restart, start, stop, run, exec, post };
   std::string kind = "webhook";      // "webhook", or "a2a-push" (authenticated by the API's keys)
   std::string provider;              // "github", "standard-webhooks" (alias "webhook"), "hmac", "a2a-push"
   std::string path;                  // "/triggers/<id>" unless set
@@ -227,13 +228,19 @@ struct Trigger {
   std::string secret_source;         // where the secret came from, for the start-up log
   std::string handler;               // `handler` as written ("" with `action`)
   Action action = Action::restart;
-  std::string service;               // restart/start/stop
+  std::string service;               // restart/start/stop; post to service://NAME/path
   std::vector<std::string> run;      // run/exec: argv
-  Duration timeout{300'000};         // run/exec: killed (process group) at this deadline
+  std::string post_host;             // post to http://HOST:PORT/path (numeric or localhost); "" with service
+  std::uint16_t post_port = 0;
+  std::string post_path = "/";
+  Duration timeout{300'000};         // run/exec: killed (process group) at this deadline; post: 30 s unless set
   std::string user;                  // run: the job's user; empty: the default (docs/config.md)
-  // Dispatches of one queued event (actors/trigger_queue.hpp) before it is dead-lettered.
+  // Dispatches of one queued event (actors/trigger_queue.hpp) before it is dead-lettered,
+  // `backoff` after the first failure, doubling up to kMaxBackoff.
   static constexpr int kMaxAttemptsLimit = 100;
+  static constexpr Duration kMaxBackoff{300'000};
   int max_attempts = 5;
+  Duration backoff{1'000};
 };
 
 struct Config {

@@ -1,6 +1,8 @@
 // [[triggers]]: webhook triggers, checked here so that `dockless check-config`, start-up and
 // reload report a bad trigger like any other config error (file:line:col) and a reload with
 // one keeps the running config.
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <map>
 
@@ -45,7 +47,7 @@ class TriggerReader {
   void read() {
     r_.reject_unknown(
         {"id", "kind", "provider", "path", "match", "secret", "secrets", "action", "handler", "timeout", "user",
-                       "max_attempts"});
+                       "max_attempts", "backoff"});
     if (!service_name_valid(t_.id))
       r_.error(*r_.find("id"), "id", "must match [a-z0-9][a-z0-9_.-]{0,62} (it becomes a file name)");
     if (const toml::node* k = r_.find("kind")) {
@@ -72,9 +74,11 @@ class TriggerReader {
     } else {
       action();
     }
+    if (t_.action == Trigger::Action::post) t_.timeout = Duration{30'000};
     if (const toml::node* n = r_.find("timeout")) {
-      if (t_.handler.empty() || (t_.action != Trigger::Action::run && t_.action != Trigger::Action::exec))
-        r_.error(*n, "timeout", "applies to run: and exec: handlers only");
+      if (t_.handler.empty() || (t_.action != Trigger::Action::run && t_.action != Trigger::Action::exec &&
+                                 t_.action != Trigger::Action::post))
+        r_.error(*n, "timeout", "applies to run:, exec: and HTTP handlers only");
       else if (auto d = r_.duration("timeout"); d && d->count() <= 0)
         r_.error(*n, "timeout", "must be positive");
       else if (d)
@@ -83,6 +87,13 @@ class TriggerReader {
     user();
     if (r_.find("max_attempts"))
       if (auto n = r_.integer("max_attempts", 1, Trigger::kMaxAttemptsLimit)) t_.max_attempts = static_cast<int>(*n);
+    if (const toml::node* n = r_.find("backoff")) {
+      auto d = r_.duration("backoff");
+      if (d && (d->count() < 10 || *d > Trigger::kMaxBackoff))
+        r_.error(*n, "backoff", "must be between 10ms and 5m");
+      else if (d)
+        t_.backoff = *d;
+    }
   }
 
  private:
@@ -309,12 +320,13 @@ class TriggerReader {
         {"restart", Trigger::Action::restart}, {"start", Trigger::Action::start}, {"stop", Trigger::Action::stop},
         {"run", Trigger::Action::run}, {"exec", Trigger::Action::exec}};
     auto verb = kVerbs.find(scheme);
+    if (colon != std::string::npos && (scheme == "http" || scheme == "https" || scheme == "service")) {
+      post_target(n, *text, scheme, rest);
+      return;
+    }
     if (colon == std::string::npos || verb == kVerbs.end()) {
-      const bool http = scheme == "http" || scheme == "https" || scheme == "service";
-      r_.error(n, "handler", http ? "an HTTP handler (POST of the event to a URL or service://NAME/path) is not "
-                                    "supported yet; use exec:COMMAND to forward the event"
-                                  : "expected restart:SERVICE, start:SERVICE, stop:SERVICE, run:COMMAND or "
-                                    "exec:COMMAND, got " + quote(*text));
+      r_.error(n, "handler", "expected restart:SERVICE, start:SERVICE, stop:SERVICE, run:COMMAND, exec:COMMAND, "
+                             "http://HOST:PORT/PATH or service://NAME/PATH, got " + quote(*text));
       return;
     }
     t_.action = verb->second;
@@ -329,6 +341,76 @@ class TriggerReader {
     if (!argv) r_.error(n, "handler", why);
     else if (argv->empty() || (*argv)[0].empty()) r_.error(n, "handler", quote(*text) + " names no command");
     else t_.run = std::move(*argv);
+  }
+
+  // handler = "http://127.0.0.1:9000/hook" or "service://web/hooks/issue": the event is POSTed
+  // as JSON. Numeric hosts only, as for health checks: a resolver call would block the loop.
+  void post_target(const toml::node& n, const std::string& text, const std::string& scheme, const std::string& rest) {
+    if (scheme == "https") {
+      r_.error(n, "handler", "https handlers are not supported (the daemon posts over plain HTTP, to this host or "
+                             "its LAN); use http://, service://NAME/PATH, or exec: with curl for a remote URL");
+      return;
+    }
+    if (rest.rfind("//", 0) != 0) {
+      r_.error(n, "handler", quote(text) + ": expected " + scheme + "://...");
+      return;
+    }
+    const std::string after = rest.substr(2);
+    const std::size_t slash = after.find('/');
+    const std::string authority = after.substr(0, slash);
+    const std::string path = slash == std::string::npos ? "/" : after.substr(slash);
+    if (path.find_first_of(" \t\r\n#") != std::string::npos) {
+      r_.error(n, "handler", quote(text) + ": the path must not hold spaces, control characters or a fragment");
+      return;
+    }
+    t_.action = Trigger::Action::post;
+    t_.handler = text;
+    t_.post_path = path;
+    if (scheme == "service") {
+      if (authority.empty()) {
+        r_.error(n, "handler", quote(text) + " names no service");
+        return;
+      }
+      set_service(authority, n, r_, "handler");
+      const ServiceSpec* target = config_.find(authority);
+      if (target && !target->port && target->first_tcp_socket_port() == 0)
+        r_.error(n, "handler", "service " + quote(authority) + " has no port to post to (give it port or a TCP socket)");
+      return;
+    }
+    std::string host = authority;
+    std::string port;
+    if (!authority.empty() && authority.front() == '[') {
+      const std::size_t close = authority.find(']');
+      host = authority.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+      if (close != std::string::npos && close + 1 < authority.size() && authority[close + 1] == ':')
+        port = authority.substr(close + 2);
+    } else if (const std::size_t c = authority.rfind(':'); c != std::string::npos) {
+      host = authority.substr(0, c);
+      port = authority.substr(c + 1);
+    }
+    unsigned long number = 80;
+    if (!port.empty()) {
+      const bool digits = port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+      number = digits ? std::stoul(port) : 0;
+      if (number == 0 || number > 65535) {
+        r_.error(n, "handler", quote(text) + ": the port must be 1-65535");
+        return;
+      }
+    }
+    if (!numeric_host(host)) {
+      r_.error(n, "handler", quote(text) + ": only numeric IPv4/IPv6 addresses and localhost are supported as the "
+                             "host (no resolver call may block the daemon)");
+      return;
+    }
+    t_.post_host = host == "localhost" ? "127.0.0.1" : host;
+    t_.post_port = static_cast<std::uint16_t>(number);
+  }
+
+  static bool numeric_host(const std::string& h) {
+    if (h == "localhost") return true;
+    in6_addr v6{};
+    in_addr v4{};
+    return ::inet_pton(AF_INET, h.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, h.c_str(), &v6) == 1;
   }
 
   // Checked here, not at the first delivery: a deploy job must not fail silently later.

@@ -24,6 +24,10 @@ bool public_event_kind(EventType type) noexcept {
     case EventType::trigger_job_finished:
     case EventType::secrets_read:
     case EventType::refusals_suppressed:  // senders' addresses
+    case EventType::trigger_retry:        // handler errors: URLs, exit codes of deploy jobs
+    case EventType::trigger_dead_lettered:
+    case EventType::trigger_replayed:
+    case EventType::trigger_queue_error:
       return false;
     case EventType::daemon_started:
     case EventType::daemon_stopping:

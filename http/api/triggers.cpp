@@ -31,6 +31,10 @@ nlohmann::json action_json(const config::Trigger& t, const std::string& job_user
       // null: the daemon's own user.
       a["user"] = job_user.empty() ? nlohmann::json(nullptr) : nlohmann::json(job_user);
       break;
+    case Action::post:
+      a["post"] = t.handler;
+      a["timeout_ms"] = t.timeout.count();
+      break;
     case Action::restart: a["restart"] = t.service; break;
     case Action::start: a["start"] = t.service; break;
     case Action::stop: a["stop"] = t.service; break;
@@ -109,40 +113,30 @@ nlohmann::json answer_json(std::string_view status, const std::string& trigger, 
   return j;
 }
 
-// The sender's answer: the outcome and the id in the body; for an error the reason is the
-// error's message.
-// What an exec: handler reads on stdin: the delivery as one JSON document. Only headers that
-// say what was sent (never a signature or a credential).
-std::string event_payload(const config::Trigger& t, const Request& req, const std::string& delivery,
-                          const std::string& event) {
-  nlohmann::json j = nlohmann::json::object();
-  j["id"] = delivery;
-  j["trigger"] = t.id;
-  j["kind"] = t.kind;
-  j["provider"] = t.provider;
-  j["event"] = event;
-  j["received_unix_ms"] = runtime::now_unix_ms();
+// The headers an exec:/HTTP handler sees: only those that say what was sent (never a
+// signature or a credential).
+nlohmann::json event_headers(const Request& req) {
   nlohmann::json headers = nlohmann::json::object();
   for (std::string_view name : {"Content-Type", "User-Agent", "X-GitHub-Event", "X-GitHub-Delivery",
                                 "X-GitHub-Hook-ID", "webhook-id", "webhook-timestamp", "X-Delivery-Id",
                                 "Idempotency-Key"})
     if (auto v = req.headers.get(name)) headers[std::string(name)] = std::string(*v);
-  j["headers"] = std::move(headers);
-  nlohmann::json body;
-  if (json_depth_within(req.body)) body = nlohmann::json::parse(req.body, nullptr, false);
-  // Not JSON: the body as text (the event document itself stays valid JSON).
-  j["body"] = body.is_discarded() ? nlohmann::json(req.body) : std::move(body);
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return headers;
 }
 
+// The sender's answer: the outcome and the id in the body (and the queued event's id); for an
+// error the reason is the error's message.
 Response respond(const std::string& trigger, const std::string& delivery, const actors::DeliveryAnswer& a) {
   const std::string_view outcome = actors::outcome_name(a.outcome);
   if (a.status >= 400) {
     Response r = Response::error(a.status, a.reason, answer_json(outcome, trigger, delivery, ""));
     if (a.status == 405) r.header("Allow", "POST");
+    if (a.status == 503) r.header("Retry-After", "60");
     return r;
   }
-  return Response::json(a.status, answer_json(outcome, trigger, delivery, a.reason));
+  nlohmann::json body = answer_json(outcome, trigger, delivery, a.reason);
+  if (!a.queued.empty()) body["queued"] = a.queued;
+  return Response::json(a.status, body);
 }
 
 }  // namespace
@@ -187,6 +181,7 @@ void TriggerRoutes::attach(Router& router) {
   router.get("/v1/triggers/{id}/logs", [this](Request& req) {
     return api::now(logs(std::string(req.param("id")), req));
   });
+  attach_events(router);
 }
 
 Response TriggerRoutes::refuse(const Request& req, const config::Trigger& t, const std::string& delivery,
@@ -237,8 +232,10 @@ Task<Response> TriggerRoutes::handle(Request& req) {
   if (!why.empty()) co_return refuse(req, t, v.delivery_id, v.event, DeliveryOutcome::ignored, 200, why);
 
   actors::TriggerDelivery delivery{set, def, v.delivery_id, v.event, crypto::hex(v.signature), req.peer};
-  if (t.action == Action::exec) delivery.payload = event_payload(t, req, v.delivery_id, v.event);
-  const actors::DeliveryAnswer a = dispatcher_.dispatch(delivery);
+  delivery.headers = event_headers(req);
+  delivery.body = req.body;
+  delivery.body_json = json_depth_within(req.body) && nlohmann::json::accept(req.body);
+  const actors::DeliveryAnswer a = co_await dispatcher_.dispatch(std::move(delivery));
   co_return respond(t.id, v.delivery_id, a);
 }
 
@@ -246,7 +243,8 @@ Response TriggerRoutes::list(const Request& req) const {
   const bool public_view = api::disclosure_for(req.principal) == api::Disclosure::state;
   const std::shared_ptr<const actors::TriggerSet> set = dispatcher_.snapshot();
   nlohmann::json arr = nlohmann::json::array();
-  for (const config::Trigger& t : set->triggers) {
+  for (std::size_t i = 0; i < set->triggers.size(); ++i) {
+    const config::Trigger& t = set->triggers[i];
     nlohmann::json j = nlohmann::json::object();
     j["id"] = t.id;
     j["kind"] = t.kind;
@@ -255,6 +253,10 @@ Response TriggerRoutes::list(const Request& req) const {
     j["events"] = t.events;
     j["branch"] = t.branch;
     j["action"] = action_json(t, dispatcher_.job_user(t), public_view);
+    j["max_attempts"] = t.max_attempts;
+    j["backoff_ms"] = t.backoff.count();
+    j["binding_version"] = set->binding_versions.size() > i ? set->binding_versions[i] : 0;
+    j["queue"] = queue_counts(t.id);
     if (const actors::TriggerActivity* act = dispatcher_.activity(t.id)) {
       j["running"] = act->running;
       // The last delivery's events: request data (client-chosen ids and text).

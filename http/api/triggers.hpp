@@ -8,11 +8,14 @@
 // is judged by the version it started under (old secret, old action).
 //
 // Also here: the route-conflict check of prepare() and install(), the auth gate's claims(), and
-// GET /v1/triggers and GET /v1/triggers/{id}/logs, which read the dispatcher's data.
+// GET /v1/triggers and GET /v1/triggers/{id}/logs, which read the dispatcher's data; the queue's
+// routes (/v1/trigger-events: list, inspect, replay) are in trigger_events.cpp.
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "actors/trigger_dispatcher.hpp"
 #include "config/config.hpp"
@@ -50,6 +53,12 @@ class TriggerRoutes {
                   actors::DeliveryOutcome outcome, int status, const std::string& reason);
   Response list(const Request& req) const;
   Response logs(const std::string& id, const Request& req);
+  // trigger_events.cpp
+  void attach_events(Router& router);
+  nlohmann::json queue_counts(const std::string& trigger) const;
+  Response list_events(const Request& req) const;
+  Response inspect_event(const std::string& id, const Request& req) const;
+  runtime::Task<Response> replay_event(std::string id, const Request& req);
 
   actors::TriggerDispatcher& dispatcher_;
 };

@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include "actors/trigger_queue.hpp"
+#include "run_loop.hpp"
+#include "runtime/scope.hpp"
 
 using actors::QueuedState;
 using actors::TriggerEvent;
@@ -159,11 +161,71 @@ TEST_F(TriggerQueueTest, CompactionKeepsPendingDeadAndRecentDone) {
 TEST_F(TriggerQueueTest, FullAtMaxPending) {
   auto q = open(2);
   ASSERT_TRUE(q->append_sync(TriggerQueue::add_record(event("a"))).ok());
-  EXPECT_FALSE(q->full());
+  EXPECT_EQ(q->full_reason(0), "");
   ASSERT_TRUE(q->append_sync(TriggerQueue::add_record(event("b"))).ok());
-  EXPECT_TRUE(q->full());
+  EXPECT_EQ(q->full_reason(0), "the trigger queue holds 2 pending events");
   ASSERT_TRUE(q->append_sync(TriggerQueue::done_record("a")).ok());
-  EXPECT_FALSE(q->full());
+  EXPECT_EQ(q->full_reason(0), "");
+}
+
+TEST_F(TriggerQueueTest, FullAtMaxBytesOfKeptBodies) {
+  auto opened = TriggerQueue::open(path_, 100, 64);
+  ASSERT_TRUE(opened.ok());
+  auto& q = *opened;
+  TriggerEvent e = event("a");
+  e.body = std::string(40, 'x');
+  ASSERT_TRUE(q->append_sync(TriggerQueue::add_record(e)).ok());
+  EXPECT_EQ(q->full_reason(20), "");
+  EXPECT_NE(q->full_reason(30), "");
+  // A dead event keeps its body (for replay); a done one no longer counts.
+  ASSERT_TRUE(q->append_sync(TriggerQueue::dead_record("a", "x")).ok());
+  EXPECT_NE(q->full_reason(30), "");
+  ASSERT_TRUE(q->append_sync(TriggerQueue::replay_record("a")).ok());
+  ASSERT_TRUE(q->append_sync(TriggerQueue::done_record("a")).ok());
+  EXPECT_EQ(q->full_reason(60), "");
+}
+
+TEST_F(TriggerQueueTest, StartWithoutOutcomeIsDispatchingAfterReopen) {
+  {
+    auto q = open();
+    ASSERT_TRUE(q->append_sync(TriggerQueue::add_record(event("a"))).ok());
+    ASSERT_TRUE(q->append_sync(TriggerQueue::add_record(event("b"))).ok());
+    ASSERT_TRUE(q->append_sync(TriggerQueue::start_record("a", 1)).ok());
+    ASSERT_TRUE(q->append_sync(TriggerQueue::start_record("b", 1)).ok());
+    ASSERT_TRUE(q->append_sync(TriggerQueue::attempt_record("b", 1, "exit 3")).ok());
+  }
+  auto q = open();
+  EXPECT_TRUE(q->find("a")->dispatching);
+  EXPECT_FALSE(q->find("b")->dispatching);
+  EXPECT_EQ(q->find("b")->attempts, 1);
+  std::optional<std::chrono::steady_clock::time_point> earliest;
+  const actors::TriggerEvent* next = q->next_due("t1", std::chrono::steady_clock::now(), &earliest);
+  ASSERT_NE(next, nullptr);
+  EXPECT_EQ(next->id, "b");
+  // Compaction keeps the "start" of an event being dispatched.
+  ASSERT_TRUE(q->compact().ok());
+  auto again = open();
+  EXPECT_TRUE(again->find("a")->dispatching);
+}
+
+TEST_F(TriggerQueueTest, AsyncAppendsFromManyCoroutinesAreAllDurableAndFolded) {
+  auto q = open();
+  run_loop([&]() -> runtime::Task<void> {
+    runtime::Scope scope;
+    int ok = 0;
+    for (int i = 0; i < 50; ++i)
+      scope.spawn([](TriggerQueue& q, int i, int& ok) -> runtime::Task<void> {
+        TriggerEvent e = event("x");
+        e.id = done_id(static_cast<std::size_t>(i));
+        runtime::Result<void> w = co_await q.append(TriggerQueue::add_record(e));
+        if (w) ++ok;
+      }(*q, i, ok), "append");
+    co_await scope.join();
+    EXPECT_EQ(ok, 50);
+  });
+  EXPECT_EQ(q->pending_count(), 50u);
+  auto again = open();
+  EXPECT_EQ(again->pending_count(), 50u);
 }
 
 TEST_F(TriggerQueueTest, NonUtf8BodyIsStoredNotThrown) {

@@ -122,11 +122,14 @@ void log_triggers(const config::Config& cfg) {
       handler = std::string(verb) + ":" + (t.action == Action::run ? t.run.front() : t.service);
     } else if (t.action == Action::run || t.action == Action::exec) {
       handler = handler.substr(0, handler.find(':') + 1) + t.run.front();  // arguments may carry tokens
+    } else if (t.action == Action::post) {
+      handler = handler.substr(0, handler.find('?'));  // so may a query
     }
     log(Level::info, "trigger " + t.id + ": " + t.kind + "/" + t.provider + " POST " + t.path + " events " +
                          (events.empty() ? "any" : events) + " -> " + handler + "; " +
                          (t.kind == "a2a-push" ? std::string("authenticated by the API keys")
-                                               : "secret from " + t.secret_source));
+                                               : "secret from " + t.secret_source) +
+                         "; up to " + std::to_string(t.max_attempts) + " attempts");
   }
 }
 

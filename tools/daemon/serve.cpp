@@ -241,6 +241,11 @@ void Daemon::create_supervisor(const config::Config& cfg) {
   supervisor_->set_stored_sockets(std::move(stored_sockets_));
   dispatcher_.emplace(actors::TriggerDispatcher::Options{cfg.data_dir, sopts.base_env, actors::default_job_user()},
                       *supervisor_, *events_);
+  // Without its queue the daemon still serves; deliveries are answered 503 until a restart.
+  if (std::string error = dispatcher_->open_queue(); !error.empty()) log(Level::error, error);
+  else if (const actors::TriggerQueue* q = dispatcher_->queue(); q && (q->pending_count() > 0 || !cfg.triggers.empty()))
+    log(Level::info, "trigger queue " + q->path() + ": " + std::to_string(q->pending_count()) + " pending, " +
+                         std::to_string(q->in_state(actors::QueuedState::dead).size()) + " dead-lettered");
   triggers_.emplace(*dispatcher_);
   start_history(cgroups_);
   reload_.emplace(*supervisor_);
