@@ -43,6 +43,21 @@ std::string fingerprint(const config::Trigger& t) {
   return out;
 }
 
+// The handler as state.json names it: a command's arguments and a URL's query may carry
+// tokens, so only the program and the URL's path (as the start-up log does).
+std::string handler_summary(const config::Trigger& t) {
+  using A = config::Trigger::Action;
+  switch (t.action) {
+    case A::run:
+    case A::exec: return (t.action == A::run ? "run:" : "exec:") + (t.run.empty() ? std::string() : t.run.front());
+    case A::post: return t.handler.substr(0, t.handler.find('?'));
+    case A::restart: return "restart:" + t.service;
+    case A::start: return "start:" + t.service;
+    case A::stop: return "stop:" + t.service;
+  }
+  return t.handler;
+}
+
 // 64 random bits: ids are never reused, across restarts too, without a counter to persist.
 std::string new_event_id() {
   unsigned char bytes[8] = {};
@@ -164,7 +179,7 @@ std::vector<TriggerBinding> TriggerDispatcher::bindings_for(TriggerSet& set) {
     b.path = t.path;
     b.kind = t.kind;
     b.provider = t.provider;
-    b.handler = t.handler;
+    b.handler = handler_summary(t);
     set.binding_versions.push_back(b.version);
   }
   std::vector<TriggerBinding> out;

@@ -114,8 +114,8 @@ class OrchestratorTest(api_harness.TestCase):
         st, out = d.curl("GET", "/v1/triggers/github-new-issue/logs")
         self.assertEqual(st, 200, out)
         event = json.loads(out)
-        self.assertEqual((event["trigger"], event["provider"], event["event"], event["id"]),
-                         ("github-new-issue", "github", "issues", js["delivery"]))
+        self.assertEqual((event["trigger"], event["provider"], event["event"], event["id"], event["delivery"]),
+                         ("github-new-issue", "github", "issues", js["queued"], js["delivery"]))
         self.assertEqual(event["body"], json.loads(issue("opened")))
         self.assertEqual(event["headers"]["X-GitHub-Event"], "issues")
         self.assertNotIn("X-Hub-Signature-256", event["headers"])

@@ -220,30 +220,36 @@ class TriggersTest(api_harness.TestCase):
     def test_run_job_output_readable_and_timeout_kills_its_group(self):
         script = 'echo "job out $DOCKLESS_DELIVERY"; echo "job err" >&2; sleep 3017 & sleep 3018'
         cfg = trigger_block("slow", "hmac", '{ run = ["sh", "-c", %s], timeout = "1s" }' % json.dumps(script),
-                            HMAC_SECRET)
+                            HMAC_SECRET) + "max_attempts = 1\n"
         d = self.daemon(cfg)
         path = "/triggers/slow"
         body = b"{}"
         t0 = time.monotonic()
-        self.assertEqual(self.post(d, path, body, hmac_headers(path, body, delivery="j1"))[0], 202)
-        # One job at a time: a second delivery meanwhile is refused (and not remembered).
-        st, js = self.post(d, path, body, hmac_headers(path, body, delivery="j2"))
-        self.assertEqual(st, 409, js)
+        st, js = self.post(d, path, body, hmac_headers(path, body, delivery="j1"))
+        self.assertEqual(st, 202, js)
+        # One job at a time: a second delivery meanwhile is queued behind it.
+        body2 = b'{"n":2}'
+        st, js2 = self.post(d, path, body2, hmac_headers(path, body2, delivery="j2"))
+        self.assertEqual((st, js2["status"]), (202, "accepted"), js2)
         fin = d.wait_event("trigger_job_finished", timeout=10)[0]
         self.assertEqual((fin["delivery"], fin["outcome"], fin["signal"]), ("j1", "timed_out", "SIGKILL"))
         self.assertLess(time.monotonic() - t0, 6)
         self.assertGreaterEqual(fin["duration_ms"], 900)
+        # j2 runs after j1 (and times out the same way); j1, with max_attempts = 1, is dead-lettered.
+        fins = d.wait_event("trigger_job_finished", count=2, timeout=10)
+        self.assertEqual([f["delivery"] for f in fins], ["j1", "j2"])
         d.wait_for(lambda: not [p for p in tagged(d.tag) if p.cmdline[:2] in (["sleep", "3017"], ["sleep", "3018"])
                                 and p.state != "Z"], 3, what="job's group killed")
         st, out = d.curl("GET", "/v1/triggers/slow/logs")
         self.assertEqual(st, 200)
         self.assertIn(b"job out j1", out)
+        self.assertIn(b"job out j2", out)
         st, out = d.curl("GET", "/v1/triggers/slow/logs?stream=stderr")
         self.assertIn(b"job err", out)
         self.assertEqual(d.curl("GET", "/v1/triggers/nope/logs")[0], 404)
-        # j2 was refused, so its retry runs now.
-        self.assertEqual(self.post(d, path, body, hmac_headers(path, body, delivery="j2"))[0], 202)
-        d.wait_event("trigger_job_finished", count=2, timeout=10)
+        dead = d.wait_event("trigger_dead_lettered", count=2, timeout=10)
+        self.assertEqual(sorted(e["event_id"] for e in dead), sorted([js["queued"], js2["queued"]]))
+        self.assertEqual(dead[0]["error"], "the job timed out after 1000 ms")
         d.stop()
 
     def test_reload_swaps_the_secret_without_rebinding_and_in_flight_keeps_the_old(self):
@@ -319,7 +325,7 @@ class TriggersTest(api_harness.TestCase):
         base = {"PATH", "HOME", "USER", "LOGNAME"} | ({"SHELL"} if nobody.pw_shell else set())
         base |= {k for k in ("LANG", "LC_ALL", "TZ") if k in os.environ}
         self.assertEqual(set(env), base | {"DOCKLESS_TRIGGER", "DOCKLESS_DELIVERY", "DOCKLESS_EVENT",
-                                           "DOCKLESS_SUPERVISOR"})
+                                           "DOCKLESS_EVENT_ID", "DOCKLESS_ATTEMPT", "DOCKLESS_SUPERVISOR"})
         self.assertEqual((env["USER"], env["HOME"], env["DOCKLESS_TRIGGER"], env["DOCKLESS_DELIVERY"]),
                          ("nobody", nobody.pw_dir, "job", "d-job"))
         d.stop()

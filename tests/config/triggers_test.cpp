@@ -137,17 +137,58 @@ TEST(Triggers, HandlerForms) {
             "config.toml:8:11: triggers.t.handler: unknown service \"wbe\"; did you mean \"web\"? (a trigger acts on "
             "services of this config file)\n");
   EXPECT_EQ(errors_of(parse(head + "handler = \"https://hooks.example/x\"\n")),
-            "config.toml:8:11: triggers.t.handler: an HTTP handler (POST of the event to a URL or service://NAME/path) "
-            "is not supported yet; use exec:COMMAND to forward the event\n");
+            "config.toml:8:11: triggers.t.handler: https handlers are not supported (the daemon posts over plain "
+            "HTTP, to this host or its LAN); use http://, service://NAME/PATH, or exec: with curl for a remote URL\n");
   EXPECT_EQ(errors_of(parse(head + "handler = \"reboot\"\n")),
             "config.toml:8:11: triggers.t.handler: expected restart:SERVICE, start:SERVICE, stop:SERVICE, "
-            "run:COMMAND or exec:COMMAND, got \"reboot\"\n");
+            "run:COMMAND, exec:COMMAND, http://HOST:PORT/PATH or service://NAME/PATH, got \"reboot\"\n");
   EXPECT_EQ(errors_of(parse(head + "handler = \"exec:\"\n")),
             "config.toml:8:11: triggers.t.handler: \"exec:\" names no command\n");
   EXPECT_EQ(errors_of(parse(head + "handler = \"stop:web\"\naction = { stop = \"web\" }\n")),
             "config.toml:9:10: triggers.t.action: set either action or handler, not both\n");
   EXPECT_EQ(errors_of(parse(head + "handler = \"stop:web\"\ntimeout = \"5s\"\n")),
-            "config.toml:9:11: triggers.t.timeout: applies to run: and exec: handlers only\n");
+            "config.toml:9:11: triggers.t.timeout: applies to run:, exec: and HTTP handlers only\n");
+}
+
+TEST(Triggers, HttpHandlersPostToANumericHostOrAServicePort) {
+  const std::string head = std::string(kWeb) + "[[triggers]]\nid = \"t\"\nkind = \"webhook\"\nprovider = \"hmac\"\n"
+                                               "secret = \"s\"\n";
+  auto r = parse(head + "handler = \"http://127.0.0.1:9000/hooks/issue?x=1\"\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const config::Trigger& t = r.config->triggers[0];
+  EXPECT_EQ(t.action, config::Trigger::Action::post);
+  EXPECT_EQ(t.post_host, "127.0.0.1");
+  EXPECT_EQ(t.post_port, 9000);
+  EXPECT_EQ(t.post_path, "/hooks/issue?x=1");
+  EXPECT_EQ(t.timeout, config::Duration(30'000));
+  r = parse(head + "handler = \"http://localhost\"\ntimeout = \"2s\"\nbackoff = \"250ms\"\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->triggers[0].post_port, 80);
+  EXPECT_EQ(r.config->triggers[0].post_path, "/");
+  EXPECT_EQ(r.config->triggers[0].timeout, config::Duration(2000));
+  EXPECT_EQ(r.config->triggers[0].backoff, config::Duration(250));
+  r = parse(head + "handler = \"http://[::1]:8080/x\"\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->triggers[0].post_host, "::1");
+  EXPECT_EQ(errors_of(parse(head + "handler = \"service://web/hooks\"\n")),
+            "config.toml:8:11: triggers.t.handler: service \"web\" has no port to post to (give it port or a TCP "
+            "socket)\n");
+  r = parse("[services.api]\ncommand = \"x\"\nport = 8081\n" + head + "handler = \"service://api/hooks\"\n");
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  EXPECT_EQ(r.config->triggers[0].service, "api");
+  EXPECT_EQ(r.config->triggers[0].post_path, "/hooks");
+  EXPECT_EQ(errors_of(parse(head + "handler = \"http://hooks.example/x\"\n")),
+            "config.toml:8:11: triggers.t.handler: \"http://hooks.example/x\": only numeric IPv4/IPv6 addresses and "
+            "localhost are supported as the host (no resolver call may block the daemon)\n");
+  EXPECT_EQ(errors_of(parse(head + "handler = \"http://127.0.0.1:0/x\"\n")),
+            "config.toml:8:11: triggers.t.handler: \"http://127.0.0.1:0/x\": the port must be 1-65535\n");
+  EXPECT_EQ(errors_of(parse(head + "handler = \"service://wbe/x\"\n")),
+            "config.toml:8:11: triggers.t.handler: unknown service \"wbe\"; did you mean \"web\"? (a trigger acts on "
+            "services of this config file)\n");
+  EXPECT_EQ(errors_of(parse(head + "handler = \"http:/x\"\n")),
+            "config.toml:8:11: triggers.t.handler: \"http:/x\": expected http://...\n");
+  EXPECT_NE(errors_of(parse(head + "handler = \"stop:web\"\nbackoff = \"1ms\"\n")).find("between 10ms and 5m"),
+            std::string::npos);
 }
 
 TEST(Triggers, A2aPushTakesNoSecretAndNeedsItsKind) {

@@ -39,7 +39,7 @@ const std::vector<Command>& commands() {
        "  --once       print one snapshot and exit (also what happens without a terminal)\n"
        "Refreshes every 2 s; the node's load, memory and disk on the first line.\n",
        {{"--once"}}, 0, 0, cmd_top},
-      {"inspect", "inspect [--json] [--secrets] NAME", "show one service and its spec as JSON",
+      {"inspect", "inspect [--json] [--secrets] NAME|EVENT-ID", "show one service and its spec, or one trigger event, as JSON",
        "  --json       compact JSON on one line (default: indented)\n"
        "  --secrets    include the values of `env` (otherwise null); the daemon records who\n"
        "               asked as a secrets_read event\n",
@@ -82,6 +82,20 @@ const std::vector<Command>& commands() {
        "  --file FILE  the file's bytes as they are (\"-\": standard input, the default without TEXT)\n"
        "The service needs `stdin = true`; bytes go in order, 64 KiB per request.\n",
        {{"--file", true}}, 1, 2, cmd_stdin},
+      {"triggers", "triggers [--json]", "list the webhook triggers: path, handler, binding version, queue",
+       "  --json       the API's JSON instead of the table\n", {{"--json"}}, 0, 0, cmd_triggers},
+      {"queue", "queue [--state pending|dead|done|all] [--trigger ID] [--json]",
+       "list the trigger queue's events (pending by default)",
+       "  --state S    pending (default), dead, done (the last 100) or all\n"
+       "  --trigger ID only this trigger's events\n"
+       "  --json       the API's JSON instead of the table\n",
+       {{"--state", true}, {"--trigger", true}, {"--json"}}, 0, 0, cmd_queue},
+      {"dlq", "dlq [--trigger ID] [--json]", "list dead-lettered trigger events (replay them with `dockless replay`)",
+       "  --trigger ID only this trigger's events\n"
+       "  --json       the API's JSON instead of the table\n",
+       {{"--trigger", true}, {"--json"}}, 0, 0, cmd_dlq},
+      {"replay", "replay EVENT-ID...", "queue done or dead-lettered trigger events again (attempts from zero)", "",
+       {}, 1, kMany, cmd_replay},
       {"upgrade", "upgrade", "re-execute the daemon's installed binary in place; services keep running",
        "The daemon checks that the binary runs, hands its services, logs and sockets to the new\n"
        "image and execs it in the same pid. Waits (up to 60 s) until the new image answers.\n"

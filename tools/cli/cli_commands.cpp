@@ -144,6 +144,7 @@ int cmd_ps(Context& ctx, const Flags& f) {
 
 int cmd_inspect(Context& ctx, const Flags& f) {
   const std::string& name = f.positional[0];
+  if (is_event_id(name)) return cmd_inspect_event(ctx, f);
   int exit = kOk;
   const std::string path = service_path(name) + (f.has("secrets") ? "?secrets=1" : "");
   auto resp = send(ctx, {"GET", path, {}, ""}, &exit);

@@ -59,5 +59,13 @@ int cmd_signal(Context& ctx, const Flags& f);
 int cmd_upgrade(Context& ctx, const Flags& f);
 int cmd_stdin(Context& ctx, const Flags& f);  // cli_stdin.cpp
 int cmd_top(Context& ctx, const Flags& f);    // cli_top.cpp
+// cli_triggers.cpp
+int cmd_triggers(Context& ctx, const Flags& f);
+int cmd_queue(Context& ctx, const Flags& f);
+int cmd_dlq(Context& ctx, const Flags& f);
+int cmd_replay(Context& ctx, const Flags& f);
+int cmd_inspect_event(Context& ctx, const Flags& f);
+// "ev-" and 16 hex digits: a trigger event's id, which `inspect` shows instead of a service.
+bool is_event_id(const std::string& id);
 
 }  // namespace tools::cli
