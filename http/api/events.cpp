@@ -1,8 +1,12 @@
 // GET /v1/events: the event log as NDJSON (one object a line, as in events.log) or,
 // with Accept: text/event-stream, as Server-Sent Events (id = seq, follow implied,
 // Last-Event-ID honoured).
+#include <set>
+
+#include "http/api/event_output.hpp"
 #include "http/api/handlers.hpp"
 #include "http/stream.hpp"
+#include "runtime/scope.hpp"
 
 namespace http::api {
 
@@ -20,6 +24,9 @@ struct EventQuery {
   bool sse = false;
   std::string service;  // "" = all
   bool public_view = false;  // a public reader: only what public_event_line() lets through
+  std::set<std::string, std::less<>> kinds;  // empty = every kind
+  bool output = false;  // stdout/stderr lines as events (follow only)
+  bool wants(std::string_view kind) const { return kinds.empty() || kinds.count(kind) > 0; }
 };
 
 std::optional<std::uint64_t> parse_seq(std::string_view v) {
@@ -49,6 +56,21 @@ std::optional<EventQuery> parse_query(const Request& req, const actors::EventLog
   }
   if (auto f = req.query_param("follow")) q.follow = q.follow || truthy(*f);
   if (auto s = req.query_param("service")) q.service = std::string(*s);
+  if (auto k = req.query_param("kind")) {
+    for (std::size_t start = 0; start <= k->size();) {
+      const std::size_t comma = std::min(k->find(',', start), k->size());
+      if (comma > start) q.kinds.emplace(k->substr(start, comma - start));
+      start = comma + 1;
+    }
+  }
+  if (auto o = req.query_param("output")) q.output = truthy(*o);
+  // Naming an output kind asks for output.
+  q.output = q.output || q.kinds.count("stdout") > 0 || q.kinds.count("stderr") > 0;
+  if (q.output && !q.follow) {
+    *why = "output: service output comes as events only while following (follow=1); its history is "
+           "GET /v1/services/NAME/logs";
+    return std::nullopt;
+  }
   return q;
 }
 
@@ -57,10 +79,15 @@ std::optional<EventQuery> parse_query(const Request& req, const actors::EventLog
 std::string frame(const std::vector<actors::EventRecord>& batch, const EventQuery& q) {
   std::string out;
   for (const auto& e : batch) {
-    if (!q.service.empty()) {
+    if (!q.service.empty() || !q.kinds.empty()) {
       json j = e.parse();
-      auto it = j.find("service");
-      if (it == j.end() || !it->is_string() || it->get<std::string>() != q.service) continue;
+      auto service = j.find("service");
+      if (!q.service.empty() &&
+          (service == j.end() || !service->is_string() || service->get<std::string>() != q.service))
+        continue;
+      auto kind = j.find("kind");
+      if (!q.kinds.empty() && (kind == j.end() || !kind->is_string() || !q.wants(kind->get<std::string>())))
+        continue;
     }
     std::optional<std::string> shown;
     if (q.public_view) {
@@ -84,6 +111,46 @@ Response bad_query(const std::string& why) {
   return Response::error(400, "bad query", d);
 }
 
+// Wakes `ready` whenever the event log grows past what it last saw.
+Task<void> watch_event_log(ApiContext& ctx, std::uint64_t seen, runtime::Notify& ready, std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    if (!co_await ctx.events->wait_after(seen, stop)) break;
+    seen = ctx.events->last_seq();
+    ready.notify_all();
+  }
+}
+
+// Lifecycle events after `after` and output lines, interleaved as they arrive, until the
+// client leaves or the server stops.
+Task<void> follow_with_output(ApiContext& ctx, const EventQuery& q, std::uint64_t after, ResponseStream& out) {
+  std::stop_source stop;
+  std::stop_callback on_client(out.stop_token(), [&stop] { stop.request_stop(); });
+  OutputLines lines(ctx, q.service, q.wants("stdout"), q.wants("stderr"), q.sse);
+  runtime::Scope tasks;
+  lines.start(tasks, stop.get_token());
+  tasks.spawn(watch_event_log(ctx, after, lines.ready(), stop.get_token()), "events/log-watch");
+  // The head goes out now, so a client sees 200 before the first event; nothing below
+  // suspends between take() and the wait, so no line lands unnoticed.
+  if (!out.started() && !co_await out.write(std::string_view(""))) stop.request_stop();
+  while (!stop.stop_requested()) {
+    std::string text;
+    std::vector<actors::EventRecord> batch = ctx.events->since(after, kBatch);
+    if (!batch.empty()) {
+      after = batch.back().seq;
+      text = frame(batch, q);
+    }
+    text += lines.take();
+    if (!text.empty()) {
+      if (!co_await out.write(text)) break;
+      continue;
+    }
+    if (!batch.empty()) continue;  // filtered out: there may be more
+    (void)co_await lines.ready().wait(stop.get_token());
+  }
+  stop.request_stop();
+  co_await tasks.join();
+}
+
 Task<void> events(ApiContext& ctx, Request& req, ResponseStream& out) {
   std::string why;
   auto q = parse_query(req, *ctx.events, &why);
@@ -91,6 +158,12 @@ Task<void> events(ApiContext& ctx, Request& req, ResponseStream& out) {
     out.respond(bad_query(why));
     co_return;
   }
+  // Output can carry what logs carry: as the logs endpoint, not for public readers.
+  if (q->output)
+    if (auto refused = require_key(req, "service output")) {
+      out.respond(std::move(*refused));
+      co_return;
+    }
   std::optional<FollowSlots::Slot> slot;
   std::uint64_t cap = 0;
   if (q->follow && !(slot = ctx.follows.acquire(req, ctx.follow_caps(), &cap))) {
@@ -104,6 +177,10 @@ Task<void> events(ApiContext& ctx, Request& req, ResponseStream& out) {
   const std::stop_token stop = out.stop_token();
   // SSE: a comment first, so the client's EventSource opens at once.
   if (q->sse && !co_await out.write(": dockless events\n\n")) co_return;
+  if (q->output) {
+    co_await follow_with_output(ctx, *q, after, out);
+    co_return;
+  }
   while (!stop.stop_requested()) {
     std::vector<actors::EventRecord> batch = ctx.events->since(after, kBatch);
     if (!batch.empty()) {
