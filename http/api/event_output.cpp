@@ -15,30 +15,165 @@ using runtime::Task;
 namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
-// A reader whose frames the client has not taken stops reading ahead here.
-constexpr std::size_t kMaxBuffered = 256 * 1024;
+// Bytes of output one collect() reads over all streams: what a reader holds at once.
+constexpr std::size_t kBudget = 256 * 1024;
 // A line longer than this goes out in pieces marked "partial" (a service writing without
 // newlines must not grow the daemon's memory).
 constexpr std::size_t kMaxLine = 16 * 1024;
 
-}  // namespace
+std::size_t idx(Stream s) { return static_cast<std::size_t>(s); }
 
-OutputLines::OutputLines(ApiContext& ctx, std::string service, bool want_out, bool want_err, bool sse)
-    : ctx_(ctx), service_(std::move(service)), want_{want_out, want_err}, sse_(sse) {}
-
-void OutputLines::start(runtime::Scope& tasks, std::stop_token stop) {
-  follow_new_services(tasks, stop);
-  if (service_.empty()) tasks.spawn(watch_services(tasks, stop), "events/output-services");
+// The wakers: each only pokes the reader's loop, which reads for itself. Every co_await
+// result goes into a named local first (GCC 12 miscompiles a co_await's temporary result
+// inside a condition: see actors/log_actor.cpp).
+Task<void> wake_on_growth(std::shared_ptr<LogStore> store, Stream s, runtime::Notify& wake, std::stop_token stop) {
+  std::uint64_t known = store->end(s);
+  while (!stop.stop_requested()) {
+    const runtime::Result<void> grew = co_await store->wait_growth(s, known, stop);
+    known = store->end(s);
+    wake.notify_all();
+    if (!grew.ok()) break;  // stopped, or the store closed (its service is being removed)
+  }
 }
 
-std::string OutputLines::take() {
-  std::string out;
-  out.swap(buf_);
-  drained_.notify_all();
+Task<void> wake_on_table(actors::Supervisor& sup, runtime::Notify& wake, std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    const runtime::Result<void> changed = co_await sup.changed().wait(stop);
+    if (!changed.ok()) break;
+    wake.notify_all();
+  }
+}
+
+}  // namespace
+
+OutputFollow::OutputFollow(ApiContext& ctx, std::set<std::string, std::less<>> services, bool want_out,
+                           bool want_err, bool want_skipped)
+    : ctx_(ctx), services_(std::move(services)), want_{want_out, want_err}, want_skipped_(want_skipped) {}
+
+void OutputFollow::start(runtime::Scope& tasks, std::stop_token stop) {
+  tasks.spawn(wake_on_table(*ctx_.supervisor, wake_, stop), "events/output-services");
+  table_seen_ = ctx_.supervisor->generation() - 1;
+  refresh(tasks, std::move(stop));
+}
+
+void OutputFollow::refresh(runtime::Scope& tasks, std::stop_token stop) {
+  const std::uint64_t generation = ctx_.supervisor->generation();
+  if (generation == table_seen_) return;
+  table_seen_ = generation;
+  for (const auto& s : ctx_.supervisor->list()) {
+    if (!services_.empty() && services_.count(s.name) == 0) continue;
+    std::shared_ptr<LogStore> store = ctx_.supervisor->logs(s.name);
+    if (!store || store->closed()) continue;
+    auto it = followed_.find(s.name);
+    // A service removed and added again under its name has a new store (the old one is
+    // read out first: it stays in followed_ until then).
+    if (it != followed_.end()) continue;
+    follow(s.name, std::move(store), tasks, stop);
+  }
+}
+
+void OutputFollow::follow(const std::string& name, std::shared_ptr<LogStore> store, runtime::Scope& tasks,
+                          std::stop_token stop) {
+  Followed& f = followed_[name];
+  f.store = store;
+  for (Stream s : {Stream::out, Stream::err}) {
+    if (!want_[idx(s)]) continue;
+    f.pos[idx(s)] = store->end(s);  // output from now on: its history is the logs endpoint
+    tasks.spawn(wake_on_growth(store, s, wake_, stop), "events/output/" + name);
+  }
+}
+
+std::vector<OutputEvent> OutputFollow::collect() {
+  std::vector<OutputEvent> out;
+  behind_ = false;
+  std::size_t budget = kBudget;
+  // Round robin from where the last call ran out of budget, so a chatty service cannot
+  // starve the others of a slow reader's attention.
+  std::vector<std::string> names;
+  for (auto it = followed_.lower_bound(next_first_); it != followed_.end(); ++it) names.push_back(it->first);
+  for (auto it = followed_.begin(); it != followed_.end() && it->first < next_first_; ++it)
+    names.push_back(it->first);
+  next_first_.clear();
+  for (const std::string& name : names) {
+    Followed& f = followed_.at(name);
+    for (Stream s : {Stream::out, Stream::err}) {
+      if (want_[idx(s)]) read_stream(name, f, s, &budget, &out);
+    }
+    if (budget == 0) {
+      behind_ = true;
+      next_first_ = name;
+      break;
+    }
+  }
+  // A removed service's store: dropped once read to its end, with its last unfinished line.
+  for (auto it = followed_.begin(); it != followed_.end();) {
+    Followed& f = it->second;
+    bool done = f.store->closed();
+    for (Stream s : {Stream::out, Stream::err})
+      done = done && (!want_[idx(s)] || f.pos[idx(s)] >= f.store->end(s));
+    if (!done || behind_) {
+      ++it;
+      continue;
+    }
+    for (Stream s : {Stream::out, Stream::err})
+      if (!f.partial[idx(s)].empty()) frame(it->first, s, f.partial[idx(s)], true, &out);
+    it = followed_.erase(it);
+    table_seen_ = 0;  // a store of the same name may have come meanwhile
+  }
   return out;
 }
 
-void OutputLines::frame(const std::string& service, Stream s, std::string_view line, bool partial) {
+bool OutputFollow::read_stream(const std::string& name, Followed& f, Stream s, std::size_t* budget,
+                               std::vector<OutputEvent>* out) {
+  std::uint64_t& pos = f.pos[idx(s)];
+  std::string& partial = f.partial[idx(s)];
+  bool any = false;
+  while (*budget > 0) {
+    runtime::Result<actors::LogChunk> chunk = f.store->read(s, pos, std::min(kReadChunk, *budget));
+    if (!chunk) break;  // an I/O error: the next wake-up tries again
+    if (chunk->skipped > 0) {
+      // Fell behind rotation: the oldest kept byte is past this reader's position.
+      if (want_skipped_) {
+        nlohmann::json j = nlohmann::json::object();
+        j["kind"] = "output_skipped";
+        j["service"] = name;
+        j["time"] = actors::format_utc_ms(runtime::now_unix_ms());
+        j["stream"] = std::string(actors::stream_name(s));
+        j["bytes"] = chunk->skipped + partial.size();
+        out->push_back({name, j.dump()});
+      }
+      partial.clear();
+      any = true;
+    }
+    if (chunk->data.empty()) {
+      pos = std::max(pos, chunk->pos);
+      break;
+    }
+    any = true;
+    pos = chunk->pos + chunk->data.size();
+    *budget -= std::min(*budget, chunk->data.size());
+    std::string_view data = chunk->data;
+    for (std::size_t nl; (nl = data.find('\n')) != std::string_view::npos; data.remove_prefix(nl + 1)) {
+      std::string_view line = data.substr(0, nl);
+      if (!partial.empty()) {
+        partial.append(line);
+        line = partial;
+      }
+      for (; line.size() > kMaxLine; line.remove_prefix(kMaxLine)) frame(name, s, line.substr(0, kMaxLine), true, out);
+      frame(name, s, line, false, out);
+      partial.clear();
+    }
+    partial.append(data);
+    while (partial.size() >= kMaxLine) {
+      frame(name, s, std::string_view(partial).substr(0, kMaxLine), true, out);
+      partial.erase(0, kMaxLine);
+    }
+  }
+  return any;
+}
+
+void OutputFollow::frame(const std::string& service, Stream s, std::string_view line, bool partial,
+                         std::vector<OutputEvent>* out) const {
   nlohmann::json j = nlohmann::json::object();
   j["kind"] = std::string(actors::stream_name(s));
   j["service"] = service;
@@ -46,68 +181,7 @@ void OutputLines::frame(const std::string& service, Stream s, std::string_view l
   j["line"] = std::string(line);
   if (partial) j["partial"] = true;
   // Invalid UTF-8 in a service's output is replaced, not a reason to end the stream.
-  const std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  if (sse_) buf_ += "data: " + text + "\n\n";  // no id: nothing to resume from
-  else buf_ += text + "\n";
-}
-
-void OutputLines::follow_new_services(runtime::Scope& tasks, std::stop_token stop) {
-  for (const auto& s : ctx_.supervisor->list()) {
-    if (!service_.empty() && s.name != service_) continue;
-    std::shared_ptr<LogStore> store = ctx_.supervisor->logs(s.name);
-    if (!store || store->closed()) continue;
-    auto it = followed_.find(s.name);
-    if (it != followed_.end() && it->second.lock() == store) continue;
-    followed_[s.name] = store;
-    for (Stream st : {Stream::out, Stream::err})
-      if (want_[static_cast<std::size_t>(st)])
-        tasks.spawn(read_stream(store, s.name, st, store->end(st), stop), "events/output/" + s.name);
-  }
-}
-
-// Services registered or added by a reload while the follow runs are followed from then on.
-Task<void> OutputLines::watch_services(runtime::Scope& tasks, std::stop_token stop) {
-  while (!stop.stop_requested()) {
-    if (!co_await ctx_.supervisor->changed().wait(stop)) break;
-    follow_new_services(tasks, stop);
-  }
-}
-
-Task<void> OutputLines::read_stream(std::shared_ptr<LogStore> store, std::string service, Stream s,
-                                    std::uint64_t pos, std::stop_token stop) {
-  std::string partial;  // the start of a line whose newline has not come yet
-  while (!stop.stop_requested() && !store->closed()) {
-    if (buf_.size() >= kMaxBuffered) {
-      if (!co_await drained_.wait(stop)) break;
-      continue;
-    }
-    auto chunk = store->read(s, pos, kReadChunk);
-    if (!chunk) break;
-    if (chunk->data.empty()) {
-      pos = std::max(pos, chunk->pos);  // a reader left behind the oldest file moves up
-      (void)co_await store->wait_growth(s, pos, stop);
-      continue;
-    }
-    pos = chunk->pos + chunk->data.size();
-    const std::size_t before = buf_.size();
-    std::string_view data = chunk->data;
-    for (std::size_t nl; (nl = data.find('\n')) != std::string_view::npos; data.remove_prefix(nl + 1)) {
-      partial.append(data.substr(0, nl));
-      frame(service, s, partial, false);
-      partial.clear();
-    }
-    partial.append(data);
-    while (partial.size() >= kMaxLine) {
-      frame(service, s, std::string_view(partial).substr(0, kMaxLine), true);
-      partial.erase(0, kMaxLine);
-    }
-    if (buf_.size() != before) ready_.notify_all();
-  }
-  // The service was removed (or the follow ends): what it wrote last still counts.
-  if (!partial.empty() && !stop.stop_requested()) {
-    frame(service, s, partial, true);
-    ready_.notify_all();
-  }
+  out->push_back({service, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
 }
 
 }  // namespace http::api

@@ -1,13 +1,25 @@
 #pragma once
-// Service output as events on GET /v1/events?follow=1&output=1: each captured line of the
-// followed services' stdout/stderr, from the moment the follow began, framed like an event
-// ({"kind":"stdout","service":"web","time":"…","line":"…"}) as NDJSON or as SSE data
-// (a plain message like the others, without an id: only lifecycle events carry the seq a
-// client resumes from).
+// Service output as events on GET /v1/events?follow=1&output=1: each line the followed
+// services write to stdout/stderr from the moment the follow began, framed like an event
+// ({"kind":"stdout","service":"web","time":"…","line":"…"}).
+//
+// One reader per HTTP stream, pull-driven: the handler's own loop calls collect(), which
+// reads each followed stream of the on-disk LogStore from this reader's own positions, a
+// bounded amount per call. Nothing is pushed to a reader, so a slow client only slows
+// itself: its positions lag on disk, its memory stays bounded (kBudget per call, plus at
+// most kMaxLine of an unfinished line per stream). A reader that falls behind the oldest
+// kept log file jumps forward and gets an "output_skipped" event saying how many bytes
+// it lost.
+//
+// Small waker tasks (one per followed stream, one for the service table) only wake the
+// handler's loop; they hold no data and end on stop or when their store closes.
+#include <cstdint>
 #include <map>
 #include <memory>
-#include <string>
+#include <set>
 #include <stop_token>
+#include <string>
+#include <vector>
 
 #include "actors/log_store.hpp"
 #include "http/api/api.hpp"
@@ -17,38 +29,57 @@
 
 namespace http::api {
 
-class OutputLines {
- public:
-  // The services named `service` ("" = all, those added later too), the streams asked for.
-  OutputLines(ApiContext& ctx, std::string service, bool want_out, bool want_err, bool sse);
-  OutputLines(const OutputLines&) = delete;
-  OutputLines& operator=(const OutputLines&) = delete;
+// One framed output event (NDJSON line or SSE message, without the trailing newline(s)).
+struct OutputEvent {
+  std::string service;
+  std::string text;
+};
 
-  // Starts a reader per followed stream (and a watcher adding services that appear) in
-  // `tasks`; they run until `stop`. Their frames gather until take().
+class OutputFollow {
+ public:
+  // `services` empty: every service, also those a reload or a registration adds later.
+  OutputFollow(ApiContext& ctx, std::set<std::string, std::less<>> services, bool want_out, bool want_err,
+               bool want_skipped);
+  OutputFollow(const OutputFollow&) = delete;
+  OutputFollow& operator=(const OutputFollow&) = delete;
+
+  // Follows the services there are now from their current end, and starts the wakers
+  // in `tasks` (they stop with `stop`; the owner joins `tasks` before this dies).
   void start(runtime::Scope& tasks, std::stop_token stop);
-  // The framed lines gathered so far; the readers may read ahead again.
-  std::string take();
-  // Fired when there is something to take.
-  runtime::Notify& ready() noexcept { return ready_; }
+  // Picks up services added since the last call (cheap when nothing changed).
+  void refresh(runtime::Scope& tasks, std::stop_token stop);
+  // Up to about kBudget bytes of new output, as framed events in the order each stream
+  // wrote them. Drops followed services whose store closed once they are read out.
+  std::vector<OutputEvent> collect();
+  // The last collect() stopped at its budget with more to read: call it again soon.
+  bool behind() const noexcept { return behind_; }
+  // Fired when a followed stream grew or the service table changed.
+  runtime::Notify& wake() noexcept { return wake_; }
 
  private:
-  runtime::Task<void> read_stream(std::shared_ptr<actors::LogStore> store, std::string service, actors::Stream s,
-                                  std::uint64_t pos, std::stop_token stop);
-  runtime::Task<void> watch_services(runtime::Scope& tasks, std::stop_token stop);
-  void follow_new_services(runtime::Scope& tasks, std::stop_token stop);
-  void frame(const std::string& service, actors::Stream s, std::string_view line, bool partial);
+  struct Followed {
+    std::shared_ptr<actors::LogStore> store;
+    std::uint64_t pos[2] = {0, 0};
+    std::string partial[2];  // the start of a line whose newline has not come yet
+  };
+  void follow(const std::string& name, std::shared_ptr<actors::LogStore> store, runtime::Scope& tasks,
+              std::stop_token stop);
+  // Reads what `f`'s stream `s` has beyond its position; false when nothing was new.
+  bool read_stream(const std::string& name, Followed& f, actors::Stream s, std::size_t* budget,
+                   std::vector<OutputEvent>* out);
+  void frame(const std::string& service, actors::Stream s, std::string_view line, bool partial,
+             std::vector<OutputEvent>* out) const;
 
   ApiContext& ctx_;
-  std::string service_;
+  std::set<std::string, std::less<>> services_;
   bool want_[2];
-  bool sse_;
-  std::string buf_;
-  runtime::Notify ready_;
-  runtime::Notify drained_;
-  // Which store each service's readers follow: a service removed and added again under the
-  // same name has a new one.
-  std::map<std::string, std::weak_ptr<actors::LogStore>> followed_;
+  bool want_skipped_;
+  std::map<std::string, Followed> followed_;
+  std::string next_first_;  // round robin: where the next collect() starts
+  runtime::Notify wake_;
+  bool behind_ = false;
+  // The supervisor's generation at the last scan: refresh() rescans only when it moved.
+  std::uint64_t table_seen_ = 0;
 };
 
 }  // namespace http::api
