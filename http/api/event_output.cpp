@@ -14,8 +14,10 @@ using runtime::Task;
 
 namespace {
 
-constexpr std::size_t kReadChunk = 64 * 1024;
-// Bytes of output one collect() reads over all streams: what a reader holds at once.
+// Small reads: a chunk of one-character lines frames to ~40 times its size.
+constexpr std::size_t kReadChunk = 16 * 1024;
+// Framed bytes one collect() gathers over all streams (it may overshoot by one chunk's
+// worth): with a chunk's expansion, under 1 MiB held per reader at a time.
 constexpr std::size_t kBudget = 256 * 1024;
 // A line longer than this goes out in pieces marked "partial" (a service writing without
 // newlines must not grow the daemon's memory).
@@ -47,8 +49,8 @@ Task<void> wake_on_table(actors::Supervisor& sup, runtime::Notify& wake, std::st
 }  // namespace
 
 OutputFollow::OutputFollow(ApiContext& ctx, std::set<std::string, std::less<>> services, bool want_out,
-                           bool want_err, bool want_skipped)
-    : ctx_(ctx), services_(std::move(services)), want_{want_out, want_err}, want_skipped_(want_skipped) {}
+                           bool want_err)
+    : ctx_(ctx), services_(std::move(services)), want_{want_out, want_err} {}
 
 void OutputFollow::start(runtime::Scope& tasks, std::stop_token stop) {
   tasks.spawn(wake_on_table(*ctx_.supervisor, wake_, stop), "events/output-services");
@@ -86,7 +88,7 @@ void OutputFollow::follow(const std::string& name, std::shared_ptr<LogStore> sto
 std::vector<OutputEvent> OutputFollow::collect() {
   std::vector<OutputEvent> out;
   behind_ = false;
-  std::size_t budget = kBudget;
+  collected_ = 0;
   // Round robin from where the last call ran out of budget, so a chatty service cannot
   // starve the others of a slow reader's attention.
   std::vector<std::string> names;
@@ -97,9 +99,10 @@ std::vector<OutputEvent> OutputFollow::collect() {
   for (const std::string& name : names) {
     Followed& f = followed_.at(name);
     for (Stream s : {Stream::out, Stream::err}) {
-      if (want_[idx(s)]) read_stream(name, f, s, &budget, &out);
+      if (want_[idx(s)]) read_stream(name, f, s, &out);
     }
-    if (budget == 0) {
+    f.limit.reset();
+    if (collected_ >= kBudget) {
       behind_ = true;
       next_first_ = name;
       break;
@@ -123,26 +126,52 @@ std::vector<OutputEvent> OutputFollow::collect() {
   return out;
 }
 
-bool OutputFollow::read_stream(const std::string& name, Followed& f, Stream s, std::size_t* budget,
-                               std::vector<OutputEvent>* out) {
+std::array<std::uint64_t, 2> OutputFollow::captures_ended(std::string_view service) const {
+  auto it = followed_.find(service);
+  if (it == followed_.end()) return {0, 0};
+  return {it->second.store->captures_ended(Stream::out), it->second.store->captures_ended(Stream::err)};
+}
+
+bool OutputFollow::capture_settled(std::string_view service, const std::array<std::uint64_t, 2>& ended) const {
+  auto it = followed_.find(service);
+  if (it == followed_.end()) return true;
+  const LogStore& store = *it->second.store;
+  for (Stream s : {Stream::out, Stream::err})
+    if (want_[idx(s)] && store.capturing(s) > 0 && store.captures_ended(s) == ended[idx(s)]) return false;
+  return true;
+}
+
+void OutputFollow::stop_at_capture_end(std::string_view service) {
+  auto it = followed_.find(service);
+  if (it == followed_.end()) return;
+  const LogStore& store = *it->second.store;
+  it->second.limit = std::array<std::uint64_t, 2>{store.last_capture_end(Stream::out),
+                                                  store.last_capture_end(Stream::err)};
+}
+
+bool OutputFollow::read_stream(const std::string& name, Followed& f, Stream s, std::vector<OutputEvent>* out) {
   std::uint64_t& pos = f.pos[idx(s)];
   std::string& partial = f.partial[idx(s)];
   bool any = false;
-  while (*budget > 0) {
-    runtime::Result<actors::LogChunk> chunk = f.store->read(s, pos, std::min(kReadChunk, *budget));
+  const std::uint64_t limit = f.limit ? (*f.limit)[idx(s)] : UINT64_MAX;
+  while (collected_ < kBudget && pos < limit) {
+    runtime::Result<actors::LogChunk> chunk = f.store->read(s, pos, std::min<std::uint64_t>(kReadChunk, limit - pos));
     if (!chunk) break;  // an I/O error: the next wake-up tries again
     if (chunk->skipped > 0) {
-      // Fell behind rotation: the oldest kept byte is past this reader's position.
-      if (want_skipped_) {
+      // Fell behind rotation: the oldest kept byte is past this reader's position. Told
+      // to every reader of the stream (kind=stdout too): what it lost is part of it.
+      {
         nlohmann::json j = nlohmann::json::object();
         j["kind"] = "output_skipped";
         j["service"] = name;
         j["time"] = actors::format_utc_ms(runtime::now_unix_ms());
         j["stream"] = std::string(actors::stream_name(s));
         j["bytes"] = chunk->skipped + partial.size();
-        out->push_back({name, j.dump()});
+        out->push_back({name, "output_skipped", j.dump()});
+        collected_ += out->back().text.size();
       }
       partial.clear();
+      f.resync[idx(s)] = true;
       any = true;
     }
     if (chunk->data.empty()) {
@@ -151,8 +180,13 @@ bool OutputFollow::read_stream(const std::string& name, Followed& f, Stream s, s
     }
     any = true;
     pos = chunk->pos + chunk->data.size();
-    *budget -= std::min(*budget, chunk->data.size());
     std::string_view data = chunk->data;
+    if (f.resync[idx(s)]) {
+      // After a skip the oldest kept byte is likely mid-line: that line's end goes too.
+      const std::size_t nl = data.find('\n');
+      data.remove_prefix(nl == std::string_view::npos ? data.size() : nl + 1);
+      f.resync[idx(s)] = nl == std::string_view::npos;
+    }
     for (std::size_t nl; (nl = data.find('\n')) != std::string_view::npos; data.remove_prefix(nl + 1)) {
       std::string_view line = data.substr(0, nl);
       if (!partial.empty()) {
@@ -173,7 +207,7 @@ bool OutputFollow::read_stream(const std::string& name, Followed& f, Stream s, s
 }
 
 void OutputFollow::frame(const std::string& service, Stream s, std::string_view line, bool partial,
-                         std::vector<OutputEvent>* out) const {
+                         std::vector<OutputEvent>* out) {
   nlohmann::json j = nlohmann::json::object();
   j["kind"] = std::string(actors::stream_name(s));
   j["service"] = service;
@@ -181,7 +215,8 @@ void OutputFollow::frame(const std::string& service, Stream s, std::string_view 
   j["line"] = std::string(line);
   if (partial) j["partial"] = true;
   // Invalid UTF-8 in a service's output is replaced, not a reason to end the stream.
-  out->push_back({service, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+  out->push_back({service, actors::stream_name(s), j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+  collected_ += out->back().text.size();
 }
 
 }  // namespace http::api

@@ -1,6 +1,8 @@
 // GET /v1/events: the event log as NDJSON (one object a line, as in events.log) or,
 // with Accept: text/event-stream, as Server-Sent Events (id = seq, follow implied,
 // Last-Event-ID honoured).
+#include <array>
+#include <chrono>
 #include <set>
 
 #include "http/api/event_output.hpp"
@@ -8,6 +10,7 @@
 #include "http/stream.hpp"
 #include "actors/event_type.hpp"
 #include "http/url.hpp"
+#include "runtime/ops_wait.hpp"
 #include "runtime/scope.hpp"
 
 namespace http::api {
@@ -158,10 +161,59 @@ Task<void> wake_on_events(ApiContext& ctx, std::uint64_t seen, runtime::Notify& 
   }
 }
 
-// Kinds after which a service's instance writes nothing more: its lines read in the same
-// round go out before them (a line written before the exit is often read after the exit
-// was recorded: the pipe is drained once the exit is seen).
-bool ends_instance(std::string_view kind) { return kind == "exited" || kind == "oom_killed" || kind == "killed"; }
+// After "exited" a service's instance writes nothing more: its lines read in the same
+// round go out before it.
+bool ends_instance(std::string_view kind) { return kind == "exited"; }
+
+// An "exited" held back until the instance's output has been read: its last lines are
+// often spliced after the exit was recorded (the pipe drains once the exit is seen).
+struct ExitHold {
+  std::uint64_t seq = 0;      // the held event; 0: none
+  std::uint64_t settled = 0;  // the last exit already let through
+  std::array<std::uint64_t, 2> ended{};
+  std::chrono::steady_clock::time_point deadline;
+  // A capture that outlives its process (a daemonised grandchild keeps the pipe) is
+  // waited for this long at most.
+  static constexpr std::chrono::milliseconds kMaxHold{300};
+};
+
+// Cuts `batch` at the first unsettled exit of a followed service: before it while its
+// capture runs on (true: poll again soon), after it once done, that service's output
+// then read only up to where the capture ended.
+bool hold_exit(std::vector<actors::EventRecord>& batch, OutputFollow& lines, ExitHold& hold) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].seq <= hold.settled) continue;
+    const json j = batch[i].parse();
+    const auto kind = j.find("kind");
+    const auto service = j.find("service");
+    if (kind == j.end() || !kind->is_string() || !ends_instance(kind->get<std::string>())) continue;
+    if (service == j.end() || !service->is_string()) continue;
+    const std::string name = service->get<std::string>();
+    if (!lines.follows(name)) continue;
+    const auto now = std::chrono::steady_clock::now();
+    if (hold.seq != batch[i].seq) {
+      hold.seq = batch[i].seq;
+      hold.ended = lines.captures_ended(name);
+      hold.deadline = now + ExitHold::kMaxHold;
+    }
+    // A later start of the service means its old capture ended: the next instance is
+    // only spawned once the last one's capture is drained.
+    bool restarted = false;
+    for (std::size_t k = i + 1; k < batch.size() && !restarted; ++k) {
+      const json later = batch[k].parse();
+      restarted = later.value("service", json()) == name && later.value("kind", json()) == "started";
+    }
+    if (!restarted && !lines.capture_settled(name, hold.ended) && now < hold.deadline) {
+      batch.resize(i);
+      return true;
+    }
+    lines.stop_at_capture_end(name);
+    hold.settled = batch[i].seq;
+    batch.resize(i + 1);
+    return false;
+  }
+  return false;
+}
 
 // One round: the journal's batch and the output read meanwhile, interleaved. Lines come
 // after the batch's events (a start is recorded before its process can write), except
@@ -172,6 +224,9 @@ std::string interleave(const std::vector<actors::EventRecord>& batch, std::vecto
   std::vector<bool> sent(lines.size(), false);
   const auto send = [&](std::size_t i) {
     sent[i] = true;
+    // A reader of a stream is told of its skips even when it names only the stream's kind.
+    const bool skip = lines[i].kind == "output_skipped" && (q.wants("stdout") || q.wants("stderr"));
+    if (!skip && !q.wants(lines[i].kind)) return;
     if (q.sse) text += "data: " + lines[i].text + "\n\n";  // no id: nothing to resume from
     else text += lines[i].text + "\n";
   };
@@ -202,7 +257,10 @@ Task<void> follow_with_output(ApiContext& ctx, const EventQuery& q, std::uint64_
   std::stop_callback on_client(out.stop_token(), [&stop] { stop.request_stop(); });
   const std::stop_token token = stop.get_token();
   // Declared before `tasks`: the wakers reference its Notify, and `tasks` is joined below.
-  OutputFollow lines(ctx, q.services, q.wants("stdout"), q.wants("stderr"), q.wants("output_skipped"));
+  // kind=output_skipped alone: the skips of both streams, without their lines.
+  const bool skips_only = !q.kinds.empty() && q.kinds.count("output_skipped") > 0 && !q.kinds.count("stdout") &&
+                          !q.kinds.count("stderr");
+  OutputFollow lines(ctx, q.services, skips_only || q.wants("stdout"), skips_only || q.wants("stderr"));
   runtime::Scope tasks;
   lines.start(tasks, token);
   tasks.spawn(wake_on_events(ctx, after, lines.wake(), token), "events/log-watch");
@@ -211,9 +269,11 @@ Task<void> follow_with_output(ApiContext& ctx, const EventQuery& q, std::uint64_
     const runtime::Result<void> head = co_await out.write(std::string_view(""));
     if (!head.ok()) stop.request_stop();
   }
+  ExitHold hold;
   while (!stop.stop_requested()) {
     lines.refresh(tasks, token);
     std::vector<actors::EventRecord> batch = ctx.events->since(after, kBatch);
+    const bool holding = hold_exit(batch, lines, hold);
     if (!batch.empty()) after = batch.back().seq;
     std::vector<OutputEvent> output = lines.collect();
     const std::string text = interleave(batch, output, q);
@@ -223,6 +283,12 @@ Task<void> follow_with_output(ApiContext& ctx, const EventQuery& q, std::uint64_
       continue;
     }
     if (!batch.empty() || lines.behind()) continue;  // filtered out: there may be more
+    if (holding) {
+      // The capture's end wakes no one: look again shortly (only while an exit is held).
+      const runtime::Result<int> slept = co_await runtime::sleep_for(std::chrono::milliseconds(5)).stop_on(token);
+      (void)slept;
+      continue;
+    }
     // Nothing suspends between the reads above and this wait, so no wake-up is lost.
     const runtime::Result<void> woke = co_await lines.wake().wait(token);
     (void)woke;

@@ -115,6 +115,9 @@ class EventStream(api_harness.TestCase):
         self.assertIn("follow=1", body["detail"]["message"])
         status, body = self.d.json("GET", "/v1/events?kind=stdout")
         self.assertEqual(status, 400, body)
+        status, body = self.d.json("GET", "/v1/events?kind=exitted")
+        self.assertEqual(status, 400, body)
+        self.assertIn("exitted", body["detail"]["message"])
 
     def test_cli_prints_lines_after_who_wrote_them(self):
         p = subprocess.Popen([harness.dockless_bin(), "--socket", self.d.sock, "events", "-f", "--output",
