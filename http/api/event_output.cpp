@@ -96,7 +96,8 @@ std::vector<OutputEvent> OutputFollow::collect() {
   for (auto it = followed_.begin(); it != followed_.end() && it->first < next_first_; ++it)
     names.push_back(it->first);
   next_first_.clear();
-  for (const std::string& name : names) {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
     Followed& f = followed_.at(name);
     for (Stream s : {Stream::out, Stream::err}) {
       if (want_[idx(s)]) read_stream(name, f, s, &out);
@@ -104,7 +105,7 @@ std::vector<OutputEvent> OutputFollow::collect() {
     f.limit.reset();
     if (collected_ >= kBudget) {
       behind_ = true;
-      next_first_ = name;
+      next_first_ = names[(i + 1) % names.size()];  // this one may have more: the others first
       break;
     }
   }

@@ -118,7 +118,7 @@ class Readers(api_harness.TestCase):
                          [("stdout", "late-hello")])
 
     def test_sigterm_with_streams_open_stops_promptly(self):
-        d = self.daemon(service("count", COUNTER) + service("idle", ["sleep", "1113"]))
+        d = self.daemon(service("count", api_harness.TICKER) + service("idle", ["sleep", "1113"]))
         d.wait_running("idle")
         followers = [self.follow(d, "follow=1&output=1"),
                      self.follow(d, "follow=1&output=1&service=count&kind=stdout"),
