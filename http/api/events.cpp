@@ -256,10 +256,10 @@ Task<void> follow_with_output(ApiContext& ctx, const EventQuery& q, std::uint64_
   std::stop_source stop;
   std::stop_callback on_client(out.stop_token(), [&stop] { stop.request_stop(); });
   const std::stop_token token = stop.get_token();
-  // Declared before `tasks`: the wakers reference its Notify, and `tasks` is joined below.
   // kind=output_skipped alone: the skips of both streams, without their lines.
   const bool skips_only = !q.kinds.empty() && q.kinds.count("output_skipped") > 0 && !q.kinds.count("stdout") &&
                           !q.kinds.count("stderr");
+  // Declared before `tasks`: the wakers reference its Notify, and `tasks` is joined below.
   OutputFollow lines(ctx, q.services, skips_only || q.wants("stdout"), skips_only || q.wants("stderr"));
   runtime::Scope tasks;
   lines.start(tasks, token);
