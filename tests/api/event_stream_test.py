@@ -125,14 +125,16 @@ class EventStream(api_harness.TestCase):
                              env=dict(os.environ, DOCKLESS_TOKEN=harness.TEST_API_KEY),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait()))
-        time.sleep(0.5)
-        self.say("from the cli\n")
         os.set_blocking(p.stdout.fileno(), False)
         got = b""
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15
+        # Output counts from the moment the follow began, and when the CLI has connected is
+        # not visible from here (slow under ASan): say it again until it shows.
         while b"from the cli" not in got and time.monotonic() < deadline:
-            got += p.stdout.read() or b""
-            time.sleep(0.05)
+            self.say("from the cli\n")
+            for _ in range(10):
+                got += p.stdout.read() or b""
+                time.sleep(0.05)
         self.assertRegex(got.decode(), r"\d\d:\d\d:\d\d\.\d{3}Z  echo  stdout \| from the cli\n")
         r = subprocess.run([harness.dockless_bin(), "--socket", self.d.sock, "events", "--output"],
                            env=dict(os.environ, DOCKLESS_TOKEN=harness.TEST_API_KEY), capture_output=True)
