@@ -235,6 +235,13 @@ struct StreamTurn {
 runtime::Task<CaptureResult> capture(LogStore& store, Stream stream, runtime::Fd pipe_read_end,
                                      std::stop_token stop, DropCallback on_drop) {
   StreamTurn turn{store, stream};
+  struct Capturing {
+    LogStore& store;
+    Stream stream;
+    ~Capturing() { store.capture_ended(stream); }
+  };
+  store.capture_began(stream);
+  const Capturing capturing{store, stream};
 
   // Fewer wake-ups per MiB and more room before a slow disk stalls the writer. EPERM
   // (over /proc/sys/fs/pipe-max-size for an unprivileged daemon) keeps the default.

@@ -96,6 +96,21 @@ class LogStore {
   Task<Result<void>> wait_turn(Stream s, std::stop_token stop);
   void end_turn(Stream s);
 
+  // Captures in progress (capture() brackets itself with these). An instance's last
+  // bytes are often spliced after its exit was recorded (the pipe drains once the exit is
+  // seen): a reader that puts lines before their "exited" waits for the capture to end.
+  void capture_began(Stream s) { ++capturing_[static_cast<std::size_t>(s)]; }
+  void capture_ended(Stream s) {
+    const auto i = static_cast<std::size_t>(s);
+    --capturing_[i];
+    ++captures_ended_[i];
+    last_capture_end_[i] = end(s);
+  }
+  int capturing(Stream s) const { return capturing_[static_cast<std::size_t>(s)]; }
+  std::uint64_t captures_ended(Stream s) const { return captures_ended_[static_cast<std::size_t>(s)]; }
+  // end() when the last capture ended.
+  std::uint64_t last_capture_end(Stream s) const { return last_capture_end_[static_cast<std::size_t>(s)]; }
+
   // ---- follower side (HTTP) ----
   // Up to `max` bytes from logical position `pos` (from one file: a chunk never spans a
   // rotation boundary, so the loop may return fewer bytes than available). A position
@@ -145,6 +160,9 @@ class LogStore {
   std::uint64_t max_size_;
   int keep_;
   bool closed_ = false;
+  std::array<int, 2> capturing_{};
+  std::array<std::uint64_t, 2> captures_ended_{};
+  std::array<std::uint64_t, 2> last_capture_end_{};
   std::array<std::unique_ptr<StreamState>, 2> streams_;
 };
 

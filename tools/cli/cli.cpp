@@ -58,13 +58,16 @@ const std::vector<Command>& commands() {
        "  --since TIME       from TIME: RFC 3339, or a duration ago like 10m, 2h\n"
        "  --stream S         only stdout or only stderr\n",
        {{"-f --follow"}, {"-n --tail", true}, {"--since", true}, {"--stream", true}}, 1, 1, cmd_logs},
-      {"events", "events [-f] [--since SEQ] [--service NAME] [--json]",
+      {"events", "events [-f [--output]] [--since SEQ] [--service NAME,...] [--kind K,...] [--json]",
        "print the daemon's events (the last 100 by default)",
        "  -f, --follow       keep printing new events until interrupted\n"
+       "  --output           with -f: the services' stdout/stderr lines too, as events\n"
        "  --since SEQ        events after sequence number SEQ\n"
-       "  --service NAME     only this service's events\n"
+       "  --service NAME,... only these services' events (and output)\n"
+       "  --kind K,...       only these kinds (e.g. exited,oom_killed; stdout, stderr)\n"
        "  --json             one JSON object per line, as the daemon sends them\n",
-       {{"-f --follow"}, {"--since", true}, {"--service", true}, {"--json"}}, 0, 0, cmd_events},
+       {{"-f --follow"}, {"--output"}, {"--since", true}, {"--service", true}, {"--kind", true}, {"--json"}}, 0, 0,
+       cmd_events},
       {"add", "add FILE.toml", "register a service from a TOML file with one [services.NAME] table",
        "Errors in the file are printed as FILE:LINE:COL: message.\n", {}, 1, 1, cmd_add},
       {"rm", "rm NAME...", "stop and remove services added with `dockless add`",

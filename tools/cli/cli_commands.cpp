@@ -240,8 +240,13 @@ int cmd_events(Context& ctx, const Flags& f) {
     add("since", s);
   }
   if (f.has("service")) add("service", f.get("service"));
+  if (f.has("kind")) add("kind", f.get("kind"));
   bool follow = f.has("follow");
   if (follow) add("follow", "1");
+  if (f.has("output")) {
+    if (!follow) return usage_error("events", "--output needs -f (the history of output is `dockless logs NAME`)");
+    add("output", "1");
+  }
   HttpRequest req{"GET", "/v1/events" + query, {{"Accept", "application/x-ndjson"}}, ""};
   if (f.has("json")) return stream_to_stdout(ctx, req, follow, "events", write_stdout);
   // Human form: whole lines only, so a line split across chunks prints once.

@@ -169,6 +169,11 @@ std::string render_ps(const nlohmann::json& services, bool colour) {
 
 std::string render_event(const nlohmann::json& ev) {
   if (!ev.is_object()) return ev.dump();
+  // A service's output line: as it was written, after who wrote it.
+  const std::string kind = str_or(ev, "kind", "");
+  if ((kind == "stdout" || kind == "stderr") && ev.contains("line") && ev["line"].is_string())
+    return str_or(ev, "time", "-") + "  " + str_or(ev, "service", "?") + "  " + kind + " | " +
+           ev["line"].get<std::string>();
   std::string line = str_or(ev, "time", "-") + "  " + str_or(ev, "service", "dockless") + "  " +
                      str_or(ev, "kind", "?");
   for (const auto& [k, v] : ev.items()) {
