@@ -138,6 +138,9 @@ class TriggerDispatcher {
   // interrupted mid-dispatch) and reads the binding versions state.json kept. "" or the error;
   // without a queue every delivery is answered 503.
   std::string open_queue();
+  // Until this is called (after the supervisor's boot) events are queued, not dispatched:
+  // a restart:NAME taken from the queue at start-up must find NAME.
+  void start_dispatching();
   // Decides duplicate / full / queued, writes the event durably and records the answer; the
   // trigger's worker dispatches it.
   runtime::Task<DeliveryAnswer> dispatch(TriggerDelivery delivery);
@@ -212,6 +215,7 @@ class TriggerDispatcher {
   std::map<std::string, std::unique_ptr<TriggerState>, std::less<>> states_;
   std::unique_ptr<TriggerQueue> queue_;
   std::string queue_error_;  // why there is no queue
+  bool dispatching_ = false;
   std::map<std::string, TriggerBinding, std::less<>> bindings_;  // by trigger id, as last written
   runtime::Scope jobs_;
   RefusalLimiter refusals_;

@@ -82,8 +82,15 @@ std::chrono::milliseconds backoff_after(const config::Trigger& t, int attempt) {
 
 }  // namespace
 
+void TriggerDispatcher::start_dispatching() {
+  dispatching_ = true;
+  if (!queue_) return;
+  for (const TriggerEvent* e : queue_->in_state(QueuedState::pending)) wake_worker(e->trigger);
+}
+
 void TriggerDispatcher::wake_worker(const std::string& trigger) {
-  if (jobs_.token().stop_requested()) return;  // shutting down: pending events wait for the next start
+  // Not yet (start-up), or no more (shutting down): pending events wait.
+  if (!dispatching_ || jobs_.token().stop_requested()) return;
   TriggerState& st = state(trigger);
   if (st.working) {
     if (st.nap) st.nap->request_stop();

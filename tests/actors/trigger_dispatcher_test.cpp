@@ -53,6 +53,7 @@ class TriggerDispatcherTest : public ::testing::Test {
       TriggerDispatcher d({dir_, {{"PATH", "/usr/bin:/bin"}}}, sup, **events);
       const std::string error = d.open_queue();
       EXPECT_EQ(error, "");
+      d.start_dispatching();
       co_await body(d);
       co_await d.shutdown();
     });

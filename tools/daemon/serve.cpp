@@ -299,6 +299,8 @@ Task<void> Daemon::boot_supervisor(config::Config cfg, bool from_file) {
   std::optional<actors::Inheritance> inherited_services;
   if (inherited_) inherited_services = std::move(inherited_->services);
   co_await supervisor_->boot(std::move(cfg), std::move(inherited_services));
+  // Queued trigger events act on services: not before the supervisor knows them.
+  dispatcher_->start_dispatching();
   log(Level::info, "supervising " + std::to_string(service_count) + " configured service(s)");
 }
 
