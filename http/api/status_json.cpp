@@ -121,6 +121,10 @@ json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d)
   else j["command"] = spec ? json(spec->command) : json::array();
   j["autostart"] = spec ? spec->autostart : false;
   j["stdin"] = spec ? spec->stdin : false;
+  // attach = { ... }: someone else's process, watched; `control`: stop/signal allowed.
+  j["attached"] = spec && spec->attach.has_value();
+  j["control"] = spec && spec->attach ? json(spec->attach->control) : json(nullptr);
+  j["pid_file"] = spec && spec->attach && d != Disclosure::state ? json(spec->attach->pid_file) : json(nullptr);
   return j;
 }
 
