@@ -266,9 +266,15 @@ std::string ServiceActor::substitute(std::string text) const {
 }
 
 std::optional<LaunchRequest> ServiceActor::build_launch(std::string* error) {
-  auto ports = resolve_ports(*spec_, error);
-  if (!ports) return std::nullopt;
-  status_.ports = *ports;
+  if (spec_->attach) {
+    // The ports an attached process listens on: in use by it, not checked free.
+    status_.ports.clear();
+    for (const config::Port& p : spec_->ports) status_.ports.push_back(p.number);
+  } else {
+    auto ports = resolve_ports(*spec_, error);
+    if (!ports) return std::nullopt;
+    status_.ports = *ports;
+  }
   LaunchRequest r;
   r.spec = spec_.get();
   for (const auto& arg : spec_->command) r.argv.push_back(substitute(arg));

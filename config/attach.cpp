@@ -48,6 +48,10 @@ void ServiceParser::attach() {
       r_.error(*k, key, key == "command" || key == "image"
                             ? "attach and " + std::string(key) + " are mutually exclusive"
                             : std::string("makes no sense for an attached service (attach): Dockless does not start it"));
+  for (const Port& p : spec_.ports)
+    if (p.automatic)
+      r_.sink().add(p.pos, r_.key_path("port") + ": \"auto\" makes no sense for an attached service (attach): "
+                                                 "name the port it listens on");
   // Restarting it is not Dockless's to do.
   if (spec_.health && spec_.health->restart_on_unhealthy)
     if (const toml::node* h = r_.find("health"))

@@ -45,9 +45,17 @@ class AttachTest(api_harness.TestCase):
         p = subprocess.Popen([sys.executable, "-c", OWNED, pid_file, str(port)], start_new_session=True,
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(self.kill, p)
-        harness.wait_for(lambda: os.path.exists(pid_file) and open(pid_file).read().strip() == str(p.pid), 10,
+        harness.wait_for(lambda: self.read(pid_file) == str(p.pid), 10,
                          what="pid file of %d" % p.pid)
         return p
+
+    @staticmethod
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            return None
 
     def kill(self, p):
         if p.poll() is None:
@@ -64,7 +72,7 @@ class AttachTest(api_harness.TestCase):
                    what="%s attached to %d" % (name, pid))
 
     def config(self, d, port, **attach):
-        pid_file = d.path("app.pid")
+        pid_file = os.path.join(d.dir, "app.pid")
         return (attached("app", pid_file, attach=attach, port=port,
                          health={"tcp": "127.0.0.1:${PORT}", "interval": "200ms"})
                 + service("user", ["sleep", "1000"], depends_on=[{"name": "app", "condition": "healthy"}]))
@@ -73,12 +81,12 @@ class AttachTest(api_harness.TestCase):
         d = self.daemon(None, start=False)
         port = harness.free_port()
         d.write_config(self.config(d, port))
-        first = self.owned(d.path("app.pid"), port)
+        first = self.owned(os.path.join(d.dir, "app.pid"), port)
         d.start()
         self.wait_attached(d, first.pid)
         d.wait_for(lambda: self.svc(d)["health"] == "healthy", 10, what="healthy")
         s = self.svc(d)
-        self.assertTrue(s["attached"])
+        self.assertTrue(s.get("attached"), s)
         self.assertFalse(s["control"])
         self.assertEqual(s["executor"], "attach")
         self.assertIsNotNone(s["rss_bytes"])
@@ -104,7 +112,7 @@ class AttachTest(api_harness.TestCase):
         self.assertEqual(ex["exit_status"], "unknown")
         self.assertIn("not its parent", ex["reason"])
         d.wait_for(lambda: self.svc(d)["pid"] is None, 5, what="no pid after the exit")
-        second = self.owned(d.path("app.pid"), port)
+        second = self.owned(os.path.join(d.dir, "app.pid"), port)
         self.wait_attached(d, second.pid)
         self.assertEqual(d.events_of("app", "attached")[-1]["pid"], second.pid)
 
@@ -114,10 +122,10 @@ class AttachTest(api_harness.TestCase):
         old = time.time() - 120
         self.kill(second)
         d.wait_for(lambda: self.svc(d)["pid"] is None, 10, what="second's exit seen")
-        with open(d.path("app.pid.tmp"), "w") as f:
+        with open(os.path.join(d.dir, "app.pid.tmp"), "w") as f:
             f.write("%d\n" % stale_target.pid)
-        os.utime(d.path("app.pid.tmp"), (old, old))
-        os.rename(d.path("app.pid.tmp"), d.path("app.pid"))
+        os.utime(os.path.join(d.dir, "app.pid.tmp"), (old, old))
+        os.rename(os.path.join(d.dir, "app.pid.tmp"), os.path.join(d.dir, "app.pid"))
         d.wait_for(lambda: "recycled" in self.svc(d)["last_error"], 10, what="stale pid refused")
         time.sleep(1.5)  # a few polls: still refused, and said once
         self.assertIsNone(self.svc(d)["pid"])
@@ -125,7 +133,7 @@ class AttachTest(api_harness.TestCase):
         self.assertEqual(len([e for e in d.events_of("app", "spawn_failed") if "recycled" in e["error"]]), 1)
 
         # The operator names a pid: attached now.
-        third = self.owned(d.path("other.pid"), harness.free_port())
+        third = self.owned(os.path.join(d.dir, "other.pid"), harness.free_port())
         rc, out, err = self.cli(d, "attach", "app", str(third.pid))
         self.assertEqual(rc, 0, (out, err))
         self.wait_attached(d, third.pid)
@@ -133,6 +141,9 @@ class AttachTest(api_harness.TestCase):
         status, out = d.json("POST", "/v1/services/user/attach", {"pid": third.pid})
         self.assertEqual(status, 409, out)
         status, out = d.json("POST", "/v1/services/app/attach", {"pid": 999999999})
+        self.assertEqual(status, 409, out)
+        self.assertIn("no such process", out["error"])
+        status, out = d.json("POST", "/v1/services/app/attach", {"pid": "x"})
         self.assertEqual(status, 400, out)
 
         # The daemon's exit leaves it running.
@@ -152,7 +163,7 @@ class AttachTest(api_harness.TestCase):
         d = self.daemon(None, start=False)
         port = harness.free_port()
         d.write_config(self.config(d, port, control=True))
-        p = self.owned(d.path("app.pid"), port)
+        p = self.owned(os.path.join(d.dir, "app.pid"), port)
         d.start()
         self.wait_attached(d, p.pid)
         self.assertTrue(self.svc(d)["control"])
@@ -164,31 +175,38 @@ class AttachTest(api_harness.TestCase):
         d.wait_for(lambda: self.svc(d)["state"] == "stopped", 10, what="state stopped")
         self.assertEqual(p.returncode, -signal.SIGTERM)
 
+    def restart_daemon(self, d):
+        d.wait_for(lambda: harness.port_is_free(d.port), 10, what="API port free")
+        d.start()
+
     def test_daemon_restart_reattaches_and_refuses_other_start_time(self):
         d = self.daemon(None, start=False)
         port = harness.free_port()
         d.write_config(self.config(d, port))
-        p = self.owned(d.path("app.pid"), port)
+        p = self.owned(os.path.join(d.dir, "app.pid"), port)
         d.start()
         self.wait_attached(d, p.pid)
-        d.wait_for(lambda: (d.state().get("services", {}).get("app") or {}).get("pid") == p.pid, 10,
-                   what="state.json names the pid")
-        # kill -9: the next daemon finds the same pid again.
-        d.kill9()
-        self.assertTrue(alive(p.pid))
-        d.wait_for(lambda: harness.port_is_free(d.port), 10, what="API port free")
-        d.start()
-        self.wait_attached(d, p.pid)
-        # A clean restart, with state.json's start time for it changed: that pid is taken
-        # for another process, so it is refused.
+        # A clean exit leaves it running; the next daemon attaches it again.
         d.stop()
         self.assertTrue(alive(p.pid))
+        self.restart_daemon(d)
+        self.wait_attached(d, p.pid)
+        # kill -9: the same, with state.json's pid and start time.
+        recorded = lambda: ((d.state() or {}).get("services", {}).get("app") or {})
+        d.wait_for(lambda: recorded().get("pid") == p.pid, 10, what="state.json names the pid")
+        d.kill9()
+        self.assertTrue(alive(p.pid))
+        self.restart_daemon(d)
+        self.wait_attached(d, p.pid)
+        # state.json's start time for it changed: that pid is taken for another process.
+        d.wait_for(lambda: recorded().get("pid") == p.pid, 10, what="state.json names the pid")
+        d.kill9()
         state = d.state()
+        self.assertEqual(state["services"]["app"]["pid_start_ticks"], harness.start_ticks(p.pid))
         state["services"]["app"]["pid_start_ticks"] += 1
-        with open(d.path("data", "state.json"), "w") as f:
+        with open(d.path("state.json"), "w") as f:
             json.dump(state, f)
-        d.wait_for(lambda: harness.port_is_free(d.port), 10, what="API port free")
-        d.start()
+        self.restart_daemon(d)
         d.wait_for(lambda: "recycled" in self.svc(d)["last_error"], 10, what="start time mismatch refused")
         self.assertIsNone(self.svc(d)["pid"])
         self.assertTrue(alive(p.pid))
