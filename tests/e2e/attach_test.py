@@ -211,6 +211,28 @@ class AttachTest(api_harness.TestCase):
         self.assertIsNone(self.svc(d)["pid"])
         self.assertTrue(alive(p.pid))
 
+    def test_upgrade_and_reload(self):
+        d = self.daemon(None, start=False)
+        port = harness.free_port()
+        d.write_config(self.config(d, port))
+        p = self.owned(os.path.join(d.dir, "app.pid"), port)
+        d.start()
+        self.wait_attached(d, p.pid)
+        # An upgrade in place: the process is left alone and the new image attaches it again.
+        os.kill(d.pid, signal.SIGUSR2)
+        d.wait_for(lambda: d.json("GET", "/v1/upgrade")[1]["image"] == 2, 30, what="image 2")
+        self.wait_attached(d, p.pid)
+        self.assertTrue(alive(p.pid))
+        # A reload naming another pid file: the old process is let go (untouched), the one the
+        # new file names is attached.
+        other = self.owned(os.path.join(d.dir, "other.pid"), harness.free_port())
+        d.write_config(self.config(d, port).replace("app.pid", "other.pid"))
+        d.sighup()
+        d.wait_event("reload_succeeded", timeout=10)
+        self.wait_attached(d, other.pid)
+        self.assertTrue(alive(p.pid))
+        self.assertEqual(d.events_of("app", "detached")[-1]["pid"], p.pid)
+
     def test_config_errors(self):
         d = self.tempdir()
         cases = [
