@@ -118,35 +118,44 @@ class AttachExecutor final : public Executor {
   std::string_view kind() const override { return "attach"; }
 
   runtime::Task<std::unique_ptr<Execution>> launch(LaunchRequest req, std::string* error) override {
-    co_return attach(req, error);
+    std::optional<Found> found = find(req, error);
+    if (!found) co_return nullptr;
+    co_return std::make_unique<AttachedExecution>(std::move(found->process), found->ticks, *req.spec->attach,
+                                                  std::move(found->from));
   }
 
  private:
-  static std::unique_ptr<Execution> attach(const LaunchRequest& req, std::string* error) {
+  struct Found {
+    runtime::Process process;
+    std::uint64_t ticks;
+    std::string from;
+  };
+
+  static std::optional<Found> find(const LaunchRequest& req, std::string* error) {
     const config::Attach& a = *req.spec->attach;
     double mtime = 0;
     pid_t pid = req.attach_pid;
     const std::string from = pid ? "operator" : "pid_file";
     if (!pid) {
       auto named = read_pid_file(a.pid_file, &mtime, error);
-      if (!named) return nullptr;
+      if (!named) return std::nullopt;
       pid = *named;
     }
     const std::string which = "pid " + std::to_string(pid) + (req.attach_pid ? "" : " (pid_file " + a.pid_file + ")");
     if (pid == ::getpid()) {
       *error = which + " is the daemon itself";
-      return nullptr;
+      return std::nullopt;
     }
     const std::uint64_t ticks = process_start_ticks(pid);
     if (ticks == 0 || process_state(pid) == 'Z') {
       *error = which + " is not running";
-      return nullptr;
+      return std::nullopt;
     }
     // A recycled pid is never attached: the pid of the process attached before (or
     // recorded in state.json) with another start time is someone else now ...
     if (pid == req.known_pid && req.known_ticks != 0 && ticks != req.known_ticks) {
       *error = which + " was recycled: it is not the process attached before (start time differs)";
-      return nullptr;
+      return std::nullopt;
     }
     // ... and so is a process that started after its pid file was last written: the
     // file is older than the process, so it was written for an earlier one. Two seconds
@@ -155,21 +164,21 @@ class AttachExecutor final : public Executor {
       auto started = started_at(ticks);
       if (started && *started > mtime + 2.0) {
         *error = which + " started after the pid_file was written: a stale file naming a recycled pid";
-        return nullptr;
+        return std::nullopt;
       }
     }
     runtime::Result<runtime::Process> p = runtime::Process::attach(pid);
     if (!p) {
       *error = "pidfd_open " + std::to_string(pid) + ": " + p.message();
-      return nullptr;
+      return std::nullopt;
     }
     // Only the pidfd pins the process: checked again once it is held, so the pid
     // cannot have been recycled between the first look and pidfd_open.
     if (process_start_ticks(pid) != ticks) {
       *error = which + " exited while being attached";
-      return nullptr;
+      return std::nullopt;
     }
-    return std::make_unique<AttachedExecution>(std::move(p).value(), ticks, a, from);
+    return Found{std::move(p).value(), ticks, from};
   }
 };
 
