@@ -239,6 +239,8 @@ json spec_json(const config::ServiceSpec& s, Disclosure d) {
   if (!s.volumes.empty()) j["volumes"] = s.volumes;
   if (s.network) j["network"] = *s.network;
   if (s.docker_cli) j["docker_cli"] = *s.docker_cli;
+  if (s.attach) j["attach"] = {{"pid_file", public_view ? json(nullptr) : json(s.attach->pid_file)},
+                               {"control", s.attach->control}};
   limits_json(j, s.limits);
   return j;
 }

@@ -89,6 +89,7 @@ class AttachTest(api_harness.TestCase):
         self.assertTrue(s.get("attached"), s)
         self.assertFalse(s["control"])
         self.assertEqual(s["executor"], "attach")
+        self.assertEqual(s["spec"]["attach"], {"pid_file": os.path.join(d.dir, "app.pid"), "control": False})
         self.assertIsNotNone(s["rss_bytes"])
         self.assertIsNotNone(s["cpu_seconds"])
         ev = d.events_of("app", "attached")[-1]
