@@ -15,7 +15,7 @@ namespace actors {
   X(daemon_started) X(daemon_stopping) X(daemon_stopped) X(upgraded) X(upgrade_exec)    \
   X(upgrade_failed) X(reload_succeeded) X(reload_failed) X(tls_reloaded)                \
   /* operators, through the API or the CLI */                                           \
-  X(start_requested) X(stop_requested) X(restart_requested) X(signal)                   \
+  X(start_requested) X(stop_requested) X(restart_requested) X(signal) X(attach_requested) \
   X(service_registered) X(service_updated) X(service_removed) X(service_store_error)    \
   X(secrets_read)                                                                       \
   /* a service's lifecycle */                                                           \

@@ -51,6 +51,12 @@ struct LaunchRequest {
   // Native processes only: the cgroup is BASE/svc.<cgroup_name> (empty: the service's
   // name). An overlap restart's new instance needs one of its own beside the old one's.
   std::string cgroup_name;
+  // Attached services (spec->attach, attach_executor.cpp): a pid the operator named
+  // (`dockless attach NAME PID`; 0: read the pid_file), and the process attached last
+  // (pid and start ticks; 0: none), whose pid is never taken again for another process.
+  pid_t attach_pid = 0;
+  pid_t known_pid = 0;
+  std::uint64_t known_ticks = 0;
 };
 
 // One running incarnation. Owned by the ServiceActor from a successful launch()

@@ -187,7 +187,10 @@ std::unique_ptr<Execution> make_process_execution(runtime::Process p, std::vecto
                                             std::move(cgroup));
 }
 
+std::unique_ptr<Executor> make_attach_executor();  // attach_executor.cpp
+
 std::unique_ptr<Executor> make_executor(const config::ServiceSpec& spec, const runtime::CgroupTree* cgroups) {
+  if (spec.attach) return make_attach_executor();
   if (spec.image) return std::make_unique<DockerExecutor>(spec);
   return std::make_unique<ProcessExecutor>(cgroups);
 }

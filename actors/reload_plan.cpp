@@ -244,6 +244,10 @@ std::map<std::string, json> spec_settings(const config::ServiceSpec& spec) {
   for (const auto& k : spec.sockets) s["sockets." + k.name] = socket_text(k);
   s["restart_mode"] = spec.restart_mode == config::RestartMode::overlap ? "overlap" : "stop-first";
   s["start_on"] = spec.start_on == config::StartOn::connection ? "connection" : "boot";
+  if (spec.attach) {
+    s["attach.pid_file"] = spec.attach->pid_file;
+    s["attach.control"] = spec.attach->control;
+  }
   return s;
 }
 

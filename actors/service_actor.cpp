@@ -134,12 +134,22 @@ Task<void> ServiceActor::handle(Message& m) {
         else co_await feed({EventKind::start});
         break;
       case Command::Kind::stop:
+        // Read-only: a stop that reaches it (a dependency's ordered stop) only lets go.
+        if (spec_->attach && !spec_->attach->control) co_await release_attached();
         activation_wanted_ = false;
         co_await disarm_activation();
         co_await drop_candidate("stopped before the new instance was ready", true);
         co_await feed({EventKind::stop});
         break;
       case Command::Kind::restart:
+        // Nothing to launch: the API refuses it. One that gets here anyway (a reload that
+        // changed the spec, a trigger) lets the process go, untouched, and attaches again
+        // from the pid_file as the spec now says.
+        if (spec_->attach) {
+          co_await release_attached();
+          co_await feed({EventKind::start});
+          break;
+        }
         // A lazy service that waits restarts as waiting (bound again to what the spec says now).
         if (activation_) co_await disarm_activation();
         if (starts_on_connection() && settled(machine_.state())) {
@@ -161,6 +171,9 @@ Task<void> ServiceActor::handle(Message& m) {
           record(EventType::signal, {{"signal", runtime::signal_name(c->signal)},
                                      {"ok", r.ok()}, {"error", r.ok() ? "" : r.message()}});
         }
+        break;
+      case Command::Kind::attach:
+        if (spec_->attach) co_await attach_to(c->signal);
         break;
       case Command::Kind::stdin:
         if (stdin_queue_ && !stdin_queue_->try_send(std::move(c->data)))
@@ -228,7 +241,9 @@ Task<void> ServiceActor::feed(ServiceEvent e) {
         break;
       case Action::arm_backoff:
         status_.next_restart_in = step.delay;
-        record(EventType::backoff, {{"delay_ms", step.delay.count()}, {"restarts", machine_.restarts()}});
+        // Attached: the backoff is the pid_file poll, not a restart worth an event each.
+        if (!spec_->attach)
+          record(EventType::backoff, {{"delay_ms", step.delay.count()}, {"restarts", machine_.restarts()}});
         arm_timer(step.delay, EventKind::backoff_elapsed);
         break;
       case Action::spawn: co_await do_spawn(); break;
@@ -251,9 +266,15 @@ std::string ServiceActor::substitute(std::string text) const {
 }
 
 std::optional<LaunchRequest> ServiceActor::build_launch(std::string* error) {
-  auto ports = resolve_ports(*spec_, error);
-  if (!ports) return std::nullopt;
-  status_.ports = *ports;
+  if (spec_->attach) {
+    // The ports an attached process listens on: in use by it, not checked free.
+    status_.ports.clear();
+    for (const config::Port& p : spec_->ports) status_.ports.push_back(p.number);
+  } else {
+    auto ports = resolve_ports(*spec_, error);
+    if (!ports) return std::nullopt;
+    status_.ports = *ports;
+  }
   LaunchRequest r;
   r.spec = spec_.get();
   for (const auto& arg : spec_->command) r.argv.push_back(substitute(arg));
@@ -262,6 +283,9 @@ std::optional<LaunchRequest> ServiceActor::build_launch(std::string* error) {
   r.base_env = ctx_.base_env;
   r.capture_output = ctx_.logs != nullptr;
   r.supervisor_id = ctx_.supervisor_id;
+  r.attach_pid = attach_pid_;
+  r.known_pid = attach_known_pid_;
+  r.known_ticks = attach_known_ticks_;
   return r;
 }
 
@@ -288,12 +312,18 @@ Task<void> ServiceActor::do_spawn() {
   std::unique_ptr<Execution> launched;
   if (req) launched = co_await executor_->launch(std::move(*req), &error);
   if (!launched) {
+    // Attached: the pid_file poll says why once, not every second.
+    if (!spec_->attach || error != status_.last_error) record(EventType::spawn_failed, {{"error", error}});
     status_.last_error = error;
-    record(EventType::spawn_failed, {{"error", error}});
     co_await feed({EventKind::spawn_failed});
     co_return;
   }
   begin_incarnation(std::move(launched));
+  if (spec_->attach) {
+    attach_pid_ = 0;
+    attach_known_pid_ = execution_->pid();
+    attach_known_ticks_ = execution_->pid_start_ticks();
+  }
   start_watchers(readiness ? &readiness : nullptr, execution_->take_stdout(), execution_->take_stderr(),
                  execution_->take_stdin());
   // Only a native instance's pipes are worth storing: a container is found again by
@@ -340,7 +370,10 @@ void ServiceActor::on_exit(const ProcessExited& ex) {
   status_.pid.reset();
   status_.pid_start_ticks = 0;
   status_.cgroup.clear();
-  record(EventType::exited, exit_details(ex));
+  nlohmann::json details = exit_details(ex);
+  if (spec_->attach)
+    details["reason"] = "attached: Dockless is not its parent, so its exit status cannot be read";
+  record(EventType::exited, std::move(details));
 }
 
 nlohmann::json exit_details(const ProcessExited& ex) {

@@ -83,7 +83,8 @@ struct Command {
   // ignore everything until resume (the exec failed) — or until the exec.
   // update_limits: a spec that differs from the running one in its limits only; they
   // are written into the running instance's cgroup, which goes on without a restart.
-  enum class Kind { start, stop, restart, signal, update_spec, update_limits, shutdown, stdin, adopt, handover, resume } kind;
+  // attach: an attached service (spec.attach) takes the pid in `signal` now.
+  enum class Kind { start, stop, restart, signal, update_spec, update_limits, shutdown, stdin, adopt, handover, resume, attach } kind;
   int signal = 0;
   SpecPtr spec;      // Kind::update_spec, Kind::update_limits
   std::string data;  // Kind::stdin
@@ -170,6 +171,10 @@ class ServiceActor {
   void fill_record(HandoverRecord& rec);
   void resume_watching();
   void rearm_backoff();
+  // Attached services (attach_executor.cpp): stop watching the process and leave it
+  // running (the daemon exiting, a read-only stop); the machine ends up stopped.
+  runtime::Task<void> release_attached();
+  runtime::Task<void> attach_to(pid_t pid);
   void do_stop_signal();
   void do_kill(KillReason reason);
   void arm_timer(std::chrono::milliseconds delay, EventKind kind);
@@ -269,6 +274,11 @@ class ServiceActor {
     std::string notify_status;  // its last STATUS= before it was promoted
     bool failing = false;  // killed after its failure was recorded; its exit ends it
   };
+  // Attached services: the operator's pid for the next launch (0: the pid_file), and the
+  // process attached last (LaunchRequest::known_pid; from state.json after a crash).
+  pid_t attach_pid_ = 0;
+  pid_t attach_known_pid_ = 0;
+  std::uint64_t attach_known_ticks_ = 0;
   std::unique_ptr<Overlapping> candidate_;
   std::unique_ptr<Overlapping> replaced_;
   std::uint64_t overlaps_ = 0;

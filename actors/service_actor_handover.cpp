@@ -20,7 +20,11 @@ Task<void> ServiceActor::feed_custody(CustodyEvent e, HandoverRecord* rec) {
   const CustodyStep step = custody_.handle(e, workload());
   for (CustodyAction a : step.actions) {
     switch (a) {
-      case CustodyAction::stop: co_await feed({EventKind::stop}); break;
+      case CustodyAction::stop:
+        // The daemon exiting leaves an attached process running, control or not.
+        if (spec_->attach) co_await release_attached();
+        co_await feed({EventKind::stop});
+        break;
       case CustodyAction::cancel_timer: cancel_timer(); break;
       case CustodyAction::suspend_watching:
         if (rec) co_await suspend_watching(*rec);
@@ -92,6 +96,13 @@ void ServiceActor::rearm_backoff() {
 // service starts as it would have without it.
 Task<void> ServiceActor::do_adopt(AdoptInfo& info) {
   if (machine_.state() != State::stopped || execution_ || retired_) co_return;
+  // Attached: only remembered; the start that follows reads the pid_file and refuses
+  // that pid if it is another process now.
+  if (spec_->attach) {
+    attach_known_pid_ = info.pid;
+    attach_known_ticks_ = info.start_ticks;
+    co_return;
+  }
   executor_ = make_executor(*spec_, ctx_.cgroups);
   status_.executor = executor_->kind();
   // The listening sockets the previous image held (the instance has copies): kept, so
@@ -128,6 +139,31 @@ Task<void> ServiceActor::do_adopt(AdoptInfo& info) {
   ev.restarts = info.restarts;
   ev.uptime = duration_cast<milliseconds>(now - *status_.started_at);
   co_await feed(ev);
+}
+
+}  // namespace actors
+
+namespace actors {
+
+Task<void> ServiceActor::release_attached() {
+  if (!alive()) co_return;
+  record(EventType::detached, execution_->describe());
+  execution_->detach();
+  co_await drain_incarnation();
+  status_.pid.reset();
+  status_.pid_start_ticks = 0;
+  // What a stop then feeds finds nothing to signal and no exit to wait for.
+  co_await feed({EventKind::stop});
+  if (machine_.state() == State::stopping) co_await feed({EventKind::exited, false});
+}
+
+// `dockless attach NAME PID`: the pid now, in place of whatever is attached (left running).
+Task<void> ServiceActor::attach_to(pid_t pid) {
+  if (alive() && execution_->pid() == pid) co_return;
+  if (alive()) co_await release_attached();
+  attach_pid_ = pid;
+  co_await feed({EventKind::start});
+  attach_pid_ = 0;
 }
 
 }  // namespace actors

@@ -137,6 +137,17 @@ Task<void> Supervisor::boot(config::Config config, std::optional<Inheritance> in
   };
   RecoveryContext ctx{&events_, adopt, opts_.pipes_changed, handed, &stored_pipes_, opts_.cgroups};
   co_await execute_recovery(plan, std::move(ctx));
+  // Attached services remember the process state.json names (pid and start time): the
+  // pid_file naming that pid for another process then is a recycled pid, refused.
+  for (const auto& [name, s] : read_snapshot(opts_.data_dir + "/state.json").services) {
+    Entry* e = find(name);
+    if (!e || !e->spec->attach || s.executor != "attach" || !s.pid || s.pid_start_ticks == 0) continue;
+    auto info = std::make_shared<AdoptInfo>();
+    info->pid = *s.pid;
+    info->start_ticks = s.pid_start_ticks;
+    info->origin = "state.json";
+    e->actor->post(Command::adopting(std::move(info)));
+  }
   for (const auto& name : plan.start) request_start(*find(name));
   // Stored sockets of services that are gone: closed, and out of the manager's store.
   for (const auto& [name, fds] : stored_sockets_)

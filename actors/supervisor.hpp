@@ -95,6 +95,9 @@ class Supervisor {
   runtime::Result<void> stop(const std::string& name, Deps deps = Deps::follow, std::vector<std::string>* also = nullptr);
   runtime::Result<void> restart(const std::string& name);
   runtime::Result<void> signal(const std::string& name, int sig);
+  // An attached service (spec.attach) takes `pid` now, in place of what it watched (left
+  // running). EINVAL: not an attached service; ESRCH: no such process.
+  runtime::Result<void> attach(const std::string& name, pid_t pid);
   // Queues bytes for the service's stdin. ENOTSUP when its stdin is not enabled,
   // ESRCH when it is not running.
   runtime::Result<void> write_stdin(const std::string& name, std::string bytes);

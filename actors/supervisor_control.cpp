@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "actors/event_log.hpp"
+#include "actors/state_store.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/supervisor_entry.hpp"
 #include "config/graph.hpp"
@@ -133,6 +134,17 @@ Result<void> Supervisor::signal(const std::string& name, int sig) {
   if (!e || e->actor_done) return Result<void>::failure(ENOENT);
   if (!e->status.pid) return Result<void>::failure(ESRCH);
   e->actor->post(Command::of(Command::Kind::signal, sig));
+  return {};
+}
+
+Result<void> Supervisor::attach(const std::string& name, pid_t pid) {
+  Entry* e = find(name);
+  if (!e || e->actor_done) return Result<void>::failure(ENOENT);
+  if (!e->spec->attach) return Result<void>::failure(EINVAL);
+  // The actor checks it again (start time, pidfd); this only answers the obvious at once.
+  if (pid <= 1 || process_start_ticks(pid) == 0) return Result<void>::failure(ESRCH);
+  events_.append(name, EventType::attach_requested, {{"pid", pid}});
+  e->actor->post(Command::of(Command::Kind::attach, pid));
   return {};
 }
 

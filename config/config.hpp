@@ -126,6 +126,16 @@ struct HealthCheck {
   bool restart_on_unhealthy = false;
 };
 
+// `attach = { pid_file = "...", control = false }`: a process Dockless did not start, watched
+// through a pidfd (actors/attach_executor.cpp). Its restart policy is fixed: after an exit the
+// pid_file is read again every kAttachPoll until it names a new live process.
+struct Attach {
+  std::string pid_file;  // absolute (a relative one is resolved against the config's directory)
+  bool control = false;  // stop and signal act on the pid; otherwise they are refused
+  SourcePos pos;
+};
+inline constexpr Duration kAttachPoll{1'000};
+
 struct ServiceSpec {
   std::string name;
   SourcePos pos;  // of the [services.NAME] table
@@ -167,6 +177,7 @@ struct ServiceSpec {
   std::vector<std::string> volumes;
   std::optional<std::string> network;
   std::optional<std::string> docker_cli;
+  std::optional<Attach> attach;  // set: no command; the process is someone else's
   // Services whose "auto" port this spec references as ${services.NAME.port}; the text is left
   // in place and the supervisor substitutes it once that port is picked.
   std::vector<std::string> port_refs;

@@ -24,12 +24,12 @@ bool ServiceParser::run(ServiceSpec* out) {
                      "restart_window", "restart_mode", "start_on", "stop_signal", "stop_timeout", "depends_on", "ports", "port", "sockets",
                      "health", "log_max_size", "log_keep", "autostart", "stdin", "ready", "ready_timeout", "image",
                      "docker_args", "volumes", "network", "docker_cli", "memory_max", "memory_high",
-                     "memory_swap_max", "cpu_max", "cpu_weight", "pids_max", "io_weight"});
+                     "memory_swap_max", "cpu_max", "cpu_weight", "pids_max", "io_weight", "attach"});
   env_files();
   env_table();
   if (const toml::node* n = r_.find("command")) {
     if (auto argv = command_of(*n, "command")) spec_.command = std::move(*argv);
-  } else if (!r_.find("image")) {  // a container may run its image's default command
+  } else if (!r_.find("image") && !r_.find("attach")) {  // a container may run its image's default command
     r_.sink().add(spec_.pos, "[" + r_.path() + "]: missing required key \"command\"");
   }
   for (auto [key, field] : {std::pair{"working_dir", &spec_.working_dir}, std::pair{"user", &spec_.user},
@@ -73,6 +73,7 @@ bool ServiceParser::run(ServiceSpec* out) {
   socket_modes();
   misc();
   limits();
+  attach();
   bool ok = service_name_valid(spec_.name) &&  // a bad name is reported by the caller
             r_.sink().errors.size() == errors_at_start_;
   *out = std::move(spec_);

@@ -39,6 +39,7 @@ class ServiceParser {
   std::optional<Socket> socket_of(const toml::table& t, std::size_t index);
   void ready();
   void misc();
+  void attach();  // config/attach.cpp
   void limits();  // config/limits.cpp
   std::optional<MemoryLimit> memory_limit(std::string_view key, bool allow_percent);
 

@@ -125,6 +125,7 @@ std::string ServiceSpec::fingerprint() const {
   field(out, "network", network.value_or(""));
   field(out, "docker_cli", docker_cli.value_or(""));
   list(out, "port_refs", port_refs);
+  if (attach) out << "attach=" << attach->pid_file << ',' << attach->control << ';';
   out << "limits={" << limits.fingerprint() << "};";
   return out.str();
 }

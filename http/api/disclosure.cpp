@@ -41,6 +41,7 @@ bool public_event_kind(EventType type) noexcept {
     case EventType::start_requested:
     case EventType::stop_requested:
     case EventType::restart_requested:
+    case EventType::attach_requested:
     case EventType::signal:
     case EventType::service_registered:
     case EventType::service_updated:

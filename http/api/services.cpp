@@ -134,7 +134,7 @@ Task<Response> delete_service(ApiContext& ctx, Request& req) {
   co_return removed(name);
 }
 
-enum class Act { start, stop, restart, signal, stdin };
+enum class Act { start, stop, restart, signal, stdin, attach };
 
 std::optional<int> signal_of(const json& v, std::string* why) {
   if (v.is_number_integer()) {
@@ -167,9 +167,36 @@ std::optional<actors::Supervisor::Deps> deps_of(const Request& req) {
   return std::nullopt;
 }
 
+// An attached service (attach = { ... }) is someone else's process: what would launch it
+// is refused always, what would stop or signal it unless attach.control.
+std::optional<Response> attached_refusal(const config::ServiceSpec& spec, Act a) {
+  if (!spec.attach) {
+    if (a != Act::attach) return std::nullopt;
+    return Response::error(409, "not an attached service: only a service declared with attach = { ... } can be attached",
+                           json{{"name", spec.name}});
+  }
+  std::string why;
+  switch (a) {
+    case Act::restart:
+      why = "attached: Dockless cannot launch a process it did not start, so it cannot restart it";
+      break;
+    case Act::stdin: why = "attached read-only: its stdin is not Dockless's"; break;
+    case Act::stop:
+    case Act::signal:
+      if (!spec.attach->control) why = "attached read-only: set attach.control = true to stop or signal it";
+      break;
+    case Act::start:
+    case Act::attach: break;
+  }
+  if (why.empty()) return std::nullopt;
+  return Response::error(409, why, json{{"name", spec.name}, {"attached", true}, {"control", spec.attach->control}});
+}
+
 Response act(ApiContext& ctx, Request& req, Act a) {
   const std::string name(req.param("name"));
-  if (!ctx.supervisor->spec(name)) return no_such_service(name);
+  const config::ServiceSpec* spec = ctx.supervisor->spec(name);
+  if (!spec) return no_such_service(name);
+  if (auto refused = attached_refusal(*spec, a)) return std::move(*refused);
   runtime::Result<void> r;
   std::optional<actors::Supervisor::Deps> deps = deps_of(req);
   if (!deps && (a == Act::start || a == Act::stop)) {
@@ -194,6 +221,19 @@ Response act(ApiContext& ctx, Request& req, Act a) {
       break;
     }
     case Act::stdin: r = ctx.supervisor->write_stdin(name, req.body); break;
+    case Act::attach: {
+      json body;
+      if (auto bad = parse_json_body(req.body, &body)) return std::move(*bad);
+      const json* pid = body.is_object() && body.contains("pid") ? &body["pid"] : nullptr;
+      if (!pid || !pid->is_number_integer() || pid->get<std::int64_t>() < 2 || pid->get<std::int64_t>() > INT32_MAX) {
+        json d = json::object();
+        d["message"] = "expected {\"pid\": N}";
+        return Response::error(400, "bad pid", d);
+      }
+      r = ctx.supervisor->attach(name, static_cast<pid_t>(pid->get<std::int64_t>()));
+      if (!r && r.error() == ESRCH) return name_conflict(name, "no such process: pid " + pid->dump());
+      break;
+    }
   }
   if (r && (a == Act::start || a == Act::stop)) {
     auto s = ctx.supervisor->status(name);
@@ -228,6 +268,7 @@ void register_services(Router& router, ApiContext& ctx) {
   add_action(router, ctx, "restart", Act::restart);
   add_action(router, ctx, "signal", Act::signal);
   add_action(router, ctx, "stdin", Act::stdin);
+  add_action(router, ctx, "attach", Act::attach);
 }
 
 }  // namespace http::api

@@ -121,6 +121,10 @@ json service_json(const actors::ServiceStatus& s, ApiContext& ctx, Disclosure d)
   else j["command"] = spec ? json(spec->command) : json::array();
   j["autostart"] = spec ? spec->autostart : false;
   j["stdin"] = spec ? spec->stdin : false;
+  // attach = { ... }: someone else's process, watched; `control`: stop/signal allowed.
+  j["attached"] = spec && spec->attach.has_value();
+  j["control"] = spec && spec->attach ? json(spec->attach->control) : json(nullptr);
+  j["pid_file"] = spec && spec->attach && d != Disclosure::state ? json(spec->attach->pid_file) : json(nullptr);
   return j;
 }
 
@@ -235,6 +239,8 @@ json spec_json(const config::ServiceSpec& s, Disclosure d) {
   if (!s.volumes.empty()) j["volumes"] = s.volumes;
   if (s.network) j["network"] = *s.network;
   if (s.docker_cli) j["docker_cli"] = *s.docker_cli;
+  if (s.attach) j["attach"] = {{"pid_file", public_view ? json(nullptr) : json(s.attach->pid_file)},
+                               {"control", s.attach->control}};
   limits_json(j, s.limits);
   return j;
 }

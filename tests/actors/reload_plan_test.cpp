@@ -94,6 +94,17 @@ TEST(ReloadPlan, SocketModesShowAsKeys) {
   EXPECT_EQ(p.restarted[0].changes, want);
 }
 
+TEST(ReloadPlan, AttachKeysShow) {
+  const std::string a = "[services.a]\nattach = { pid_file = \"/run/a.pid\" }\n";
+  ReloadPlan p = plan(a, "[services.a]\nattach = { pid_file = \"/run/b.pid\", control = true }\n");
+  ASSERT_EQ(p.restarted.size(), 1u);
+  const std::vector<KeyChange> want = {
+      {"attach.control", false, true, false},
+      {"attach.pid_file", "/run/a.pid", "/run/b.pid", false},
+  };
+  EXPECT_EQ(p.restarted[0].changes, want);
+}
+
 TEST(ReloadPlan, LimitsOnlyAreInPlace) {
   ReloadPlan p = plan(kB + "memory_max = \"512M\"\n", kB + "memory_max = \"1G\"\npids_max = 8\n");
   ASSERT_EQ(p.in_place.size(), 1u);

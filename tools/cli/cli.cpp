@@ -80,6 +80,10 @@ const std::vector<Command>& commands() {
        {{"--dry-run"}, {"--json"}}, 0, 0, cmd_reload},
       {"signal", "signal NAME SIGNAL", "send a signal (HUP, SIGUSR1, 10, ...) to a running service", "",
        {}, 2, 2, cmd_signal},
+      {"attach", "attach NAME PID", "watch process PID as the service NAME (declared with attach = { ... })",
+       "The process is checked (alive, not a recycled pid) and pinned by a pidfd; whatever NAME\n"
+       "watched before is left running. After PID exits, NAME follows its pid_file again.\n",
+       {}, 2, 2, cmd_attach},
       {"stdin", "stdin NAME [TEXT | --file FILE]", "send a line, a file or standard input to a service's stdin",
        "  TEXT         sent as one line (a newline is added)\n"
        "  --file FILE  the file's bytes as they are (\"-\": standard input, the default without TEXT)\n"

@@ -402,6 +402,26 @@ int cmd_signal(Context& ctx, const Flags& f) {
   return kOk;
 }
 
+// A service declared with attach = { ... } watches PID now (pid_file then only names the
+// process after this one exits).
+int cmd_attach(Context& ctx, const Flags& f) {
+  const std::string& name = f.positional[0];
+  const std::string& pid = f.positional[1];
+  if (pid.empty() || pid.size() > 10 || pid.find_first_not_of("0123456789") != std::string::npos) {
+    std::fprintf(stderr, "dockless: attach: PID must be a process id, got \"%s\"\n", pid.c_str());
+    return kUsage;
+  }
+  json body;
+  body["pid"] = std::stoll(pid);
+  int exit = kOk;
+  auto resp = send(ctx, {"POST", service_path(name) + "/attach", {{"Content-Type", "application/json"}}, body.dump()},
+                   &exit);
+  if (!resp) return exit;
+  if (!success(resp->status)) return report(*resp, name);
+  std::printf("%s: attaching pid %s\n", name.c_str(), pid.c_str());
+  return kOk;
+}
+
 // POST /v1/upgrade answers before the exec; then GET /v1/upgrade tells the outcome:
 // a higher `image` is the new image, a higher `failures` count a failed exec.
 int cmd_upgrade(Context& ctx, const Flags&) {

@@ -56,6 +56,7 @@ int cmd_add(Context& ctx, const Flags& f);
 int cmd_rm(Context& ctx, const Flags& f);
 int cmd_reload(Context& ctx, const Flags& f);
 int cmd_signal(Context& ctx, const Flags& f);
+int cmd_attach(Context& ctx, const Flags& f);
 int cmd_upgrade(Context& ctx, const Flags& f);
 int cmd_stdin(Context& ctx, const Flags& f);  // cli_stdin.cpp
 int cmd_top(Context& ctx, const Flags& f);    // cli_top.cpp

@@ -136,6 +136,8 @@ Cell state_cell(const nlohmann::json& s) {
     else if (code != s.end() && code->is_number_integer()) c.text = "exited(" + code->dump() + ")";
     c.colour = nonzero || !sig.empty() ? Colour::red : Colour::grey;
   }
+  // attach = { ... }: someone else's process, watched.
+  if (auto a = s.find("attached"); a != s.end() && a->is_boolean() && a->get<bool>()) c.text += " (attached)";
   return c;
 }
 

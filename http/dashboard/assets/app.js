@@ -212,6 +212,8 @@ function makeRow(name) {
   c.name = el('span', { class: 'svc-name', text: name, title: name });
   c.sub = el('span', { class: 'svc-cmd' });
   c.badge = el('span', { class: 'badge' });
+  c.attached = el('span', { class: 'badge plain attached', text: 'attached', hidden: '',
+    title: 'someone else\'s process, watched through a pidfd (attach = { ... })' });
   c.stateSub = el('span', { class: 'cell-sub' });
   c.health = el('span', { class: 'badge' });
   c.healthSub = el('span', { class: 'cell-sub' });
@@ -237,7 +239,7 @@ function makeRow(name) {
   c.logs = btn('Logs', 'ghost', 'logs');
   const row = el('div', { class: 'svc-row', role: 'row', 'data-name': name },
     cell('c-name', null, c.name, c.sub),
-    cell('c-state', 'State', c.badge, c.stateSub),
+    cell('c-state', 'State', c.badge, c.attached, c.stateSub),
     cell('c-health', 'Health', c.health, c.healthSub),
     cell('c-uptime', 'Uptime', c.uptime),
     cell('c-restarts', 'Restarts', c.restarts),
@@ -292,6 +294,7 @@ function render(entry) {
   const shown = s.waiting_for_connection ? 'listening' : s.state;
   c.badge.className = 'badge s-' + shown;
   setText(c.badge, shown);
+  c.attached.hidden = !s.attached;
   let sub = '';
   if (s.state === 'backoff' && s.next_restart_in_ms !== null && s.next_restart_in_ms !== undefined) {
     sub = `retry in ${fmtDuration(Math.ceil(s.next_restart_in_ms / 1000))}`;
@@ -342,6 +345,13 @@ function render(entry) {
   c.start.disabled = busy || STATES_RUNNING.has(s.state);
   c.stop.disabled = busy || (STATES_DOWN.has(s.state) && !s.waiting_for_connection);
   c.restart.disabled = busy;
+  // Attached: Dockless cannot launch it (no restart); stop only with attach.control.
+  if (s.attached) {
+    c.restart.disabled = true;
+    if (!s.control) c.stop.disabled = true;
+    c.restart.title = 'attached: Dockless cannot restart a process it did not start';
+    c.stop.title = s.control ? '' : 'attached read-only (attach.control = false)';
+  }
 }
 
 function upsert(svc, requestedAt) {
