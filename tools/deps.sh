@@ -27,6 +27,7 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(libsystemd-dev)  # tests/e2e/sd_listen.c: a socket-activated server using sd_listen_fds_with_names
   packages+=(chromium)    # tests/dashboard: headless browser (/usr/bin/chromium)
   packages+=(docker-compose)  # tests/export: `docker-compose config` reads the exported Compose file
+  packages+=(podman-compose)  # tests/export: the exported Compose file run for real (podman below)
   # tests/deb: tools/deb.sh builds the package (dpkg-dev, debhelper, fakeroot), lintian checks it,
   # debootstrap makes the Debian 12 chroot it is installed in.
   packages+=(dpkg-dev debhelper fakeroot lintian debootstrap)
