@@ -50,6 +50,13 @@ flags=(-us -uc -b)
 # in another temporary directory, or from another clone, finds the objects of the last one.
 if command -v ccache >/dev/null; then
   export CCACHE_DIR="${CCACHE_DIR:-$(ccache -k cache_dir)}" CCACHE_BASEDIR="$work/dockless" CCACHE_NOHASHDIR=1
+  # Meson wraps only the compilers it finds itself in ccache, never those of a cross file, and
+  # debhelper's cross file (debcrossgen) names each compiler by its path on PATH: found first in
+  # ccache's directory of compiler links (update-ccache-symlinks makes them for the installed
+  # cross compilers), each is ccache, which runs the real one from the rest of PATH.
+  if [ -n "$arch" ] && [ -d /usr/lib/ccache ]; then
+    export PATH="/usr/lib/ccache:$PATH"
+  fi
 fi
 DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=2}" dpkg-buildpackage "${flags[@]}"
 cp ../*.deb ../*.changes ../*.buildinfo "$out"/
