@@ -18,6 +18,8 @@ out=$(realpath -m "${out:-build-deb}")
 mkdir -p "$out"
 if [ "$(id -u)" -eq 0 ]; then
   tools=(dpkg-dev debhelper fakeroot lintian)
+  # The cross compiler: a cross build-dep adds build-essential:native, not the compiler.
+  [ -n "$arch" ] && tools+=("g++-$(dpkg-architecture -a"$arch" -qDEB_HOST_GNU_TYPE 2>/dev/null)")
   missing=()
   for p in "${tools[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
