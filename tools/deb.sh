@@ -18,6 +18,8 @@ out=$(realpath -m "${out:-build-deb}")
 mkdir -p "$out"
 if [ "$(id -u)" -eq 0 ]; then
   tools=(dpkg-dev debhelper fakeroot lintian)
+  # The cross compiler: a cross build-dep adds build-essential:native, not the compiler.
+  [ -n "$arch" ] && tools+=("g++-$(dpkg-architecture -a"$arch" -qDEB_HOST_GNU_TYPE 2>/dev/null)")
   missing=()
   for p in "${tools[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -50,6 +52,13 @@ flags=(-us -uc -b)
 # in another temporary directory, or from another clone, finds the objects of the last one.
 if command -v ccache >/dev/null; then
   export CCACHE_DIR="${CCACHE_DIR:-$(ccache -k cache_dir)}" CCACHE_BASEDIR="$work/dockless" CCACHE_NOHASHDIR=1
+  # Meson wraps only the compilers it finds itself in ccache, never those of a cross file, and
+  # debhelper's cross file (debcrossgen) names each compiler by its path on PATH: found first in
+  # ccache's directory of compiler links (update-ccache-symlinks makes them for the installed
+  # cross compilers), each is ccache, which runs the real one from the rest of PATH.
+  if [ -n "$arch" ] && [ -d /usr/lib/ccache ]; then
+    export PATH="/usr/lib/ccache:$PATH"
+  fi
 fi
 DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=2}" dpkg-buildpackage "${flags[@]}"
 cp ../*.deb ../*.changes ../*.buildinfo "$out"/

@@ -27,9 +27,10 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(libsystemd-dev)  # tests/e2e/sd_listen.c: a socket-activated server using sd_listen_fds_with_names
   packages+=(chromium)    # tests/dashboard: headless browser (/usr/bin/chromium)
   packages+=(docker-compose)  # tests/export: `docker-compose config` reads the exported Compose file
+  packages+=(podman-compose)  # tests/export: the exported Compose file run for real (podman below)
   # tests/deb: tools/deb.sh builds the package (dpkg-dev, debhelper, fakeroot), lintian checks it,
-  # debootstrap makes the Debian 12 chroot it is installed in.
-  packages+=(dpkg-dev debhelper fakeroot lintian debootstrap)
+  # debootstrap makes the Debian 12 chroot it is installed in, file checks the arm64 binary.
+  packages+=(dpkg-dev debhelper fakeroot lintian debootstrap file)
   # tests/e2e/docker_test.py: a container engine (podman, run by runc) and a busybox
   # rootfs for its image; netavark, catatonit (--init), fuse-overlayfs and uidmap are
   # what podman needs to run a container here.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian package end to end, never on this machine itself: build (tools/deb.sh),
 # lintian, then in a Debian 12 chroot made with debootstrap: install -> upgrade while the
-# daemon and a service run (both pids the same after) -> remove -> purge.
+# daemon and a service run (both pids the same after) -> remove -> purge; then the arm64
+# package (cross-built): lintian, its architecture and an aarch64 binary.
 # Writes PASS, FAIL or SKIP to build-deb/deb-result (tools/test.sh counts it) and always
 # exits 0: the verdict is the file. SKIP only when the Debian archive cannot be reached.
 #
@@ -28,7 +29,7 @@ fail() { finish FAIL "$*"; }
 step() { echo "deb_test: $* ($((SECONDS - started)) s)"; }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (debootstrap, chroot): run through tools/test.sh"
-for t in debootstrap lintian dpkg-buildpackage unshare ip; do
+for t in debootstrap lintian dpkg-buildpackage unshare ip file; do
   command -v "$t" >/dev/null || fail "$t missing (tools/deps.sh --test installs it)"
 done
 
@@ -154,4 +155,25 @@ in_root apt-get purge -y -q dockless >>"$out/chroot.log" 2>&1 || fail "purge"
 [ ! -e "$root/etc/dockless" ] || fail "/etc/dockless left after purge: $(find "$root/etc/dockless" | head -5)"
 [ ! -e "$root/etc/systemd/system/multi-user.target.wants/dockless.service" ] || fail "unit still enabled after purge"
 in_root dpkg -s dockless >/dev/null 2>&1 && fail "dpkg still knows dockless after purge"
+
+# 4. The arm64 package, cross-built through ccache (tools/deb.sh --arch arm64): lintian and
+# what it holds. It is installed nowhere: qemu-user has no io_uring, and the aarch64 VM of
+# tools/arm-test.sh boots a static test binary, not a Debian root.
+step "building the arm64 package (tools/deb.sh --arch arm64, log: $out/build-arm64.log)"
+rm -rf "$out/arm64"
+bash tools/deb.sh --arch arm64 "$out/arm64" >"$out/build-arm64.log" 2>&1 \
+  || { tail -30 "$out/build-arm64.log"; fail "arm64 package build failed ($out/build-arm64.log)"; }
+deba=$(ls "$out"/arm64/dockless_*_arm64.deb 2>/dev/null | head -1)
+[ -n "$deba" ] || fail "no dockless_*_arm64.deb in $out/arm64"
+[ "$(dpkg-deb -f "$deba" Architecture)" = arm64 ] || fail "$deba: Architecture $(dpkg-deb -f "$deba" Architecture)"
+# The listing first: grep -q would end the pipe early, and pipefail would call that a failure.
+listing=$(dpkg-deb -c "$deba") || fail "dpkg-deb -c $deba"
+grep -qE ' \./usr/bin/dockless$' <<<"$listing" || fail "$deba lacks /usr/bin/dockless"
+step "lintian (arm64)"
+lintian --fail-on error,warning "$deba" >"$out/lintian-arm64.log" 2>&1 || { cat "$out/lintian-arm64.log"; fail "lintian (arm64)"; }
+unpacked=$(mktemp -d)
+dpkg-deb -x "$deba" "$unpacked"
+kind=$(file -b "$unpacked/usr/bin/dockless")
+rm -rf "$unpacked"
+case $kind in *"ELF 64-bit"*"ARM aarch64"*) ;; *) fail "arm64 package's /usr/bin/dockless is: $kind" ;; esac
 finish PASS

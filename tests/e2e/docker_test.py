@@ -1,97 +1,53 @@
 #!/usr/bin/env python3
 """Container services end to end, against podman behind a docker-compatible CLI.
 
-Podman runs with a test-owned configuration and storage (CONTAINERS_CONF,
-CONTAINERS_STORAGE_CONF in a temp dir), so every image and container the test makes
-lives in that storage and is removed with it. The image is a busybox-static rootfs
-imported as localhost/dockless-e2e:1; containers use the host network and --init.
+Podman runs with a test-owned configuration and storage (podman_engine.py), so every
+image and container the test makes lives in that storage and is removed with it. The
+image is a busybox-static rootfs imported as localhost/dockless-e2e:1; containers use
+the host network and --init.
 The docker CLI is a two-line shim that execs podman (Debian's podman-docker shim
 prints a banner on stderr, which would end up in every stderr log).
 
 Skips (77) when podman is missing or cannot run a container here."""
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import podman_engine  # noqa: E402
 from harness import free_port, service  # noqa: E402
+from podman_engine import PODMAN  # noqa: E402
 
 IMAGE = "localhost/dockless-e2e:1"
-PODMAN = shutil.which("podman")
-BUSYBOX = next((p for p in ("/bin/busybox", "/usr/bin/busybox") if os.path.exists(p)), None)
-ENGINE = {}  # filled by setUpModule: dir, env, cli
+ENGINE = {}  # filled by setUpModule: engine, dir, env, cli
 
 
 def podman(*args, timeout=60, check=True):
-    r = subprocess.run([PODMAN] + list(args), env=ENGINE["env"], capture_output=True, text=True,
-                       timeout=timeout)
-    if check and r.returncode != 0:
-        raise AssertionError("podman %s: %s" % (" ".join(args), r.stderr.strip()))
-    return r
-
-
-def skip(why):
-    print("skipping: %s" % why, file=sys.stderr)
-    sys.exit(harness.SKIP)
+    return ENGINE["engine"].podman(*args, timeout=timeout, check=check)
 
 
 def setUpModule():
-    if PODMAN is None:
-        skip("podman not found (tools/deps.sh --test installs it)")
-    if BUSYBOX is None:
-        skip("busybox-static not found (tools/deps.sh --test installs it)")
-    d = tempfile.mkdtemp(prefix="dockless-docker-e2e-")
-    ENGINE["dir"] = d
-    with open(os.path.join(d, "containers.conf"), "w") as f:
-        # Root here cannot raise RLIMIT_NOFILE past 20000; crun refuses this cgroup layout.
-        f.write('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n'
-                '[engine]\nruntime = "runc"\n[network]\nnetwork_backend = "netavark"\n')
-    with open(os.path.join(d, "storage.conf"), "w") as f:
-        f.write('[storage]\ndriver = "overlay"\ngraphroot = "%s/graph"\nrunroot = "%s/run"\n' % (d, d))
-    env = dict(os.environ)
-    env["CONTAINERS_CONF"] = os.path.join(d, "containers.conf")
-    env["CONTAINERS_STORAGE_CONF"] = os.path.join(d, "storage.conf")
-    ENGINE["env"] = env
+    try:
+        engine = podman_engine.Engine(IMAGE, prefix="dockless-docker-e2e-")
+    except podman_engine.Unavailable as e:
+        print("skipping: %s" % e, file=sys.stderr)
+        sys.exit(harness.SKIP)
+    d = engine.dir
+    ENGINE.update(engine=engine, dir=d, env=engine.env)
     cli = os.path.join(d, "docker")
     with open(cli, "w") as f:
         f.write("#!/bin/sh\nexec %s \"$@\"\n" % PODMAN)
     os.chmod(cli, 0o755)
     ENGINE["cli"] = cli
-    rootfs = os.path.join(d, "rootfs")
-    os.makedirs(os.path.join(rootfs, "bin"))
-    os.makedirs(os.path.join(rootfs, "tmp"))
-    shutil.copy(BUSYBOX, os.path.join(rootfs, "bin", "busybox"))
-    for applet in ("sh", "sleep", "echo", "cat", "httpd", "mkdir", "true"):
-        os.symlink("busybox", os.path.join(rootfs, "bin", applet))
-    tar = os.path.join(d, "rootfs.tar")
-    subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
-    try:
-        podman("import", tar, IMAGE)
-        r = podman("run", "--rm", "--network=host", IMAGE, "echo", "engine-ok", check=False, timeout=60)
-    except (AssertionError, subprocess.TimeoutExpired) as e:
-        tearDownModule()
-        skip("podman cannot run a container here: %s" % e)
-    if r.returncode != 0 or "engine-ok" not in r.stdout:
-        tearDownModule()
-        skip("podman cannot run a container here: %s" % r.stderr.strip())
 
 
 def tearDownModule():
-    if "env" in ENGINE:
-        # Everything lives in the test's own storage: remove every container and image
-        # in it, then the storage itself.
-        podman("rm", "-af", "-t", "0", check=False)
-        podman("rmi", "-af", check=False)
-    if "dir" in ENGINE:
-        subprocess.run(["umount", "-R", os.path.join(ENGINE["dir"], "graph")], capture_output=True)
-        shutil.rmtree(ENGINE["dir"], ignore_errors=True)
+    if "engine" in ENGINE:
+        ENGINE["engine"].close()
 
 
 def container(name, command, **settings):

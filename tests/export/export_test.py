@@ -93,6 +93,36 @@ if shutil.which("docker-compose"):
     for want in ["  db:\n", "  web:\n", "- http.server\n    - '8080'\n", "published: 8080", "image: docker.io/library/redis:7"]:
         check(want in v.stdout, f"docker-compose config output lacks {want!r}:\n{v.stdout}")
 
+# compose: networks and docker_args as the docker executor uses them
+open(cfg, "w").write("""
+[services.hostnet]
+image = "x/y:1"
+network = "host"
+port = 8081
+docker_args = ["--init"]
+[services.named]
+image = "x/y:1"
+network = "backend"
+ports = [8082, 8083]
+docker_args = ["--init", "--cap-add", "NET_ADMIN"]
+""")
+r = export("compose")
+check(r.returncode == 0, f"compose export (networks): {r.stderr}")
+check("docker_args are not translated to Compose keys: --cap-add NET_ADMIN" in r.stderr,
+      f"untranslated docker_args not named: {r.stderr}")
+open(compose, "w").write(r.stdout)
+if shutil.which("docker-compose"):
+    v = subprocess.run(["docker-compose", "-f", compose, "config"], capture_output=True, text=True, timeout=60)
+    check(v.returncode == 0, f"docker-compose config (networks): {v.stderr}")
+    out = v.stdout
+    # The host network publishes nothing (the engine would discard it); a named network is an
+    # existing one; every port of `ports` is published; --init is Compose's init.
+    check("published: 8081" not in out and "network_mode: host" in out, f"host network service:\n{out}")
+    for want in ["published: 8082", "published: 8083", "    networks:\n      backend: null",
+                 "  backend:\n    external: true", "init: true"]:
+        check(want in out, f"docker-compose config output lacks {want!r}:\n{out}")
+open(cfg, "w").write(CONFIG)
+
 # nomad
 r = export("nomad")
 check(r.returncode == 0, f"nomad export: {r.stderr}")

@@ -1,4 +1,6 @@
 // Docker Compose: container services directly; native ones get a placeholder image and a note.
+#include <cstring>
+#include <set>
 #include <string>
 
 #include "tools/export/export.hpp"
@@ -31,7 +33,12 @@ std::string dollars(const std::string& s) {
   return out;
 }
 
-void service(const config::ServiceSpec& s, std::string* y, Result* r) {
+// The `--network` values that are modes rather than the name of a network.
+bool network_mode(const std::string& n) {
+  return n == "host" || n == "none" || n == "bridge" || n.starts_with("container:") || n.starts_with("service:");
+}
+
+void service(const config::ServiceSpec& s, std::string* y, Result* r, std::set<std::string>* networks) {
   const std::string& n = s.name;
   // A Compose command runs without a shell: nothing would expand $PORT there.
   const std::string port_text = fixed_port(s) ? std::to_string(fixed_port(s)) : "";
@@ -66,17 +73,42 @@ void service(const config::ServiceSpec& s, std::string* y, Result* r) {
   if (s.restart != config::RestartPolicy::no)
     r->dropped.push_back(n + ": restart delays and limit (restart_delay, restart_limit) have no Compose equivalent");
   *y += "    stop_grace_period: " + q(duration_text(s.stop_timeout)) + "\n";
-  if (std::uint16_t p = fixed_port(s)) {
-    *y += "    ports:\n      - " + q(std::to_string(p) + ":" + std::to_string(p)) + "\n";
-  } else if (s.port) {
-    r->dropped.push_back(n + ": port = \"auto\" has no Compose equivalent");
+  const char* sig = sigabbrev_np(s.stop_signal);
+  if (sig) append(y, "    stop_signal: ", q(std::string("SIG") + sig), "\n");
+  // As the docker executor does: every port published as P:P, none on the host network (where
+  // the engine discards them with a warning).
+  const bool host_network = s.network && *s.network == "host";
+  std::string ports;
+  for (const auto& p : s.ports) {
+    if (p.automatic) {
+      r->dropped.push_back(n + ": port = \"auto\" has no Compose equivalent");
+    } else if (!host_network) {
+      const std::string pp = std::to_string(p.number);
+      append(&ports, "      - ", q(pp + ":" + pp), "\n");
+    }
   }
+  if (!ports.empty()) append(y, "    ports:\n", ports);
   if (!s.volumes.empty()) {
     *y += "    volumes:\n";
     for (const auto& v : s.volumes) *y += "      - " + q(v) + "\n";
   }
-  if (s.network) *y += "    network_mode: " + q(*s.network) + "\n";
-  if (!s.docker_args.empty()) r->dropped.push_back(n + ": docker_args are not translated to Compose keys");
+  if (s.network && network_mode(*s.network)) {
+    *y += "    network_mode: " + q(*s.network) + "\n";
+  } else if (s.network) {
+    // `docker run --network NAME` joins an existing network: Compose's external network.
+    *y += "    networks:\n      - " + q(*s.network) + "\n";
+    networks->insert(*s.network);
+  }
+  // --init (a shell or server as PID 1 ignores SIGTERM) is common enough to translate; the
+  // rest of docker_args is named, not guessed at.
+  std::string rest;
+  for (const auto& a : s.docker_args) {
+    if (a == "--init")
+      *y += "    init: true\n";
+    else
+      append(&rest, rest.empty() ? "" : " ", a);
+  }
+  if (!rest.empty()) r->dropped.push_back(n + ": docker_args are not translated to Compose keys: " + rest);
   if (!s.sockets.empty()) r->dropped.push_back(n + ": sockets (socket activation) have no Compose equivalent");
   if (s.stdin) *y += "    stdin_open: true\n";
   if (!s.depends_on.empty()) {
@@ -128,7 +160,12 @@ void service(const config::ServiceSpec& s, std::string* y, Result* r) {
 Result to_compose(const std::vector<const config::ServiceSpec*>& services) {
   Result r;
   std::string y = "# Exported from Dockless (dockless export --format compose)\nservices:\n";
-  for (const auto* s : services) service(*s, &y, &r);
+  std::set<std::string> networks;
+  for (const auto* s : services) service(*s, &y, &r, &networks);
+  if (!networks.empty()) {
+    y += "networks:\n";
+    for (const auto& n : networks) append(&y, "  ", q(n), ":\n    external: true\n");
+  }
   r.files.push_back({"compose.yaml", y});
   return r;
 }
