@@ -55,10 +55,10 @@ OutputFollow::OutputFollow(ApiContext& ctx, std::set<std::string, std::less<>> s
 void OutputFollow::start(runtime::Scope& tasks, std::stop_token stop) {
   tasks.spawn(wake_on_table(*ctx_.supervisor, wake_, stop), "events/output-services");
   table_seen_ = ctx_.supervisor->generation() - 1;
-  refresh(tasks, std::move(stop));
+  refresh(tasks, stop);
 }
 
-void OutputFollow::refresh(runtime::Scope& tasks, std::stop_token stop) {
+void OutputFollow::refresh(runtime::Scope& tasks, const std::stop_token& stop) {
   const std::uint64_t generation = ctx_.supervisor->generation();
   if (generation == table_seen_) return;
   table_seen_ = generation;
@@ -70,12 +70,12 @@ void OutputFollow::refresh(runtime::Scope& tasks, std::stop_token stop) {
     // A service removed and added again under its name has a new store (the old one is
     // read out first: it stays in followed_ until then).
     if (it != followed_.end()) continue;
-    follow(s.name, std::move(store), tasks, stop);
+    follow(s.name, store, tasks, stop);
   }
 }
 
-void OutputFollow::follow(const std::string& name, std::shared_ptr<LogStore> store, runtime::Scope& tasks,
-                          std::stop_token stop) {
+void OutputFollow::follow(const std::string& name, const std::shared_ptr<LogStore>& store, runtime::Scope& tasks,
+                          const std::stop_token& stop) {
   Followed& f = followed_[name];
   f.store = store;
   for (Stream s : {Stream::out, Stream::err}) {

@@ -49,7 +49,7 @@ class OutputFollow {
   // in `tasks` (they stop with `stop`; the owner joins `tasks` before this dies).
   void start(runtime::Scope& tasks, std::stop_token stop);
   // Picks up services added since the last call (cheap when nothing changed).
-  void refresh(runtime::Scope& tasks, std::stop_token stop);
+  void refresh(runtime::Scope& tasks, const std::stop_token& stop);
   // Up to about kBudget bytes of new output, as framed events in the order each stream
   // wrote them. Drops followed services whose store closed once they are read out.
   std::vector<OutputEvent> collect();
@@ -73,8 +73,8 @@ class OutputFollow {
     bool resync[2] = {false, false};  // skipping to the next line start after a skip
     std::optional<std::array<std::uint64_t, 2>> limit;  // for the next collect() only
   };
-  void follow(const std::string& name, std::shared_ptr<actors::LogStore> store, runtime::Scope& tasks,
-              std::stop_token stop);
+  void follow(const std::string& name, const std::shared_ptr<actors::LogStore>& store, runtime::Scope& tasks,
+              const std::stop_token& stop);
   // Reads what `f`'s stream `s` has beyond its position; false when nothing was new.
   bool read_stream(const std::string& name, Followed& f, actors::Stream s, std::vector<OutputEvent>* out);
   void frame(const std::string& service, actors::Stream s, std::string_view line, bool partial,
