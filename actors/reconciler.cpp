@@ -199,8 +199,11 @@ class Planner {
       plan_.sweep.clis.insert(s->docker_cli);
       if (s->autostart) plan_.sweep.keep.insert(name);
     }
+    // docker_cli is recorded from the spec, executor only once the container runs: a crash
+    // between the container's creation and the next state.json write leaves only the former.
     for (const auto& [name, s] : f_.previous.services)
-      if (s.executor == "docker") plan_.sweep.clis.insert(s.docker_cli.empty() ? std::string("docker") : s.docker_cli);
+      if (s.executor == "docker" || !s.docker_cli.empty())
+        plan_.sweep.clis.insert(s.docker_cli.empty() ? std::string("docker") : s.docker_cli);
   }
 
   const BootFacts& f_;

@@ -52,7 +52,7 @@ OutputFollow::OutputFollow(ApiContext& ctx, std::set<std::string, std::less<>> s
                            bool want_err)
     : ctx_(ctx), services_(std::move(services)), want_{want_out, want_err} {}
 
-void OutputFollow::start(runtime::Scope& tasks, std::stop_token stop) {
+void OutputFollow::start(runtime::Scope& tasks, const std::stop_token& stop) {
   tasks.spawn(wake_on_table(*ctx_.supervisor, wake_, stop), "events/output-services");
   table_seen_ = ctx_.supervisor->generation() - 1;
   refresh(tasks, stop);

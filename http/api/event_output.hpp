@@ -47,7 +47,7 @@ class OutputFollow {
 
   // Follows the services there are now from their current end, and starts the wakers
   // in `tasks` (they stop with `stop`; the owner joins `tasks` before this dies).
-  void start(runtime::Scope& tasks, std::stop_token stop);
+  void start(runtime::Scope& tasks, const std::stop_token& stop);
   // Picks up services added since the last call (cheap when nothing changed).
   void refresh(runtime::Scope& tasks, const std::stop_token& stop);
   // Up to about kBudget bytes of new output, as framed events in the order each stream
